@@ -1,0 +1,79 @@
+/* The numeric backend: every operation on parameters, gradients and activations goes through this
+ * table, so the CUDA backend (cuda/) plugs in without touching layers, model or trainer.
+ *
+ * Conventions, once for all backends:
+ *  - Pointers are backend memory (host memory for the CPU backend, device memory for CUDA).
+ *  - Matrices are row-major. A batch of activations is (rows, cols). A Dense kernel is (in, out),
+ *    as Keras stores it, so z = x w + b.
+ *  - Parameter gradients ACCUMULATE (+=) and are zeroed once per step by the trainer; activation
+ *    gradients are written (=).
+ *  - Gradients are dL/dtheta (never negated). The loss scales its gradient by grad_scale, which the
+ *    trainer sets to 1 / (rows of the GLOBAL batch), so summing gradients over ranks averages them.
+ *  - Sizes are int64_t (seed_mlp has 4096 x 4096 kernels and 300 M rows). */
+#ifndef DPTRAIN_BACKEND_H
+#define DPTRAIN_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "activation.h"
+#include "loss.h"
+#include "optimizer.h"
+
+struct dropout_key {
+    uint64_t seed;
+    uint32_t layer;
+    uint32_t step; /* global optimizer step */
+};
+
+struct backend {
+    const char *name;
+
+    void *(*alloc)(size_t bytes, const char *what); /* zero-filled */
+    void (*free)(void *p);
+    void (*upload)(void *dst, const void *host_src, size_t bytes);
+    void (*download)(void *host_dst, const void *src, size_t bytes);
+    void (*zero)(void *p, size_t bytes);
+    void (*synchronize)(void);
+
+    /* z (rows, out) = x (rows, in) w (in, out) + b (out) */
+    void (*dense_forward)(float *z, const float *x, const float *w, const float *b, int64_t rows,
+                          int64_t in, int64_t out);
+    /* dw (in, out) += x^T dz; db (out) += column sums of dz; dx (rows, in) = dz w^T unless NULL */
+    void (*dense_backward)(float *dx, float *dw, float *db, const float *dz, const float *x,
+                           const float *w, int64_t rows, int64_t in, int64_t out);
+
+    /* y = act(z), (rows, cols); y may alias z */
+    void (*activation_forward)(float *y, const float *z, int64_t rows, int64_t cols,
+                               enum activation act);
+    /* dz = dy * act'(z), computed from the output y; dz may alias dy */
+    void (*activation_backward)(float *dz, const float *dy, const float *y, int64_t rows,
+                                int64_t cols, enum activation act);
+
+    /* Inverted dropout: y = x * keep / (1 - rate). The keep decision for element j of the row
+     * holding global sample s is drawn from (key.seed, RNG_DOMAIN_DROPOUT | layer << 8, key.step,
+     * s * ceil(cols / 4) + j / 4), word j % 4, keep when its unit float >= rate. */
+    void (*dropout_forward)(float *y, uint8_t *mask, const float *x, const int64_t *sample_ids,
+                            int64_t rows, int64_t cols, float rate, struct dropout_key key);
+    void (*dropout_backward)(float *dx, const float *dy, const uint8_t *mask, int64_t rows,
+                             int64_t cols, float rate);
+
+    /* Adds this batch's loss sum, metric sum and row count to acc[LOSS_ACC_COUNT] (doubles).
+     * z: logits of the last layer, y: its output; dz (rows, k) receives dL/dz * grad_scale when
+     * not NULL: for fused losses the gradient w.r.t. the logits, for mse w.r.t. y (the caller
+     * then applies the activation's backward). */
+    void (*loss_forward_backward)(double *acc, float *dz, const float *z, const float *y,
+                                  struct loss_targets t, int64_t rows, int64_t k,
+                                  struct loss_params p, float grad_scale);
+
+    /* One optimizer step over n parameters; state arrays as optimizer_state_arrays() says. */
+    void (*optimizer_step)(float *w, const float *g, float *state0, float *state1, size_t n,
+                           struct optimizer_step_params p);
+
+    /* 1 when every one of x[0..n) is finite. */
+    int (*all_finite)(const float *x, size_t n);
+};
+
+extern const struct backend backend_cpu;
+
+#endif

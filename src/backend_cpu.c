@@ -1,0 +1,337 @@
+/* CPU backend: CBLAS (OpenBLAS) for matrix products, OpenMP loops for the rest. Kept simple and
+ * without fast-math: it is the reference the GPU backend is tested against. */
+#include "backend.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "rng.h"
+
+/* Loops shorter than this stay on one thread: OpenMP start-up costs more than they do. */
+#define CPU_PARALLEL_MIN 32768
+
+static void *cpu_alloc(size_t bytes, const char *what)
+{
+    /* 256-byte alignment, as the GPU arena uses, so views line up the same on both backends. */
+    size_t rounded = (bytes + 255) / 256 * 256;
+    void *p = aligned_alloc(256, rounded ? rounded : 256);
+    if (!p)
+        dp_die(DP_EXIT_INTERNAL, "out of memory allocating %zu bytes for %s", bytes, what);
+    memset(p, 0, rounded);
+    return p;
+}
+
+static void cpu_free(void *p) { free(p); }
+static void cpu_copy(void *dst, const void *src, size_t bytes) { if (bytes) memmove(dst, src, bytes); }
+static void cpu_zero(void *p, size_t bytes) { memset(p, 0, bytes); }
+static void cpu_synchronize(void) {}
+
+static void cpu_dense_forward(float *z, const float *x, const float *w, const float *b, int64_t rows,
+                              int64_t in, int64_t out)
+{
+    for (int64_t r = 0; r < rows; r++)
+        memcpy(z + r * out, b, (size_t)out * sizeof(float));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)rows, (blasint)out, (blasint)in,
+                1.0f, x, (blasint)in, w, (blasint)out, 1.0f, z, (blasint)out);
+}
+
+static void cpu_dense_backward(float *dx, float *dw, float *db, const float *dz, const float *x,
+                               const float *w, int64_t rows, int64_t in, int64_t out)
+{
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)in, (blasint)out, (blasint)rows,
+                1.0f, x, (blasint)in, dz, (blasint)out, 1.0f, dw, (blasint)out);
+    for (int64_t r = 0; r < rows; r++) {
+        const float *row = dz + r * out;
+        for (int64_t j = 0; j < out; j++)
+            db[j] += row[j];
+    }
+    if (dx)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)rows, (blasint)in, (blasint)out,
+                    1.0f, dz, (blasint)out, w, (blasint)out, 0.0f, dx, (blasint)in);
+}
+
+static void softmax_row(float *y, const float *z, int64_t cols)
+{
+    float mx = z[0];
+    for (int64_t j = 1; j < cols; j++)
+        mx = z[j] > mx ? z[j] : mx;
+    double sum = 0.0;
+    for (int64_t j = 0; j < cols; j++) {
+        y[j] = expf(z[j] - mx);
+        sum += y[j];
+    }
+    float inv = (float)(1.0 / sum);
+    for (int64_t j = 0; j < cols; j++)
+        y[j] *= inv;
+}
+
+static void cpu_activation_forward(float *y, const float *z, int64_t rows, int64_t cols,
+                                   enum activation act)
+{
+    int64_t n = rows * cols;
+    switch (act) {
+    case ACTIVATION_LINEAR:
+        if (y != z)
+            memcpy(y, z, (size_t)n * sizeof(float));
+        break;
+    case ACTIVATION_RELU:
+#pragma omp parallel for if (n > CPU_PARALLEL_MIN)
+        for (int64_t i = 0; i < n; i++)
+            y[i] = z[i] > 0.0f ? z[i] : 0.0f;
+        break;
+    case ACTIVATION_SIGMOID:
+#pragma omp parallel for if (n > CPU_PARALLEL_MIN)
+        for (int64_t i = 0; i < n; i++)
+            y[i] = 1.0f / (1.0f + expf(-z[i]));
+        break;
+    case ACTIVATION_TANH:
+#pragma omp parallel for if (n > CPU_PARALLEL_MIN)
+        for (int64_t i = 0; i < n; i++)
+            y[i] = tanhf(z[i]);
+        break;
+    case ACTIVATION_SOFTMAX:
+        for (int64_t r = 0; r < rows; r++)
+            softmax_row(y + r * cols, z + r * cols, cols);
+        break;
+    default: DP_ASSERT(!"unknown activation");
+    }
+}
+
+static void cpu_activation_backward(float *dz, const float *dy, const float *y, int64_t rows,
+                                    int64_t cols, enum activation act)
+{
+    int64_t n = rows * cols;
+    switch (act) {
+    case ACTIVATION_LINEAR:
+        if (dz != dy)
+            memcpy(dz, dy, (size_t)n * sizeof(float));
+        break;
+    case ACTIVATION_RELU:
+#pragma omp parallel for if (n > CPU_PARALLEL_MIN)
+        for (int64_t i = 0; i < n; i++)
+            dz[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+        break;
+    case ACTIVATION_SIGMOID:
+#pragma omp parallel for if (n > CPU_PARALLEL_MIN)
+        for (int64_t i = 0; i < n; i++)
+            dz[i] = dy[i] * y[i] * (1.0f - y[i]);
+        break;
+    case ACTIVATION_TANH:
+#pragma omp parallel for if (n > CPU_PARALLEL_MIN)
+        for (int64_t i = 0; i < n; i++)
+            dz[i] = dy[i] * (1.0f - y[i] * y[i]);
+        break;
+    case ACTIVATION_SOFTMAX:
+        /* Jacobian-vector product: dz = y * (dy - sum(dy * y)) */
+        for (int64_t r = 0; r < rows; r++) {
+            const float *yr = y + r * cols, *dyr = dy + r * cols;
+            float *dzr = dz + r * cols;
+            double dot = 0.0;
+            for (int64_t j = 0; j < cols; j++)
+                dot += (double)dyr[j] * yr[j];
+            for (int64_t j = 0; j < cols; j++)
+                dzr[j] = yr[j] * (dyr[j] - (float)dot);
+        }
+        break;
+    default: DP_ASSERT(!"unknown activation");
+    }
+}
+
+static void cpu_dropout_forward(float *y, uint8_t *mask, const float *x, const int64_t *sample_ids,
+                                int64_t rows, int64_t cols, float rate, struct dropout_key key)
+{
+    const float scale = 1.0f / (1.0f - rate);
+    const int64_t blocks = (cols + 3) / 4;
+    const uint32_t domain = RNG_DOMAIN_DROPOUT | (key.layer << 8);
+#pragma omp parallel for if (rows * cols > CPU_PARALLEL_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        uint32_t w[4];
+        for (int64_t blk = 0; blk < blocks; blk++) {
+            rng_block(w, key.seed, domain, key.step, (uint64_t)sample_ids[r] * blocks + blk);
+            for (int64_t j = blk * 4; j < blk * 4 + 4 && j < cols; j++) {
+                int keep = rng_u32_to_unit_float(w[j & 3]) >= rate;
+                mask[r * cols + j] = (uint8_t)keep;
+                y[r * cols + j] = keep ? x[r * cols + j] * scale : 0.0f;
+            }
+        }
+    }
+}
+
+static void cpu_dropout_backward(float *dx, const float *dy, const uint8_t *mask, int64_t rows,
+                                 int64_t cols, float rate)
+{
+    const float scale = 1.0f / (1.0f - rate);
+    int64_t n = rows * cols;
+#pragma omp parallel for if (n > CPU_PARALLEL_MIN)
+    for (int64_t i = 0; i < n; i++)
+        dx[i] = mask[i] ? dy[i] * scale : 0.0f;
+}
+
+static int64_t argmax_row(const float *v, int64_t k)
+{
+    int64_t best = 0;
+    for (int64_t j = 1; j < k; j++)
+        if (v[j] > v[best])
+            best = j;
+    return best;
+}
+
+/* Target value t[j] of row r, from labels (one-hot / 0-1) or from values. */
+static inline float target_at(struct loss_targets t, int64_t r, int64_t j, int64_t k)
+{
+    if (t.labels)
+        return k == 1 ? (float)t.labels[r] : (t.labels[r] == j ? 1.0f : 0.0f);
+    return t.values[r * k + j];
+}
+
+static void cpu_loss_forward_backward(double *acc, float *dz, const float *z, const float *y,
+                                      struct loss_targets t, int64_t rows, int64_t k,
+                                      struct loss_params p, float grad_scale)
+{
+    double loss_sum = 0.0, metric_sum = 0.0;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *zr = z + r * k, *yr = y + r * k;
+        float *dzr = dz ? dz + r * k : NULL;
+        double row_loss = 0.0;
+        switch (p.loss) {
+        case LOSS_MSE:
+            for (int64_t j = 0; j < k; j++) {
+                double d = (double)yr[j] - target_at(t, r, j, k);
+                row_loss += d * d;
+                if (dzr)
+                    dzr[j] = (float)(2.0 * d / (double)k) * grad_scale;
+            }
+            row_loss /= (double)k;
+            break;
+        case LOSS_BINARY_CROSSENTROPY:
+            /* From logits: max(z,0) - z t + log(1 + exp(-|z|)), mean over outputs. */
+            for (int64_t j = 0; j < k; j++) {
+                double zz = zr[j], tt = target_at(t, r, j, k);
+                row_loss += (zz > 0 ? zz : 0) - zz * tt + log1p(exp(-fabs(zz)));
+                if (dzr)
+                    dzr[j] = (float)(((double)yr[j] - tt) / (double)k) * grad_scale;
+            }
+            row_loss /= (double)k;
+            break;
+        case LOSS_CATEGORICAL_CROSSENTROPY:
+        case LOSS_SPARSE_CATEGORICAL_CROSSENTROPY: {
+            /* -sum t log softmax(z) = sum t * (logsumexp(z) - z) */
+            double mx = zr[0];
+            for (int64_t j = 1; j < k; j++)
+                mx = zr[j] > mx ? zr[j] : mx;
+            double se = 0.0;
+            for (int64_t j = 0; j < k; j++)
+                se += exp((double)zr[j] - mx);
+            double lse = mx + log(se);
+            for (int64_t j = 0; j < k; j++) {
+                double tt = target_at(t, r, j, k);
+                if (tt != 0.0)
+                    row_loss += tt * (lse - zr[j]);
+                if (dzr)
+                    dzr[j] = (float)((double)yr[j] - tt) * grad_scale;
+            }
+            break;
+        }
+        default: DP_ASSERT(!"unknown loss");
+        }
+        loss_sum += row_loss;
+
+        if (p.metric == METRIC_ACCURACY) {
+            int correct;
+            if (k == 1) {
+                float pred = p.loss == LOSS_BINARY_CROSSENTROPY ? (yr[0] > 0.5f) : yr[0];
+                correct = pred == target_at(t, r, 0, 1);
+            } else if (t.labels) {
+                correct = argmax_row(yr, k) == t.labels[r];
+            } else {
+                correct = argmax_row(yr, k) == argmax_row(t.values + r * k, k);
+            }
+            metric_sum += correct;
+        } else if (p.metric == METRIC_MAE) {
+            double s = 0.0;
+            for (int64_t j = 0; j < k; j++)
+                s += fabs((double)yr[j] - target_at(t, r, j, k));
+            metric_sum += s / (double)k;
+        }
+    }
+    acc[LOSS_ACC_LOSS] += loss_sum;
+    acc[LOSS_ACC_METRIC] += metric_sum;
+    acc[LOSS_ACC_ROWS] += (double)rows;
+}
+
+static void cpu_optimizer_step(float *w, const float *g, float *s0, float *s1, size_t n,
+                               struct optimizer_step_params p)
+{
+    const float lr = p.lr;
+    switch (p.kind) {
+    case OPTIMIZER_SGD:
+        if (p.momentum > 0.0f) {
+            const float mu = p.momentum;
+#pragma omp parallel for if (n > CPU_PARALLEL_MIN)
+            for (size_t i = 0; i < n; i++) {
+                float v = mu * s0[i] - lr * g[i];
+                s0[i] = v;
+                w[i] += p.nesterov ? mu * v - lr * g[i] : v;
+            }
+        } else {
+#pragma omp parallel for if (n > CPU_PARALLEL_MIN)
+            for (size_t i = 0; i < n; i++)
+                w[i] -= lr * g[i];
+        }
+        break;
+    case OPTIMIZER_ADAM: {
+        const float b1 = p.beta1, b2 = p.beta2, eps = p.epsilon;
+#pragma omp parallel for if (n > CPU_PARALLEL_MIN)
+        for (size_t i = 0; i < n; i++) {
+            float m = b1 * s0[i] + (1.0f - b1) * g[i];
+            float v = b2 * s1[i] + (1.0f - b2) * g[i] * g[i];
+            s0[i] = m;
+            s1[i] = v;
+            w[i] -= lr * m / (sqrtf(v) + eps);
+        }
+        break;
+    }
+    case OPTIMIZER_RMSPROP: {
+        const float rho = p.rho, eps = p.epsilon;
+#pragma omp parallel for if (n > CPU_PARALLEL_MIN)
+        for (size_t i = 0; i < n; i++) {
+            float v = rho * s0[i] + (1.0f - rho) * g[i] * g[i];
+            s0[i] = v;
+            w[i] -= lr * g[i] / sqrtf(v + eps);
+        }
+        break;
+    }
+    default: DP_ASSERT(!"unknown optimizer");
+    }
+}
+
+static int cpu_all_finite(const float *x, size_t n)
+{
+    int ok = 1;
+#pragma omp parallel for reduction(&& : ok) if (n > CPU_PARALLEL_MIN)
+    for (size_t i = 0; i < n; i++)
+        ok = ok && isfinite(x[i]);
+    return ok;
+}
+
+const struct backend backend_cpu = {
+    .name = "cpu",
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .upload = cpu_copy,
+    .download = cpu_copy,
+    .zero = cpu_zero,
+    .synchronize = cpu_synchronize,
+    .dense_forward = cpu_dense_forward,
+    .dense_backward = cpu_dense_backward,
+    .activation_forward = cpu_activation_forward,
+    .activation_backward = cpu_activation_backward,
+    .dropout_forward = cpu_dropout_forward,
+    .dropout_backward = cpu_dropout_backward,
+    .loss_forward_backward = cpu_loss_forward_backward,
+    .optimizer_step = cpu_optimizer_step,
+    .all_finite = cpu_all_finite,
+};

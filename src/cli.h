@@ -1,0 +1,24 @@
+/* Small helpers for command-line parsing; every failure is bad input (exit 2) naming the option. */
+#ifndef DPTRAIN_CLI_H
+#define DPTRAIN_CLI_H
+
+#include <stdint.h>
+
+/* Returns argv[i + 1] and advances i, or dies saying that opt needs a value. */
+const char *cli_value(int argc, char **argv, int *i, const char *opt);
+int64_t cli_int64(const char *opt, const char *text, int64_t min, int64_t max);
+double cli_double(const char *opt, const char *text, double min, double max);
+int cli_is_help(const char *arg);
+/* Dies with "CMD: unknown option ARG (see dptrain CMD --help)". */
+void cli_unknown(const char *cmd, const char *arg);
+
+/* Commands */
+int cmd_fit(int argc, char **argv);
+int cmd_evaluate(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+#endif

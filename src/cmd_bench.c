@@ -1,0 +1,130 @@
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "evaluator.h"
+#include "rng.h"
+#include "timeutil.h"
+#include "trainer.h"
+
+int cli_collect_set(int argc, char **argv, int *i, const char ***sets, int *nsets);
+
+static const char help[] =
+    "usage: dptrain bench JOB [--steps N] [--warmup-seconds S] [--set KEY=VALUE ...]\n"
+    "\n"
+    "Times full training steps (forward, loss, backward, optimizer) of JOB's model at\n"
+    "fit.batch_size on random data already in memory, after a warm-up, the way\n"
+    "torch_reference.py speed measures PyTorch. Prints one JSON line with ms_per_step and\n"
+    "samples_per_s. The input shape comes from the job's data (file or synthetic).\n";
+
+int cmd_bench(int argc, char **argv)
+{
+    const char *job_path = NULL;
+    const char **sets = NULL;
+    int nsets = 0;
+    int64_t steps = 50;
+    double warmup = 2.0;
+    for (int i = 1; i < argc; i++) {
+        if (cli_is_help(argv[i])) {
+            fputs(help, stdout);
+            return 0;
+        } else if (cli_collect_set(argc, argv, &i, &sets, &nsets)) {
+        } else if (!strcmp(argv[i], "--steps")) {
+            steps = cli_int64("--steps", cli_value(argc, argv, &i, "--steps"), 1, 1000000);
+        } else if (!strcmp(argv[i], "--warmup-seconds")) {
+            warmup = cli_double("--warmup-seconds", cli_value(argc, argv, &i, "--warmup-seconds"), 0, 3600);
+        } else if (argv[i][0] != '-' && !job_path) {
+            job_path = argv[i];
+        } else {
+            cli_unknown("bench", argv[i]);
+        }
+    }
+    if (!job_path)
+        dp_die(DP_EXIT_INPUT, "bench: no job file given");
+    struct job job;
+    struct dp_error err = {0};
+    if (job_load(&job, job_path, sets, nsets, &err) != 0)
+        dp_die_error(&err);
+    free(sets);
+    trainer_set_threads(job.fit.threads);
+    struct row_source src;
+    if (job_open_rows(&job, "train", &src, &err) != 0)
+        dp_die_error(&err);
+    struct model m;
+    struct target_mode tm;
+    if (job_build_model(&job, &src.x_shape, &m, &err) != 0 || job_target_mode(&job, &m, &src, &tm, &err) != 0)
+        dp_die_error(&err);
+    const struct backend *be = &backend_cpu;
+    int64_t batch = job.fit.batch_size, k = tm.k;
+    model_allocate(&m, be, batch);
+    model_init_weights(&m, job.fit.seed);
+
+    /* A pool of random batches, as the PyTorch reference uses. */
+    enum { POOL = 8 };
+    struct host_batch pool[POOL];
+    for (int p = 0; p < POOL; p++) {
+        host_batch_alloc(&pool[p], batch, m.input_size, k, tm.want_labels);
+        pool[p].rows = batch;
+        rng_uniform_fill(pool[p].x, (uint64_t)(batch * m.input_size), 99, RNG_DOMAIN_SYNTH_X, (uint32_t)p, 0);
+        for (int64_t r = 0; r < batch; r++) {
+            pool[p].sample_ids[r] = p * batch + r;
+            uint32_t w[4];
+            rng_block(w, 99, RNG_DOMAIN_SYNTH_Y, (uint32_t)p, (uint64_t)r);
+            if (tm.want_labels)
+                pool[p].labels[r] = (int32_t)(w[0] % (uint32_t)k);
+            else
+                for (int64_t j = 0; j < k; j++)
+                    pool[p].values[r * k + j] = tm.classes ? (float)(w[j & 3] % 2) : rng_u32_to_unit_float(w[j & 3]);
+        }
+    }
+    struct device_batch db;
+    device_batch_alloc(&db, be, batch, k);
+    int nstate = optimizer_state_arrays(&job.fit.optimizer);
+    float *state[2] = {NULL, NULL};
+    for (int i = 0; i < nstate; i++)
+        state[i] = be->alloc(m.arena_floats * sizeof(float), "optimizer state");
+    struct loss_params lp = {job.fit.loss, job.fit.metric, m.layers[m.nlayers - 1].spec.u.dense.activation};
+    const struct layer *last = &m.layers[m.nlayers - 1];
+    int64_t iteration = 0;
+    double t0 = 0, t_start = time_now();
+    int64_t measured = -1;
+    for (;;) {
+        if (measured < 0 && (time_now() - t_start >= warmup && iteration >= 3)) {
+            measured = 0;
+            t0 = time_now();
+        }
+        if (measured >= steps)
+            break;
+        struct host_batch *h = &pool[iteration % POOL];
+        device_batch_upload(&db, &m, h, k);
+        be->zero(m.grads, m.arena_floats * sizeof(float));
+        struct pass_context c = {be, batch, 1, job.fit.seed, (uint32_t)iteration, db.sample_ids};
+        model_forward(&m, &c);
+        be->loss_forward_backward(db.acc, m.loss_dz, last->z, last->y, device_batch_targets(&db, h), batch, k,
+                                  lp, 1.0f / (float)batch);
+        model_backward(&m, &c);
+        struct optimizer_step_params sp;
+        optimizer_step_params_make(&sp, &job.fit.optimizer, iteration);
+        be->optimizer_step(m.params, m.grads, state[0], state[1], m.arena_floats, sp);
+        be->synchronize();
+        iteration++;
+        if (measured >= 0)
+            measured++;
+    }
+    double dt = (time_now() - t0) / (double)steps;
+    printf("{\"mode\": \"speed\", \"workload\": \"%s\", \"tool\": \"dptrain\", \"device\": \"%s\", \"batch\": %lld, "
+           "\"threads\": %d, \"steps\": %lld, \"ms_per_step\": %.4f, \"samples_per_s\": %.1f}\n",
+           job.name, be->name, (long long)batch, omp_get_max_threads(), (long long)steps, dt * 1e3,
+           (double)batch / dt);
+    for (int p = 0; p < POOL; p++)
+        host_batch_free(&pool[p]);
+    for (int i = 0; i < nstate; i++)
+        be->free(state[i]);
+    device_batch_free(&db, be);
+    model_free(&m);
+    row_source_close(&src);
+    job_free(&job);
+    return 0;
+}

@@ -1,0 +1,83 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "jobfile.h"
+#include "trainer.h"
+
+static const char help[] =
+    "usage: dptrain fit JOB [--set KEY=VALUE ...] [--run-dir DIR] [--dry-run] [--progress bar|lines]\n"
+    "\n"
+    "Trains the model of job file JOB. Writes DIR/history.csv (one row per epoch),\n"
+    "DIR/summary.json (final and best metrics, samples/s, wall time), DIR/best.h5 (best epoch by\n"
+    "fit.checkpoint.monitor) and DIR/last.h5 (latest epoch); both load with Keras' load_weights.\n"
+    "\n"
+    "  --set KEY=VALUE   override a scalar of the job, e.g. --set fit.epochs=3 --set fit.optimizer.lr=0.1\n"
+    "                    (list elements: --set model.[0].units=64)\n"
+    "  --run-dir DIR     default runs/NAME, NAME from the job's name key\n"
+    "  --dry-run         print the resolved job and the model summary, then exit\n"
+    "  --progress MODE   bar (live, default on a terminal) or lines (one per epoch, default otherwise)\n";
+
+/* Collects --set values; shared by fit, evaluate, predict and bench. */
+int cli_collect_set(int argc, char **argv, int *i, const char ***sets, int *nsets);
+int cli_collect_set(int argc, char **argv, int *i, const char ***sets, int *nsets)
+{
+    if (strcmp(argv[*i], "--set") && strncmp(argv[*i], "--set=", 6))
+        return 0;
+    const char *v = argv[*i][5] == '=' ? argv[*i] + 6 : cli_value(argc, argv, i, "--set");
+    *sets = dp_realloc(*sets, (size_t)(*nsets + 1) * sizeof(char *), "overrides");
+    (*sets)[(*nsets)++] = v;
+    return 1;
+}
+
+int cmd_fit(int argc, char **argv)
+{
+    const char *job_path = NULL, *run_dir = NULL;
+    const char **sets = NULL;
+    int nsets = 0, dry_run = 0, tty = isatty(STDOUT_FILENO);
+    for (int i = 1; i < argc; i++) {
+        if (cli_is_help(argv[i])) {
+            fputs(help, stdout);
+            return 0;
+        } else if (cli_collect_set(argc, argv, &i, &sets, &nsets)) {
+        } else if (!strcmp(argv[i], "--run-dir")) {
+            run_dir = cli_value(argc, argv, &i, "--run-dir");
+        } else if (!strcmp(argv[i], "--dry-run")) {
+            dry_run = 1;
+        } else if (!strcmp(argv[i], "--progress")) {
+            const char *v = cli_value(argc, argv, &i, "--progress");
+            if (strcmp(v, "bar") && strcmp(v, "lines"))
+                dp_die(DP_EXIT_INPUT, "--progress: expected bar or lines, got '%s'", v);
+            tty = !strcmp(v, "bar");
+        } else if (argv[i][0] != '-' && !job_path) {
+            job_path = argv[i];
+        } else {
+            cli_unknown("fit", argv[i]);
+        }
+    }
+    if (!job_path)
+        dp_die(DP_EXIT_INPUT, "fit: no job file given (see 'dptrain fit --help')");
+    struct job job;
+    struct dp_error err = {0};
+    if (job_load(&job, job_path, sets, nsets, &err) != 0)
+        dp_die_error(&err);
+    free(sets);
+    char default_dir[1024];
+    if (!run_dir) {
+        snprintf(default_dir, sizeof default_dir, "runs/%s", job.name);
+        run_dir = default_dir;
+    }
+    if (dry_run) {
+        printf("# resolved job: %s\n%s", job.path, job.resolved_text);
+        job_free(&job);
+        return 0;
+    }
+    struct fit_options o = {run_dir, tty};
+    int rc = trainer_fit(&job, &o, &err);
+    job_free(&job);
+    if (rc != 0)
+        dp_die_error(&err);
+    return 0;
+}

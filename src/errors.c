@@ -1,0 +1,78 @@
+#include "errors.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int dp_error_set(struct dp_error *e, int code, const char *fmt, ...)
+{
+    if (e) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+        va_end(ap);
+        e->code = code;
+    }
+    return -1;
+}
+
+noreturn void dp_die(int code, const char *fmt, ...)
+{
+    va_list ap;
+    fflush(stdout);
+    fputs("dptrain: error: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(code);
+}
+
+noreturn void dp_die_error(const struct dp_error *e)
+{
+    dp_die(e->code ? e->code : DP_EXIT_INTERNAL, "%s", e->msg);
+}
+
+void dp_warn(const char *fmt, ...)
+{
+    va_list ap;
+    fflush(stdout);
+    fputs("dptrain: warning: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+void *dp_malloc(size_t bytes, const char *what)
+{
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p)
+        dp_die(DP_EXIT_INTERNAL, "out of memory allocating %zu bytes for %s", bytes, what);
+    return p;
+}
+
+void *dp_calloc(size_t count, size_t size, const char *what)
+{
+    void *p = calloc(count ? count : 1, size ? size : 1);
+    if (!p)
+        dp_die(DP_EXIT_INTERNAL, "out of memory allocating %zu x %zu bytes for %s", count, size, what);
+    return p;
+}
+
+void *dp_realloc(void *p, size_t bytes, const char *what)
+{
+    void *q = realloc(p, bytes ? bytes : 1);
+    if (!q)
+        dp_die(DP_EXIT_INTERNAL, "out of memory growing %s to %zu bytes", what, bytes);
+    return q;
+}
+
+char *dp_strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = dp_malloc(n, "a string");
+    memcpy(d, s, n);
+    return d;
+}

@@ -1,0 +1,50 @@
+/* Errors and exit codes.
+ *
+ * Exit status: 0 success, 1 internal failure, 2 bad input (job file, data, command line),
+ * 3 reserved for "checkpointed, please requeue" (checkpoint issue).
+ * Library-style functions report through struct dp_error and return -1; commands decide how to
+ * end. Fatal helpers print one line and end the process (later: the whole MPI job). */
+#ifndef DPTRAIN_ERRORS_H
+#define DPTRAIN_ERRORS_H
+
+#include <stddef.h>
+#include <stdnoreturn.h>
+
+enum dp_exit {
+    DP_EXIT_OK = 0,
+    DP_EXIT_INTERNAL = 1,
+    DP_EXIT_INPUT = 2,
+    DP_EXIT_REQUEUE = 3,
+};
+
+struct dp_error {
+    int code;        /* an enum dp_exit value; 0 while no error */
+    char msg[1024];
+};
+
+/* Sets e (when not NULL) and returns -1, so callers can write `return dp_error_set(...)`. */
+int dp_error_set(struct dp_error *e, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Prints "dptrain: error: MSG" and exits with code. */
+noreturn void dp_die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+noreturn void dp_die_error(const struct dp_error *e);
+
+/* Warnings go to stderr, prefixed. */
+void dp_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Allocation that never returns NULL: out of memory is an internal failure with the size. */
+void *dp_malloc(size_t bytes, const char *what);
+void *dp_calloc(size_t count, size_t size, const char *what);
+void *dp_realloc(void *p, size_t bytes, const char *what);
+char *dp_strdup(const char *s);
+
+/* Internal invariant: a bug if it fails, reported with the location. */
+#define DP_ASSERT(cond)                                                                    \
+    do {                                                                                   \
+        if (!(cond))                                                                       \
+            dp_die(DP_EXIT_INTERNAL, "internal: assertion '%s' failed in %s (%s:%d)", #cond, \
+                   __func__, __FILE__, __LINE__);                                          \
+    } while (0)
+
+#endif

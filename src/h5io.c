@@ -1,0 +1,326 @@
+#include "h5io.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void h5io_init(void)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+hid_t h5io_open_read(const char *path, struct dp_error *err)
+{
+    if (access(path, R_OK) != 0) {
+        dp_error_set(err, DP_EXIT_INPUT, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    htri_t is = H5Fis_hdf5(path);
+    if (is <= 0) {
+        dp_error_set(err, DP_EXIT_INPUT, "%s: not an HDF5 file (or truncated)", path);
+        return -1;
+    }
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0)
+        dp_error_set(err, DP_EXIT_INPUT, "%s: cannot open as HDF5 (truncated or damaged)", path);
+    return f;
+}
+
+int h5io_exists(hid_t loc, const char *name)
+{
+    return H5Lexists(loc, name, H5P_DEFAULT) > 0;
+}
+
+#define H5_WRITE_CHECK(expr, path, what)                                                         \
+    do {                                                                                         \
+        if ((expr) < 0)                                                                          \
+            dp_die(DP_EXIT_INTERNAL, "%s: HDF5 failed writing %s (%s at %s:%d)", path, what, #expr, \
+                   __FILE__, __LINE__);                                                          \
+    } while (0)
+
+static void write_dataset(hid_t loc, const char *name, int rank, const int64_t *dims, hid_t type,
+                          const void *data, const char *path)
+{
+    hsize_t hd[8];
+    for (int i = 0; i < rank; i++)
+        hd[i] = (hsize_t)dims[i];
+    hid_t space = H5Screate_simple(rank, hd, NULL);
+    H5_WRITE_CHECK(space, path, name);
+    hid_t ds = H5Dcreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5_WRITE_CHECK(ds, path, name);
+    H5_WRITE_CHECK(H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), path, name);
+    H5Dclose(ds);
+    H5Sclose(space);
+}
+
+void h5io_write_f32(hid_t loc, const char *name, int rank, const int64_t *dims, const float *data,
+                    const char *path)
+{
+    write_dataset(loc, name, rank, dims, H5T_IEEE_F32LE, data, path);
+}
+
+void h5io_write_f64(hid_t loc, const char *name, int rank, const int64_t *dims, const double *data,
+                    const char *path)
+{
+    write_dataset(loc, name, rank, dims, H5T_IEEE_F64LE, data, path);
+}
+
+void h5io_write_i64(hid_t loc, const char *name, int rank, const int64_t *dims, const int64_t *data,
+                    const char *path)
+{
+    write_dataset(loc, name, rank, dims, H5T_STD_I64LE, data, path);
+}
+
+void h5io_attr_strings(hid_t loc, const char *name, const char *const *strs, int n, const char *path)
+{
+    size_t width = 1;
+    for (int i = 0; i < n; i++)
+        if (strlen(strs[i]) + 1 > width)
+            width = strlen(strs[i]) + 1;
+    char *buf = dp_calloc((size_t)(n ? n : 1), width, "string attribute");
+    for (int i = 0; i < n; i++)
+        memcpy(buf + (size_t)i * width, strs[i], strlen(strs[i]));
+    hid_t type = H5Tcopy(H5T_C_S1);
+    H5_WRITE_CHECK(type, path, name);
+    H5_WRITE_CHECK(H5Tset_size(type, width), path, name);
+    H5_WRITE_CHECK(H5Tset_strpad(type, H5T_STR_NULLPAD), path, name);
+    hsize_t dim = (hsize_t)n;
+    hid_t space = H5Screate_simple(1, &dim, NULL);
+    H5_WRITE_CHECK(space, path, name);
+    hid_t attr = H5Acreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    H5_WRITE_CHECK(attr, path, name);
+    H5_WRITE_CHECK(H5Awrite(attr, type, buf), path, name);
+    H5Aclose(attr);
+    H5Sclose(space);
+    H5Tclose(type);
+    free(buf);
+}
+
+void h5io_attr_string(hid_t loc, const char *name, const char *value, const char *path)
+{
+    hid_t type = H5Tcopy(H5T_C_S1);
+    H5_WRITE_CHECK(type, path, name);
+    H5_WRITE_CHECK(H5Tset_size(type, strlen(value) + 1), path, name);
+    hid_t space = H5Screate(H5S_SCALAR);
+    hid_t attr = H5Acreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    H5_WRITE_CHECK(attr, path, name);
+    H5_WRITE_CHECK(H5Awrite(attr, type, value), path, name);
+    H5Aclose(attr);
+    H5Sclose(space);
+    H5Tclose(type);
+}
+
+static void attr_scalar(hid_t loc, const char *name, hid_t type, const void *v, const char *path)
+{
+    hid_t space = H5Screate(H5S_SCALAR);
+    hid_t attr = H5Acreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    H5_WRITE_CHECK(attr, path, name);
+    H5_WRITE_CHECK(H5Awrite(attr, type, v), path, name);
+    H5Aclose(attr);
+    H5Sclose(space);
+}
+
+void h5io_attr_i64(hid_t loc, const char *name, int64_t value, const char *path)
+{
+    attr_scalar(loc, name, H5T_NATIVE_INT64, &value, path);
+}
+
+void h5io_attr_f64(hid_t loc, const char *name, double value, const char *path)
+{
+    attr_scalar(loc, name, H5T_NATIVE_DOUBLE, &value, path);
+}
+
+hid_t h5io_group_create(hid_t loc, const char *name, const char *path)
+{
+    hid_t g = H5Gcreate2(loc, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5_WRITE_CHECK(g, path, name);
+    return g;
+}
+
+int h5io_read_attr_strings(hid_t loc, const char *name, char ***out, int *n, const char *path,
+                           struct dp_error *err)
+{
+    *out = NULL;
+    *n = 0;
+    hid_t attr = H5Aopen(loc, name, H5P_DEFAULT);
+    if (attr < 0)
+        return dp_error_set(err, DP_EXIT_INPUT, "%s: missing attribute '%s'", path, name);
+    hid_t type = H5Aget_type(attr), space = H5Aget_space(attr);
+    int rc = -1;
+    hssize_t count = H5Sget_simple_extent_npoints(space);
+    if (H5Tget_class(type) != H5T_STRING) {
+        if (count == 0) { /* Keras writes an empty float array for weightless layers */
+            *out = dp_calloc(1, sizeof(char *), "strings");
+            rc = 0;
+        } else {
+            dp_error_set(err, DP_EXIT_INPUT, "%s: attribute '%s' is not a string list", path, name);
+        }
+        goto done;
+    }
+    char **strs = dp_calloc((size_t)count + 1, sizeof(char *), "strings");
+    if (H5Tis_variable_str(type) > 0) {
+        char **tmp = dp_calloc((size_t)count + 1, sizeof(char *), "strings");
+        hid_t mem = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mem, H5T_VARIABLE);
+        if (H5Aread(attr, mem, tmp) < 0) {
+            dp_error_set(err, DP_EXIT_INPUT, "%s: cannot read attribute '%s'", path, name);
+            free(tmp);
+            free(strs);
+            H5Tclose(mem);
+            goto done;
+        }
+        for (hssize_t i = 0; i < count; i++)
+            strs[i] = dp_strdup(tmp[i] ? tmp[i] : "");
+        H5Dvlen_reclaim(mem, space, H5P_DEFAULT, tmp);
+        free(tmp);
+        H5Tclose(mem);
+    } else {
+        size_t width = H5Tget_size(type);
+        char *buf = dp_calloc((size_t)count, width + 1, "strings");
+        hid_t mem = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mem, width);
+        if (H5Aread(attr, mem, buf) < 0) {
+            dp_error_set(err, DP_EXIT_INPUT, "%s: cannot read attribute '%s'", path, name);
+            free(buf);
+            free(strs);
+            H5Tclose(mem);
+            goto done;
+        }
+        for (hssize_t i = 0; i < count; i++) {
+            strs[i] = dp_calloc(width + 1, 1, "string");
+            memcpy(strs[i], buf + (size_t)i * width, width);
+        }
+        free(buf);
+        H5Tclose(mem);
+    }
+    *out = strs;
+    *n = (int)count;
+    rc = 0;
+done:
+    H5Tclose(type);
+    H5Sclose(space);
+    H5Aclose(attr);
+    return rc;
+}
+
+int h5io_read_attr_string(hid_t loc, const char *name, char **out, const char *path, struct dp_error *err)
+{
+    char **strs;
+    int n;
+    if (h5io_read_attr_strings(loc, name, &strs, &n, path, err) != 0)
+        return -1;
+    if (n < 1) {
+        h5io_strings_free(strs);
+        return dp_error_set(err, DP_EXIT_INPUT, "%s: attribute '%s' is empty", path, name);
+    }
+    *out = strs[0];
+    for (int i = 1; i < n; i++)
+        free(strs[i]);
+    free(strs);
+    return 0;
+}
+
+static int read_attr_scalar(hid_t loc, const char *name, hid_t type, void *out, const char *path,
+                            struct dp_error *err)
+{
+    hid_t attr = H5Aopen(loc, name, H5P_DEFAULT);
+    if (attr < 0)
+        return dp_error_set(err, DP_EXIT_INPUT, "%s: missing attribute '%s'", path, name);
+    herr_t rc = H5Aread(attr, type, out);
+    H5Aclose(attr);
+    if (rc < 0)
+        return dp_error_set(err, DP_EXIT_INPUT, "%s: cannot read attribute '%s'", path, name);
+    return 0;
+}
+
+int h5io_read_attr_i64(hid_t loc, const char *name, int64_t *out, const char *path, struct dp_error *err)
+{
+    return read_attr_scalar(loc, name, H5T_NATIVE_INT64, out, path, err);
+}
+
+int h5io_read_attr_f64(hid_t loc, const char *name, double *out, const char *path, struct dp_error *err)
+{
+    return read_attr_scalar(loc, name, H5T_NATIVE_DOUBLE, out, path, err);
+}
+
+int h5io_dataset_shape(hid_t loc, const char *name, int *rank, int64_t *dims, int max_rank,
+                       const char *path, struct dp_error *err)
+{
+    if (!h5io_exists(loc, name))
+        return dp_error_set(err, DP_EXIT_INPUT, "%s: missing dataset '%s'", path, name);
+    hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
+    if (ds < 0)
+        return dp_error_set(err, DP_EXIT_INPUT, "%s: cannot open dataset '%s'", path, name);
+    hid_t space = H5Dget_space(ds);
+    int r = H5Sget_simple_extent_ndims(space);
+    int rc = 0;
+    if (r < 0 || r > max_rank) {
+        rc = dp_error_set(err, DP_EXIT_INPUT, "%s: dataset '%s' has %d dimensions (at most %d expected)",
+                          path, name, r, max_rank);
+    } else {
+        hsize_t hd[16];
+        H5Sget_simple_extent_dims(space, hd, NULL);
+        for (int i = 0; i < r; i++)
+            dims[i] = (int64_t)hd[i];
+        *rank = r;
+    }
+    H5Sclose(space);
+    H5Dclose(ds);
+    return rc;
+}
+
+static int read_exact(hid_t loc, const char *name, int rank, const int64_t *dims, hid_t memtype,
+                      void *out, const char *path, struct dp_error *err)
+{
+    int r;
+    int64_t got[8];
+    if (h5io_dataset_shape(loc, name, &r, got, 8, path, err) != 0)
+        return -1;
+    int same = r == rank;
+    for (int i = 0; same && i < rank; i++)
+        same = got[i] == dims[i];
+    if (!same) {
+        char want[128] = "", have[128] = "";
+        size_t a = 0, b = 0;
+        for (int i = 0; i < rank; i++)
+            a += (size_t)snprintf(want + a, sizeof want - a, "%s%lld", i ? ", " : "", (long long)dims[i]);
+        for (int i = 0; i < r; i++)
+            b += (size_t)snprintf(have + b, sizeof have - b, "%s%lld", i ? ", " : "", (long long)got[i]);
+        return dp_error_set(err, DP_EXIT_INPUT, "%s: dataset '%s' has shape (%s), expected (%s)", path,
+                            name, have, want);
+    }
+    hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
+    herr_t rc = H5Dread(ds, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, out);
+    H5Dclose(ds);
+    if (rc < 0)
+        return dp_error_set(err, DP_EXIT_INPUT, "%s: cannot read dataset '%s' (damaged file?)", path, name);
+    return 0;
+}
+
+int h5io_read_f32_exact(hid_t loc, const char *name, int rank, const int64_t *dims, float *out,
+                        const char *path, struct dp_error *err)
+{
+    return read_exact(loc, name, rank, dims, H5T_NATIVE_FLOAT, out, path, err);
+}
+
+int h5io_read_f64_exact(hid_t loc, const char *name, int64_t count, double *out, const char *path,
+                        struct dp_error *err)
+{
+    return read_exact(loc, name, 1, &count, H5T_NATIVE_DOUBLE, out, path, err);
+}
+
+int h5io_read_i64_exact(hid_t loc, const char *name, int64_t count, int64_t *out, const char *path,
+                        struct dp_error *err)
+{
+    return read_exact(loc, name, 1, &count, H5T_NATIVE_INT64, out, path, err);
+}
+
+void h5io_strings_free(char **strs)
+{
+    if (!strs)
+        return;
+    for (char **p = strs; *p; p++)
+        free(*p);
+    free(strs);
+}

@@ -1,0 +1,52 @@
+/* Checked HDF5 helpers. HDF5's own error stack printing is turned off (h5io_init); every failure
+ * becomes one message naming the file and the object. */
+#ifndef DPTRAIN_H5IO_H
+#define DPTRAIN_H5IO_H
+
+#include <hdf5.h>
+#include <stdint.h>
+
+#include "errors.h"
+
+void h5io_init(void);
+
+/* Opens an existing HDF5 file read-only; a missing, unreadable or non-HDF5 file is bad input. */
+hid_t h5io_open_read(const char *path, struct dp_error *err);
+
+/* 1 when loc has a link called name (a direct child). */
+int h5io_exists(hid_t loc, const char *name);
+
+/* Writing (failures are internal errors: disk full, permissions; they name path). */
+void h5io_write_f32(hid_t loc, const char *name, int rank, const int64_t *dims, const float *data,
+                    const char *path);
+void h5io_write_f64(hid_t loc, const char *name, int rank, const int64_t *dims, const double *data,
+                    const char *path);
+void h5io_write_i64(hid_t loc, const char *name, int rank, const int64_t *dims, const int64_t *data,
+                    const char *path);
+/* Attributes: an array of fixed-length ASCII strings (what Keras' legacy format uses). */
+void h5io_attr_strings(hid_t loc, const char *name, const char *const *strs, int n, const char *path);
+void h5io_attr_string(hid_t loc, const char *name, const char *value, const char *path);
+void h5io_attr_i64(hid_t loc, const char *name, int64_t value, const char *path);
+void h5io_attr_f64(hid_t loc, const char *name, double value, const char *path);
+hid_t h5io_group_create(hid_t loc, const char *name, const char *path);
+
+/* Reading (failures are bad input naming path and object). */
+int h5io_read_attr_string(hid_t loc, const char *name, char **out, const char *path, struct dp_error *err);
+/* Reads a string-array attribute (fixed or variable length); *out is a NULL-terminated array. */
+int h5io_read_attr_strings(hid_t loc, const char *name, char ***out, int *n, const char *path,
+                           struct dp_error *err);
+int h5io_read_attr_i64(hid_t loc, const char *name, int64_t *out, const char *path, struct dp_error *err);
+int h5io_read_attr_f64(hid_t loc, const char *name, double *out, const char *path, struct dp_error *err);
+/* Reads a whole float dataset whose shape must be exactly dims (rank entries). */
+int h5io_read_f32_exact(hid_t loc, const char *name, int rank, const int64_t *dims, float *out,
+                        const char *path, struct dp_error *err);
+int h5io_read_f64_exact(hid_t loc, const char *name, int64_t count, double *out, const char *path,
+                        struct dp_error *err);
+int h5io_read_i64_exact(hid_t loc, const char *name, int64_t count, int64_t *out, const char *path,
+                        struct dp_error *err);
+/* Shape of a dataset; rank <= max_rank. */
+int h5io_dataset_shape(hid_t loc, const char *name, int *rank, int64_t *dims, int max_rank,
+                       const char *path, struct dp_error *err);
+void h5io_strings_free(char **strs);
+
+#endif

@@ -1,0 +1,83 @@
+/* Job files (libconfig syntax): sections data, model (a list of layers) and fit, plus name.
+ * Every key is validated; errors name the file and line (or the --set that gave the value). */
+#ifndef DPTRAIN_JOBFILE_H
+#define DPTRAIN_JOBFILE_H
+
+#include <stdint.h>
+
+#include "errors.h"
+#include "layers.h"
+#include "loss.h"
+#include "optimizer.h"
+
+enum data_source { DATA_SOURCE_FILE, DATA_SOURCE_SYNTHETIC };
+enum normalize_kind { NORMALIZE_NONE, NORMALIZE_STANDARD };
+enum monitor_mode { MONITOR_MODE_AUTO, MONITOR_MODE_MIN, MONITOR_MODE_MAX };
+
+struct job_data {
+    enum data_source source;
+    char **files;             /* data.file: one path or a list (shards); relative to the job file's dir */
+    int nfiles;
+    int64_t synthetic_rows;   /* data.synthetic: rows, features, targets, test_rows */
+    int64_t synthetic_features;
+    int64_t synthetic_targets;
+    int64_t synthetic_test_rows;
+    double validation_split;
+    int shuffle;
+    enum normalize_kind normalize;
+    int64_t shuffle_buffer_mb; /* rows held for shuffling a dataset that streams from disk */
+};
+
+struct job_monitor {
+    char monitor[32];         /* "val_accuracy", "val_loss", "loss", ... */
+    enum monitor_mode mode;   /* resolved to MIN or MAX */
+};
+
+struct job_checkpoint {
+    struct job_monitor m;
+    int save_best_only;
+    int64_t every_epochs;
+};
+
+struct job_early_stopping {
+    int enabled;
+    struct job_monitor m;
+    int64_t patience;
+    double min_delta;
+    int restore_best_weights;
+};
+
+struct job_fit {
+    uint64_t seed;
+    int64_t epochs;
+    int64_t batch_size;
+    int64_t steps_per_epoch; /* 0: the whole training set */
+    enum loss_kind loss;
+    enum metric_kind metric;
+    struct optimizer_config optimizer;
+    struct job_checkpoint checkpoint;
+    struct job_early_stopping early_stopping;
+    int64_t threads;         /* 0: all cores */
+};
+
+struct job {
+    char *path;
+    char *name;
+    struct job_data data;
+    int nlayers;
+    struct layer_spec *layers;
+    struct job_fit fit;
+    char *resolved_text; /* the job after overrides, in libconfig syntax */
+};
+
+/* Loads path, applies overrides ("key=value" strings), validates. Returns 0, or -1 with err set
+ * (code DP_EXIT_INPUT for anything the user wrote). */
+int job_load(struct job *job, const char *path, const char *const *overrides, int noverrides,
+             struct dp_error *err);
+
+/* Parses job text (as stored in a checkpoint); name is used in messages. */
+int job_load_text(struct job *job, const char *name, const char *text, struct dp_error *err);
+
+void job_free(struct job *job);
+
+#endif

@@ -1,0 +1,56 @@
+/* dptrain: data-parallel training of Keras-style Sequential models. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "errors.h"
+#include "h5io.h"
+
+static const char usage[] =
+    "usage: dptrain COMMAND [ARGS]\n"
+    "\n"
+    "Train Keras-style Sequential models from a job file, on CPU (CBLAS) now, data-parallel\n"
+    "over MPI ranks and GPUs as those backends land.\n"
+    "\n"
+    "commands:\n"
+    "  fit JOB        train; writes history.csv, summary.json, best.h5, last.h5 in the run dir\n"
+    "  evaluate JOB   loss, metrics and confusion matrix of saved weights on the test rows\n"
+    "  predict JOB    write predictions of saved weights for a data file (HDF5 or CSV)\n"
+    "  import csv     turn feature and target CSV files into an HDF5 data set\n"
+    "  synth          write a synthetic HDF5 data set (x, y ~ U(0,1), like the seed tutorial)\n"
+    "  inspect FILE   summarize a data set or weights file\n"
+    "  bench JOB      time training steps on random in-memory data (samples/s)\n"
+    "\n"
+    "options: --help (also after any command), --version\n"
+    "exit status: 0 success, 1 internal failure, 2 bad input (job file, data, command line),\n"
+    "             4 the loss became NaN or infinite\n";
+
+int main(int argc, char **argv)
+{
+    h5io_init();
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return DP_EXIT_INPUT;
+    }
+    const char *cmd = argv[1];
+    if (cli_is_help(cmd)) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+        printf("dptrain %s\n", DPTRAIN_VERSION);
+        return 0;
+    }
+    static const struct {
+        const char *name;
+        int (*fn)(int, char **);
+    } commands[] = {
+        {"fit", cmd_fit},         {"evaluate", cmd_evaluate}, {"predict", cmd_predict},
+        {"import", cmd_import},   {"synth", cmd_synth},       {"inspect", cmd_inspect},
+        {"bench", cmd_bench},
+    };
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(cmd, commands[i].name))
+            return commands[i].fn(argc - 1, argv + 1);
+    dp_die(DP_EXIT_INPUT, "unknown command '%s' (see 'dptrain --help')", cmd);
+}

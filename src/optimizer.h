@@ -1,0 +1,52 @@
+/* Optimizers over the flat parameter arena: one pass over all n parameters per step.
+ *
+ * Formulas are Keras':
+ *   sgd      lr_t = lr / (1 + decay * iterations)            (Keras 2 time-based decay)
+ *            v = momentum * v - lr_t * g
+ *            w += nesterov ? momentum * v - lr_t * g : v       (momentum 0: w -= lr_t * g)
+ *   adam     m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  t = iterations + 1
+ *            w -= lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + epsilon)
+ *   rmsprop  v = rho v + (1-rho) g^2;  w -= lr * g / sqrt(v + epsilon)   (momentum 0)
+ * `iterations` counts the updates already applied (Keras' optimizer.iterations). */
+#ifndef DPTRAIN_OPTIMIZER_H
+#define DPTRAIN_OPTIMIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum optimizer_kind { OPTIMIZER_SGD, OPTIMIZER_ADAM, OPTIMIZER_RMSPROP, OPTIMIZER_COUNT };
+extern const char *const optimizer_names[OPTIMIZER_COUNT + 1];
+
+struct optimizer_config {
+    enum optimizer_kind kind;
+    double lr;
+    double momentum; /* sgd */
+    int nesterov;    /* sgd */
+    double decay;    /* sgd, time-based */
+    double beta1, beta2, epsilon; /* adam (epsilon also rmsprop) */
+    double rho;      /* rmsprop */
+};
+
+/* Fills the Keras defaults for kind. */
+void optimizer_config_defaults(struct optimizer_config *c, enum optimizer_kind kind);
+
+/* Number of state arrays of n floats each (same layout as the parameters): sgd 1 (velocity, when
+ * momentum > 0, else 0), adam 2 (m, v), rmsprop 1. */
+int optimizer_state_arrays(const struct optimizer_config *c);
+
+/* The scalars one step needs, computed on the host in double (so every backend agrees). */
+struct optimizer_step_params {
+    enum optimizer_kind kind;
+    float lr;           /* effective rate for this step (decayed or bias-corrected) */
+    float momentum;
+    int nesterov;
+    float beta1, beta2, epsilon, rho;
+};
+
+void optimizer_step_params_make(struct optimizer_step_params *p, const struct optimizer_config *c,
+                                int64_t iterations);
+
+/* Learning rate in effect at `iterations` (what the epoch line and checkpoints report). */
+double optimizer_current_lr(const struct optimizer_config *c, int64_t iterations);
+
+#endif

@@ -1,0 +1,21 @@
+/* The fit loop: epochs of shuffled batches, validation, history, checkpoints, early stopping. */
+#ifndef DPTRAIN_TRAINER_H
+#define DPTRAIN_TRAINER_H
+
+#include "errors.h"
+#include "jobfile.h"
+
+struct fit_options {
+    const char *run_dir; /* where history.csv, summary.json, best.h5, last.h5 go */
+    int tty;             /* 1: live progress bar; 0: one line per epoch */
+};
+
+/* Exit status for a loss that became NaN or infinite (training stopped, last good files intact). */
+#define DP_EXIT_DIVERGED 4
+
+int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_error *err);
+
+/* Applies fit.threads (0: leave the library defaults). */
+void trainer_set_threads(int64_t threads);
+
+#endif
