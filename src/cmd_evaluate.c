@@ -4,6 +4,7 @@
 
 #include "cli.h"
 #include "evaluator.h"
+#include "h5io.h"
 #include "trainer.h"
 #include "weights_file.h"
 
@@ -56,6 +57,10 @@ int cmd_evaluate(int argc, char **argv)
         job.data.nfiles = 1;
         job.data.source = DATA_SOURCE_FILE;
     }
+    hid_t probe = h5io_open_read(weights, &err); /* say so first when the weights file is bad */
+    if (probe < 0)
+        dp_die_error(&err);
+    H5Fclose(probe);
     struct row_source src;
     if (job_open_rows(&job, "test", &src, &err) != 0)
         dp_die_error(&err);

@@ -28,7 +28,8 @@ static void setting_where(char *buf, size_t len, const struct schema_ctx *c, con
         if (name)
             used += (size_t)snprintf(path + used, sizeof path - used, "%s%s", used ? "." : "", name);
         else
-            used += (size_t)snprintf(path + used, sizeof path - used, "[%d]", config_setting_index(chain[i]));
+            used += (size_t)snprintf(path + used, sizeof path - used, "%s[%d]", used ? "." : "",
+                                     config_setting_index(chain[i]));
     }
     if (config_setting_get_hook(s) == &job_override_marker)
         snprintf(buf, len, "--set %s", path);

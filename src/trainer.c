@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "batch_reader.h"
@@ -125,7 +126,10 @@ static int write_summary(struct fit_state *s, const double *last_row, double wal
     fprintf(f, "  \"best_epoch\": %lld,\n", (long long)s->pos.best_epoch);
     json_number(f, "samples_per_second", train_seconds > 0 ? (double)samples / train_seconds : 0, 1);
     json_number(f, "train_seconds", train_seconds, 1);
-    json_number(f, "wall_seconds", wall, 0);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    json_number(f, "wall_seconds", wall, 1);
+    json_number(f, "peak_rss_mb", (double)ru.ru_maxrss / 1024.0, 0);
     fprintf(f, "}\n");
     if (fclose(f) != 0)
         return dp_error_set(err, DP_EXIT_INTERNAL, "%s: cannot write", s->path_summary);
@@ -237,7 +241,7 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
         }
     }
     double es_best = NAN;
-    int64_t es_wait = 0;
+    int64_t es_wait = 0, last_written = -1;
     float *es_best_weights = NULL;
     int stopped_early = 0, rc = 0;
     double train_seconds = 0.0;
@@ -343,9 +347,12 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
             rc = -1;
             break;
         }
-        if ((epoch + 1) % f->checkpoint.every_epochs == 0 && write_checkpoint(&s, s.path_last, err) != 0) {
-            rc = -1;
-            break;
+        if ((epoch + 1) % f->checkpoint.every_epochs == 0) {
+            if (write_checkpoint(&s, s.path_last, err) != 0) {
+                rc = -1;
+                break;
+            }
+            last_written = s.pos.epoch;
         }
         if (f->early_stopping.enabled && es_wait >= f->early_stopping.patience && epoch + 1 < f->epochs) {
             stopped_early = 1;
@@ -355,11 +362,13 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
         }
     }
     if (rc == 0) {
-        if (es_best_weights) {
+        if (es_best_weights) { /* Keras 3 restores at the end of training, stopped early or not */
             be->upload(m->params, es_best_weights, m->arena_floats * sizeof(float));
             printf("Restored the weights of the best epoch (%s %.4f)\n", es.monitor, es_best);
+            last_written = -1;
         }
-        rc = write_checkpoint(&s, s.path_last, err);
+        if (last_written != s.pos.epoch)
+            rc = write_checkpoint(&s, s.path_last, err);
     }
     if (rc == 0)
         rc = write_summary(&s, last_row, time_now() - wall_start, train_seconds, samples, stopped_early, err);

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Bad input never crashes: each case gives one clear line naming the file, and exit code 2.
+source "$(dirname "$0")/e2e_lib.sh"
+
+cat >job.cfg <<'CFG'
+name = "bad";
+data = { file = "data.h5"; };
+model = ( { type = "dense"; units = 4; activation = "relu"; }, { type = "dense"; units = 2; activation = "softmax"; } );
+fit = { epochs = 1; batch_size = 8; loss = "sparse_categorical_crossentropy"; metrics = ["accuracy"]; };
+CFG
+# A small valid data set: 3 features, labels 0..1
+python_free_csv() { # rows cols
+  local r c
+  for ((r = 0; r < $1; r++)); do
+    line=""
+    for ((c = 0; c < $2; c++)); do line+="${line:+,}$(( (r * 7 + c * 3) % 11 )).5"; done
+    echo "$line"
+  done
+}
+python_free_csv 40 3 >x.csv
+for ((r = 0; r < 40; r++)); do echo $((r % 2)); done >y.csv
+"$DPTRAIN" import csv --x x.csv --y y.csv -o data.h5 >/dev/null || fail "import of a valid CSV"
+
+# command line
+expect_error 2 "unknown command 'fitt'" "$DPTRAIN" fitt job.cfg
+expect_error 2 "fit: unknown option" "$DPTRAIN" fit job.cfg --bogus
+expect_error 2 "--set 'fit': expected KEY=VALUE" "$DPTRAIN" fit job.cfg --set fit
+expect_error 2 "--set fit.epochs=two: expected an integer" "$DPTRAIN" fit job.cfg --set fit.epochs=two
+expect_error 2 "missing.cfg: cannot open job file" "$DPTRAIN" fit missing.cfg
+
+# job files
+sed 's/units = 4;/units = 4; unitz = 3;/' job.cfg >unknown.cfg
+expect_error 2 "unknown.cfg:3: model.[0].unitz: unknown key" "$DPTRAIN" fit unknown.cfg
+sed 's/epochs = 1;/epochs = "1";/' job.cfg >type.cfg
+expect_error 2 "type.cfg:4: fit.epochs: expected an integer" "$DPTRAIN" fit type.cfg
+sed 's/epochs = 1;/epochs = 1 batch_size/' job.cfg >syntax.cfg
+expect_error 2 "syntax.cfg:4: syntax error" "$DPTRAIN" fit syntax.cfg
+grep -v '^fit' job.cfg >nofit.cfg
+expect_error 2 "nofit.cfg: missing section 'fit'" "$DPTRAIN" fit nofit.cfg
+
+# data files
+sed 's/data.h5/nothere.h5/' job.cfg >nodata.cfg
+expect_error 2 "nothere.h5: cannot open" "$DPTRAIN" fit nodata.cfg --run-dir r1
+head -c 3000 data.h5 >trunc.h5
+sed 's/data.h5/trunc.h5/' job.cfg >trunc.cfg
+expect_error 2 "trunc.h5" "$DPTRAIN" fit trunc.cfg --run-dir r2
+echo "hello" >text.h5
+sed 's/data.h5/text.h5/' job.cfg >text.cfg
+expect_error 2 "text.h5: not an HDF5 file" "$DPTRAIN" fit text.cfg --run-dir r3
+for ((r = 0; r < 40; r++)); do echo $((r % 3)); done >y3.csv
+"$DPTRAIN" import csv --x x.csv --y y3.csv -o labels3.h5 >/dev/null
+sed 's/data.h5/labels3.h5/' job.cfg >labels.cfg
+expect_error 2 "labels3.h5 /train row 2: label 2 is out of range for the output layer" "$DPTRAIN" fit labels.cfg --run-dir r4
+sed 's/data.h5/shape.h5/; s/"sparse_categorical_crossentropy"/"mse"/; s/"accuracy"/"mae"/; s/"softmax"/"linear"/' job.cfg >shape.cfg
+"$DPTRAIN" synth --rows 50 --features 3 --targets 3 -o shape.h5 >/dev/null
+expect_error 2 "shape.h5: /train/y has 3 columns but the model's last layer has 2 units" "$DPTRAIN" fit shape.cfg --run-dir r5
+sed '5s/.*/1.5,nan,2/' x.csv >xnan.csv
+expect_error 2 "xnan.csv:5: field 2 is not finite" "$DPTRAIN" import csv --x xnan.csv --y y.csv -o n.h5
+sed '7s/.*/1,2/' x.csv >ragged.csv
+expect_error 2 "ragged.csv:7: 2 fields, but line 1 has 3" "$DPTRAIN" import csv --x ragged.csv --y y.csv -o r.h5
+sed '9s/.*/1,abc,2/' x.csv >word.csv
+expect_error 2 "word.csv:9: field 2: 'abc' is not a number" "$DPTRAIN" import csv --x word.csv --y y.csv -o w.h5
+[ ! -e r.h5 ] && [ ! -e w.h5 ] && pass "failed imports leave no output file" || fail "a failed import left a file"
+head -n 30 y.csv >yshort.csv
+expect_error 2 "x.csv has 40 rows but yshort.csv has 30" "$DPTRAIN" import csv --x x.csv --y yshort.csv -o s.h5
+expect_error 2 "weights.h5: cannot open" "$DPTRAIN" evaluate job.cfg --weights weights.h5
+"$DPTRAIN" fit job.cfg --run-dir good >/dev/null 2>&1 || fail "a valid fit failed"
+sed 's/units = 4;/units = 5;/' job.cfg >other.cfg
+"$DPTRAIN" import csv --x x.csv --y y.csv -o data.h5 --test-split 0.25 --seed 1 >/dev/null
+expect_error 2 "good/best.h5 (layer dense, model layer dense): dataset 'dense/kernel:0' has shape (3, 4), expected (3, 5)" \
+  "$DPTRAIN" evaluate other.cfg --weights good/best.h5
+finish

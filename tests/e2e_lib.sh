@@ -1,0 +1,46 @@
+# Helpers for the end-to-end tests: sourced with $1 = dptrain binary, $2 = source tree.
+set -u
+DPTRAIN=$(realpath "$1")
+SRC=$(realpath "$2")
+DATA=${DPTRAIN_DATA:-$SRC/../shared/data}
+WORK=$(mktemp -d /tmp/dptrain-e2e.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+cd "$WORK"
+failures=0
+passes=0
+
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+pass() { echo "ok: $*"; passes=$((passes + 1)); }
+
+# expect_error CODE NEEDLE CMD...: the command exits with CODE and prints exactly one line on
+# stderr that contains NEEDLE.
+expect_error() {
+  local code=$1 needle=$2
+  shift 2
+  "$@" >out.txt 2>err.txt
+  local rc=$?
+  local lines
+  lines=$(wc -l <err.txt)
+  if [ "$rc" -ne "$code" ]; then
+    fail "'$*' exited $rc, expected $code; stderr: $(head -c 300 err.txt)"
+  elif ! grep -qF -- "$needle" err.txt; then
+    fail "'$*' stderr lacks '$needle': $(head -c 300 err.txt)"
+  elif [ "$lines" -ne 1 ]; then
+    fail "'$*' printed $lines lines on stderr, expected one: $(head -c 300 err.txt)"
+  else
+    pass "$needle"
+  fi
+}
+
+need_data() {
+  if [ ! -f "$DATA/$1" ]; then
+    echo "SKIP: $DATA/$1 not found (set DPTRAIN_DATA to the shared data directory)"
+    exit 77
+  fi
+}
+
+finish() {
+  echo "$passes passed, $failures failed"
+  [ "$failures" -eq 0 ]
+  exit $?
+}

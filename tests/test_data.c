@@ -1,0 +1,402 @@
+/* HDF5 round trips (data sets, shards, checkpoints in Keras' layout), the batch reader's epoch
+ * order, normalization, CSV parsing, and the errors bad files produce. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "batch_reader.h"
+#include "csv.h"
+#include "dataset_writer.h"
+#include "h5io.h"
+#include "model.h"
+#include "normalize.h"
+#include "rng.h"
+#include "test_util.h"
+#include "weights_file.h"
+
+static char *tmp_path(const char *name)
+{
+    static char buf[8][512];
+    static int i;
+    char *p = buf[i++ % 8];
+    snprintf(p, 512, "%s/%s", test_tmpdir(), name);
+    return p;
+}
+
+/* rows of x (rows, 2, 3) float and int labels 0..4, keyed by the test seed and first_row */
+static void make_rows(float *x, int32_t *y, int64_t rows, int64_t first_row)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        rng_uniform_fill(x + r * 6, 6, test_seed(), RNG_DOMAIN_SYNTH_X, 0, (uint64_t)(first_row + r) * 2);
+        uint32_t w[4];
+        rng_block(w, test_seed(), RNG_DOMAIN_SYNTH_Y, 0, (uint64_t)(first_row + r));
+        y[r] = (int32_t)(w[0] % 5);
+    }
+}
+
+static void write_file(const char *path, int64_t rows, int64_t first_row)
+{
+    float *x = malloc(sizeof(float) * (size_t)rows * 6);
+    int32_t *y = malloc(sizeof(int32_t) * (size_t)rows);
+    make_rows(x, y, rows, first_row);
+    struct dataset_writer w;
+    struct dp_error err;
+    ck_assert(dataset_writer_open(&w, path, &err) == 0);
+    struct split_writer s;
+    struct shape shape = {2, {2, 3}};
+    dataset_writer_split(&w, &s, "train", rows, &shape, X_DTYPE_FLOAT32, 1, 1);
+    /* in uneven pieces */
+    for (int64_t done = 0; done < rows;) {
+        int64_t n = rows - done < 777 ? rows - done : 777;
+        split_writer_append(&s, x + done * 6, y + done, n, path);
+        done += n;
+    }
+    split_writer_close(&s);
+    ck_assert(dataset_writer_commit(&w, &err) == 0);
+    free(x);
+    free(y);
+}
+
+START_TEST(dataset_round_trip_and_shards)
+{
+    char *a = tmp_path("a.h5"), *b = tmp_path("b.h5");
+    write_file(a, 3000, 0);
+    write_file(b, 1234, 3000);
+    char *paths[2] = {a, b};
+    struct row_source s;
+    struct dp_error err;
+    ck_assert_msg(row_source_open_files(&s, paths, 2, "train", &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(s.rows, 4234);
+    ck_assert_int_eq(s.x_shape.rank, 2);
+    ck_assert_int_eq(s.x_cols, 6);
+    ck_assert(s.y_labels);
+    float x[500 * 6], ex[500 * 6];
+    int32_t y[500], ey[500];
+    /* a range that crosses from the first shard into the second */
+    ck_assert(row_source_read(&s, 2800, 500, x, y, &err) == 0);
+    make_rows(ex, ey, 500, 2800);
+    ck_assert(memcmp(x, ex, sizeof x) == 0);
+    ck_assert(memcmp(y, ey, sizeof y) == 0);
+    row_source_close(&s);
+}
+END_TEST
+
+START_TEST(epoch_order_is_a_permutation_with_bounded_windows)
+{
+    char *a = tmp_path("perm.h5");
+    const int64_t rows = 20000;
+    write_file(a, rows, 0);
+    char *paths[1] = {a};
+    struct row_source s;
+    struct dp_error err;
+    ck_assert(row_source_open_files(&s, paths, 1, "train", &err) == 0);
+    struct normalizer n;
+    normalizer_init_none(&n, s.x_cols);
+    struct batch_reader r;
+    /* 1 MB of buffer: several windows over these rows */
+    ck_assert(batch_reader_init(&r, &s, &n, 0, rows, 1, test_seed(), 1, 1, 5, 5, &err) == 0);
+    ck_assert_msg(r.nwindows >= 1, "windows %lld", (long long)r.nwindows);
+    struct host_batch hb;
+    host_batch_alloc(&hb, 333, s.x_cols, 5, 1);
+    int64_t *first_epoch = malloc(sizeof(int64_t) * rows);
+    char *seen = calloc((size_t)rows, 1);
+    float ex[6];
+    int32_t ey;
+    for (int epoch = 0; epoch < 2; epoch++) {
+        memset(seen, 0, (size_t)rows);
+        batch_reader_begin_epoch(&r, epoch);
+        int64_t same = 0;
+        for (int64_t pos = 0; pos < rows; pos += 333) {
+            int64_t cnt = rows - pos < 333 ? rows - pos : 333;
+            ck_assert(batch_reader_read(&r, pos, cnt, &hb, &err) == 0);
+            for (int64_t i = 0; i < cnt; i++) {
+                int64_t id = hb.sample_ids[i];
+                ck_assert(id >= 0 && id < rows && !seen[id]);
+                seen[id] = 1;
+                make_rows(ex, &ey, 1, id);
+                ck_assert(memcmp(hb.x + i * 6, ex, sizeof ex) == 0);
+                ck_assert(hb.labels[i] == ey);
+                if (epoch == 0)
+                    first_epoch[pos + i] = id;
+                else
+                    same += first_epoch[pos + i] == id;
+            }
+        }
+        if (epoch == 1)
+            ck_assert_msg(same < rows / 50, "epochs 0 and 1 share %lld positions", (long long)same);
+    }
+    /* Deterministic: a fresh reader gives epoch 1's order again. */
+    struct batch_reader r2;
+    ck_assert(batch_reader_init(&r2, &s, &n, 0, rows, 1, test_seed(), 1, 1, 5, 5, &err) == 0);
+    batch_reader_begin_epoch(&r2, 0);
+    ck_assert(batch_reader_read(&r2, 0, 333, &hb, &err) == 0);
+    for (int i = 0; i < 333; i++)
+        ck_assert(hb.sample_ids[i] == first_epoch[i]);
+    batch_reader_free(&r2);
+    /* Labels beyond the output layer are refused, naming the file and row. */
+    struct batch_reader r3;
+    ck_assert(batch_reader_init(&r3, &s, &n, 0, rows, 0, 0, 1, 1, 3, 3, &err) == 0);
+    ck_assert(batch_reader_read(&r3, 0, 333, &hb, &err) != 0);
+    ck_assert_msg(strstr(err.msg, "perm.h5") && strstr(err.msg, "label") && strstr(err.msg, "row"), "%s", err.msg);
+    ck_assert_int_eq(err.code, DP_EXIT_INPUT);
+    batch_reader_free(&r3);
+    free(first_epoch);
+    free(seen);
+    host_batch_free(&hb);
+    batch_reader_free(&r);
+    row_source_close(&s);
+}
+END_TEST
+
+START_TEST(nan_features_are_refused)
+{
+    char *p = tmp_path("nan.h5");
+    float x[10 * 6];
+    int32_t y[10] = {0};
+    for (int i = 0; i < 60; i++)
+        x[i] = (float)i;
+    x[4 * 6 + 2] = NAN;
+    struct dataset_writer w;
+    struct dp_error err;
+    ck_assert(dataset_writer_open(&w, p, &err) == 0);
+    struct split_writer s;
+    struct shape shape = {1, {6}};
+    dataset_writer_split(&w, &s, "train", 10, &shape, X_DTYPE_FLOAT32, 1, 1);
+    split_writer_append(&s, x, y, 10, p);
+    split_writer_close(&s);
+    ck_assert(dataset_writer_commit(&w, &err) == 0);
+    char *paths[1] = {p};
+    struct row_source src;
+    ck_assert(row_source_open_files(&src, paths, 1, "train", &err) == 0);
+    struct normalizer n;
+    normalizer_init_none(&n, 6);
+    struct batch_reader r;
+    ck_assert(batch_reader_init(&r, &src, &n, 0, 10, 0, 0, 1, 1, 2, 2, &err) == 0);
+    struct host_batch hb;
+    host_batch_alloc(&hb, 10, 6, 2, 1);
+    ck_assert(batch_reader_read(&r, 0, 10, &hb, &err) != 0);
+    ck_assert_msg(strstr(err.msg, "nan.h5 /train row 4") && strstr(err.msg, "NaN"), "%s", err.msg);
+    host_batch_free(&hb);
+    batch_reader_free(&r);
+    row_source_close(&src);
+}
+END_TEST
+
+START_TEST(normalizer_statistics)
+{
+    char *a = tmp_path("norm.h5");
+    write_file(a, 2500, 0);
+    char *paths[1] = {a};
+    struct row_source s;
+    struct dp_error err;
+    ck_assert(row_source_open_files(&s, paths, 1, "train", &err) == 0);
+    struct normalizer n;
+    ck_assert(normalizer_fit(&n, &s, 2000, &err) == 0);
+    float *x = malloc(sizeof(float) * 2000 * 6);
+    int32_t *y = malloc(sizeof(int32_t) * 2000);
+    make_rows(x, y, 2000, 0);
+    for (int j = 0; j < 6; j++) {
+        double m = 0, v = 0;
+        for (int r = 0; r < 2000; r++)
+            m += x[r * 6 + j];
+        m /= 2000;
+        for (int r = 0; r < 2000; r++)
+            v += (x[r * 6 + j] - m) * (x[r * 6 + j] - m);
+        v /= 2000;
+        ck_assert(fabs(n.mean[j] - m) < 1e-9);
+        ck_assert(fabs(n.std[j] - sqrt(v)) < 1e-9);
+    }
+    float out[6];
+    normalizer_apply(&n, out, x, X_DTYPE_FLOAT32, 1);
+    ck_assert(fabs(out[3] - (x[3] - n.mean[3]) / n.std[3]) < 1e-6);
+    uint8_t raw[6] = {0, 51, 255, 1, 2, 3};
+    struct normalizer none;
+    normalizer_init_none(&none, 6);
+    normalizer_apply(&none, out, raw, X_DTYPE_UINT8, 1);
+    ck_assert(out[0] == 0.0f && fabsf(out[1] - 0.2f) < 1e-7f && out[2] == 1.0f);
+    free(x);
+    free(y);
+    normalizer_free(&n);
+    row_source_close(&s);
+}
+END_TEST
+
+#define DENSE(units_, a) {.kind = LAYER_KIND_DENSE, .line = 1, .u.dense = {units_, ACTIVATION_##a}}
+
+static void build(struct model *m, const struct layer_spec *specs, int n, int64_t in)
+{
+    struct shape s = {1, {in}};
+    struct dp_error err;
+    ck_assert(model_build(m, specs, n, &s, "test", &err) == 0);
+    model_allocate(m, &backend_cpu, 4);
+}
+
+START_TEST(checkpoint_round_trip_keras_layout)
+{
+    const struct layer_spec specs[] = {DENSE(7, RELU), {.kind = LAYER_KIND_DROPOUT, .u.dropout = {0.5}},
+                                       DENSE(7, RELU), DENSE(3, SOFTMAX)};
+    struct model m, m2;
+    build(&m, specs, 4, 5);
+    model_init_weights(&m, test_seed());
+    for (int j = 0; j < 7; j++)
+        m.layers[0].b[j] = (float)j * 0.5f;
+    char *path = tmp_path("ck.h5");
+    struct train_position pos = {.epoch = 3, .iterations = 42, .best = 0.9, .lr = 0.01};
+    struct optimizer_config oc;
+    optimizer_config_defaults(&oc, OPTIMIZER_ADAM);
+    float *state[2] = {backend_cpu.alloc(m.arena_floats * 4, "s"), backend_cpu.alloc(m.arena_floats * 4, "s")};
+    struct checkpoint_contents c = {.model = &m, .job_text = "name = \"x\";", .opt = &oc, .opt_state = state,
+                                    .nopt_state = 2, .pos = &pos};
+    struct dp_error err;
+    ck_assert_msg(checkpoint_write(path, &c, &err) == 0, "%s", err.msg);
+
+    build(&m2, specs, 4, 5);
+    ck_assert_msg(weights_load(&m2, path, &err) == 0, "%s", err.msg);
+    ck_assert(memcmp(m.params, m2.params, m.arena_floats * sizeof(float)) == 0);
+
+    /* The layout Keras' legacy loader reads. */
+    hid_t f = h5io_open_read(path, &err);
+    char **names;
+    int n;
+    ck_assert(h5io_read_attr_strings(f, "layer_names", &names, &n, path, &err) == 0);
+    ck_assert_int_eq(n, 4);
+    ck_assert_str_eq(names[0], "dense");
+    ck_assert_str_eq(names[1], "dropout");
+    ck_assert_str_eq(names[2], "dense_1");
+    ck_assert_str_eq(names[3], "dense_2");
+    h5io_strings_free(names);
+    hid_t g = H5Gopen2(f, "dense_1", H5P_DEFAULT);
+    ck_assert(h5io_read_attr_strings(g, "weight_names", &names, &n, path, &err) == 0);
+    ck_assert_int_eq(n, 2);
+    ck_assert_str_eq(names[0], "dense_1/kernel:0");
+    ck_assert_str_eq(names[1], "dense_1/bias:0");
+    int rank;
+    int64_t dims[4];
+    ck_assert(h5io_dataset_shape(g, names[0], &rank, dims, 4, path, &err) == 0);
+    ck_assert(rank == 2 && dims[0] == 7 && dims[1] == 7);
+    h5io_strings_free(names);
+    H5Gclose(g);
+    g = H5Gopen2(f, "dropout", H5P_DEFAULT);
+    ck_assert(h5io_read_attr_strings(g, "weight_names", &names, &n, path, &err) == 0);
+    ck_assert_int_eq(n, 0);
+    h5io_strings_free(names);
+    H5Gclose(g);
+    int64_t it;
+    ck_assert(h5io_read_attr_i64(f, "/dptrain", &it, path, &err) != 0); /* not an attribute */
+    hid_t d = H5Gopen2(f, "dptrain", H5P_DEFAULT);
+    ck_assert(h5io_read_attr_i64(d, "iterations", &it, path, &err) == 0 && it == 42);
+    ck_assert(h5io_exists(d, "optimizer"));
+    H5Gclose(d);
+    H5Fclose(f);
+
+    /* A model of another shape is refused with the difference named. */
+    const struct layer_spec other[] = {DENSE(7, RELU), DENSE(8, RELU), DENSE(3, SOFTMAX)};
+    struct model m3;
+    build(&m3, other, 3, 5);
+    ck_assert(weights_load(&m3, path, &err) != 0);
+    ck_assert_msg(strstr(err.msg, "shape (7, 7), expected (7, 8)"), "%s", err.msg);
+    model_free(&m3);
+
+    /* NaN weights are never written; the previous file stays intact. */
+    m.layers[2].w[3] = NAN;
+    ck_assert(checkpoint_write(path, &c, &err) != 0);
+    ck_assert(strstr(err.msg, "non-finite"));
+    ck_assert(weights_load(&m2, path, &err) == 0);
+    backend_cpu.free(state[0]);
+    backend_cpu.free(state[1]);
+    model_free(&m);
+    model_free(&m2);
+}
+END_TEST
+
+START_TEST(bad_files_are_input_errors)
+{
+    struct dp_error err;
+    char *p = tmp_path("not.h5");
+    FILE *f = fopen(p, "w");
+    fputs("this is not hdf5\n", f);
+    fclose(f);
+    ck_assert(h5io_open_read(p, &err) < 0);
+    ck_assert(err.code == DP_EXIT_INPUT && strstr(err.msg, "not.h5"));
+    /* truncated */
+    char *good = tmp_path("full.h5"), *cut = tmp_path("cut.h5");
+    write_file(good, 5000, 0);
+    FILE *in = fopen(good, "rb"), *out = fopen(cut, "wb");
+    char buf[4096];
+    size_t total = 0, n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0 && total < 20000) {
+        fwrite(buf, 1, n, out);
+        total += n;
+    }
+    fclose(in);
+    fclose(out);
+    char *paths[1] = {cut};
+    struct row_source s;
+    int rc = row_source_open_files(&s, paths, 1, "train", &err);
+    if (rc == 0) {
+        float x[5000 * 6];
+        int32_t y[5000];
+        rc = row_source_read(&s, 0, 5000, x, y, &err);
+        row_source_close(&s);
+    }
+    ck_assert(rc != 0 && err.code == DP_EXIT_INPUT && strstr(err.msg, "cut.h5"));
+    ck_assert(h5io_open_read(tmp_path("missing.h5"), &err) < 0 && strstr(err.msg, "missing.h5"));
+}
+END_TEST
+
+static void csv_expect(const char *text, const char *needle)
+{
+    char *p = tmp_path("t.csv");
+    FILE *f = fopen(p, "w");
+    fputs(text, f);
+    fclose(f);
+    double *v;
+    int64_t r, c;
+    struct dp_error err;
+    ck_assert(csv_read(p, &v, &r, &c, &err) != 0);
+    ck_assert_msg(strstr(err.msg, needle) && strstr(err.msg, "t.csv"), "'%s' lacks '%s'", err.msg, needle);
+}
+
+START_TEST(csv_parsing)
+{
+    char *p = tmp_path("ok.csv");
+    FILE *f = fopen(p, "w");
+    fputs("1,2.5,-3e2\n4, 5 ,6\n\n", f);
+    fclose(f);
+    double *v;
+    int64_t r, c;
+    struct dp_error err;
+    ck_assert(csv_read(p, &v, &r, &c, &err) == 0);
+    ck_assert(r == 2 && c == 3 && v[2] == -300 && v[4] == 5);
+    free(v);
+    csv_expect("1,2,3\n4,5\n", "t.csv:2: 2 fields, but line 1 has 3");
+    csv_expect("1,2,3\n4,x5,6\n", "t.csv:2: field 2: 'x5' is not a number");
+    csv_expect("1,,3\n", "t.csv:1: field 2");
+    csv_expect("1,2\n\n3,4\n", "blank line");
+    csv_expect("1,nan\n", "not finite");
+}
+END_TEST
+
+int main(void)
+{
+    h5io_init();
+    Suite *s = suite_create("data");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, dataset_round_trip_and_shards);
+    tcase_add_test(tc, epoch_order_is_a_permutation_with_bounded_windows);
+    tcase_add_test(tc, nan_features_are_refused);
+    tcase_add_test(tc, normalizer_statistics);
+    tcase_add_test(tc, checkpoint_round_trip_keras_layout);
+    tcase_add_test(tc, bad_files_are_input_errors);
+    tcase_add_test(tc, csv_parsing);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
