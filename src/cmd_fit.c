@@ -8,7 +8,8 @@
 #include "trainer.h"
 
 static const char help[] =
-    "usage: dptrain fit JOB [--set KEY=VALUE ...] [--run-dir DIR] [--dry-run] [--progress bar|lines]\n"
+    "usage: dptrain fit JOB [--set KEY=VALUE ...] [--run-dir DIR] [--resume auto|PATH] [--dry-run]\n"
+    "                      [--progress bar|lines]\n"
     "\n"
     "Trains the model of job file JOB. Writes DIR/history.csv (one row per epoch),\n"
     "DIR/summary.json (final and best metrics, samples/s, wall time), DIR/best.h5 (best epoch by\n"
@@ -17,8 +18,16 @@ static const char help[] =
     "  --set KEY=VALUE   override a scalar of the job, e.g. --set fit.epochs=3 --set fit.optimizer.lr=0.1\n"
     "                    (list elements: --set model.[0].units=64)\n"
     "  --run-dir DIR     default runs/NAME, NAME from the job's name key\n"
-    "  --dry-run         print the resolved job and the model summary, then exit\n"
-    "  --progress MODE   bar (live, default on a terminal) or lines (one per epoch, default otherwise)\n";
+    "  --dry-run         print the resolved job (file + overrides), then exit\n"
+    "  --progress MODE   bar (live, default on a terminal) or lines (one per epoch, default otherwise)\n"
+    "  --resume auto     continue from DIR/last.h5 when it exists, else start fresh (one batch script\n"
+    "                    serves the first run and every requeue)\n"
+    "  --resume PATH     continue from the checkpoint PATH\n"
+    "\n"
+    "SIGTERM, SIGINT and SIGUSR1 (what Slurm sends with --signal) finish the step in progress, write\n"
+    "DIR/last.h5 and exit with status 3 (\"checkpointed, please requeue\"); a second SIGINT exits at\n"
+    "once and leaves the last good checkpoint untouched. Exit status: 0 done, 2 bad input, 3 stopped\n"
+    "and checkpointed, 4 the loss became NaN or infinite, 1 internal failure.\n";
 
 /* Collects --set values; shared by fit, evaluate, predict and bench. */
 int cli_collect_set(int argc, char **argv, int *i, const char ***sets, int *nsets);
@@ -34,7 +43,7 @@ int cli_collect_set(int argc, char **argv, int *i, const char ***sets, int *nset
 
 int cmd_fit(int argc, char **argv)
 {
-    const char *job_path = NULL, *run_dir = NULL;
+    const char *job_path = NULL, *run_dir = NULL, *resume = NULL;
     const char **sets = NULL;
     int nsets = 0, dry_run = 0, tty = isatty(STDOUT_FILENO);
     for (int i = 1; i < argc; i++) {
@@ -44,6 +53,8 @@ int cmd_fit(int argc, char **argv)
         } else if (cli_collect_set(argc, argv, &i, &sets, &nsets)) {
         } else if (!strcmp(argv[i], "--run-dir")) {
             run_dir = cli_value(argc, argv, &i, "--run-dir");
+        } else if (!strcmp(argv[i], "--resume")) {
+            resume = cli_value(argc, argv, &i, "--resume");
         } else if (!strcmp(argv[i], "--dry-run")) {
             dry_run = 1;
         } else if (!strcmp(argv[i], "--progress")) {
@@ -74,9 +85,11 @@ int cmd_fit(int argc, char **argv)
         job_free(&job);
         return 0;
     }
-    struct fit_options o = {run_dir, tty};
+    struct fit_options o = {run_dir, tty, resume};
     int rc = trainer_fit(&job, &o, &err);
     job_free(&job);
+    if (rc == TRAINER_STOPPED)
+        return DP_EXIT_REQUEUE;
     if (rc != 0)
         dp_die_error(&err);
     return 0;

@@ -36,7 +36,10 @@ struct job_monitor {
 struct job_checkpoint {
     struct job_monitor m;
     int save_best_only;
-    int64_t every_epochs;
+    int64_t every_epochs;   /* last.h5 at the end of every N-th epoch */
+    int64_t every_steps;    /* and every N optimizer steps (0: off) */
+    double every_seconds;   /* and when this much time passed since the last one (0: off) */
+    int64_t keep;           /* older last.h5 files kept as last-eEEEEEE-sSSSSSSSS.h5 */
 };
 
 struct job_early_stopping {

@@ -426,13 +426,17 @@ static int read_fit(const struct schema_ctx *c, struct job_fit *f, const config_
     if (get_group(c, g, "checkpoint", 0, &ck) || get_group(c, g, "early_stopping", 0, &es))
         return -1;
     if (ck) {
-        static const char *const ckeys[] = {"monitor", "mode", "save_best_only", "every_epochs", NULL};
+        static const char *const ckeys[] = {"monitor", "mode", "save_best_only", "every_epochs",
+                                            "every_steps", "every_seconds", "keep", NULL};
         if (check_keys(c, ck, ckeys))
             return -1;
     }
     if (read_monitor(c, ck, &f->checkpoint.m, "val_loss") ||
         get_bool(c, ck, "save_best_only", &f->checkpoint.save_best_only, 1) ||
-        get_int(c, ck, "every_epochs", &f->checkpoint.every_epochs, 1, 1, 1000000000, 0))
+        get_int(c, ck, "every_epochs", &f->checkpoint.every_epochs, 1, 1, 1000000000, 0) ||
+        get_int(c, ck, "every_steps", &f->checkpoint.every_steps, 0, 0, INT64_C(1) << 40, 0) ||
+        get_float(c, ck, "every_seconds", &f->checkpoint.every_seconds, 0.0, 0.0, 1e9, 0, 0) ||
+        get_int(c, ck, "keep", &f->checkpoint.keep, 0, 0, 1000000, 0))
         return -1;
     f->early_stopping.enabled = es != NULL;
     if (es) {

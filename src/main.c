@@ -23,6 +23,7 @@ static const char usage[] =
     "\n"
     "options: --help (also after any command), --version\n"
     "exit status: 0 success, 1 internal failure, 2 bad input (job file, data, command line),\n"
+    "             3 stopped by a signal after writing last.h5 (requeue and --resume auto),\n"
     "             4 the loss became NaN or infinite\n";
 
 int main(int argc, char **argv)

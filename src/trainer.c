@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 
@@ -15,7 +17,12 @@
 #include "history.h"
 #include "progress.h"
 #include "timeutil.h"
+#include "h5io.h"
+#include "resume.h"
 #include "weights_file.h"
+#include <unistd.h>
+
+static int strcmp_ptr(const char *const *a, const char *const *b) { return strcmp(*a, *b); }
 
 void openblas_set_num_threads(int);
 
@@ -65,6 +72,7 @@ static int improved(enum monitor_mode mode, double value, double best, double mi
 
 struct fit_state {
     const struct job *job;
+    const struct fit_options *o;
     const struct backend *be;
     struct row_source src;
     struct normalizer norm;
@@ -75,20 +83,129 @@ struct fit_state {
     struct device_batch db;
     float *opt_state[2];
     int nopt_state;
+    float *es_best_weights; /* host */
     struct history history;
     struct train_position pos;
     int64_t ntrain, nval;
+    double last_checkpoint_time;
     char path_last[4096], path_best[4096], path_history[4096], path_summary[4096];
 };
+
+/* Stop requests from signals: the first asks for a clean stop at the next step boundary, a second
+ * SIGINT ends the process at once (checkpoints are renamed into place, so the last good one stays). */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+    if (sig == SIGINT && stop_signal == SIGINT) {
+        static const char msg[] = "\ndptrain: second interrupt, exiting now (last.h5 untouched)\n";
+        ssize_t ignored = write(STDERR_FILENO, msg, sizeof msg - 1);
+        (void)ignored;
+        _exit(130);
+    }
+    stop_signal = sig;
+}
+
+static void install_signal_handlers(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+}
+
+static const char *signal_name(int sig)
+{
+    return sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : sig == SIGUSR1 ? "SIGUSR1" : "a signal";
+}
 
 static int write_checkpoint(struct fit_state *s, const char *path, struct dp_error *err)
 {
     struct checkpoint_contents c = {
         .model = &s->model, .job_text = s->job->resolved_text, .norm = &s->norm,
         .opt = &s->job->fit.optimizer, .opt_state = s->opt_state, .nopt_state = s->nopt_state,
-        .pos = &s->pos, .history = &s->history,
+        .pos = &s->pos, .history = &s->history, .es_best_weights = s->es_best_weights,
     };
     return checkpoint_write(path, &c, err);
+}
+
+/* Keeps up to fit.checkpoint.keep older last.h5 files as last-eEEEEEE-sSSSSSSSS.h5 (hard links,
+ * made before the new last.h5 is renamed over the old one). */
+static void keep_previous_last(struct fit_state *s)
+{
+    int64_t keep = s->job->fit.checkpoint.keep;
+    if (keep <= 0 || access(s->path_last, F_OK) != 0)
+        return;
+    struct dp_error err;
+    hid_t f = h5io_open_read(s->path_last, &err);
+    if (f < 0)
+        return;
+    int64_t epoch = 0, step = 0;
+    hid_t d = H5Gopen2(f, "dptrain", H5P_DEFAULT);
+    if (d >= 0) {
+        h5io_read_attr_i64(d, "epoch", &epoch, s->path_last, NULL);
+        h5io_read_attr_i64(d, "step_in_epoch", &step, s->path_last, NULL);
+        H5Gclose(d);
+    }
+    H5Fclose(f);
+    char kept[4200];
+    snprintf(kept, sizeof kept, "%s/last-e%06lld-s%08lld.h5", s->o->run_dir, (long long)epoch, (long long)step);
+    unlink(kept);
+    if (link(s->path_last, kept) != 0)
+        return;
+    /* Prune: names sort chronologically; remove all but the newest `keep`. */
+    DIR *dir = opendir(s->o->run_dir);
+    if (!dir)
+        return;
+    char **names = NULL;
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(dir))) {
+        if (strncmp(e->d_name, "last-e", 6) || !strstr(e->d_name, ".h5") || strstr(e->d_name, ".tmp."))
+            continue;
+        names = dp_realloc(names, (n + 1) * sizeof(char *), "file names");
+        names[n++] = dp_strdup(e->d_name);
+    }
+    closedir(dir);
+    qsort(names, n, sizeof(char *), (int (*)(const void *, const void *))strcmp_ptr);
+    for (size_t i = 0; i + (size_t)keep < n; i++) {
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s", s->o->run_dir, names[i]);
+        unlink(path);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+static int write_last(struct fit_state *s, struct dp_error *err)
+{
+    keep_previous_last(s);
+    if (write_checkpoint(s, s->path_last, err) != 0)
+        return -1;
+    s->last_checkpoint_time = time_now();
+    return 0;
+}
+
+/* Leftovers of a process killed while writing: temporary files are never valid checkpoints. */
+static void remove_stale_temporaries(const char *run_dir)
+{
+    DIR *dir = opendir(run_dir);
+    if (!dir)
+        return;
+    struct dirent *e;
+    while ((e = readdir(dir))) {
+        if (!strstr(e->d_name, ".h5.tmp.") && !strstr(e->d_name, ".csv.tmp"))
+            continue;
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s", run_dir, e->d_name);
+        unlink(path);
+    }
+    closedir(dir);
 }
 
 static void json_number(FILE *f, const char *key, double v, int comma)
@@ -99,8 +216,8 @@ static void json_number(FILE *f, const char *key, double v, int comma)
         fprintf(f, "  \"%s\": %.9g%s\n", key, v, comma ? "," : "");
 }
 
-static int write_summary(struct fit_state *s, const double *last_row, double wall, double train_seconds,
-                         int64_t samples, int stopped_early, struct dp_error *err)
+static int write_summary(struct fit_state *s, const double *last_row, double wall, int stopped_early,
+                         struct dp_error *err)
 {
     FILE *f = fopen(s->path_summary, "w");
     if (!f)
@@ -124,8 +241,9 @@ static int write_summary(struct fit_state *s, const double *last_row, double wal
     fprintf(f, "  \"best_monitor\": \"%s\",\n", s->job->fit.checkpoint.m.monitor);
     json_number(f, "best_value", s->pos.best, 1);
     fprintf(f, "  \"best_epoch\": %lld,\n", (long long)s->pos.best_epoch);
-    json_number(f, "samples_per_second", train_seconds > 0 ? (double)samples / train_seconds : 0, 1);
-    json_number(f, "train_seconds", train_seconds, 1);
+    double t = s->pos.train_seconds;
+    json_number(f, "samples_per_second", t > 0 ? (double)s->pos.samples / t : 0, 1);
+    json_number(f, "train_seconds", t, 1);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     json_number(f, "wall_seconds", wall, 1);
@@ -142,6 +260,7 @@ static void fit_state_free(struct fit_state *s)
         s->be->free(s->opt_state[i]);
     if (s->db.acc)
         device_batch_free(&s->db, s->be);
+    free(s->es_best_weights);
     host_batch_free(&s->hb);
     batch_reader_free(&s->train_reader);
     batch_reader_free(&s->val_reader);
@@ -151,12 +270,63 @@ static void fit_state_free(struct fit_state *s)
     history_free(&s->history);
 }
 
+/* Restores everything from a checkpoint; the model is built and allocated already. */
+static int fit_restore(struct fit_state *s, const char *path, struct dp_error *err)
+{
+    char *text = NULL;
+    if (checkpoint_read_job_text(path, &text, err) != 0)
+        return -1;
+    int rc = resume_check_job(s->job, text, path, err);
+    free(text);
+    if (rc != 0 || weights_load(&s->model, path, err) != 0)
+        return -1;
+    struct checkpoint_state st;
+    if (checkpoint_read_state(path, &s->model, &st, err) != 0) {
+        checkpoint_state_free(&st);
+        return -1;
+    }
+    if (st.nopt_state < s->nopt_state) {
+        checkpoint_state_free(&st);
+        return dp_error_set(err, DP_EXIT_INPUT, "%s: optimizer state missing", path);
+    }
+    for (int i = 0; i < s->nopt_state; i++)
+        s->be->upload(s->opt_state[i], st.opt_state[i], s->model.arena_floats * sizeof(float));
+    s->pos = st.pos;
+    s->pos.seed = s->job->fit.seed;
+    s->history = st.history;
+    st.history = (struct history){0};
+    s->es_best_weights = st.es_best_weights;
+    st.es_best_weights = NULL;
+    if (s->job->data.normalize == NORMALIZE_STANDARD && st.norm.kind != NORMALIZE_STANDARD) {
+        checkpoint_state_free(&st);
+        return dp_error_set(err, DP_EXIT_INPUT, "%s holds no normalization statistics but the job asks for "
+                            "normalize = \"standard\"", path);
+    }
+    if (s->job->data.normalize == NORMALIZE_STANDARD) {
+        normalizer_free(&s->norm);
+        s->norm = st.norm;
+        st.norm = (struct normalizer){0};
+    }
+    checkpoint_state_free(&st);
+    if (s->pos.step_in_epoch)
+        printf("Resumed from %s: epoch %lld continues at step %lld (%lld optimizer steps done)\n", path,
+               (long long)s->pos.epoch + 1, (long long)s->pos.step_in_epoch + 1, (long long)s->pos.iterations);
+    else
+        printf("Resumed from %s after epoch %lld (%lld optimizer steps done)\n", path, (long long)s->pos.epoch,
+               (long long)s->pos.iterations);
+    return 0;
+}
+
 static int fit_setup(struct fit_state *s, const struct job *job, const struct fit_options *o,
-                     struct dp_error *err)
+                     const char *resume_path, struct dp_error *err)
 {
     const struct job_data *d = &job->data;
     s->job = job;
+    s->o = o;
     s->be = &backend_cpu;
+    s->pos.seed = job->fit.seed;
+    s->pos.best = s->pos.es_best = NAN;
+    s->pos.best_epoch = -1;
     if (job_open_rows(job, "train", &s->src, err) != 0)
         return -1;
     int64_t n = s->src.rows;
@@ -165,18 +335,24 @@ static int fit_setup(struct fit_state *s, const struct job *job, const struct fi
     if (s->ntrain < 1)
         return dp_error_set(err, DP_EXIT_INPUT, "%s: no training rows (%lld rows, validation_split %g)",
                             job->path, (long long)n, d->validation_split);
-    if (d->normalize == NORMALIZE_STANDARD) {
-        if (normalizer_fit(&s->norm, &s->src, s->ntrain, err) != 0)
-            return -1;
-    } else {
-        normalizer_init_none(&s->norm, s->src.x_cols);
-    }
     if (job_build_model(job, &s->src.x_shape, &s->model, err) != 0 ||
         job_target_mode(job, &s->model, &s->src, &s->tm, err) != 0)
         return -1;
     int64_t batch = job->fit.batch_size;
     model_allocate(&s->model, s->be, batch);
     model_init_weights(&s->model, job->fit.seed);
+    s->nopt_state = optimizer_state_arrays(&job->fit.optimizer);
+    for (int i = 0; i < s->nopt_state; i++)
+        s->opt_state[i] = s->be->alloc(s->model.arena_floats * sizeof(float), "optimizer state");
+    normalizer_init_none(&s->norm, s->src.x_cols);
+    if (resume_path) {
+        if (fit_restore(s, resume_path, err) != 0)
+            return -1;
+    } else if (d->normalize == NORMALIZE_STANDARD) {
+        normalizer_free(&s->norm);
+        if (normalizer_fit(&s->norm, &s->src, s->ntrain, err) != 0)
+            return -1;
+    }
     int shuffle = d->shuffle && !s->src.synthetic; /* synthetic rows are i.i.d. already */
     if (batch_reader_init(&s->train_reader, &s->src, &s->norm, 0, s->ntrain, shuffle, job->fit.seed,
                           d->shuffle_buffer_mb, s->tm.want_labels, s->tm.classes, s->tm.k, err) != 0 ||
@@ -185,18 +361,27 @@ static int fit_setup(struct fit_state *s, const struct job *job, const struct fi
         return -1;
     host_batch_alloc(&s->hb, batch, s->src.x_cols, s->tm.k, s->tm.want_labels);
     device_batch_alloc(&s->db, s->be, batch, s->tm.k);
-    s->nopt_state = optimizer_state_arrays(&job->fit.optimizer);
-    for (int i = 0; i < s->nopt_state; i++)
-        s->opt_state[i] = s->be->alloc(s->model.arena_floats * sizeof(float), "optimizer state");
-    if (mkdir_p(o->run_dir, err) != 0)
-        return -1;
-    snprintf(s->path_last, sizeof s->path_last, "%s/last.h5", o->run_dir);
-    snprintf(s->path_best, sizeof s->path_best, "%s/best.h5", o->run_dir);
-    snprintf(s->path_history, sizeof s->path_history, "%s/history.csv", o->run_dir);
-    snprintf(s->path_summary, sizeof s->path_summary, "%s/summary.json", o->run_dir);
-    s->pos.seed = job->fit.seed;
-    s->pos.best = NAN;
-    s->pos.best_epoch = -1;
+    return 0;
+}
+
+/* Where a resume comes from: NULL for a fresh start. Checks happen before anything is written. */
+static int resolve_resume(const struct fit_options *o, char *buf, size_t len, const char **out,
+                          struct dp_error *err)
+{
+    *out = NULL;
+    if (!o->resume)
+        return 0;
+    if (!strcmp(o->resume, "auto")) {
+        snprintf(buf, len, "%s/last.h5", o->run_dir);
+        if (access(buf, F_OK) == 0)
+            *out = buf;
+        else
+            printf("Resume auto: no %s yet, starting fresh\n", buf);
+        return 0;
+    }
+    if (access(o->resume, R_OK) != 0)
+        return dp_error_set(err, DP_EXIT_INPUT, "--resume %s: cannot open: %s", o->resume, strerror(errno));
+    *out = o->resume;
     return 0;
 }
 
@@ -206,10 +391,22 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
     struct fit_state s;
     memset(&s, 0, sizeof s);
     trainer_set_threads(job->fit.threads);
-    if (fit_setup(&s, job, o, err) != 0) {
+    char resume_buf[4096];
+    const char *resume_path;
+    if (mkdir_p(o->run_dir, err) != 0 || resolve_resume(o, resume_buf, sizeof resume_buf, &resume_path, err) != 0)
+        return -1;
+    if (fit_setup(&s, job, o, resume_path, err) != 0) {
         fit_state_free(&s);
         return -1;
     }
+    remove_stale_temporaries(o->run_dir);
+    snprintf(s.path_last, sizeof s.path_last, "%s/last.h5", o->run_dir);
+    snprintf(s.path_best, sizeof s.path_best, "%s/best.h5", o->run_dir);
+    snprintf(s.path_history, sizeof s.path_history, "%s/history.csv", o->run_dir);
+    snprintf(s.path_summary, sizeof s.path_summary, "%s/summary.json", o->run_dir);
+    stop_signal = 0;
+    install_signal_handlers();
+
     const struct backend *be = s.be;
     struct model *m = &s.model;
     const struct job_fit *f = &job->fit;
@@ -232,32 +429,37 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
     /* Monitors that need validation fall back to their training counterparts without it. */
     struct job_monitor ck = f->checkpoint.m, es = f->early_stopping.m;
     if (s.nval == 0) {
-        if (!strncmp(ck.monitor, "val_", 4)) {
+        if (!strncmp(ck.monitor, "val_", 4))
             memmove(ck.monitor, ck.monitor + 4, strlen(ck.monitor) - 3);
-        }
         if (f->early_stopping.enabled && !strncmp(es.monitor, "val_", 4)) {
             dp_warn("no validation rows: early stopping monitors %s instead of %s", es.monitor + 4, es.monitor);
             memmove(es.monitor, es.monitor + 4, strlen(es.monitor) - 3);
         }
     }
-    double es_best = NAN;
-    int64_t es_wait = 0, last_written = -1;
-    float *es_best_weights = NULL;
     int stopped_early = 0, rc = 0;
-    double train_seconds = 0.0;
-    int64_t samples = 0;
+    int64_t last_written = resume_path && s.pos.step_in_epoch == 0 ? s.pos.epoch : -1;
     double last_row[HISTORY_COLUMNS];
     for (int c = 0; c < HISTORY_COLUMNS; c++)
-        last_row[c] = NAN;
+        last_row[c] = s.history.rows ? s.history.v[(s.history.rows - 1) * HISTORY_COLUMNS + c] : NAN;
+    s.last_checkpoint_time = time_now();
+    if (f->early_stopping.enabled && s.pos.wait >= f->early_stopping.patience && s.pos.epoch > 0 &&
+        s.pos.step_in_epoch == 0)
+        stopped_early = 1; /* the checkpoint was written after early stopping had decided */
 
-    for (int64_t epoch = 0; epoch < f->epochs && rc == 0; epoch++) {
+    for (int64_t epoch = s.pos.epoch; epoch < f->epochs && rc == 0 && !stopped_early; epoch++) {
         double epoch_start = time_now();
+        int64_t first_step = epoch == s.pos.epoch ? s.pos.step_in_epoch : 0;
         struct progress prog;
         progress_begin(&prog, epoch, f->epochs, steps, metric, o->tty);
         batch_reader_begin_epoch(&s.train_reader, epoch);
-        be->zero(s.db.acc, LOSS_ACC_COUNT * sizeof(double));
         double acc[LOSS_ACC_COUNT] = {0};
-        for (int64_t step = 0; step < steps; step++) {
+        if (first_step > 0) {
+            acc[LOSS_ACC_LOSS] = s.pos.epoch_loss_sum;
+            acc[LOSS_ACC_METRIC] = s.pos.epoch_metric_sum;
+            acc[LOSS_ACC_ROWS] = s.pos.epoch_rows;
+        }
+        be->upload(s.db.acc, acc, sizeof acc);
+        for (int64_t step = first_step; step < steps; step++) {
             int64_t pos = step * batch;
             int64_t rows = s.ntrain - pos < batch ? s.ntrain - pos : batch;
             if (batch_reader_read(&s.train_reader, pos, rows, &s.hb, err) != 0) {
@@ -277,7 +479,7 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
             optimizer_step_params_make(&sp, &f->optimizer, s.pos.iterations);
             be->optimizer_step(m->params, m->grads, s.opt_state[0], s.opt_state[1], m->arena_floats, sp);
             s.pos.iterations++;
-            samples += rows;
+            s.pos.samples += rows;
             be->download(acc, s.db.acc, sizeof acc);
             if (!isfinite(acc[LOSS_ACC_LOSS])) {
                 if (o->tty)
@@ -290,10 +492,36 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
             }
             progress_update(&prog, step + 1, acc[LOSS_ACC_LOSS] / acc[LOSS_ACC_ROWS],
                             acc[LOSS_ACC_METRIC] / acc[LOSS_ACC_ROWS]);
+            int by_steps = f->checkpoint.every_steps > 0 && s.pos.iterations % f->checkpoint.every_steps == 0;
+            int by_time = f->checkpoint.every_seconds > 0 &&
+                          time_now() - s.last_checkpoint_time >= f->checkpoint.every_seconds;
+            if ((stop_signal || by_steps || by_time) && step + 1 < steps) {
+                s.pos.step_in_epoch = step + 1;
+                s.pos.epoch_loss_sum = acc[LOSS_ACC_LOSS];
+                s.pos.epoch_metric_sum = acc[LOSS_ACC_METRIC];
+                s.pos.epoch_rows = acc[LOSS_ACC_ROWS];
+                s.pos.lr = optimizer_current_lr(&f->optimizer, s.pos.iterations);
+                s.pos.train_seconds += time_now() - epoch_start;
+                epoch_start = time_now();
+                if (write_last(&s, err) != 0) {
+                    rc = -1;
+                    break;
+                }
+                if (stop_signal) {
+                    if (o->tty)
+                        printf("\n");
+                    printf("Stopped by %s at epoch %lld, step %lld/%lld; checkpoint written to %s. Resume "
+                           "with: dptrain fit %s --run-dir %s --resume auto\n", signal_name(stop_signal),
+                           (long long)epoch + 1, (long long)step + 1, (long long)steps, s.path_last, job->path,
+                           o->run_dir);
+                    rc = TRAINER_STOPPED;
+                    break;
+                }
+            }
         }
         if (rc != 0)
             break;
-        train_seconds += time_now() - epoch_start;
+        s.pos.train_seconds += time_now() - epoch_start;
         double row[HISTORY_COLUMNS];
         row[HISTORY_EPOCH] = (double)epoch + 1;
         row[HISTORY_LOSS] = acc[LOSS_ACC_LOSS] / acc[LOSS_ACC_ROWS];
@@ -316,6 +544,7 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
         memcpy(last_row, row, sizeof row);
         s.pos.epoch = epoch + 1;
         s.pos.step_in_epoch = 0;
+        s.pos.epoch_loss_sum = s.pos.epoch_metric_sum = s.pos.epoch_rows = 0;
         s.pos.lr = row[HISTORY_LR];
 
         double v = monitor_value(ck.monitor, row);
@@ -326,18 +555,19 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
         }
         if (f->early_stopping.enabled) {
             double ev = monitor_value(es.monitor, row);
-            if (improved(es.mode, ev, es_best, f->early_stopping.min_delta)) {
-                es_best = ev;
-                es_wait = 0;
+            if (improved(es.mode, ev, s.pos.es_best, f->early_stopping.min_delta)) {
+                s.pos.es_best = ev;
+                s.pos.wait = 0;
                 if (f->early_stopping.restore_best_weights) {
-                    if (!es_best_weights)
-                        es_best_weights = dp_malloc(m->arena_floats * sizeof(float), "best weights");
-                    be->download(es_best_weights, m->params, m->arena_floats * sizeof(float));
+                    if (!s.es_best_weights)
+                        s.es_best_weights = dp_malloc(m->arena_floats * sizeof(float), "best weights");
+                    be->download(s.es_best_weights, m->params, m->arena_floats * sizeof(float));
                 }
             } else {
-                es_wait++;
+                s.pos.wait++;
             }
-            s.pos.wait = es_wait;
+            if (s.pos.wait >= f->early_stopping.patience && epoch + 1 < f->epochs)
+                stopped_early = 1;
         }
         if (history_write_csv(&s.history, s.path_history, metric, err) != 0) {
             rc = -1;
@@ -347,37 +577,46 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
             rc = -1;
             break;
         }
-        if ((epoch + 1) % f->checkpoint.every_epochs == 0) {
-            if (write_checkpoint(&s, s.path_last, err) != 0) {
+        if ((epoch + 1) % f->checkpoint.every_epochs == 0 || stop_signal || stopped_early) {
+            if (write_last(&s, err) != 0) {
                 rc = -1;
                 break;
             }
             last_written = s.pos.epoch;
         }
-        if (f->early_stopping.enabled && es_wait >= f->early_stopping.patience && epoch + 1 < f->epochs) {
-            stopped_early = 1;
+        if (stopped_early)
             printf("Epoch %lld: early stopping (%s did not improve for %lld epochs; best %.4f)\n",
-                   (long long)epoch + 1, es.monitor, (long long)es_wait, es_best);
-            break;
+                   (long long)epoch + 1, es.monitor, (long long)s.pos.wait, s.pos.es_best);
+        if (stop_signal && !stopped_early && epoch + 1 < f->epochs) {
+            printf("Stopped by %s after epoch %lld; checkpoint written to %s. Resume with: dptrain fit %s "
+                   "--run-dir %s --resume auto\n", signal_name(stop_signal), (long long)epoch + 1, s.path_last,
+                   job->path, o->run_dir);
+            rc = TRAINER_STOPPED;
         }
     }
     if (rc == 0) {
-        if (es_best_weights) { /* Keras 3 restores at the end of training, stopped early or not */
-            be->upload(m->params, es_best_weights, m->arena_floats * sizeof(float));
-            printf("Restored the weights of the best epoch (%s %.4f)\n", es.monitor, es_best);
+        if (s.es_best_weights) { /* Keras 3 restores at the end of training, stopped early or not */
+            be->upload(m->params, s.es_best_weights, m->arena_floats * sizeof(float));
+            printf("Restored the weights of the best epoch (%s %.4f)\n", es.monitor, s.pos.es_best);
+            free(s.es_best_weights);
+            s.es_best_weights = NULL;
             last_written = -1;
         }
         if (last_written != s.pos.epoch)
-            rc = write_checkpoint(&s, s.path_last, err);
+            rc = write_last(&s, err);
     }
-    if (rc == 0)
-        rc = write_summary(&s, last_row, time_now() - wall_start, train_seconds, samples, stopped_early, err);
+    if (rc == 0 || rc == TRAINER_STOPPED) {
+        struct dp_error serr;
+        if (write_summary(&s, last_row, time_now() - wall_start, stopped_early, &serr) != 0 && rc == 0) {
+            *err = serr;
+            rc = -1;
+        }
+    }
     if (rc == 0)
         printf("Done: %lld epochs, %.1f s, %.0f samples/s; best %s %.4f (epoch %lld) in %s\n",
                (long long)s.pos.epoch, time_now() - wall_start,
-               train_seconds > 0 ? (double)samples / train_seconds : 0.0, ck.monitor, s.pos.best,
-               (long long)s.pos.best_epoch, s.path_best);
-    free(es_best_weights);
+               s.pos.train_seconds > 0 ? (double)s.pos.samples / s.pos.train_seconds : 0.0, ck.monitor,
+               s.pos.best, (long long)s.pos.best_epoch, s.path_best);
     fit_state_free(&s);
     return rc;
 }

@@ -125,6 +125,17 @@ int checkpoint_write(const char *path, const struct checkpoint_contents *c, stru
         h5io_attr_i64(d, "best_epoch", c->pos->best_epoch, tmp);
         h5io_attr_i64(d, "early_stopping_wait", c->pos->wait, tmp);
         h5io_attr_f64(d, "learning_rate", c->pos->lr, tmp);
+        h5io_attr_f64(d, "early_stopping_best", c->pos->es_best, tmp);
+        h5io_attr_f64(d, "epoch_loss_sum", c->pos->epoch_loss_sum, tmp);
+        h5io_attr_f64(d, "epoch_metric_sum", c->pos->epoch_metric_sum, tmp);
+        h5io_attr_f64(d, "epoch_rows", c->pos->epoch_rows, tmp);
+        h5io_attr_f64(d, "train_seconds", c->pos->train_seconds, tmp);
+        h5io_attr_i64(d, "samples", c->pos->samples, tmp);
+    }
+    if (c->es_best_weights) {
+        hid_t g = h5io_group_create(d, "early_stopping_best_weights", tmp);
+        write_arena_tensors(g, m, c->es_best_weights, tmp, 0);
+        H5Gclose(g);
     }
     if (c->norm && c->norm->kind == NORMALIZE_STANDARD) {
         hid_t g = h5io_group_create(d, "normalization", tmp);
@@ -266,4 +277,153 @@ int checkpoint_read_normalizer(const char *path, struct normalizer *n, int64_t c
     }
     H5Fclose(f);
     return rc;
+}
+
+/* Reads datasets written by write_arena_tensors(with_weight_names = 0) into a host arena. */
+static int read_arena_tensors(hid_t loc, const struct model *m, float *host, const char *where,
+                              struct dp_error *err)
+{
+    for (int i = 0; i < m->nlayers; i++) {
+        const struct layer *l = &m->layers[i];
+        for (int p = 0; p < l->nparams; p++) {
+            char name[256];
+            snprintf(name, sizeof name, "%s/%s/%s:0", l->name, l->name, l->param_names[p]);
+            if (H5Lexists(loc, l->name, H5P_DEFAULT) <= 0)
+                return dp_error_set(err, DP_EXIT_INPUT, "%s: no state for layer %s", where, l->name);
+            if (h5io_read_f32_exact(loc, name, l->param_shapes[p].rank, l->param_shapes[p].dims,
+                                    host + l->param_offsets[p], where, err) != 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+int checkpoint_read_job_text(const char *path, char **text, struct dp_error *err)
+{
+    *text = NULL;
+    hid_t f = h5io_open_read(path, err);
+    if (f < 0)
+        return -1;
+    int rc = 0;
+    char *format = NULL;
+    if (H5Lexists(f, "dptrain", H5P_DEFAULT) <= 0) {
+        rc = dp_error_set(err, DP_EXIT_INPUT, "%s: not a dptrain checkpoint (no /dptrain group)", path);
+    } else {
+        hid_t d = H5Gopen2(f, "dptrain", H5P_DEFAULT);
+        if (h5io_read_attr_string(d, "format", &format, path, err) != 0 || strcmp(format, CHECKPOINT_FORMAT))
+            rc = dp_error_set(err, DP_EXIT_INPUT, "%s: not a dptrain checkpoint (format attribute)", path);
+        else
+            rc = h5io_read_attr_string(d, "job", text, path, err);
+        H5Gclose(d);
+    }
+    free(format);
+    H5Fclose(f);
+    return rc;
+}
+
+int checkpoint_read_state(const char *path, const struct model *m, struct checkpoint_state *st,
+                          struct dp_error *err)
+{
+    memset(st, 0, sizeof *st);
+    normalizer_init_none(&st->norm, m->input_size);
+    if (checkpoint_read_job_text(path, &st->job_text, err) != 0)
+        return -1;
+    hid_t f = h5io_open_read(path, err);
+    if (f < 0)
+        return -1;
+    hid_t d = H5Gopen2(f, "dptrain", H5P_DEFAULT);
+    int rc = -1;
+    int64_t version = 0, seed = 0;
+    struct train_position *p = &st->pos;
+    if (h5io_read_attr_i64(d, "format_version", &version, path, err) != 0)
+        goto done;
+    if (version != CHECKPOINT_FORMAT_VERSION) {
+        dp_error_set(err, DP_EXIT_INPUT, "%s: checkpoint format version %lld; this dptrain reads version %d",
+                     path, (long long)version, CHECKPOINT_FORMAT_VERSION);
+        goto done;
+    }
+    if (h5io_read_attr_i64(d, "epoch", &p->epoch, path, err) || h5io_read_attr_i64(d, "step_in_epoch", &p->step_in_epoch, path, err) ||
+        h5io_read_attr_i64(d, "iterations", &p->iterations, path, err) || h5io_read_attr_i64(d, "seed", &seed, path, err) ||
+        h5io_read_attr_f64(d, "best", &p->best, path, err) || h5io_read_attr_i64(d, "best_epoch", &p->best_epoch, path, err) ||
+        h5io_read_attr_i64(d, "early_stopping_wait", &p->wait, path, err) ||
+        h5io_read_attr_f64(d, "learning_rate", &p->lr, path, err) ||
+        h5io_read_attr_f64(d, "early_stopping_best", &p->es_best, path, err) ||
+        h5io_read_attr_f64(d, "epoch_loss_sum", &p->epoch_loss_sum, path, err) ||
+        h5io_read_attr_f64(d, "epoch_metric_sum", &p->epoch_metric_sum, path, err) ||
+        h5io_read_attr_f64(d, "epoch_rows", &p->epoch_rows, path, err) ||
+        h5io_read_attr_f64(d, "train_seconds", &p->train_seconds, path, err) ||
+        h5io_read_attr_i64(d, "samples", &p->samples, path, err))
+        goto done;
+    p->seed = (uint64_t)seed;
+    if (H5Lexists(d, "history", H5P_DEFAULT) > 0) {
+        int rank;
+        int64_t dims[2];
+        if (h5io_dataset_shape(d, "history", &rank, dims, 2, path, err) != 0)
+            goto done;
+        if (rank != 2 || dims[1] != HISTORY_COLUMNS) {
+            dp_error_set(err, DP_EXIT_INPUT, "%s: /dptrain/history has an unexpected shape", path);
+            goto done;
+        }
+        st->history.rows = st->history.cap = dims[0];
+        st->history.v = dp_malloc((size_t)(dims[0] * HISTORY_COLUMNS) * sizeof(double), "history");
+        hid_t ds = H5Dopen2(d, "history", H5P_DEFAULT);
+        herr_t r = H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, st->history.v);
+        H5Dclose(ds);
+        if (r < 0) {
+            dp_error_set(err, DP_EXIT_INPUT, "%s: cannot read /dptrain/history", path);
+            goto done;
+        }
+    }
+    if (H5Lexists(d, "optimizer", H5P_DEFAULT) > 0) {
+        hid_t g = H5Gopen2(d, "optimizer", H5P_DEFAULT);
+        int bad = h5io_read_attr_string(g, "name", &st->optimizer, path, err) != 0;
+        for (int k = 0; !bad && k < OPTIMIZER_COUNT; k++) {
+            if (strcmp(st->optimizer, optimizer_names[k]))
+                continue;
+            for (int s = 0; s < 2 && !bad; s++) {
+                const char *name = opt_state_names[s][k];
+                if (!name[0] || H5Lexists(g, name, H5P_DEFAULT) <= 0)
+                    continue;
+                hid_t sg = H5Gopen2(g, name, H5P_DEFAULT);
+                st->opt_state[s] = dp_calloc(m->arena_floats, sizeof(float), "optimizer state");
+                st->nopt_state = s + 1;
+                bad = read_arena_tensors(sg, m, st->opt_state[s], path, err) != 0;
+                H5Gclose(sg);
+            }
+        }
+        H5Gclose(g);
+        if (bad)
+            goto done;
+    }
+    if (H5Lexists(d, "early_stopping_best_weights", H5P_DEFAULT) > 0) {
+        hid_t g = H5Gopen2(d, "early_stopping_best_weights", H5P_DEFAULT);
+        st->es_best_weights = dp_calloc(m->arena_floats, sizeof(float), "best weights");
+        int bad = read_arena_tensors(g, m, st->es_best_weights, path, err) != 0;
+        H5Gclose(g);
+        if (bad)
+            goto done;
+    }
+    H5Gclose(d);
+    d = -1;
+    H5Fclose(f);
+    f = -1;
+    rc = checkpoint_read_normalizer(path, &st->norm, m->input_size, err);
+done:
+    if (d >= 0)
+        H5Gclose(d);
+    if (f >= 0)
+        H5Fclose(f);
+    return rc;
+}
+
+void checkpoint_state_free(struct checkpoint_state *st)
+{
+    history_free(&st->history);
+    free(st->job_text);
+    free(st->optimizer);
+    free(st->opt_state[0]);
+    free(st->opt_state[1]);
+    free(st->es_best_weights);
+    normalizer_free(&st->norm);
+    memset(st, 0, sizeof *st);
 }

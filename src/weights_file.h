@@ -29,6 +29,11 @@ struct train_position {
     int64_t best_epoch;
     int64_t wait;           /* epochs without improvement (early stopping) */
     double lr;              /* learning rate in effect */
+    double es_best;         /* early stopping's best value (NaN: none) */
+    /* sums of the epoch in progress, so a mid-epoch resume prints the same epoch line */
+    double epoch_loss_sum, epoch_metric_sum, epoch_rows;
+    double train_seconds;   /* training time so far (for samples/s) */
+    int64_t samples;        /* rows trained so far */
 };
 
 struct checkpoint_contents {
@@ -40,7 +45,28 @@ struct checkpoint_contents {
     int nopt_state;
     const struct train_position *pos;
     const struct history *history;
+    const float *es_best_weights;   /* host, arena layout; NULL when none */
 };
+
+/* State read back for resuming (host memory; arrays in arena layout, NULL when absent). */
+struct checkpoint_state {
+    struct train_position pos;
+    struct history history;
+    char *job_text;
+    char *optimizer;                /* optimizer name stored */
+    float *opt_state[2];
+    int nopt_state;
+    float *es_best_weights;
+    struct normalizer norm;
+};
+
+/* Reads everything a resume needs. The weights themselves go through weights_load. */
+int checkpoint_read_state(const char *path, const struct model *m, struct checkpoint_state *st,
+                          struct dp_error *err);
+void checkpoint_state_free(struct checkpoint_state *st);
+
+/* Reads only the job text stored in a checkpoint. */
+int checkpoint_read_job_text(const char *path, char **text, struct dp_error *err);
 
 /* Writes path atomically: temporary file in the same directory, fsync, rename. Refuses (returns -1
  * with err) weights that are not all finite, leaving any previous file untouched. */
