@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Stop anywhere and resume: a run stopped by SIGTERM mid-epoch, one stopped between epochs, and one
+# killed with SIGKILL again and again (during checkpoint writes too) all end bit-identical to an
+# uninterrupted run. Bad checkpoints given to --resume are refused with exit 2 and left untouched.
+source "$(dirname "$0")/e2e_lib.sh"
+
+"$DPTRAIN" synth --rows 20000 --features 10 --seed 2 -o r.h5 >/dev/null || { fail synth; finish; }
+cat >r.cfg <<'CFG'
+name = "resume";
+data = { file = "r.h5"; validation_split = 0.2; normalize = "standard"; shuffle = true; };
+model = ( { type = "dense"; units = 256; activation = "relu"; }, { type = "dropout"; rate = 0.3; },
+          { type = "dense"; units = 256; activation = "tanh"; }, { type = "dense"; units = 1; } );
+fit = { epochs = 4; batch_size = 64; loss = "mse"; metrics = ["mae"]; seed = 3;
+        checkpoint = { monitor = "val_loss"; every_steps = 40; keep = 2; };
+        early_stopping = { monitor = "val_loss"; patience = 10; restore_best_weights = true; }; };
+CFG
+layers=(dense dense_1 dense_2)
+same_weights() { # a.h5 b.h5: every weight dataset bit-identical
+  for l in "${layers[@]}"; do
+    h5diff -q "$1" "$2" "/$l" "/$l" >/dev/null 2>&1 || return 1
+  done
+}
+"$DPTRAIN" fit r.cfg --run-dir straight >straight.log 2>&1 || fail "straight run: $(tail -2 straight.log)"
+
+# 1. SIGTERM mid-epoch, then --resume auto
+"$DPTRAIN" fit r.cfg --run-dir term >term.log 2>&1 &
+pid=$!
+sleep 1.2
+kill -TERM $pid
+wait $pid
+rc=$?
+if [ $rc -eq 3 ] && grep -q "Stopped by SIGTERM at epoch" term.log; then pass "SIGTERM: checkpointed, exit 3"
+elif [ $rc -eq 0 ]; then echo "note: the run finished before SIGTERM arrived"
+else fail "SIGTERM run exited $rc: $(tail -2 term.log)"; fi
+"$DPTRAIN" fit r.cfg --run-dir term --resume auto >term2.log 2>&1 || fail "resume after SIGTERM: $(tail -2 term2.log)"
+same_weights straight/last.h5 term/last.h5 && pass "SIGTERM + resume: bit-identical final weights" ||
+  fail "SIGTERM + resume: final weights differ"
+diff <(cut -d, -f1-5 straight/history.csv) <(cut -d, -f1-5 term/history.csv) >/dev/null &&
+  pass "SIGTERM + resume: same history" || fail "history differs after resume"
+ls term/last-e*.h5 >/dev/null 2>&1 && [ "$(ls term/last-e*.h5 | wc -l)" -le 2 ] && pass "keep = 2 older checkpoints" ||
+  fail "kept checkpoints: $(ls term)"
+
+# 2. Stop between epochs: 2 epochs, then resume to 4 (changing epochs is allowed and said)
+"$DPTRAIN" fit r.cfg --run-dir between --set fit.epochs=2 >b1.log 2>&1 || fail "2-epoch run"
+"$DPTRAIN" fit r.cfg --run-dir between --resume auto >b2.log 2>&1 || fail "resume to 4 epochs: $(tail -2 b2.log)"
+grep -q "epochs changed from 2 to 4" b2.log && pass "changed epochs are said" || fail "no note on changed epochs"
+# restore_best_weights applied at the end of the 2-epoch run changes what it stored as last.h5,
+# so compare the between-epochs run without it.
+"$DPTRAIN" fit r.cfg --run-dir straight_nr --set fit.early_stopping.restore_best_weights=false >/dev/null 2>&1
+"$DPTRAIN" fit r.cfg --run-dir between_nr --set fit.epochs=2 --set fit.early_stopping.restore_best_weights=false >/dev/null 2>&1
+"$DPTRAIN" fit r.cfg --run-dir between_nr --resume auto --set fit.early_stopping.restore_best_weights=false >/dev/null 2>&1
+same_weights straight_nr/last.h5 between_nr/last.h5 && pass "stop between epochs + resume: bit-identical" ||
+  fail "stop between epochs + resume: weights differ"
+
+# 3. SIGKILL at random moments, many times; last.h5 must always open and resume must work
+kills=0
+for i in $(seq 1 12); do
+  "$DPTRAIN" fit r.cfg --run-dir killed --resume auto >"k$i.log" 2>&1 &
+  pid=$!
+  sleep "0.$((RANDOM % 9 + 1))"
+  if kill -9 $pid 2>/dev/null; then kills=$((kills + 1)); fi
+  wait $pid 2>/dev/null
+  if [ -e killed/last.h5 ] && ! "$DPTRAIN" inspect killed/last.h5 >/dev/null 2>&1; then
+    fail "after kill -9 number $i, last.h5 does not open"
+  fi
+done
+"$DPTRAIN" fit r.cfg --run-dir killed --resume auto >kfinal.log 2>&1 || fail "final resume after kills: $(tail -2 kfinal.log)"
+same_weights straight/last.h5 killed/last.h5 && pass "$kills x kill -9 + resume: bit-identical final weights" ||
+  fail "kill -9 + resume: final weights differ"
+
+# 4. Bad checkpoints are refused, exit 2, files untouched
+cp straight/last.h5 good.h5
+head -c 5000 good.h5 >truncated.h5
+cp good.h5 corrupt.h5
+printf 'garbage garbage garbage' | dd of=corrupt.h5 bs=1 seek=0 conv=notrunc 2>/dev/null
+sums=$(md5sum truncated.h5 corrupt.h5 r.h5)
+expect_error 2 "truncated.h5" "$DPTRAIN" fit r.cfg --run-dir bad1 --resume truncated.h5
+expect_error 2 "corrupt.h5" "$DPTRAIN" fit r.cfg --run-dir bad2 --resume corrupt.h5
+expect_error 2 "r.h5: not a dptrain checkpoint" "$DPTRAIN" fit r.cfg --run-dir bad3 --resume r.h5
+expect_error 2 "nothere.h5: cannot open" "$DPTRAIN" fit r.cfg --run-dir bad4 --resume nothere.h5
+expect_error 2 "layer 3 (r.cfg:4) has 256 units in the checkpoint but 128 in the job" \
+  "$DPTRAIN" fit r.cfg --run-dir bad5 --resume good.h5 --set model.[2].units=128
+sed 's/loss = "mse"; metrics = \["mae"\];/loss = "mse"; metrics = ["mae"]; optimizer = { name = "sgd"; };/' r.cfg >sgd.cfg
+expect_error 2 "was trained with adam but sgd.cfg asks for sgd" "$DPTRAIN" fit sgd.cfg --run-dir bad6 --resume good.h5
+[ "$sums" = "$(md5sum truncated.h5 corrupt.h5 r.h5)" ] && pass "refused files are untouched" || fail "a refused file changed"
+cmp -s good.h5 straight/last.h5 && pass "the resumed-from checkpoint is untouched" || fail "good.h5 changed"
+
+# 5. Two SIGINTs: the second exits at once; last.h5 stays a valid checkpoint
+"$DPTRAIN" fit r.cfg --run-dir twice --set fit.checkpoint.every_steps=1 >twice.log 2>&1 &
+pid=$!
+sleep 1
+kill -INT $pid
+kill -INT $pid
+wait $pid
+rc=$?
+[ $rc -eq 130 ] || [ $rc -eq 3 ] && pass "double SIGINT exits ($rc)" || fail "double SIGINT exit $rc"
+[ ! -e twice/last.h5 ] || "$DPTRAIN" inspect twice/last.h5 >/dev/null && pass "last.h5 intact after double SIGINT" ||
+  fail "last.h5 broken after double SIGINT"
+
+# 6. Keras' legacy loader view, two Dense layers of the same size
+if /usr/bin/python3 -c "import h5py" 2>/dev/null; then
+  /usr/bin/python3 - straight/last.h5 <<'PY' && pass "Keras layout with two same-size Dense layers" || fail "Keras layout"
+import sys, h5py
+f = h5py.File(sys.argv[1], "r")
+names = [n.decode() for n in f.attrs["layer_names"]]
+assert names == ["dense", "dropout", "dense_1", "dense_2"], names
+want = {"dense": [(10, 256), (256,)], "dropout": [], "dense_1": [(256, 256), (256,)], "dense_2": [(256, 1), (1,)]}
+for n in names:
+    wn = [w.decode() for w in f[n].attrs["weight_names"]]
+    assert [f[n][w].shape for w in wn] == want[n], (n, wn)
+    assert all(f[n][w].dtype == "float32" for w in wn)
+    assert wn == ([n + "/kernel:0", n + "/bias:0"] if want[n] else [])
+d = f["dptrain"]
+assert d.attrs["format"] == b"dptrain-checkpoint" and d.attrs["epoch"] == 4
+PY
+fi
+finish
