@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "dataset.h"
 #include "h5io.h"
+#include "history.h"
 
 static const char help[] =
     "usage: dptrain inspect FILE.h5\n"
@@ -111,6 +112,29 @@ static void inspect_weights(const char *path, hid_t f)
                "optimizer steps, learning rate %g, best monitored value %g\n",
                (long long)fv, version ? version : "?", (long long)epoch, (long long)step, (long long)iters,
                lr, best);
+        if (H5Lexists(d, "history", H5P_DEFAULT) > 0) {
+            int rank;
+            int64_t dims[2];
+            if (h5io_dataset_shape(d, "history", &rank, dims, 2, path, NULL) == 0 && rank == 2 && dims[0] > 0 &&
+                dims[1] == HISTORY_COLUMNS) {
+                double *h = dp_malloc((size_t)(dims[0] * dims[1]) * sizeof(double), "history");
+                hid_t ds = H5Dopen2(d, "history", H5P_DEFAULT);
+                if (H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, h) >= 0) {
+                    const double *r = h + (dims[0] - 1) * HISTORY_COLUMNS;
+                    printf("  last epoch (%d of %lld in the history): loss %.4f", (int)r[HISTORY_EPOCH],
+                           (long long)dims[0], r[HISTORY_LOSS]);
+                    if (!isnan(r[HISTORY_METRIC]))
+                        printf(", metric %.4f", r[HISTORY_METRIC]);
+                    if (!isnan(r[HISTORY_VAL_LOSS]))
+                        printf(", val_loss %.4f", r[HISTORY_VAL_LOSS]);
+                    if (!isnan(r[HISTORY_VAL_METRIC]))
+                        printf(", val_metric %.4f", r[HISTORY_VAL_METRIC]);
+                    printf("\n");
+                }
+                H5Dclose(ds);
+                free(h);
+            }
+        }
         if (H5Lexists(d, "normalization", H5P_DEFAULT) > 0)
             printf("  normalization: standard (mean and std stored)\n");
         if (h5io_read_attr_string(d, "job", &job, path, NULL) == 0 && job[0])
