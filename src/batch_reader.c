@@ -163,6 +163,7 @@ static int load_window(struct batch_reader *r, int64_t w, struct dp_error *err)
         n += count;
     }
     r->window_rows = n;
+    r->rows_read += n;
     r->cur_window = w;
     if (check_rows(r, n, err) != 0)
         return -1;

@@ -44,6 +44,7 @@ struct batch_reader {
     uint8_t *wx, *wy;          /* stored rows */
     int64_t *wrow;             /* (window rows) row index within the range */
     uint64_t *wperm;           /* (window rows) position -> local index */
+    int64_t rows_read;         /* rows loaded from storage so far */
 };
 
 int batch_reader_init(struct batch_reader *r, const struct row_source *src, const struct normalizer *norm,

@@ -5,6 +5,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void (*exit_hook)(int code);
+static int hook_rank, hook_size = 1;
+
+void dp_set_exit_hook(void (*hook)(int code), int rank, int size)
+{
+    exit_hook = hook;
+    hook_rank = rank;
+    hook_size = size;
+}
+
+static void print_prefix(const char *kind)
+{
+    if (hook_size > 1)
+        fprintf(stderr, "dptrain: %s: [rank %d/%d] ", kind, hook_rank, hook_size);
+    else
+        fprintf(stderr, "dptrain: %s: ", kind);
+}
+
 int dp_error_set(struct dp_error *e, int code, const char *fmt, ...)
 {
     if (e) {
@@ -21,11 +39,14 @@ noreturn void dp_die(int code, const char *fmt, ...)
 {
     va_list ap;
     fflush(stdout);
-    fputs("dptrain: error: ", stderr);
+    print_prefix("error");
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
+    fflush(stderr);
+    if (exit_hook)
+        exit_hook(code);
     exit(code);
 }
 
@@ -38,7 +59,7 @@ void dp_warn(const char *fmt, ...)
 {
     va_list ap;
     fflush(stdout);
-    fputs("dptrain: warning: ", stderr);
+    print_prefix("warning");
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);

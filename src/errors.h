@@ -30,6 +30,10 @@ int dp_error_set(struct dp_error *e, int code, const char *fmt, ...)
 noreturn void dp_die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 noreturn void dp_die_error(const struct dp_error *e);
 
+/* Installed by the MPI layer: how to end the process (MPI_Abort for several ranks) and which rank
+ * this is, for message prefixes. */
+void dp_set_exit_hook(void (*hook)(int code), int rank, int size);
+
 /* Warnings go to stderr, prefixed. */
 void dp_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -1,5 +1,7 @@
 #include "evaluator.h"
 
+#include "comm.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -113,8 +115,13 @@ int evaluate_rows(struct model *m, struct batch_reader *r, int64_t nrows, int64_
     be->zero(d->acc, LOSS_ACC_COUNT * sizeof(double));
     batch_reader_begin_epoch(r, 0);
     int rc = 0;
-    for (int64_t pos = 0; pos < nrows; pos += batch) {
-        int64_t rows = nrows - pos < batch ? nrows - pos : batch;
+    for (int64_t gpos = 0; gpos < nrows; gpos += batch) {
+        /* Each rank evaluates its slice of every batch; sums are reduced at the end. */
+        int64_t lo, hi;
+        comm_batch_slice(nrows - gpos < batch ? nrows - gpos : batch, comm_world.rank, comm_world.size, &lo, &hi);
+        int64_t pos = gpos + lo, rows = hi - lo;
+        if (rows == 0)
+            continue;
         if (batch_reader_read(r, pos, rows, h, err) != 0) {
             rc = -1;
             break;
@@ -147,6 +154,8 @@ int evaluate_rows(struct model *m, struct batch_reader *r, int64_t nrows, int64_
         }
     }
     be->download(acc, d->acc, LOSS_ACC_COUNT * sizeof(double));
+    if (rc == 0)
+        comm_allreduce_sum_f64(acc, LOSS_ACC_COUNT);
     free(y);
     return rc;
 }

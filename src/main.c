@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "comm.h"
 #include "errors.h"
 #include "h5io.h"
 
@@ -29,6 +30,7 @@ static const char usage[] =
 int main(int argc, char **argv)
 {
     h5io_init();
+    comm_init(&argc, &argv);
     if (argc < 2) {
         fputs(usage, stderr);
         return DP_EXIT_INPUT;
@@ -51,7 +53,11 @@ int main(int argc, char **argv)
         {"bench", cmd_bench},
     };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(cmd, commands[i].name))
-            return commands[i].fn(argc - 1, argv + 1);
+        if (!strcmp(cmd, commands[i].name)) {
+            /* Only fit is data-parallel; under mpirun the other commands run on rank 0 alone. */
+            int rc = comm_world.rank == 0 || commands[i].fn == cmd_fit ? commands[i].fn(argc - 1, argv + 1) : 0;
+            comm_finalize();
+            return rc;
+        }
     dp_die(DP_EXIT_INPUT, "unknown command '%s' (see 'dptrain --help')", cmd);
 }

@@ -17,6 +17,7 @@
 #include "history.h"
 #include "progress.h"
 #include "timeutil.h"
+#include "comm.h"
 #include "h5io.h"
 #include "resume.h"
 #include "weights_file.h"
@@ -88,6 +89,7 @@ struct fit_state {
     struct train_position pos;
     int64_t ntrain, nval;
     double last_checkpoint_time;
+    double time_compute, time_allreduce, time_data; /* seconds, this rank */
     char path_last[4096], path_best[4096], path_history[4096], path_summary[4096];
 };
 
@@ -125,6 +127,8 @@ static const char *signal_name(int sig)
 
 static int write_checkpoint(struct fit_state *s, const char *path, struct dp_error *err)
 {
+    if (comm_world.rank != 0)
+        return 0; /* every rank reached this point with identical state; rank 0 writes */
     struct checkpoint_contents c = {
         .model = &s->model, .job_text = s->job->resolved_text, .norm = &s->norm,
         .opt = &s->job->fit.optimizer, .opt_state = s->opt_state, .nopt_state = s->nopt_state,
@@ -184,7 +188,8 @@ static void keep_previous_last(struct fit_state *s)
 
 static int write_last(struct fit_state *s, struct dp_error *err)
 {
-    keep_previous_last(s);
+    if (comm_world.rank == 0)
+        keep_previous_last(s);
     if (write_checkpoint(s, s->path_last, err) != 0)
         return -1;
     s->last_checkpoint_time = time_now();
@@ -219,6 +224,18 @@ static void json_number(FILE *f, const char *key, double v, int comma)
 static int write_summary(struct fit_state *s, const double *last_row, double wall, int stopped_early,
                          struct dp_error *err)
 {
+    /* Per-rank figures, gathered by a sum over slots (called by every rank). */
+    int P = comm_world.size;
+    double *per_rank = dp_calloc((size_t)P * 4, sizeof(double), "per-rank figures");
+    per_rank[comm_world.rank] = (double)s->train_reader.rows_read;
+    per_rank[P + comm_world.rank] = s->time_compute;
+    per_rank[2 * P + comm_world.rank] = s->time_allreduce;
+    per_rank[3 * P + comm_world.rank] = s->time_data;
+    comm_allreduce_sum_f64(per_rank, (size_t)P * 4);
+    if (comm_world.rank != 0) {
+        free(per_rank);
+        return 0;
+    }
     FILE *f = fopen(s->path_summary, "w");
     if (!f)
         return dp_error_set(err, DP_EXIT_INTERNAL, "%s: cannot write: %s", s->path_summary, strerror(errno));
@@ -246,6 +263,16 @@ static int write_summary(struct fit_state *s, const double *last_row, double wal
     json_number(f, "train_seconds", t, 1);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
+    fprintf(f, "  \"ranks\": %d,\n", P);
+    static const char *const per_rank_keys[4] = {"rows_read_per_rank", "compute_seconds_per_rank",
+                                                 "allreduce_seconds_per_rank", "data_wait_seconds_per_rank"};
+    for (int k = 0; k < 4; k++) {
+        fprintf(f, "  \"%s\": [", per_rank_keys[k]);
+        for (int r = 0; r < P; r++)
+            fprintf(f, "%s%.6g", r ? ", " : "", per_rank[k * P + r]);
+        fprintf(f, "],\n");
+    }
+    free(per_rank);
     json_number(f, "wall_seconds", wall, 1);
     json_number(f, "peak_rss_mb", (double)ru.ru_maxrss / 1024.0, 0);
     fprintf(f, "}\n");
@@ -373,7 +400,9 @@ static int resolve_resume(const struct fit_options *o, char *buf, size_t len, co
         return 0;
     if (!strcmp(o->resume, "auto")) {
         snprintf(buf, len, "%s/last.h5", o->run_dir);
-        if (access(buf, F_OK) == 0)
+        int exists = access(buf, F_OK) == 0;
+        comm_bcast_bytes(&exists, sizeof exists, 0); /* rank 0 decides, so all ranks agree */
+        if (exists)
             *out = buf;
         else
             printf("Resume auto: no %s yet, starting fresh\n", buf);
@@ -393,13 +422,32 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
     trainer_set_threads(job->fit.threads);
     char resume_buf[4096];
     const char *resume_path;
-    if (mkdir_p(o->run_dir, err) != 0 || resolve_resume(o, resume_buf, sizeof resume_buf, &resume_path, err) != 0)
+    if (comm_world.rank == 0 && mkdir_p(o->run_dir, err) != 0)
+        return -1;
+    if (resolve_resume(o, resume_buf, sizeof resume_buf, &resume_path, err) != 0)
         return -1;
     if (fit_setup(&s, job, o, resume_path, err) != 0) {
         fit_state_free(&s);
         return -1;
     }
-    remove_stale_temporaries(o->run_dir);
+    if (comm_world.rank == 0)
+        remove_stale_temporaries(o->run_dir);
+    /* Same initial (or restored) weights everywhere: identical by construction, checked once. */
+    {
+        float *host = dp_malloc(s.model.arena_floats * sizeof(float), "a weight checksum");
+        s.be->download(host, s.model.params, s.model.arena_floats * sizeof(float));
+        double sum[2] = {0, 0};
+        for (size_t i = 0; i < s.model.arena_floats; i++) {
+            sum[0] += host[i];
+            sum[1] += host[i] * (double)(i % 7 + 1);
+        }
+        free(host);
+        double lo[2] = {sum[0], sum[1]}, hi[2] = {sum[0], sum[1]};
+        comm_allreduce_min_f64(lo, 2);
+        comm_allreduce_max_f64(hi, 2);
+        if (lo[0] != hi[0] || lo[1] != hi[1])
+            dp_die(DP_EXIT_INTERNAL, "internal: the model replicas start from different weights");
+    }
     snprintf(s.path_last, sizeof s.path_last, "%s/last.h5", o->run_dir);
     snprintf(s.path_best, sizeof s.path_best, "%s/best.h5", o->run_dir);
     snprintf(s.path_history, sizeof s.path_history, "%s/history.csv", o->run_dir);
@@ -421,6 +469,9 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
     printf("Data: %s, %lld rows for training, %lld for validation; batch %lld, %lld steps per epoch\n",
            s.src.synthetic ? "synthetic" : s.src.parts[0].path, (long long)s.ntrain, (long long)s.nval,
            (long long)batch, (long long)steps);
+    if (comm_world.size > 1)
+        printf("Ranks: %d (global batch %lld: %lld-%lld rows per rank)\n", comm_world.size, (long long)batch,
+               (long long)(batch / comm_world.size), (long long)((batch + comm_world.size - 1) / comm_world.size));
     printf("Backend: %s, %d threads; optimizer %s (lr %g); loss %s; run dir %s\n", be->name,
            omp_get_max_threads(), optimizer_names[f->optimizer.kind], f->optimizer.lr, loss_names[f->loss],
            o->run_dir);
@@ -458,29 +509,54 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
             acc[LOSS_ACC_METRIC] = s.pos.epoch_metric_sum;
             acc[LOSS_ACC_ROWS] = s.pos.epoch_rows;
         }
-        be->upload(s.db.acc, acc, sizeof acc);
         for (int64_t step = first_step; step < steps; step++) {
             int64_t pos = step * batch;
             int64_t rows = s.ntrain - pos < batch ? s.ntrain - pos : batch;
-            if (batch_reader_read(&s.train_reader, pos, rows, &s.hb, err) != 0) {
+            /* This rank's slice of the global batch; gradients are scaled by the GLOBAL row count
+             * and summed over ranks, so every rank applies the same averaged gradient. */
+            int64_t lo, hi;
+            comm_batch_slice(rows, comm_world.rank, comm_world.size, &lo, &hi);
+            double t0 = time_now();
+            if (hi > lo && batch_reader_read(&s.train_reader, pos + lo, hi - lo, &s.hb, err) != 0) {
                 rc = -1;
                 break;
             }
-            device_batch_upload(&s.db, m, &s.hb, s.tm.k);
+            double t1 = time_now();
             be->zero(m->grads, m->arena_floats * sizeof(float));
-            struct pass_context c = {be, rows, 1, f->seed, (uint32_t)s.pos.iterations, s.db.sample_ids};
-            model_forward(m, &c);
-            const struct layer *last = &m->layers[m->nlayers - 1];
-            be->loss_forward_backward(s.db.acc, m->loss_dz, last->z, last->y,
-                                      device_batch_targets(&s.db, &s.hb), rows, s.tm.k, lp,
-                                      1.0f / (float)rows);
-            model_backward(m, &c);
+            be->zero(s.db.acc, LOSS_ACC_COUNT * sizeof(double));
+            if (hi > lo) {
+                device_batch_upload(&s.db, m, &s.hb, s.tm.k);
+                struct pass_context c = {be, hi - lo, 1, f->seed, (uint32_t)s.pos.iterations, s.db.sample_ids};
+                model_forward(m, &c);
+                const struct layer *last = &m->layers[m->nlayers - 1];
+                be->loss_forward_backward(s.db.acc, m->loss_dz, last->z, last->y,
+                                          device_batch_targets(&s.db, &s.hb), hi - lo, s.tm.k, lp,
+                                          1.0f / (float)rows);
+                model_backward(m, &c);
+            }
+            be->synchronize();
+            double t2 = time_now();
+            /* ONE all-reduce over the flat gradient arena (host memory on the CPU backend). */
+            comm_allreduce_sum_f32(m->grads, m->arena_floats);
+            /* The batch's sums and any stop request, agreed by all ranks in one small reduction. */
+            double agreed[LOSS_ACC_COUNT + 1];
+            be->download(agreed, s.db.acc, LOSS_ACC_COUNT * sizeof(double));
+            agreed[LOSS_ACC_COUNT] = stop_signal;
+            comm_allreduce_sum_f64(agreed, LOSS_ACC_COUNT + 1);
+            double t3 = time_now();
+            if (agreed[LOSS_ACC_COUNT] > 0 && !stop_signal)
+                stop_signal = SIGTERM; /* another rank was signalled */
+            for (int a = 0; a < LOSS_ACC_COUNT; a++)
+                acc[a] += agreed[a];
             struct optimizer_step_params sp;
             optimizer_step_params_make(&sp, &f->optimizer, s.pos.iterations);
             be->optimizer_step(m->params, m->grads, s.opt_state[0], s.opt_state[1], m->arena_floats, sp);
+            be->synchronize();
+            s.time_data += t1 - t0;
+            s.time_compute += (t2 - t1) + (time_now() - t3);
+            s.time_allreduce += t3 - t2;
             s.pos.iterations++;
             s.pos.samples += rows;
-            be->download(acc, s.db.acc, sizeof acc);
             if (!isfinite(acc[LOSS_ACC_LOSS])) {
                 if (o->tty)
                     printf("\n");
@@ -569,7 +645,7 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
             if (s.pos.wait >= f->early_stopping.patience && epoch + 1 < f->epochs)
                 stopped_early = 1;
         }
-        if (history_write_csv(&s.history, s.path_history, metric, err) != 0) {
+        if (comm_world.rank == 0 && history_write_csv(&s.history, s.path_history, metric, err) != 0) {
             rc = -1;
             break;
         }
@@ -577,6 +653,10 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
             rc = -1;
             break;
         }
+        double any_stop = stop_signal;
+        comm_allreduce_max_f64(&any_stop, 1);
+        if (any_stop > 0 && !stop_signal)
+            stop_signal = SIGTERM;
         if ((epoch + 1) % f->checkpoint.every_epochs == 0 || stop_signal || stopped_early) {
             if (write_last(&s, err) != 0) {
                 rc = -1;

@@ -1,0 +1,110 @@
+#include "comm.h"
+
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "errors.h"
+
+struct comm comm_world = {0, 1, 0, 1, 0};
+
+#define MPI_CHECK(expr)                                                                              \
+    do {                                                                                             \
+        int mpi_rc_ = (expr);                                                                        \
+        if (mpi_rc_ != MPI_SUCCESS) {                                                                \
+            char mpi_msg_[MPI_MAX_ERROR_STRING];                                                     \
+            int mpi_len_ = 0;                                                                        \
+            MPI_Error_string(mpi_rc_, mpi_msg_, &mpi_len_);                                          \
+            dp_die(DP_EXIT_INTERNAL, "MPI: %s failed: %s (%s:%d)", #expr, mpi_msg_, __FILE__, __LINE__); \
+        }                                                                                            \
+    } while (0)
+
+static int launched_by_mpi(void)
+{
+    const char *force = getenv("DPTRAIN_MPI");
+    if (force)
+        return strcmp(force, "0") != 0;
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS", NULL};
+    for (int i = 0; vars[i]; i++)
+        if (getenv(vars[i]))
+            return 1;
+    return 0;
+}
+
+static void abort_job(int code)
+{
+    if (comm_world.mpi && comm_world.size > 1)
+        MPI_Abort(MPI_COMM_WORLD, code);
+    exit(code);
+}
+
+void comm_init(int *argc, char ***argv)
+{
+    if (!launched_by_mpi())
+        return;
+    int provided;
+    if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+        fprintf(stderr, "dptrain: error: MPI_Init_thread failed\n");
+        exit(DP_EXIT_INTERNAL);
+    }
+    comm_world.mpi = 1;
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &comm_world.rank));
+    MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &comm_world.size));
+    MPI_Comm node;
+    MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, comm_world.rank, MPI_INFO_NULL, &node));
+    MPI_CHECK(MPI_Comm_rank(node, &comm_world.local_rank));
+    MPI_CHECK(MPI_Comm_size(node, &comm_world.local_size));
+    MPI_Comm_free(&node);
+    dp_set_exit_hook(abort_job, comm_world.rank, comm_world.size);
+    if (comm_world.rank != 0 && !freopen("/dev/null", "w", stdout))
+        dp_warn("cannot silence stdout on rank %d", comm_world.rank);
+}
+
+void comm_finalize(void)
+{
+    if (comm_world.mpi)
+        MPI_Finalize();
+}
+
+void comm_allreduce_sum_f32(float *buf, size_t n)
+{
+    if (comm_world.size > 1)
+        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD));
+}
+
+static void allreduce_f64(double *buf, size_t n, MPI_Op op)
+{
+    if (comm_world.size > 1)
+        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_DOUBLE, op, MPI_COMM_WORLD));
+}
+
+void comm_allreduce_sum_f64(double *buf, size_t n) { allreduce_f64(buf, n, MPI_SUM); }
+void comm_allreduce_max_f64(double *buf, size_t n) { allreduce_f64(buf, n, MPI_MAX); }
+void comm_allreduce_min_f64(double *buf, size_t n) { allreduce_f64(buf, n, MPI_MIN); }
+
+void comm_bcast_bytes(void *buf, size_t bytes, int root)
+{
+    if (comm_world.size > 1)
+        MPI_CHECK(MPI_Bcast(buf, (int)bytes, MPI_BYTE, root, MPI_COMM_WORLD));
+}
+
+void comm_barrier(void)
+{
+    if (comm_world.size > 1)
+        MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
+}
+
+void comm_abort(int code)
+{
+    abort_job(code);
+    exit(code);
+}
+
+void comm_batch_slice(int64_t rows, int rank, int size, int64_t *lo, int64_t *hi)
+{
+    *lo = rows * rank / size;
+    *hi = rows * (rank + 1) / size;
+}

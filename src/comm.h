@@ -1,0 +1,41 @@
+/* Process group: one MPI rank per model replica. Without a launcher (no mpirun/srun) dptrain runs
+ * as a single process and never initializes MPI, so it works where MPI is not set up.
+ *
+ * Every collective here is called by every rank in the same order. Rank 0 alone prints progress
+ * and writes files (other ranks' stdout goes to /dev/null); every rank prints its own errors,
+ * prefixed with its rank, and any fatal error aborts the whole job (MPI_Abort), so no rank waits
+ * forever in a collective. */
+#ifndef DPTRAIN_COMM_H
+#define DPTRAIN_COMM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct comm {
+    int rank, size;
+    int local_rank, local_size; /* within the node */
+    int mpi;                    /* MPI was initialized */
+};
+
+extern struct comm comm_world;
+
+/* Initializes MPI when launched by mpirun/srun (or DPTRAIN_MPI=1); otherwise size 1. */
+void comm_init(int *argc, char ***argv);
+void comm_finalize(void);
+
+/* In place sums over all ranks (no-ops for one rank). */
+void comm_allreduce_sum_f32(float *buf, size_t n);
+void comm_allreduce_sum_f64(double *buf, size_t n);
+void comm_allreduce_max_f64(double *buf, size_t n);
+void comm_allreduce_min_f64(double *buf, size_t n);
+void comm_bcast_bytes(void *buf, size_t bytes, int root);
+void comm_barrier(void);
+
+/* Ends the whole job with code (MPI_Abort when several ranks run). */
+void comm_abort(int code) __attribute__((__noreturn__));
+
+/* Rows [lo, hi) of a batch of `rows` rows that `rank` of `size` takes: contiguous, sizes differ by at
+ * most one, independent of anything else. */
+void comm_batch_slice(int64_t rows, int rank, int size, int64_t *lo, int64_t *hi);
+
+#endif
