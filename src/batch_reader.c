@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "comm.h"
 #include "rng.h"
 
 /* Window permutations use counters above this offset, block permutations below it. */
@@ -72,6 +73,8 @@ int batch_reader_init(struct batch_reader *r, const struct row_source *src, cons
     r->wy = dp_malloc((size_t)(cap ? cap : 1) * row_source_y_row_bytes(src), "the read window");
     r->wrow = dp_malloc((size_t)(cap ? cap : 1) * sizeof(int64_t), "the read window");
     r->wperm = dp_malloc((size_t)(cap ? cap : 1) * sizeof(uint64_t), "the read window");
+    r->wneeded = dp_malloc((size_t)(cap ? cap : 1), "the read window");
+    r->slice_size = 1;
     r->cur_window = -1;
     r->cur_window_epoch = -1;
     r->epoch = 0;
@@ -102,6 +105,14 @@ void batch_reader_begin_epoch(struct batch_reader *r, int64_t epoch)
     r->window_pos[r->nwindows] = pos;
 }
 
+void batch_reader_set_slice(struct batch_reader *r, int64_t batch, int rank, int size)
+{
+    r->slice_batch = batch;
+    r->slice_rank = rank;
+    r->slice_size = size;
+    r->cur_window = -1;
+}
+
 static int check_rows(const struct batch_reader *r, int64_t n, struct dp_error *err)
 {
     const struct row_source *s = r->src;
@@ -109,7 +120,7 @@ static int check_rows(const struct batch_reader *r, int64_t n, struct dp_error *
     if (s->x_dtype == X_DTYPE_FLOAT32) {
         const float *x = (const float *)r->wx;
         for (int64_t i = 0; i < n * s->x_cols; i++)
-            if (!isfinite(x[i])) {
+            if (r->wneeded[i / s->x_cols] && !isfinite(x[i])) {
                 row_source_where(s, r->first_row + r->wrow[i / s->x_cols], where, sizeof where);
                 return dp_error_set(err, DP_EXIT_INPUT, "%s: feature %lld is %s", where,
                                     (long long)(i % s->x_cols), isnan(x[i]) ? "NaN" : "infinite");
@@ -118,7 +129,7 @@ static int check_rows(const struct batch_reader *r, int64_t n, struct dp_error *
     if (s->y_labels) {
         const int32_t *y = (const int32_t *)r->wy;
         for (int64_t i = 0; i < n; i++)
-            if (y[i] < 0 || y[i] >= r->classes) {
+            if (r->wneeded[i] && (y[i] < 0 || y[i] >= r->classes)) {
                 row_source_where(s, r->first_row + r->wrow[i], where, sizeof where);
                 return dp_error_set(err, DP_EXIT_INPUT, "%s: label %d is out of range for the output "
                                     "layer (expected 0..%lld)", where, y[i], (long long)r->classes - 1);
@@ -126,7 +137,7 @@ static int check_rows(const struct batch_reader *r, int64_t n, struct dp_error *
     } else {
         const float *y = (const float *)r->wy;
         for (int64_t i = 0; i < n * s->y_cols; i++)
-            if (!isfinite(y[i])) {
+            if (r->wneeded[i / s->y_cols] && !isfinite(y[i])) {
                 row_source_where(s, r->first_row + r->wrow[i / s->y_cols], where, sizeof where);
                 return dp_error_set(err, DP_EXIT_INPUT, "%s: target %lld is not finite", where,
                                     (long long)(i % s->y_cols));
@@ -135,19 +146,42 @@ static int check_rows(const struct batch_reader *r, int64_t n, struct dp_error *
     return 0;
 }
 
+static void window_permutation(struct batch_reader *r, int64_t w, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        r->wperm[i] = (uint64_t)i;
+    if (r->shuffle)
+        rng_shuffle_u64(r->wperm, (uint64_t)n, r->seed, RNG_DOMAIN_SHUFFLE, (uint32_t)r->epoch,
+                        WINDOW_COUNTER_STRIDE * (uint64_t)(w + 1));
+}
+
+/* Marks the window rows this rank's batch slices use. */
+static void mark_needed(struct batch_reader *r, int64_t w, int64_t n)
+{
+    if (r->slice_size <= 1) {
+        memset(r->wneeded, 1, (size_t)n);
+        return;
+    }
+    memset(r->wneeded, 0, (size_t)n);
+    for (int64_t p = r->window_pos[w]; p < r->window_pos[w + 1]; p++) {
+        int64_t b = p / r->slice_batch, i = p - b * r->slice_batch;
+        int64_t rows = r->nrows - b * r->slice_batch < r->slice_batch ? r->nrows - b * r->slice_batch : r->slice_batch;
+        int64_t lo, hi;
+        comm_batch_slice(rows, r->slice_rank, r->slice_size, &lo, &hi);
+        if (i >= lo && i < hi)
+            r->wneeded[r->wperm[p - r->window_pos[w]]] = 1;
+    }
+}
+
 static int load_window(struct batch_reader *r, int64_t w, struct dp_error *err)
 {
-    if (r->cur_window == w && (r->cur_window_epoch == r->epoch || r->nwindows == 1)) {
-        if (r->cur_window_epoch != r->epoch) {
-            /* Same rows, new epoch: only the permutation changes. */
-            int64_t n = r->window_rows;
-            for (int64_t i = 0; i < n; i++)
-                r->wperm[i] = (uint64_t)i;
-            if (r->shuffle)
-                rng_shuffle_u64(r->wperm, (uint64_t)n, r->seed, RNG_DOMAIN_SHUFFLE, (uint32_t)r->epoch,
-                                WINDOW_COUNTER_STRIDE * (uint64_t)(w + 1));
-            r->cur_window_epoch = r->epoch;
-        }
+    int all = r->slice_size <= 1;
+    if (r->cur_window == w && r->cur_window_epoch == r->epoch)
+        return 0;
+    if (all && r->cur_window == w && r->nwindows == 1) {
+        /* Same rows, new epoch: only the permutation changes. */
+        window_permutation(r, w, r->window_rows);
+        r->cur_window_epoch = r->epoch;
         return 0;
     }
     size_t xb = row_source_x_row_bytes(r->src), yb = row_source_y_row_bytes(r->src);
@@ -155,25 +189,31 @@ static int load_window(struct batch_reader *r, int64_t w, struct dp_error *err)
     for (int64_t b = w * r->window_blocks; b < (w + 1) * r->window_blocks && b < r->nblocks; b++) {
         uint64_t blk = r->block_order[b];
         int64_t start = (int64_t)blk * r->block_rows, count = block_size(r, blk);
-        if (row_source_read(r->src, r->first_row + start, count, r->wx + (size_t)n * xb,
-                            r->wy + (size_t)n * yb, err) != 0)
-            return -1;
         for (int64_t i = 0; i < count; i++)
             r->wrow[n + i] = start + i;
         n += count;
     }
     r->window_rows = n;
-    r->rows_read += n;
+    window_permutation(r, w, n);
+    mark_needed(r, w, n);
+    /* Read runs of needed rows; each run is consecutive in storage. */
+    for (int64_t i = 0; i < n;) {
+        if (!r->wneeded[i]) {
+            i++;
+            continue;
+        }
+        int64_t j = i + 1;
+        while (j < n && r->wneeded[j] && r->wrow[j] == r->wrow[j - 1] + 1)
+            j++;
+        if (row_source_read(r->src, r->first_row + r->wrow[i], j - i, r->wx + (size_t)i * xb, r->wy + (size_t)i * yb,
+                            err) != 0)
+            return -1;
+        r->rows_read += j - i;
+        i = j;
+    }
     r->cur_window = w;
-    if (check_rows(r, n, err) != 0)
-        return -1;
-    for (int64_t i = 0; i < n; i++)
-        r->wperm[i] = (uint64_t)i;
-    if (r->shuffle)
-        rng_shuffle_u64(r->wperm, (uint64_t)n, r->seed, RNG_DOMAIN_SHUFFLE, (uint32_t)r->epoch,
-                        WINDOW_COUNTER_STRIDE * (uint64_t)(w + 1));
     r->cur_window_epoch = r->epoch;
-    return 0;
+    return check_rows(r, n, err);
 }
 
 int batch_reader_read(struct batch_reader *r, int64_t pos, int64_t count, struct host_batch *b,
@@ -223,5 +263,6 @@ void batch_reader_free(struct batch_reader *r)
     free(r->wy);
     free(r->wrow);
     free(r->wperm);
+    free(r->wneeded);
     memset(r, 0, sizeof *r);
 }

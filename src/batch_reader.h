@@ -45,12 +45,21 @@ struct batch_reader {
     int64_t *wrow;             /* (window rows) row index within the range */
     uint64_t *wperm;           /* (window rows) position -> local index */
     int64_t rows_read;         /* rows loaded from storage so far */
+
+    /* Sharded reading: batches of slice_batch consecutive positions are split over slice_size
+     * ranks (comm_batch_slice); this reader loads only the rows of slice_rank's slices. */
+    int64_t slice_batch;
+    int slice_rank, slice_size;
+    uint8_t *wneeded;          /* (window rows) 1 when this rank reads the row */
 };
 
 int batch_reader_init(struct batch_reader *r, const struct row_source *src, const struct normalizer *norm,
                       int64_t first_row, int64_t nrows, int shuffle, uint64_t seed, int64_t buffer_mb,
                       int want_labels, int64_t classes, int64_t k, struct dp_error *err);
 void batch_reader_begin_epoch(struct batch_reader *r, int64_t epoch);
+/* Read only the rows that `rank` of `size` uses when positions are consumed in batches of `batch`
+ * (size 1: everything). Call before the first read. */
+void batch_reader_set_slice(struct batch_reader *r, int64_t batch, int rank, int size);
 /* Fills b with the rows at epoch positions [pos, pos + count). */
 int batch_reader_read(struct batch_reader *r, int64_t pos, int64_t count, struct host_batch *b,
                       struct dp_error *err);

@@ -227,7 +227,7 @@ static int write_summary(struct fit_state *s, const double *last_row, double wal
     /* Per-rank figures, gathered by a sum over slots (called by every rank). */
     int P = comm_world.size;
     double *per_rank = dp_calloc((size_t)P * 4, sizeof(double), "per-rank figures");
-    per_rank[comm_world.rank] = (double)s->train_reader.rows_read;
+    per_rank[comm_world.rank] = (double)(s->train_reader.rows_read + s->val_reader.rows_read);
     per_rank[P + comm_world.rank] = s->time_compute;
     per_rank[2 * P + comm_world.rank] = s->time_allreduce;
     per_rank[3 * P + comm_world.rank] = s->time_data;
@@ -386,6 +386,8 @@ static int fit_setup(struct fit_state *s, const struct job *job, const struct fi
         batch_reader_init(&s->val_reader, &s->src, &s->norm, s->ntrain, s->nval, 0, job->fit.seed,
                           d->shuffle_buffer_mb / 4 + 1, s->tm.want_labels, s->tm.classes, s->tm.k, err) != 0)
         return -1;
+    batch_reader_set_slice(&s->train_reader, batch, comm_world.rank, comm_world.size);
+    batch_reader_set_slice(&s->val_reader, batch, comm_world.rank, comm_world.size);
     host_batch_alloc(&s->hb, batch, s->src.x_cols, s->tm.k, s->tm.want_labels);
     device_batch_alloc(&s->db, s->be, batch, s->tm.k);
     return 0;

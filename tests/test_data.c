@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "batch_reader.h"
+#include "comm.h"
 #include "csv.h"
 #include "dataset_writer.h"
 #include "h5io.h"
@@ -147,6 +148,58 @@ START_TEST(epoch_order_is_a_permutation_with_bounded_windows)
     free(seen);
     host_batch_free(&hb);
     batch_reader_free(&r);
+    row_source_close(&s);
+}
+END_TEST
+
+/* Two ranks side by side: their slices of every global batch partition it, the union over an
+ * epoch is the same order one rank sees, and each rank reads about half of the rows. */
+START_TEST(rank_slices_partition_batches)
+{
+    char *a = tmp_path("slices.h5");
+    const int64_t rows = 9000, batch = 101;
+    write_file(a, rows, 0);
+    char *paths[1] = {a};
+    struct row_source s;
+    struct dp_error err;
+    ck_assert(row_source_open_files(&s, paths, 1, "train", &err) == 0);
+    struct normalizer n;
+    normalizer_init_none(&n, s.x_cols);
+    struct batch_reader one, r[2];
+    ck_assert(batch_reader_init(&one, &s, &n, 0, rows, 1, test_seed(), 1, 1, 5, 5, &err) == 0);
+    for (int k = 0; k < 2; k++) {
+        ck_assert(batch_reader_init(&r[k], &s, &n, 0, rows, 1, test_seed(), 1, 1, 5, 5, &err) == 0);
+        batch_reader_set_slice(&r[k], batch, k, 2);
+    }
+    struct host_batch h1, hk;
+    host_batch_alloc(&h1, batch, s.x_cols, 5, 1);
+    host_batch_alloc(&hk, batch, s.x_cols, 5, 1);
+    for (int epoch = 0; epoch < 2; epoch++) {
+        batch_reader_begin_epoch(&one, epoch);
+        batch_reader_begin_epoch(&r[0], epoch);
+        batch_reader_begin_epoch(&r[1], epoch);
+        for (int64_t pos = 0; pos < rows; pos += batch) {
+            int64_t cnt = rows - pos < batch ? rows - pos : batch;
+            ck_assert(batch_reader_read(&one, pos, cnt, &h1, &err) == 0);
+            for (int k = 0; k < 2; k++) {
+                int64_t lo, hi;
+                comm_batch_slice(cnt, k, 2, &lo, &hi);
+                ck_assert(batch_reader_read(&r[k], pos + lo, hi - lo, &hk, &err) == 0);
+                for (int64_t i = 0; i < hi - lo; i++) {
+                    ck_assert(hk.sample_ids[i] == h1.sample_ids[lo + i]);
+                    ck_assert(memcmp(hk.x + i * 6, h1.x + (lo + i) * 6, 6 * sizeof(float)) == 0);
+                }
+            }
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        double frac = (double)r[k].rows_read / (2.0 * rows);
+        ck_assert_msg(frac > 0.45 && frac < 0.55, "rank %d read %.3f of the rows", k, frac);
+        batch_reader_free(&r[k]);
+    }
+    host_batch_free(&h1);
+    host_batch_free(&hk);
+    batch_reader_free(&one);
     row_source_close(&s);
 }
 END_TEST
@@ -388,6 +441,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, dataset_round_trip_and_shards);
     tcase_add_test(tc, epoch_order_is_a_permutation_with_bounded_windows);
+    tcase_add_test(tc, rank_slices_partition_batches);
     tcase_add_test(tc, nan_features_are_refused);
     tcase_add_test(tc, normalizer_statistics);
     tcase_add_test(tc, checkpoint_round_trip_keras_layout);
