@@ -20,5 +20,6 @@ int cmd_import(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_shard(int argc, char **argv);
 
 #endif

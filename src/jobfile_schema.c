@@ -2,6 +2,7 @@
  * file and line of the offending setting, or the --set that gave it. */
 #include "jobfile_schema.h"
 
+#include <glob.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,6 +207,44 @@ static int get_string(const struct schema_ctx *c, const config_setting_t *g, con
     return 0;
 }
 
+/* data.file entries with *, ? or [ are globs, expanded in sorted order; one that matches nothing is
+ * an error naming the line. */
+static int expand_globs(const struct schema_ctx *c, struct job_data *d, const config_setting_t *file)
+{
+    char **out = NULL;
+    int n = 0;
+    for (int i = 0; i < d->nfiles; i++) {
+        if (!strpbrk(d->files[i], "*?[")) {
+            out = dp_realloc(out, (size_t)(n + 1) * sizeof(char *), "data files");
+            out[n++] = d->files[i];
+            continue;
+        }
+        glob_t g;
+        int rc = glob(d->files[i], 0, NULL, &g);
+        if (rc != 0 || g.gl_pathc == 0) {
+            if (rc == 0)
+                globfree(&g);
+            schema_fail(c, file, "'%s' matches no file", d->files[i]);
+            for (int j = i; j < d->nfiles; j++)
+                free(d->files[j]);
+            d->nfiles = n;
+            free(d->files);
+            d->files = out;
+            return -1;
+        }
+        for (size_t j = 0; j < g.gl_pathc; j++) {
+            out = dp_realloc(out, (size_t)(n + 1) * sizeof(char *), "data files");
+            out[n++] = dp_strdup(g.gl_pathv[j]);
+        }
+        globfree(&g);
+        free(d->files[i]);
+    }
+    free(d->files);
+    d->files = out;
+    d->nfiles = n;
+    return 0;
+}
+
 static int read_data(const struct schema_ctx *c, struct job_data *d, const config_setting_t *g)
 {
     static const char *const keys[] = {"file", "source", "synthetic", "validation_split", "shuffle",
@@ -241,6 +280,8 @@ static int read_data(const struct schema_ctx *c, struct job_data *d, const confi
                                type_name(t));
         }
     }
+    if (file && expand_globs(c, d, file) != 0)
+        return -1;
     if (d->source == DATA_SOURCE_FILE && !file)
         return dp_error_set(c->err, DP_EXIT_INPUT, "%s:%d: data: source is \"file\" but no data.file is given",
                             c->file, config_setting_source_line(g));

@@ -28,6 +28,30 @@ grep -q '"ranks": 4' p4/summary.json && grep -q '"rows_read_per_rank": \[' p4/su
   pass "summary.json has per-rank figures" || fail "summary.json per-rank figures"
 grep -q "Ranks: 4 (global batch 66: 16-17 rows per rank)" p4.log && pass "uneven split is said" || fail "uneven split not said"
 
+# Each rank reads about 1/P of the rows it trains on: 3 epochs x 4000 training rows + 1000
+# validation rows (read once: the same slice every time) = 13000 row reads for the whole job.
+# (One rank keeps a data set that fits its buffer loaded across epochs and reads 5000.)
+/usr/bin/python3 - p4/summary.json <<'PY' && pass "each of 4 ranks read about 1/4 of the rows" || fail "rows read per rank"
+import json, sys
+four = json.load(open(sys.argv[1]))["rows_read_per_rank"]
+print("rows read per rank (4 ranks):", four, "of 13000")
+assert all(0.9 * 13000 / 4 <= r <= 1.1 * 13000 / 4 for r in four), four
+PY
+
+# dptrain shard + a glob in data.file: the same rows in the same order, the same training
+"$DPTRAIN" synth --rows 5000 --features 10 --seed 2 -o all.h5 >/dev/null
+"$DPTRAIN" shard all.h5 -n 3 >/dev/null || fail "shard"
+[ -f all-00000-of-00003.h5 ] && [ -f all-00002-of-00003.h5 ] && pass "shard wrote 3 files" || fail "shard files"
+sed 's/file = \["a.h5", "b.h5"\];/file = "all.h5";/' p.cfg >one.cfg
+sed 's/file = \["a.h5", "b.h5"\];/file = "all-*-of-00003.h5";/' p.cfg >glob.cfg
+"${MPIRUN[@]}" -np 2 "$DPTRAIN" fit one.cfg --run-dir one >/dev/null 2>&1 || fail "fit on one file"
+"${MPIRUN[@]}" -np 2 "$DPTRAIN" fit glob.cfg --run-dir glob >glob.log 2>&1 || fail "fit on shards: $(tail -2 glob.log)"
+same=1
+for l in dense dense_1 dense_2; do h5diff -q one/last.h5 glob/last.h5 /$l /$l >/dev/null 2>&1 || same=0; done
+[ $same -eq 1 ] && pass "3 shards by glob train bit-identically to the single file" || fail "shards differ from the single file"
+sed 's/file = \["a.h5", "b.h5"\];/file = "none-*.h5";/' p.cfg >noglob.cfg
+expect_error 2 "noglob.cfg:2: data.file: 'none-*.h5' matches no file" "$DPTRAIN" fit noglob.cfg
+
 # A corrupt shard: every rank that opens it fails; the job ends within 30 s with the message.
 head -c 2000 b.h5 >bad.h5
 sed 's/"b.h5"/"bad.h5"/' p.cfg >bad.cfg
