@@ -82,8 +82,8 @@ static void append_rows(hid_t ds, int64_t start, int64_t count, int64_t row_elem
     off[0] = (hsize_t)start;
     dims[0] = (hsize_t)count;
     WRITE_CHECK(H5Sselect_hyperslab(space, H5S_SELECT_SET, off, NULL, dims, NULL), path);
-    hsize_t m = (hsize_t)(count * row_elems);
-    hid_t mspace = H5Screate_simple(1, &m, NULL);
+    (void)row_elems; /* memory space shaped like the selection: whole-row copies */
+    hid_t mspace = H5Screate_simple(H5Sget_simple_extent_ndims(space), dims, NULL);
     WRITE_CHECK(H5Dwrite(ds, memtype, mspace, space, H5P_DEFAULT, data), path);
     H5Sclose(mspace);
     H5Sclose(space);
