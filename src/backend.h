@@ -26,6 +26,15 @@ struct dropout_key {
     uint32_t step; /* global optimizer step */
 };
 
+/* Geometry of a 2-D convolution or pooling over channels-last (NHWC) samples, as Keras lays them
+ * out. Padding follows TensorFlow: "same" gives out = ceil(in / stride) and pads
+ * max((out - 1) * stride + k - in, 0) in total, the smaller half on top/left. */
+struct conv_geometry {
+    int64_t in_h, in_w, in_c;
+    int64_t out_h, out_w, out_c;
+    int64_t k_h, k_w, stride_h, stride_w, pad_top, pad_left;
+};
+
 struct backend {
     const char *name;
 
@@ -42,6 +51,19 @@ struct backend {
     /* dw (in, out) += x^T dz; db (out) += column sums of dz; dx (rows, in) = dz w^T unless NULL */
     void (*dense_backward)(float *dx, float *dw, float *db, const float *dz, const float *x,
                            const float *w, int64_t rows, int64_t in, int64_t out);
+
+    /* Conv2D by im2col + GEMM. cols (rows*out_h*out_w, k_h*k_w*in_c) is scratch the caller keeps for
+     * backward; the kernel is (k_h, k_w, in_c, out_c) as Keras stores it, so z = cols w + b, NHWC. */
+    void (*conv2d_forward)(float *z, float *cols, const float *x, const float *w, const float *b,
+                           const struct conv_geometry *g, int64_t rows);
+    /* dw += cols^T dz; db += column sums of dz; dx = col2im(dz w^T) unless dx is NULL (dcols scratch) */
+    void (*conv2d_backward)(float *dx, float *dcols, float *dw, float *db, const float *dz, const float *cols,
+                            const float *w, const struct conv_geometry *g, int64_t rows);
+    /* Max pooling (k_h x k_w windows, padding never wins); argmax keeps each output's input index */
+    void (*maxpool_forward)(float *y, int32_t *argmax, const float *x, const struct conv_geometry *g, int64_t rows);
+    /* dx = 0, then dx[argmax] += dy */
+    void (*maxpool_backward)(float *dx, const float *dy, const int32_t *argmax, const struct conv_geometry *g,
+                             int64_t rows);
 
     /* y = act(z), (rows, cols); y may alias z */
     void (*activation_forward)(float *y, const float *z, int64_t rows, int64_t cols,

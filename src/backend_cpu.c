@@ -53,6 +53,116 @@ static void cpu_dense_backward(float *dx, float *dw, float *db, const float *dz,
                     1.0f, dz, (blasint)out, w, (blasint)out, 0.0f, dx, (blasint)in);
 }
 
+/* im2col for NHWC: row (n, oh, ow) holds the patch in (kh, kw, c) order, zeros where padded. */
+static void im2col_nhwc(float *cols, const float *x, const struct conv_geometry *g, int64_t rows)
+{
+    const int64_t patch = g->k_h * g->k_w * g->in_c;
+#pragma omp parallel for collapse(2) if (rows * g->out_h * g->out_w * patch > CPU_PARALLEL_MIN)
+    for (int64_t n = 0; n < rows; n++)
+        for (int64_t oh = 0; oh < g->out_h; oh++)
+            for (int64_t ow = 0; ow < g->out_w; ow++) {
+                float *dst = cols + ((n * g->out_h + oh) * g->out_w + ow) * patch;
+                for (int64_t kh = 0; kh < g->k_h; kh++) {
+                    int64_t ih = oh * g->stride_h + kh - g->pad_top;
+                    for (int64_t kw = 0; kw < g->k_w; kw++) {
+                        int64_t iw = ow * g->stride_w + kw - g->pad_left;
+                        float *d = dst + (kh * g->k_w + kw) * g->in_c;
+                        if (ih < 0 || ih >= g->in_h || iw < 0 || iw >= g->in_w)
+                            memset(d, 0, (size_t)g->in_c * sizeof(float));
+                        else
+                            memcpy(d, x + ((n * g->in_h + ih) * g->in_w + iw) * g->in_c,
+                                   (size_t)g->in_c * sizeof(float));
+                    }
+                }
+            }
+}
+
+/* The adjoint of im2col: dx = 0, then each patch element is added back where it came from. */
+static void col2im_nhwc(float *dx, const float *dcols, const struct conv_geometry *g, int64_t rows)
+{
+    const int64_t patch = g->k_h * g->k_w * g->in_c;
+    memset(dx, 0, (size_t)(rows * g->in_h * g->in_w * g->in_c) * sizeof(float));
+#pragma omp parallel for if (rows * g->out_h * g->out_w * patch > CPU_PARALLEL_MIN)
+    for (int64_t n = 0; n < rows; n++) /* samples are independent: no races across threads */
+        for (int64_t oh = 0; oh < g->out_h; oh++)
+            for (int64_t ow = 0; ow < g->out_w; ow++) {
+                const float *src = dcols + ((n * g->out_h + oh) * g->out_w + ow) * patch;
+                for (int64_t kh = 0; kh < g->k_h; kh++) {
+                    int64_t ih = oh * g->stride_h + kh - g->pad_top;
+                    if (ih < 0 || ih >= g->in_h)
+                        continue;
+                    for (int64_t kw = 0; kw < g->k_w; kw++) {
+                        int64_t iw = ow * g->stride_w + kw - g->pad_left;
+                        if (iw < 0 || iw >= g->in_w)
+                            continue;
+                        float *d = dx + ((n * g->in_h + ih) * g->in_w + iw) * g->in_c;
+                        const float *sp = src + (kh * g->k_w + kw) * g->in_c;
+                        for (int64_t c = 0; c < g->in_c; c++)
+                            d[c] += sp[c];
+                    }
+                }
+            }
+}
+
+static void cpu_conv2d_forward(float *z, float *cols, const float *x, const float *w, const float *b,
+                               const struct conv_geometry *g, int64_t rows)
+{
+    im2col_nhwc(cols, x, g, rows);
+    cpu_dense_forward(z, cols, w, b, rows * g->out_h * g->out_w, g->k_h * g->k_w * g->in_c, g->out_c);
+}
+
+static void cpu_conv2d_backward(float *dx, float *dcols, float *dw, float *db, const float *dz, const float *cols,
+                                const float *w, const struct conv_geometry *g, int64_t rows)
+{
+    cpu_dense_backward(dx ? dcols : NULL, dw, db, dz, cols, w, rows * g->out_h * g->out_w,
+                       g->k_h * g->k_w * g->in_c, g->out_c);
+    if (dx)
+        col2im_nhwc(dx, dcols, g, rows);
+}
+
+static void cpu_maxpool_forward(float *y, int32_t *argmax, const float *x, const struct conv_geometry *g,
+                                int64_t rows)
+{
+#pragma omp parallel for if (rows * g->out_h * g->out_w * g->out_c > CPU_PARALLEL_MIN)
+    for (int64_t n = 0; n < rows; n++)
+        for (int64_t oh = 0; oh < g->out_h; oh++)
+            for (int64_t ow = 0; ow < g->out_w; ow++)
+                for (int64_t c = 0; c < g->in_c; c++) {
+                    float best = -INFINITY;
+                    int32_t where = -1;
+                    for (int64_t kh = 0; kh < g->k_h; kh++) {
+                        int64_t ih = oh * g->stride_h + kh - g->pad_top;
+                        if (ih < 0 || ih >= g->in_h)
+                            continue;
+                        for (int64_t kw = 0; kw < g->k_w; kw++) {
+                            int64_t iw = ow * g->stride_w + kw - g->pad_left;
+                            if (iw < 0 || iw >= g->in_w)
+                                continue;
+                            int64_t i = (ih * g->in_w + iw) * g->in_c + c;
+                            float v = x[n * g->in_h * g->in_w * g->in_c + i];
+                            if (where < 0 || v > best) {
+                                best = v;
+                                where = (int32_t)i;
+                            }
+                        }
+                    }
+                    int64_t o = ((n * g->out_h + oh) * g->out_w + ow) * g->out_c + c;
+                    y[o] = best;
+                    argmax[o] = where;
+                }
+}
+
+static void cpu_maxpool_backward(float *dx, const float *dy, const int32_t *argmax, const struct conv_geometry *g,
+                                 int64_t rows)
+{
+    const int64_t in = g->in_h * g->in_w * g->in_c, out = g->out_h * g->out_w * g->out_c;
+    memset(dx, 0, (size_t)(rows * in) * sizeof(float));
+#pragma omp parallel for if (rows * out > CPU_PARALLEL_MIN)
+    for (int64_t n = 0; n < rows; n++)
+        for (int64_t o = 0; o < out; o++)
+            dx[n * in + argmax[n * out + o]] += dy[n * out + o];
+}
+
 static void softmax_row(float *y, const float *z, int64_t cols)
 {
     float mx = z[0];
@@ -327,6 +437,10 @@ const struct backend backend_cpu = {
     .synchronize = cpu_synchronize,
     .dense_forward = cpu_dense_forward,
     .dense_backward = cpu_dense_backward,
+    .conv2d_forward = cpu_conv2d_forward,
+    .conv2d_backward = cpu_conv2d_backward,
+    .maxpool_forward = cpu_maxpool_forward,
+    .maxpool_backward = cpu_maxpool_backward,
     .activation_forward = cpu_activation_forward,
     .activation_backward = cpu_activation_backward,
     .dropout_forward = cpu_dropout_forward,

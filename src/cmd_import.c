@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "csv.h"
 #include "dataset_writer.h"
+#include "mnist_idx.h"
 #include "sklearn_split.h"
 
 static const char help[] =
@@ -17,14 +18,99 @@ static const char help[] =
     "chosen exactly as scikit-learn's train_test_split(test_size=F, random_state=S) does, so the\n"
     "split matches the Keras tutorials. CSV files have no header; errors name file, line and field.\n";
 
+static const char mnist_help[] =
+    "usage: dptrain import mnist DIR -o OUT.h5\n"
+    "\n"
+    "Reads the four MNIST IDX files in DIR (train-images-idx3-ubyte, train-labels-idx1-ubyte,\n"
+    "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte; gzip-compressed (.gz) or not), checks their magic\n"
+    "numbers, counts and sizes, and writes /train and /test: x uint8 (N, 28, 28, 1) images, channels\n"
+    "last as Keras has them (scaled to [0, 1] when read), and y int32 labels.\n";
+
+static int import_mnist(int argc, char **argv)
+{
+    const char *dir = NULL, *out = NULL;
+    for (int i = 2; i < argc; i++) {
+        if (cli_is_help(argv[i])) {
+            fputs(mnist_help, stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) {
+            out = cli_value(argc, argv, &i, "-o");
+        } else if (argv[i][0] != '-' && !dir) {
+            dir = argv[i];
+        } else {
+            cli_unknown("import mnist", argv[i]);
+        }
+    }
+    if (!dir || !out)
+        dp_die(DP_EXIT_INPUT, "import mnist: needs DIR and -o OUT.h5 (see 'dptrain import mnist --help')");
+    static const char *const names[2][2] = {{"train-images-idx3-ubyte", "train-labels-idx1-ubyte"},
+                                            {"t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}};
+    struct dp_error err = {0};
+    struct idx_file img[2], lab[2];
+    for (int s = 0; s < 2; s++) {
+        if (idx_open(&img[s], dir, names[s][0], 3, &err) != 0 || idx_open(&lab[s], dir, names[s][1], 1, &err) != 0)
+            dp_die_error(&err);
+        if (img[s].dims[0] != lab[s].dims[0])
+            dp_die(DP_EXIT_INPUT, "%s has %lld images but %s has %lld labels", img[s].path, (long long)img[s].dims[0],
+                   lab[s].path, (long long)lab[s].dims[0]);
+        if (s == 1 && (img[1].dims[1] != img[0].dims[1] || img[1].dims[2] != img[0].dims[2]))
+            dp_die(DP_EXIT_INPUT, "%s: images are %lldx%lld but the training images are %lldx%lld", img[1].path,
+                   (long long)img[1].dims[1], (long long)img[1].dims[2], (long long)img[0].dims[1],
+                   (long long)img[0].dims[2]);
+    }
+    struct dataset_writer w;
+    if (dataset_writer_open(&w, out, &err) != 0)
+        dp_die_error(&err);
+    for (int s = 0; s < 2; s++) {
+        int64_t n = img[s].dims[0], pix = img[s].dims[1] * img[s].dims[2];
+        struct shape shape = {3, {img[s].dims[1], img[s].dims[2], 1}};
+        struct split_writer sw;
+        dataset_writer_split(&w, &sw, s == 0 ? "train" : "test", n, &shape, X_DTYPE_UINT8, 1, 1);
+        const int64_t chunk = 10000;
+        uint8_t *x = dp_malloc((size_t)(chunk * pix), "images"), *l8 = dp_malloc((size_t)chunk, "labels");
+        int32_t *y = dp_malloc((size_t)chunk * sizeof(int32_t), "labels");
+        for (int64_t done = 0; done < n; done += chunk) {
+            int64_t k = n - done < chunk ? n - done : chunk;
+            if (idx_read(&img[s], x, k * pix, &err) != 0 || idx_read(&lab[s], l8, k, &err) != 0) {
+                dataset_writer_abort(&w);
+                dp_die_error(&err);
+            }
+            for (int64_t i = 0; i < k; i++) {
+                if (l8[i] > 9) {
+                    dataset_writer_abort(&w);
+                    dp_die(DP_EXIT_INPUT, "%s: label %d of item %lld is not a digit", lab[s].path, l8[i],
+                           (long long)(done + i));
+                }
+                y[i] = l8[i];
+            }
+            split_writer_append(&sw, x, y, k, out);
+        }
+        split_writer_close(&sw);
+        free(x);
+        free(l8);
+        free(y);
+        idx_close(&img[s]);
+        idx_close(&lab[s]);
+        printf("%s: /%s %lld images of %lldx%lld, labels 0..9\n", out, s == 0 ? "train" : "test",
+               (long long)n, (long long)img[s].dims[1], (long long)img[s].dims[2]);
+    }
+    if (dataset_writer_commit(&w, &err) != 0)
+        dp_die_error(&err);
+    return 0;
+}
+
 int cmd_import(int argc, char **argv)
 {
     if (argc < 2 || cli_is_help(argv[1])) {
         fputs(help, argc < 2 ? stderr : stdout);
+        fputs("\n", argc < 2 ? stderr : stdout);
+        fputs(mnist_help, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    if (!strcmp(argv[1], "mnist"))
+        return import_mnist(argc, argv);
     if (strcmp(argv[1], "csv"))
-        dp_die(DP_EXIT_INPUT, "import: unknown format '%s' (known: csv)", argv[1]);
+        dp_die(DP_EXIT_INPUT, "import: unknown format '%s' (known: csv, mnist)", argv[1]);
     const char *xpath = NULL, *ypath = NULL, *out = NULL;
     double test_split = 0.0;
     int64_t seed = 0;

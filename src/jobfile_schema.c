@@ -310,6 +310,36 @@ static int read_data(const struct schema_ctx *c, struct job_data *d, const confi
     return 0;
 }
 
+/* An integer or a [h, w] pair of positive integers (kernel_size, strides, pool_size). */
+static int get_pair(const struct schema_ctx *c, const config_setting_t *g, const char *name, int64_t out[2],
+                    int64_t def, int required)
+{
+    const config_setting_t *s = member(g, name);
+    if (!s) {
+        if (required)
+            return dp_error_set(c->err, DP_EXIT_INPUT, "%s:%d: missing key '%s'", c->file,
+                                config_setting_source_line(g), name);
+        out[0] = out[1] = def;
+        return 0;
+    }
+    int t = config_setting_type(s);
+    if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) {
+        out[0] = out[1] = config_setting_get_int64(s);
+    } else if ((t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST) && config_setting_length(s) == 2) {
+        for (int i = 0; i < 2; i++) {
+            const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+            if (config_setting_type(e) != CONFIG_TYPE_INT && config_setting_type(e) != CONFIG_TYPE_INT64)
+                return schema_fail(c, s, "expected an integer or [height, width]");
+            out[i] = config_setting_get_int64(e);
+        }
+    } else {
+        return schema_fail(c, s, "expected an integer or [height, width], got %s", type_name(t));
+    }
+    if (out[0] < 1 || out[1] < 1 || out[0] > 4096 || out[1] > 4096)
+        return schema_fail(c, s, "values must be in [1, 4096]");
+    return 0;
+}
+
 static int read_layer(const struct schema_ctx *c, struct layer_spec *l, const config_setting_t *s)
 {
     if (!config_setting_is_group(s))
@@ -337,6 +367,36 @@ static int read_layer(const struct schema_ctx *c, struct layer_spec *l, const co
             return -1;
         if (!member(s, "rate"))
             return dp_error_set(c->err, DP_EXIT_INPUT, "%s:%d: missing key 'rate'", c->file, l->line);
+        break;
+    }
+    case LAYER_KIND_CONV2D: {
+        static const char *const keys[] = {"type", "filters", "kernel_size", "strides", "padding", "activation", NULL};
+        static const char *const paddings[] = {"valid", "same", NULL};
+        int act;
+        if (check_keys(c, s, keys) ||
+            get_int(c, s, "filters", &l->u.conv2d.filters, 0, 1, 1 << 20, 1) ||
+            get_pair(c, s, "kernel_size", l->u.conv2d.kernel, 0, 1) ||
+            get_pair(c, s, "strides", l->u.conv2d.strides, 1, 0) ||
+            get_choice(c, s, "padding", &l->u.conv2d.same, 0, paddings, 0) ||
+            get_choice(c, s, "activation", &act, ACTIVATION_LINEAR, activation_names, 0))
+            return -1;
+        if (act == ACTIVATION_SOFTMAX)
+            return schema_fail(c, member(s, "activation"), "softmax is not supported on conv2d outputs");
+        l->u.conv2d.activation = (enum activation)act;
+        break;
+    }
+    case LAYER_KIND_MAXPOOL2D: {
+        static const char *const keys[] = {"type", "pool_size", "strides", "padding", NULL};
+        static const char *const paddings[] = {"valid", "same", NULL};
+        if (check_keys(c, s, keys) ||
+            get_pair(c, s, "pool_size", l->u.maxpool2d.pool, 2, 0) ||
+            get_choice(c, s, "padding", &l->u.maxpool2d.same, 0, paddings, 0))
+            return -1;
+        /* Keras: strides default to the pool size */
+        l->u.maxpool2d.strides[0] = l->u.maxpool2d.pool[0];
+        l->u.maxpool2d.strides[1] = l->u.maxpool2d.pool[1];
+        if (member(s, "strides") && get_pair(c, s, "strides", l->u.maxpool2d.strides, 1, 0))
+            return -1;
         break;
     }
     case LAYER_KIND_FLATTEN: {

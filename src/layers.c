@@ -7,11 +7,14 @@ const struct layer_ops *const layer_ops_table[LAYER_KIND_COUNT] = {
     [LAYER_KIND_DENSE] = &layer_dense_ops,
     [LAYER_KIND_DROPOUT] = &layer_dropout_ops,
     [LAYER_KIND_FLATTEN] = &layer_flatten_ops,
+    [LAYER_KIND_CONV2D] = &layer_conv2d_ops,
+    [LAYER_KIND_MAXPOOL2D] = &layer_maxpool2d_ops,
 };
 
 const char *const layer_kind_names[LAYER_KIND_COUNT + 1] = {
     [LAYER_KIND_DENSE] = "dense", [LAYER_KIND_DROPOUT] = "dropout",
-    [LAYER_KIND_FLATTEN] = "flatten", [LAYER_KIND_COUNT] = 0,
+    [LAYER_KIND_FLATTEN] = "flatten", [LAYER_KIND_CONV2D] = "conv2d", [LAYER_KIND_MAXPOOL2D] = "maxpool2d",
+    [LAYER_KIND_COUNT] = 0,
 };
 
 int64_t shape_size(const struct shape *s)

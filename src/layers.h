@@ -9,7 +9,14 @@
 #include "backend.h"
 #include "errors.h"
 
-enum layer_kind { LAYER_KIND_DENSE, LAYER_KIND_DROPOUT, LAYER_KIND_FLATTEN, LAYER_KIND_COUNT };
+enum layer_kind {
+    LAYER_KIND_DENSE,
+    LAYER_KIND_DROPOUT,
+    LAYER_KIND_FLATTEN,
+    LAYER_KIND_CONV2D,
+    LAYER_KIND_MAXPOOL2D,
+    LAYER_KIND_COUNT
+};
 
 #define SHAPE_MAX_RANK 4
 
@@ -28,6 +35,12 @@ struct layer_spec {
     union {
         struct { int64_t units; enum activation activation; } dense;
         struct { double rate; } dropout;
+        struct {
+            int64_t filters, kernel[2], strides[2];
+            int same;            /* padding "same" (else "valid") */
+            enum activation activation;
+        } conv2d;
+        struct { int64_t pool[2], strides[2]; int same; } maxpool2d;
     } u;
 };
 
@@ -58,6 +71,10 @@ struct layer {
     float *dx;      /* (rows, in): the previous layer's dy; NULL for the first layer */
     float *dy;      /* (rows, out) */
     uint8_t *mask;  /* (rows, out): dropout keep mask */
+    float *cols;    /* conv2d: (rows * out_h * out_w, kh * kw * in_c) im2col patches */
+    float *dcols;   /* conv2d: same shape, gradient of the patches */
+    int32_t *argmax; /* maxpool2d: (rows, out) index of the max within the input sample */
+    struct conv_geometry geom; /* conv2d / maxpool2d */
     int loss_fused; /* the loss wrote dL/dz into dy (softmax/sigmoid + cross-entropy) */
 };
 
@@ -77,6 +94,9 @@ struct layer_ops {
     /* Output shape from the input shape; fails with a clear message naming the line. */
     int (*out_shape)(const struct layer_spec *spec, const struct shape *in, struct shape *out,
                      const char *file, struct dp_error *err);
+    /* Optional: extra buffers for batches of max_rows rows (NULL when none), and their release. */
+    void (*allocate)(struct layer *l, const struct backend *be, int64_t max_rows);
+    void (*release)(struct layer *l, const struct backend *be);
     /* Declares the layer's weight tensors (names and Keras shapes). */
     void (*declare_params)(struct layer *l);
     /* Initializes weights in a host buffer laid out like the arena (glorot_uniform, zeros). */
@@ -87,11 +107,18 @@ struct layer_ops {
     void (*backward)(struct layer *l, const struct pass_context *c);
 };
 
+/* Fills g for a kh x kw window with strides (sh, sw) over an (H, W, C) input; out_c 0 keeps C. */
+int conv_geometry_make(struct conv_geometry *g, const struct shape *in, int64_t kh, int64_t kw, int64_t sh,
+                       int64_t sw, int same, int64_t out_c, const char *what, const char *file, int line,
+                       struct dp_error *err);
+
 extern const struct layer_ops *const layer_ops_table[LAYER_KIND_COUNT];
 extern const char *const layer_kind_names[LAYER_KIND_COUNT + 1];
 
 extern const struct layer_ops layer_dense_ops;
 extern const struct layer_ops layer_dropout_ops;
 extern const struct layer_ops layer_flatten_ops;
+extern const struct layer_ops layer_conv2d_ops;
+extern const struct layer_ops layer_maxpool2d_ops;
 
 #endif

@@ -89,11 +89,13 @@ void model_allocate(struct model *m, const struct backend *be, int64_t max_rows)
         if (ops->owns_buffers) {
             l->y = be->alloc(bytes, "layer outputs");
             l->dy = be->alloc(bytes, "layer gradients");
-            int has_z = l->spec.kind == LAYER_KIND_DENSE &&
-                        l->spec.u.dense.activation != ACTIVATION_LINEAR;
+            int has_z = (l->spec.kind == LAYER_KIND_DENSE && l->spec.u.dense.activation != ACTIVATION_LINEAR) ||
+                        (l->spec.kind == LAYER_KIND_CONV2D && l->spec.u.conv2d.activation != ACTIVATION_LINEAR);
             l->z = has_z ? be->alloc(bytes, "pre-activations") : l->y;
             if (l->spec.kind == LAYER_KIND_DROPOUT)
                 l->mask = be->alloc((size_t)max_rows * (size_t)l->out_size, "dropout masks");
+            if (ops->allocate)
+                ops->allocate(l, be, max_rows);
         } else {
             /* Aliasing layer (flatten): same memory as its input. */
             l->y = (float *)prev_y;
@@ -145,7 +147,9 @@ void model_print_summary(const struct model *m, FILE *out)
         for (int p = 0; p < l->nparams; p++)
             count += shape_size(&l->param_shapes[p]);
         char label[96];
-        snprintf(label, sizeof label, "%s (%s)", l->name, layer_kind_names[l->spec.kind]);
+        static const char *const keras_class[LAYER_KIND_COUNT] = {"Dense", "Dropout", "Flatten", "Conv2D",
+                                                                  "MaxPooling2D"};
+        snprintf(label, sizeof label, "%s (%s)", l->name, keras_class[l->spec.kind]);
         shape_format(shape, sizeof shape, &l->out_shape);
         fprintf(out, "%-28s %-22s %12lld\n", label, shape, (long long)count);
     }
@@ -168,6 +172,8 @@ void model_free(struct model *m)
             m->be->free(l->dy);
             if (l->mask)
                 m->be->free(l->mask);
+            if (layer_ops_table[l->spec.kind]->release)
+                layer_ops_table[l->spec.kind]->release(l, m->be);
         }
         m->be->free(m->params);
         m->be->free(m->grads);

@@ -15,7 +15,7 @@
 
 struct grad_case {
     const char *name;
-    struct layer_spec layers[6];
+    struct layer_spec layers[7];
     int nlayers;
     struct shape input;
     enum loss_kind loss;
@@ -82,6 +82,53 @@ static double ref_loss(const struct model *m, const double *params, const double
                 }
             }
             width = out;
+        } else if (l->spec.kind == LAYER_KIND_CONV2D) {
+            /* direct convolution, NHWC, kernel (kh, kw, in, out) */
+            const struct conv_geometry *g = &l->geom;
+            const double *w = params + l->param_offsets[0], *b = params + l->param_offsets[1];
+            enum activation a = l->spec.u.conv2d.activation;
+            for (int64_t r = 0; r < rows; r++)
+                for (int64_t oh = 0; oh < g->out_h; oh++)
+                    for (int64_t ow = 0; ow < g->out_w; ow++)
+                        for (int64_t co = 0; co < g->out_c; co++) {
+                            double z = b[co];
+                            for (int64_t kh = 0; kh < g->k_h; kh++)
+                                for (int64_t kw = 0; kw < g->k_w; kw++) {
+                                    int64_t ih = oh * g->stride_h + kh - g->pad_top, iw = ow * g->stride_w + kw - g->pad_left;
+                                    if (ih < 0 || ih >= g->in_h || iw < 0 || iw >= g->in_w)
+                                        continue;
+                                    for (int64_t ci = 0; ci < g->in_c; ci++)
+                                        z += cur[r * width + (ih * g->in_w + iw) * g->in_c + ci] *
+                                             w[((kh * g->k_w + kw) * g->in_c + ci) * g->out_c + co];
+                                }
+                            if (a == ACTIVATION_RELU)
+                                relu_signs[sign_pos++] = z > 0;
+                            next[r * l->out_size + (oh * g->out_w + ow) * g->out_c + co] = act_ref(a, z);
+                        }
+            width = l->out_size;
+        } else if (l->spec.kind == LAYER_KIND_MAXPOOL2D) {
+            const struct conv_geometry *g = &l->geom;
+            for (int64_t r = 0; r < rows; r++)
+                for (int64_t oh = 0; oh < g->out_h; oh++)
+                    for (int64_t ow = 0; ow < g->out_w; ow++)
+                        for (int64_t c = 0; c < g->in_c; c++) {
+                            double best = -1e300;
+                            int where = -1;
+                            for (int64_t kh = 0; kh < g->k_h; kh++)
+                                for (int64_t kw = 0; kw < g->k_w; kw++) {
+                                    int64_t ih = oh * g->stride_h + kh - g->pad_top, iw = ow * g->stride_w + kw - g->pad_left;
+                                    if (ih < 0 || ih >= g->in_h || iw < 0 || iw >= g->in_w)
+                                        continue;
+                                    double v = cur[r * width + (ih * g->in_w + iw) * g->in_c + c];
+                                    if (where < 0 || v > best) {
+                                        best = v;
+                                        where = (int)(kh * g->k_w + kw);
+                                    }
+                                }
+                            relu_signs[sign_pos++] = (char)where; /* a changed winner is a kink too */
+                            next[r * l->out_size + (oh * g->out_w + ow) * g->out_c + c] = best;
+                        }
+            width = l->out_size;
         } else if (l->spec.kind == LAYER_KIND_DROPOUT) {
             double scale = 1 / (1 - l->spec.u.dropout.rate);
             for (int64_t e = 0; e < rows * width; e++)
@@ -174,7 +221,7 @@ static void check_case(const struct grad_case *gc)
     be->loss_forward_backward(acc, m.loss_dz, last->z, last->y, t, rows, k, lp, 1.0f / (float)rows);
     model_backward(&m, &c);
 
-    const uint8_t *masks[6] = {0};
+    const uint8_t *masks[8] = {0};
     for (int i = 0; i < m.nlayers; i++)
         masks[i] = m.layers[i].mask;
     double *params = malloc(sizeof(double) * m.arena_floats);
@@ -228,6 +275,9 @@ static void check_case(const struct grad_case *gc)
 #define DENSE(units_, a) {.kind = LAYER_KIND_DENSE, .line = 1, .u.dense = {units_, ACTIVATION_##a}}
 #define DROPOUT(r) {.kind = LAYER_KIND_DROPOUT, .line = 1, .u.dropout = {r}}
 #define FLATTEN {.kind = LAYER_KIND_FLATTEN, .line = 1}
+#define CONV(f, kh, kw, sh, sw, same_, a) {.kind = LAYER_KIND_CONV2D, .line = 1, \
+    .u.conv2d = {f, {kh, kw}, {sh, sw}, same_, ACTIVATION_##a}}
+#define POOL(ph, pw, sh, sw, same_) {.kind = LAYER_KIND_MAXPOOL2D, .line = 1, .u.maxpool2d = {{ph, pw}, {sh, sw}, same_}}
 
 static const struct grad_case cases[] = {
     {"linear+mse", {DENSE(4, LINEAR), DENSE(3, LINEAR)}, 2, {1, {6}}, LOSS_MSE, 0},
@@ -246,6 +296,17 @@ static const struct grad_case cases[] = {
     {"dropout", {DENSE(16, RELU), DROPOUT(0.5), DENSE(8, TANH), DROPOUT(0.25), DENSE(3, SOFTMAX)}, 5, {1, {4}},
      LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, 1},
     {"flatten", {FLATTEN, DENSE(6, TANH), DENSE(2, LINEAR)}, 3, {3, {2, 3, 2}}, LOSS_MSE, 0},
+    {"conv2d valid stride 1", {CONV(3, 3, 3, 1, 1, 0, TANH), FLATTEN, DENSE(2, LINEAR)}, 3, {3, {5, 6, 2}}, LOSS_MSE, 0},
+    {"conv2d same stride 2, odd sizes", {CONV(4, 3, 2, 2, 2, 1, RELU), FLATTEN, DENSE(3, SOFTMAX)}, 3, {3, {7, 5, 3}},
+     LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, 1},
+    {"conv2d valid stride 2 + maxpool valid", {CONV(3, 3, 3, 2, 2, 0, SIGMOID), POOL(2, 2, 2, 2, 0), FLATTEN,
+     DENSE(2, LINEAR)}, 4, {3, {9, 9, 1}}, LOSS_MSE, 0},
+    {"maxpool same stride 1, odd sizes", {CONV(2, 2, 2, 1, 1, 1, TANH), POOL(3, 3, 1, 1, 1), FLATTEN, DENSE(2, LINEAR)}, 4,
+     {3, {5, 7, 2}}, LOSS_MSE, 0},
+    {"maxpool same stride 2", {CONV(3, 3, 3, 1, 1, 0, LINEAR), POOL(2, 2, 2, 2, 1), FLATTEN, DENSE(4, SOFTMAX)}, 4,
+     {3, {7, 7, 2}}, LOSS_CATEGORICAL_CROSSENTROPY, 0},
+    {"mnist_cnn shape (small)", {CONV(4, 3, 3, 1, 1, 0, RELU), POOL(2, 2, 2, 2, 0), CONV(6, 3, 3, 1, 1, 0, RELU),
+     POOL(2, 2, 2, 2, 0), FLATTEN, DENSE(10, SOFTMAX)}, 6, {3, {12, 12, 1}}, LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, 1},
     {"cancer_mlp shape", {DENSE(30, RELU), DROPOUT(0.5), DENSE(60, RELU), DROPOUT(0.5), DENSE(2, SOFTMAX)}, 5,
      {1, {30}}, LOSS_CATEGORICAL_CROSSENTROPY, 1},
 };
