@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# MNIST on CPU: import the IDX files (and refuse broken ones), train the tutorial's CNN briefly,
+# check its test accuracy, and check that best.h5 has the layout of the Keras reference file.
+source "$(dirname "$0")/e2e_lib.sh"
+need_data mnist/train-images-idx3-ubyte.gz
+
+"$DPTRAIN" import mnist "$DATA/mnist" -o mnist.h5 >import.log || { fail "import: $(cat import.log)"; finish; }
+grep -q "/train 60000 images of 28x28" import.log && grep -q "/test 10000 images" import.log && pass "import mnist" ||
+  fail "import mnist: $(cat import.log)"
+mkdir bad
+for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
+  cp "$DATA/mnist/$f.gz" bad/
+done
+gzip -dc "$DATA/mnist/t10k-images-idx3-ubyte.gz" | head -c 100000 | gzip >bad/t10k-images-idx3-ubyte.gz
+expect_error 2 "bad/t10k-images-idx3-ubyte.gz: truncated or damaged" "$DPTRAIN" import mnist bad -o b.h5
+cp "$DATA/mnist/train-labels-idx1-ubyte.gz" bad/t10k-images-idx3-ubyte.gz
+expect_error 2 "bad/t10k-images-idx3-ubyte.gz: not an MNIST image file" "$DPTRAIN" import mnist bad -o b.h5
+[ ! -e b.h5 ] && pass "failed imports leave no file" || fail "a failed import left b.h5"
+
+"$DPTRAIN" fit "$SRC/jobs/mnist_cnn.cfg" --set fit.epochs=1 --set fit.steps_per_epoch=400 --set fit.threads=1 \
+  --run-dir run >fit.log 2>&1 || { fail "fit: $(tail -3 fit.log)"; finish; }
+acc=$("$DPTRAIN" evaluate "$SRC/jobs/mnist_cnn.cfg" --weights run/last.h5 --json | sed -n 's/.*"accuracy": \([0-9.]*\).*/\1/p')
+awk -v a="$acc" 'BEGIN { exit !(a >= 0.93) }' && pass "400 steps of batch 32: test accuracy $acc >= 0.93" ||
+  fail "test accuracy $acc after 400 steps"
+
+if /usr/bin/python3 -c "import h5py" 2>/dev/null && [ -f "$DATA/keras/mnist_cnn_keras3.16.0_legacy.h5" ]; then
+  /usr/bin/python3 - run/best.h5 "$DATA/keras/mnist_cnn_keras3.16.0_legacy.h5" <<'PY' && pass "best.h5 matches the Keras reference layout" || fail "Keras layout"
+import sys, h5py
+ours, ref = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+def layers(f):
+    out = []
+    for n in [x.decode() if hasattr(x, "decode") else x for x in f.attrs["layer_names"]]:
+        wn = [w.decode() if hasattr(w, "decode") else w for w in f[n].attrs["weight_names"]]
+        if wn:
+            out.append([f[n][w].shape for w in wn])
+    return out
+a, b = layers(ours), layers(ref)
+print("ours:", a)
+assert a == b, (a, b)
+names = [x.decode() for x in ours.attrs["layer_names"]]
+assert names == ["conv2d", "max_pooling2d", "conv2d_1", "max_pooling2d_1", "flatten", "dense", "dense_1"], names
+PY
+fi
+finish
