@@ -562,10 +562,12 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
             if (!isfinite(acc[LOSS_ACC_LOSS])) {
                 if (o->tty)
                     printf("\n");
+                int have_last = access(s.path_last, F_OK) == 0;
                 rc = dp_error_set(err, DP_EXIT_DIVERGED, "loss became %s at epoch %lld step %lld; training "
-                                  "stopped (the last good checkpoint, %s, is intact). Try a lower learning "
-                                  "rate.", isnan(acc[LOSS_ACC_LOSS]) ? "NaN" : "infinite",
-                                  (long long)epoch + 1, (long long)step + 1, s.path_last);
+                                  "stopped (%s%s). Try a lower learning rate.",
+                                  isnan(acc[LOSS_ACC_LOSS]) ? "NaN" : "infinite", (long long)epoch + 1,
+                                  (long long)step + 1, have_last ? "the last good checkpoint is intact: " :
+                                  "no checkpoint was written yet", have_last ? s.path_last : "");
                 break;
             }
             progress_update(&prog, step + 1, acc[LOSS_ACC_LOSS] / acc[LOSS_ACC_ROWS],

@@ -97,7 +97,15 @@ rc=$?
 [ ! -e twice/last.h5 ] || "$DPTRAIN" inspect twice/last.h5 >/dev/null && pass "last.h5 intact after double SIGINT" ||
   fail "last.h5 broken after double SIGINT"
 
-# 6. Keras' legacy loader view, two Dense layers of the same size
+# 6. A loss that blows up stops with exit 4 and leaves the last good checkpoint as it was
+sed 's/seed = 3;/seed = 3; optimizer = { name = "sgd"; lr = 0.01; };/' r.cfg >sgd_ok.cfg
+"$DPTRAIN" fit sgd_ok.cfg --run-dir nan --set fit.epochs=1 >/dev/null 2>&1 || fail "1-epoch sgd run"
+before=$(md5sum nan/last.h5)
+expect_error 4 "loss became NaN" "$DPTRAIN" fit sgd_ok.cfg --run-dir nan --resume auto --set fit.optimizer.lr=1e6
+[ "$before" = "$(md5sum nan/last.h5)" ] && "$DPTRAIN" inspect nan/last.h5 >/dev/null &&
+  pass "last.h5 intact after the loss became NaN" || fail "last.h5 changed after NaN"
+
+# 7. Keras' legacy loader view, two Dense layers of the same size
 if /usr/bin/python3 -c "import h5py" 2>/dev/null; then
   /usr/bin/python3 - straight/last.h5 <<'PY' && pass "Keras layout with two same-size Dense layers" || fail "Keras layout"
 import sys, h5py
