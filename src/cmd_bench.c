@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "backend_select.h"
 #include "evaluator.h"
 #include "rng.h"
 #include "timeutil.h"
@@ -12,7 +13,7 @@
 int cli_collect_set(int argc, char **argv, int *i, const char ***sets, int *nsets);
 
 static const char help[] =
-    "usage: dptrain bench JOB [--steps N] [--warmup-seconds S] [--set KEY=VALUE ...]\n"
+    "usage: dptrain bench JOB [--steps N] [--warmup-seconds S] [--device cpu|cuda|auto] [--set KEY=VALUE ...]\n"
     "\n"
     "Times full training steps (forward, loss, backward, optimizer) of JOB's model at\n"
     "fit.batch_size on random data already in memory, after a warm-up, the way\n"
@@ -25,12 +26,15 @@ int cmd_bench(int argc, char **argv)
     const char **sets = NULL;
     int nsets = 0;
     int64_t steps = 50;
+    const char *device = "auto";
     double warmup = 2.0;
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) {
             fputs(help, stdout);
             return 0;
         } else if (cli_collect_set(argc, argv, &i, &sets, &nsets)) {
+        } else if (!strcmp(argv[i], "--device")) {
+            device = cli_value(argc, argv, &i, "--device");
         } else if (!strcmp(argv[i], "--steps")) {
             steps = cli_int64("--steps", cli_value(argc, argv, &i, "--steps"), 1, 1000000);
         } else if (!strcmp(argv[i], "--warmup-seconds")) {
@@ -56,7 +60,9 @@ int cmd_bench(int argc, char **argv)
     struct target_mode tm;
     if (job_build_model(&job, &src.x_shape, &m, &err) != 0 || job_target_mode(&job, &m, &src, &tm, &err) != 0)
         dp_die_error(&err);
-    const struct backend *be = &backend_cpu;
+    const struct backend *be = backend_select(device, 0, &err);
+    if (!be)
+        dp_die_error(&err);
     int64_t batch = job.fit.batch_size, k = tm.k;
     model_allocate(&m, be, batch);
     model_init_weights(&m, job.fit.seed);

@@ -9,7 +9,7 @@
 
 static const char help[] =
     "usage: dptrain fit JOB [--set KEY=VALUE ...] [--run-dir DIR] [--resume auto|PATH] [--dry-run]\n"
-    "                      [--progress bar|lines]\n"
+    "                      [--device cpu|cuda|auto] [--progress bar|lines]\n"
     "\n"
     "Trains the model of job file JOB. Writes DIR/history.csv (one row per epoch),\n"
     "DIR/summary.json (final and best metrics, samples/s, wall time), DIR/best.h5 (best epoch by\n"
@@ -20,6 +20,7 @@ static const char help[] =
     "  --run-dir DIR     default runs/NAME, NAME from the job's name key\n"
     "  --dry-run         print the resolved job (file + overrides), then exit\n"
     "  --progress MODE   bar (live, default on a terminal) or lines (one per epoch, default otherwise)\n"
+    "  --device D        cpu, cuda, or auto (default: cuda when built with CUDA and a GPU is visible)\n"
     "  --resume auto     continue from DIR/last.h5 when it exists, else start fresh (one batch script\n"
     "                    serves the first run and every requeue)\n"
     "  --resume PATH     continue from the checkpoint PATH\n"
@@ -43,7 +44,7 @@ int cli_collect_set(int argc, char **argv, int *i, const char ***sets, int *nset
 
 int cmd_fit(int argc, char **argv)
 {
-    const char *job_path = NULL, *run_dir = NULL, *resume = NULL;
+    const char *job_path = NULL, *run_dir = NULL, *resume = NULL, *device = "auto";
     const char **sets = NULL;
     int nsets = 0, dry_run = 0, tty = isatty(STDOUT_FILENO);
     for (int i = 1; i < argc; i++) {
@@ -53,6 +54,8 @@ int cmd_fit(int argc, char **argv)
         } else if (cli_collect_set(argc, argv, &i, &sets, &nsets)) {
         } else if (!strcmp(argv[i], "--run-dir")) {
             run_dir = cli_value(argc, argv, &i, "--run-dir");
+        } else if (!strcmp(argv[i], "--device")) {
+            device = cli_value(argc, argv, &i, "--device");
         } else if (!strcmp(argv[i], "--resume")) {
             resume = cli_value(argc, argv, &i, "--resume");
         } else if (!strcmp(argv[i], "--dry-run")) {
@@ -85,7 +88,7 @@ int cmd_fit(int argc, char **argv)
         job_free(&job);
         return 0;
     }
-    struct fit_options o = {run_dir, tty, resume};
+    struct fit_options o = {run_dir, tty, resume, device};
     int rc = trainer_fit(&job, &o, &err);
     job_free(&job);
     if (rc == TRAINER_STOPPED)

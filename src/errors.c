@@ -35,7 +35,7 @@ int dp_error_set(struct dp_error *e, int code, const char *fmt, ...)
     return -1;
 }
 
-noreturn void dp_die(int code, const char *fmt, ...)
+void dp_die(int code, const char *fmt, ...)
 {
     va_list ap;
     fflush(stdout);
@@ -50,7 +50,7 @@ noreturn void dp_die(int code, const char *fmt, ...)
     exit(code);
 }
 
-noreturn void dp_die_error(const struct dp_error *e)
+void dp_die_error(const struct dp_error *e)
 {
     dp_die(e->code ? e->code : DP_EXIT_INTERNAL, "%s", e->msg);
 }

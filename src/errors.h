@@ -1,14 +1,17 @@
 /* Errors and exit codes.
  *
  * Exit status: 0 success, 1 internal failure, 2 bad input (job file, data, command line),
- * 3 reserved for "checkpointed, please requeue" (checkpoint issue).
+ * 3 stopped by a signal after writing last.h5 (requeue), 4 the loss became NaN or infinite.
  * Library-style functions report through struct dp_error and return -1; commands decide how to
- * end. Fatal helpers print one line and end the process (later: the whole MPI job). */
+ * end. Fatal helpers print one line and end the process (the whole MPI job under mpirun). */
 #ifndef DPTRAIN_ERRORS_H
 #define DPTRAIN_ERRORS_H
 
 #include <stddef.h>
-#include <stdnoreturn.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 enum dp_exit {
     DP_EXIT_OK = 0,
@@ -27,8 +30,8 @@ int dp_error_set(struct dp_error *e, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Prints "dptrain: error: MSG" and exits with code. */
-noreturn void dp_die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-noreturn void dp_die_error(const struct dp_error *e);
+void dp_die(int code, const char *fmt, ...) __attribute__((__noreturn__, format(printf, 2, 3)));
+void dp_die_error(const struct dp_error *e) __attribute__((__noreturn__));
 
 /* Installed by the MPI layer: how to end the process (MPI_Abort for several ranks) and which rank
  * this is, for message prefixes. */
@@ -50,5 +53,9 @@ char *dp_strdup(const char *s);
             dp_die(DP_EXIT_INTERNAL, "internal: assertion '%s' failed in %s (%s:%d)", #cond, \
                    __func__, __FILE__, __LINE__);                                          \
     } while (0)
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -17,6 +17,7 @@
 #include "history.h"
 #include "progress.h"
 #include "timeutil.h"
+#include "backend_select.h"
 #include "comm.h"
 #include "h5io.h"
 #include "resume.h"
@@ -90,6 +91,7 @@ struct fit_state {
     int64_t ntrain, nval;
     double last_checkpoint_time;
     double time_compute, time_allreduce, time_data; /* seconds, this rank */
+    float *host_grads; /* staging for the MPI all-reduce of device gradients */
     char path_last[4096], path_best[4096], path_history[4096], path_summary[4096];
 };
 
@@ -288,6 +290,7 @@ static void fit_state_free(struct fit_state *s)
     if (s->db.acc)
         device_batch_free(&s->db, s->be);
     free(s->es_best_weights);
+    free(s->host_grads);
     host_batch_free(&s->hb);
     batch_reader_free(&s->train_reader);
     batch_reader_free(&s->val_reader);
@@ -350,7 +353,9 @@ static int fit_setup(struct fit_state *s, const struct job *job, const struct fi
     const struct job_data *d = &job->data;
     s->job = job;
     s->o = o;
-    s->be = &backend_cpu;
+    s->be = backend_select(o->device, comm_world.local_rank, err);
+    if (!s->be)
+        return -1;
     s->pos.seed = job->fit.seed;
     s->pos.best = s->pos.es_best = NAN;
     s->pos.best_epoch = -1;
@@ -429,6 +434,8 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
     if (resolve_resume(o, resume_buf, sizeof resume_buf, &resume_path, err) != 0)
         return -1;
     if (fit_setup(&s, job, o, resume_path, err) != 0) {
+        if (!s.be)
+            s.be = &backend_cpu;
         fit_state_free(&s);
         return -1;
     }
@@ -538,8 +545,19 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
             }
             be->synchronize();
             double t2 = time_now();
-            /* ONE all-reduce over the flat gradient arena (host memory on the CPU backend). */
-            comm_allreduce_sum_f32(m->grads, m->arena_floats);
+            /* ONE all-reduce over the flat gradient arena. Device memory goes through a host copy
+             * until the NCCL path lands. */
+            if (comm_world.size > 1) {
+                if (be == &backend_cpu) {
+                    comm_allreduce_sum_f32(m->grads, m->arena_floats);
+                } else {
+                    if (!s.host_grads)
+                        s.host_grads = dp_malloc(m->arena_floats * sizeof(float), "host gradients");
+                    be->download(s.host_grads, m->grads, m->arena_floats * sizeof(float));
+                    comm_allreduce_sum_f32(s.host_grads, m->arena_floats);
+                    be->upload(m->grads, s.host_grads, m->arena_floats * sizeof(float));
+                }
+            }
             /* The batch's sums and any stop request, agreed by all ranks in one small reduction. */
             double agreed[LOSS_ACC_COUNT + 1];
             be->download(agreed, s.db.acc, LOSS_ACC_COUNT * sizeof(double));

@@ -9,6 +9,7 @@ struct fit_options {
     const char *run_dir; /* where history.csv, summary.json, best.h5, last.h5 go */
     int tty;             /* 1: live progress bar; 0: one line per epoch */
     const char *resume;  /* NULL: start fresh; "auto": RUN_DIR/last.h5 when it exists; else a path */
+    const char *device;  /* "cpu", "cuda" or "auto" (NULL: auto) */
 };
 
 /* Exit status for a loss that became NaN or infinite (training stopped, last good files intact). */

@@ -1,0 +1,532 @@
+/* CUDA backend. Every CUDA and cuBLAS call is checked; failures name the call, file and line and
+ * end the whole job. Row-major matrices are handed to column-major cuBLAS as their transposes:
+ * a row-major (r, c) matrix is a column-major (c, r) one with leading dimension c.
+ * STATUS: compiled in CI; not yet run on a GPU (no device was lent to the session that wrote it). */
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "backend_cuda.h"
+#include "errors.h"
+#include "rng.h"
+
+/* rng.h's dropout domain, as a plain constant for device code */
+static const uint32_t DROPOUT_DOMAIN = RNG_DOMAIN_DROPOUT;
+
+#define CUDA_CHECK(expr)                                                                                 \
+    do {                                                                                                 \
+        cudaError_t e_ = (expr);                                                                         \
+        if (e_ != cudaSuccess)                                                                           \
+            dp_die(DP_EXIT_INTERNAL, "CUDA: %s failed: %s (%s:%d)", #expr, cudaGetErrorString(e_), __FILE__, \
+                   __LINE__);                                                                            \
+    } while (0)
+
+#define CUBLAS_CHECK(expr)                                                                               \
+    do {                                                                                                 \
+        cublasStatus_t s_ = (expr);                                                                      \
+        if (s_ != CUBLAS_STATUS_SUCCESS)                                                                 \
+            dp_die(DP_EXIT_INTERNAL, "cuBLAS: %s failed: %s (%s:%d)", #expr, cublasGetStatusString(s_),     \
+                   __FILE__, __LINE__);                                                                  \
+    } while (0)
+
+/* After every launch: launch errors now, and with DPTRAIN_CUDA_SYNC=1 also faults at the right line. */
+static int debug_sync = -1;
+#define LAUNCH_CHECK()                                                                                   \
+    do {                                                                                                 \
+        CUDA_CHECK(cudaGetLastError());                                                                  \
+        if (debug_sync < 0)                                                                              \
+            debug_sync = getenv("DPTRAIN_CUDA_SYNC") && strcmp(getenv("DPTRAIN_CUDA_SYNC"), "0");         \
+        if (debug_sync)                                                                                  \
+            CUDA_CHECK(cudaDeviceSynchronize());                                                         \
+    } while (0)
+
+static cublasHandle_t blas;
+static const int THREADS = 256;
+
+static unsigned blocks_for(int64_t n)
+{
+    int64_t b = (n + THREADS - 1) / THREADS;
+    return (unsigned)(b > 65535 * 32 ? 65535 * 32 : (b < 1 ? 1 : b));
+}
+
+#define GRID_STRIDE(i, n) for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
+
+/* ---- memory ---- */
+
+static void *cuda_alloc(size_t bytes, const char *what)
+{
+    void *p = NULL;
+    cudaError_t e = cudaMalloc(&p, bytes ? bytes : 256);
+    if (e != cudaSuccess)
+        dp_die(DP_EXIT_INTERNAL, "CUDA: out of device memory allocating %zu bytes for %s (%s)", bytes, what,
+               cudaGetErrorString(e));
+    CUDA_CHECK(cudaMemset(p, 0, bytes ? bytes : 256));
+    return p;
+}
+
+static void cuda_free(void *p) { if (p) CUDA_CHECK(cudaFree(p)); }
+static void cuda_upload(void *dst, const void *src, size_t bytes) { if (bytes) CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice)); }
+static void cuda_download(void *dst, const void *src, size_t bytes) { if (bytes) CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost)); }
+static void cuda_zero(void *p, size_t bytes) { if (bytes) CUDA_CHECK(cudaMemset(p, 0, bytes)); }
+static void cuda_synchronize(void) { CUDA_CHECK(cudaDeviceSynchronize()); }
+
+/* ---- dense ---- */
+
+__global__ void broadcast_bias_kernel(float *z, const float *b, int64_t rows, int64_t out)
+{
+    GRID_STRIDE(i, rows * out) z[i] = b[i % out];
+}
+
+__global__ void column_sums_kernel(float *db, const float *dz, int64_t rows, int64_t out)
+{
+    GRID_STRIDE(j, out) {
+        float s = 0.0f;
+        for (int64_t r = 0; r < rows; r++)
+            s += dz[r * out + j];
+        db[j] += s;
+    }
+}
+
+static void cuda_dense_forward(float *z, const float *x, const float *w, const float *b, int64_t rows, int64_t in,
+                               int64_t out)
+{
+    broadcast_bias_kernel<<<blocks_for(rows * out), THREADS>>>(z, b, rows, out);
+    LAUNCH_CHECK();
+    const float one = 1.0f;
+    /* col-major: Z^T (out x rows) = W^T (out x in) X^T (in x rows) */
+    CUBLAS_CHECK(cublasSgemm(blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)out, (int)rows, (int)in, &one, w, (int)out, x,
+                             (int)in, &one, z, (int)out));
+}
+
+static void cuda_dense_backward(float *dx, float *dw, float *db, const float *dz, const float *x, const float *w,
+                                int64_t rows, int64_t in, int64_t out)
+{
+    const float one = 1.0f, zero = 0.0f;
+    /* dW^T (out x in) += dZ^T (out x rows) X (rows x in) */
+    CUBLAS_CHECK(cublasSgemm(blas, CUBLAS_OP_N, CUBLAS_OP_T, (int)out, (int)in, (int)rows, &one, dz, (int)out, x,
+                             (int)in, &one, dw, (int)out));
+    column_sums_kernel<<<blocks_for(out), THREADS>>>(db, dz, rows, out);
+    LAUNCH_CHECK();
+    if (dx) /* dX^T (in x rows) = W (in x out) dZ^T (out x rows) */
+        CUBLAS_CHECK(cublasSgemm(blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)in, (int)rows, (int)out, &one, w, (int)out, dz,
+                                 (int)out, &zero, dx, (int)in));
+}
+
+/* ---- convolution and pooling (NHWC) ---- */
+
+__global__ void im2col_kernel(float *cols, const float *x, struct conv_geometry g, int64_t rows)
+{
+    const int64_t patch = g.k_h * g.k_w * g.in_c;
+    GRID_STRIDE(i, rows * g.out_h * g.out_w * patch) {
+        int64_t e = i % patch, pix = i / patch;
+        int64_t c = e % g.in_c, kw = (e / g.in_c) % g.k_w, kh = e / (g.in_c * g.k_w);
+        int64_t ow = pix % g.out_w, oh = (pix / g.out_w) % g.out_h, n = pix / (g.out_w * g.out_h);
+        int64_t ih = oh * g.stride_h + kh - g.pad_top, iw = ow * g.stride_w + kw - g.pad_left;
+        cols[i] = (ih < 0 || ih >= g.in_h || iw < 0 || iw >= g.in_w) ? 0.0f
+                                                                     : x[((n * g.in_h + ih) * g.in_w + iw) * g.in_c + c];
+    }
+}
+
+__global__ void col2im_kernel(float *dx, const float *dcols, struct conv_geometry g, int64_t rows)
+{
+    const int64_t patch = g.k_h * g.k_w * g.in_c;
+    GRID_STRIDE(i, rows * g.out_h * g.out_w * patch) {
+        int64_t e = i % patch, pix = i / patch;
+        int64_t c = e % g.in_c, kw = (e / g.in_c) % g.k_w, kh = e / (g.in_c * g.k_w);
+        int64_t ow = pix % g.out_w, oh = (pix / g.out_w) % g.out_h, n = pix / (g.out_w * g.out_h);
+        int64_t ih = oh * g.stride_h + kh - g.pad_top, iw = ow * g.stride_w + kw - g.pad_left;
+        if (ih >= 0 && ih < g.in_h && iw >= 0 && iw < g.in_w)
+            atomicAdd(&dx[((n * g.in_h + ih) * g.in_w + iw) * g.in_c + c], dcols[i]);
+    }
+}
+
+static void cuda_conv2d_forward(float *z, float *cols, const float *x, const float *w, const float *b,
+                                const struct conv_geometry *g, int64_t rows)
+{
+    int64_t n = rows * g->out_h * g->out_w * g->k_h * g->k_w * g->in_c;
+    im2col_kernel<<<blocks_for(n), THREADS>>>(cols, x, *g, rows);
+    LAUNCH_CHECK();
+    cuda_dense_forward(z, cols, w, b, rows * g->out_h * g->out_w, g->k_h * g->k_w * g->in_c, g->out_c);
+}
+
+static void cuda_conv2d_backward(float *dx, float *dcols, float *dw, float *db, const float *dz, const float *cols,
+                                 const float *w, const struct conv_geometry *g, int64_t rows)
+{
+    cuda_dense_backward(dx ? dcols : NULL, dw, db, dz, cols, w, rows * g->out_h * g->out_w,
+                        g->k_h * g->k_w * g->in_c, g->out_c);
+    if (dx) {
+        CUDA_CHECK(cudaMemset(dx, 0, (size_t)(rows * g->in_h * g->in_w * g->in_c) * sizeof(float)));
+        int64_t n = rows * g->out_h * g->out_w * g->k_h * g->k_w * g->in_c;
+        col2im_kernel<<<blocks_for(n), THREADS>>>(dx, dcols, *g, rows);
+        LAUNCH_CHECK();
+    }
+}
+
+__global__ void maxpool_forward_kernel(float *y, int32_t *argmax, const float *x, struct conv_geometry g, int64_t rows)
+{
+    GRID_STRIDE(o, rows * g.out_h * g.out_w * g.out_c) {
+        int64_t c = o % g.out_c, ow = (o / g.out_c) % g.out_w, oh = (o / (g.out_c * g.out_w)) % g.out_h;
+        int64_t n = o / (g.out_c * g.out_w * g.out_h);
+        float best = -INFINITY;
+        int32_t where = -1;
+        for (int64_t kh = 0; kh < g.k_h; kh++) {
+            int64_t ih = oh * g.stride_h + kh - g.pad_top;
+            if (ih < 0 || ih >= g.in_h)
+                continue;
+            for (int64_t kw = 0; kw < g.k_w; kw++) {
+                int64_t iw = ow * g.stride_w + kw - g.pad_left;
+                if (iw < 0 || iw >= g.in_w)
+                    continue;
+                int64_t i = (ih * g.in_w + iw) * g.in_c + c;
+                float v = x[n * g.in_h * g.in_w * g.in_c + i];
+                if (where < 0 || v > best) {
+                    best = v;
+                    where = (int32_t)i;
+                }
+            }
+        }
+        y[o] = best;
+        argmax[o] = where;
+    }
+}
+
+__global__ void maxpool_backward_kernel(float *dx, const float *dy, const int32_t *argmax, struct conv_geometry g,
+                                        int64_t rows)
+{
+    const int64_t in = g.in_h * g.in_w * g.in_c, out = g.out_h * g.out_w * g.out_c;
+    GRID_STRIDE(o, rows * out) atomicAdd(&dx[(o / out) * in + argmax[o]], dy[o]);
+}
+
+static void cuda_maxpool_forward(float *y, int32_t *argmax, const float *x, const struct conv_geometry *g, int64_t rows)
+{
+    maxpool_forward_kernel<<<blocks_for(rows * g->out_h * g->out_w * g->out_c), THREADS>>>(y, argmax, x, *g, rows);
+    LAUNCH_CHECK();
+}
+
+static void cuda_maxpool_backward(float *dx, const float *dy, const int32_t *argmax, const struct conv_geometry *g,
+                                  int64_t rows)
+{
+    CUDA_CHECK(cudaMemset(dx, 0, (size_t)(rows * g->in_h * g->in_w * g->in_c) * sizeof(float)));
+    maxpool_backward_kernel<<<blocks_for(rows * g->out_h * g->out_w * g->out_c), THREADS>>>(dx, dy, argmax, *g, rows);
+    LAUNCH_CHECK();
+}
+
+/* ---- activations ---- */
+
+__global__ void activation_forward_kernel(float *y, const float *z, int64_t n, int act)
+{
+    GRID_STRIDE(i, n) {
+        float v = z[i];
+        switch (act) {
+        case ACTIVATION_RELU: v = v > 0.0f ? v : 0.0f; break;
+        case ACTIVATION_SIGMOID: v = 1.0f / (1.0f + expf(-v)); break;
+        case ACTIVATION_TANH: v = tanhf(v); break;
+        default: break;
+        }
+        y[i] = v;
+    }
+}
+
+__global__ void softmax_rows_kernel(float *y, const float *z, int64_t rows, int64_t cols)
+{
+    GRID_STRIDE(r, rows) {
+        const float *zr = z + r * cols;
+        float *yr = y + r * cols;
+        float mx = zr[0];
+        for (int64_t j = 1; j < cols; j++)
+            mx = fmaxf(mx, zr[j]);
+        double sum = 0.0;
+        for (int64_t j = 0; j < cols; j++) {
+            yr[j] = expf(zr[j] - mx);
+            sum += yr[j];
+        }
+        float inv = (float)(1.0 / sum);
+        for (int64_t j = 0; j < cols; j++)
+            yr[j] *= inv;
+    }
+}
+
+__global__ void activation_backward_kernel(float *dz, const float *dy, const float *y, int64_t n, int act)
+{
+    GRID_STRIDE(i, n) {
+        float g = dy[i], v = y[i];
+        switch (act) {
+        case ACTIVATION_RELU: g = v > 0.0f ? g : 0.0f; break;
+        case ACTIVATION_SIGMOID: g = g * v * (1.0f - v); break;
+        case ACTIVATION_TANH: g = g * (1.0f - v * v); break;
+        default: break;
+        }
+        dz[i] = g;
+    }
+}
+
+__global__ void softmax_backward_kernel(float *dz, const float *dy, const float *y, int64_t rows, int64_t cols)
+{
+    GRID_STRIDE(r, rows) {
+        double dot = 0.0;
+        for (int64_t j = 0; j < cols; j++)
+            dot += (double)dy[r * cols + j] * y[r * cols + j];
+        for (int64_t j = 0; j < cols; j++)
+            dz[r * cols + j] = y[r * cols + j] * (dy[r * cols + j] - (float)dot);
+    }
+}
+
+static void cuda_activation_forward(float *y, const float *z, int64_t rows, int64_t cols, enum activation act)
+{
+    if (act == ACTIVATION_SOFTMAX)
+        softmax_rows_kernel<<<blocks_for(rows), THREADS>>>(y, z, rows, cols);
+    else
+        activation_forward_kernel<<<blocks_for(rows * cols), THREADS>>>(y, z, rows * cols, (int)act);
+    LAUNCH_CHECK();
+}
+
+static void cuda_activation_backward(float *dz, const float *dy, const float *y, int64_t rows, int64_t cols,
+                                     enum activation act)
+{
+    if (act == ACTIVATION_SOFTMAX)
+        softmax_backward_kernel<<<blocks_for(rows), THREADS>>>(dz, dy, y, rows, cols);
+    else
+        activation_backward_kernel<<<blocks_for(rows * cols), THREADS>>>(dz, dy, y, rows * cols, (int)act);
+    LAUNCH_CHECK();
+}
+
+/* ---- dropout: the same Philox draws as the CPU backend ---- */
+
+__device__ void philox_device(uint32_t out[4], uint64_t seed, uint32_t domain, uint32_t c1, uint64_t c2)
+{
+    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    uint32_t x0 = (uint32_t)c2, x1 = (uint32_t)(c2 >> 32), x2 = c1, x3 = domain;
+    for (int round = 0; round < 10; round++) {
+        uint32_t hi0 = __umulhi(0xD2511F53u, x0), lo0 = 0xD2511F53u * x0;
+        uint32_t hi1 = __umulhi(0xCD9E8D57u, x2), lo1 = 0xCD9E8D57u * x2;
+        uint32_t n0 = hi1 ^ x1 ^ k0, n2 = hi0 ^ x3 ^ k1;
+        x0 = n0; x1 = lo1; x2 = n2; x3 = lo0;
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+    out[0] = x0; out[1] = x1; out[2] = x2; out[3] = x3;
+}
+
+__global__ void dropout_forward_kernel(float *y, uint8_t *mask, const float *x, const int64_t *ids, int64_t rows,
+                                       int64_t cols, float rate, uint64_t seed, uint32_t domain, uint32_t step)
+{
+    const int64_t blocks = (cols + 3) / 4;
+    const float scale = 1.0f / (1.0f - rate);
+    GRID_STRIDE(t, rows * blocks) {
+        int64_t r = t / blocks, blk = t % blocks;
+        uint32_t w[4];
+        philox_device(w, seed, domain, step, (uint64_t)ids[r] * blocks + blk);
+        for (int64_t j = blk * 4; j < blk * 4 + 4 && j < cols; j++) {
+            int keep = (float)(w[j & 3] >> 8) * (1.0f / 16777216.0f) >= rate;
+            mask[r * cols + j] = (uint8_t)keep;
+            y[r * cols + j] = keep ? x[r * cols + j] * scale : 0.0f;
+        }
+    }
+}
+
+__global__ void dropout_backward_kernel(float *dx, const float *dy, const uint8_t *mask, int64_t n, float scale)
+{
+    GRID_STRIDE(i, n) dx[i] = mask[i] ? dy[i] * scale : 0.0f;
+}
+
+static void cuda_dropout_forward(float *y, uint8_t *mask, const float *x, const int64_t *ids, int64_t rows,
+                                 int64_t cols, float rate, struct dropout_key key)
+{
+    dropout_forward_kernel<<<blocks_for(rows * ((cols + 3) / 4)), THREADS>>>(
+        y, mask, x, ids, rows, cols, rate, key.seed, DROPOUT_DOMAIN | (key.layer << 8), key.step);
+    LAUNCH_CHECK();
+}
+
+static void cuda_dropout_backward(float *dx, const float *dy, const uint8_t *mask, int64_t rows, int64_t cols, float rate)
+{
+    dropout_backward_kernel<<<blocks_for(rows * cols), THREADS>>>(dx, dy, mask, rows * cols, 1.0f / (1.0f - rate));
+    LAUNCH_CHECK();
+}
+
+/* ---- loss and metrics: one thread per row, sums by double atomics ---- */
+
+__device__ float target_at(const int32_t *labels, const float *values, int64_t r, int64_t j, int64_t k)
+{
+    if (labels)
+        return k == 1 ? (float)labels[r] : (labels[r] == j ? 1.0f : 0.0f);
+    return values[r * k + j];
+}
+
+__device__ int64_t argmax_row(const float *v, int64_t k)
+{
+    int64_t b = 0;
+    for (int64_t j = 1; j < k; j++)
+        if (v[j] > v[b])
+            b = j;
+    return b;
+}
+
+__global__ void loss_kernel(double *acc, float *dz, const float *z, const float *y, const int32_t *labels,
+                            const float *values, int64_t rows, int64_t k, int loss, int metric, float scale)
+{
+    GRID_STRIDE(r, rows) {
+        const float *zr = z + r * k, *yr = y + r * k;
+        double row = 0.0;
+        if (loss == LOSS_MSE) {
+            for (int64_t j = 0; j < k; j++) {
+                double d = (double)yr[j] - target_at(labels, values, r, j, k);
+                row += d * d;
+                if (dz)
+                    dz[r * k + j] = (float)(2.0 * d / (double)k) * scale;
+            }
+            row /= (double)k;
+        } else if (loss == LOSS_BINARY_CROSSENTROPY) {
+            for (int64_t j = 0; j < k; j++) {
+                double zz = zr[j], tt = target_at(labels, values, r, j, k);
+                row += (zz > 0 ? zz : 0) - zz * tt + log1p(exp(-fabs(zz)));
+                if (dz)
+                    dz[r * k + j] = (float)(((double)yr[j] - tt) / (double)k) * scale;
+            }
+            row /= (double)k;
+        } else {
+            double mx = zr[0];
+            for (int64_t j = 1; j < k; j++)
+                mx = fmax(mx, (double)zr[j]);
+            double se = 0.0;
+            for (int64_t j = 0; j < k; j++)
+                se += exp((double)zr[j] - mx);
+            double lse = mx + log(se);
+            for (int64_t j = 0; j < k; j++) {
+                double tt = target_at(labels, values, r, j, k);
+                if (tt != 0.0)
+                    row += tt * (lse - zr[j]);
+                if (dz)
+                    dz[r * k + j] = (float)((double)yr[j] - tt) * scale;
+            }
+        }
+        double m = 0.0;
+        if (metric == METRIC_ACCURACY) {
+            if (k == 1) {
+                float pred = loss == LOSS_BINARY_CROSSENTROPY ? (yr[0] > 0.5f) : yr[0];
+                m = pred == target_at(labels, values, r, 0, 1);
+            } else if (labels) {
+                m = argmax_row(yr, k) == labels[r];
+            } else {
+                m = argmax_row(yr, k) == argmax_row(values + r * k, k);
+            }
+        } else if (metric == METRIC_MAE) {
+            for (int64_t j = 0; j < k; j++)
+                m += fabs((double)yr[j] - target_at(labels, values, r, j, k));
+            m /= (double)k;
+        }
+        atomicAdd(&acc[LOSS_ACC_LOSS], row);
+        atomicAdd(&acc[LOSS_ACC_METRIC], m);
+        atomicAdd(&acc[LOSS_ACC_ROWS], 1.0);
+    }
+}
+
+static void cuda_loss_forward_backward(double *acc, float *dz, const float *z, const float *y, struct loss_targets t,
+                                       int64_t rows, int64_t k, struct loss_params p, float grad_scale)
+{
+    loss_kernel<<<blocks_for(rows), THREADS>>>(acc, dz, z, y, t.labels, t.values, rows, k, (int)p.loss,
+                                                (int)p.metric, grad_scale);
+    LAUNCH_CHECK();
+}
+
+/* ---- optimizer: one fused pass over the flat arena ---- */
+
+__global__ void optimizer_kernel(float *w, const float *g, float *s0, float *s1, int64_t n,
+                                 struct optimizer_step_params p)
+{
+    GRID_STRIDE(i, n) {
+        float gi = g[i];
+        if (p.kind == OPTIMIZER_SGD) {
+            if (p.momentum > 0.0f) {
+                float v = p.momentum * s0[i] - p.lr * gi;
+                s0[i] = v;
+                w[i] += p.nesterov ? p.momentum * v - p.lr * gi : v;
+            } else {
+                w[i] -= p.lr * gi;
+            }
+        } else if (p.kind == OPTIMIZER_ADAM) {
+            float m = p.beta1 * s0[i] + (1.0f - p.beta1) * gi;
+            float v = p.beta2 * s1[i] + (1.0f - p.beta2) * gi * gi;
+            s0[i] = m;
+            s1[i] = v;
+            w[i] -= p.lr * m / (sqrtf(v) + p.epsilon);
+        } else {
+            float v = p.rho * s0[i] + (1.0f - p.rho) * gi * gi;
+            s0[i] = v;
+            w[i] -= p.lr * gi / sqrtf(v + p.epsilon);
+        }
+    }
+}
+
+static void cuda_optimizer_step(float *w, const float *g, float *s0, float *s1, size_t n, struct optimizer_step_params p)
+{
+    optimizer_kernel<<<blocks_for((int64_t)n), THREADS>>>(w, g, s0, s1, (int64_t)n, p);
+    LAUNCH_CHECK();
+}
+
+__global__ void finite_kernel(int *bad, const float *x, int64_t n)
+{
+    GRID_STRIDE(i, n) if (!isfinite(x[i])) *bad = 1;
+}
+
+static int cuda_all_finite(const float *x, size_t n)
+{
+    int *bad = (int *)cuda_alloc(sizeof(int), "a flag");
+    finite_kernel<<<blocks_for((int64_t)n), THREADS>>>(bad, x, (int64_t)n);
+    LAUNCH_CHECK();
+    int host = 0;
+    cuda_download(&host, bad, sizeof host);
+    cuda_free(bad);
+    return !host;
+}
+
+extern "C" int backend_cuda_device_count(void)
+{
+    int count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess) {
+        cudaGetLastError(); /* clear: no driver or no device */
+        return 0;
+    }
+    return count;
+}
+
+extern "C" int backend_cuda_init(int local_rank, char *name, size_t name_len, char *bus_id, size_t bus_len,
+                                 struct dp_error *err)
+{
+    int count = backend_cuda_device_count();
+    if (count < 1)
+        return dp_error_set(err, DP_EXIT_INPUT, "--device cuda: no CUDA device is visible");
+    int dev = local_rank % count;
+    CUDA_CHECK(cudaSetDevice(dev));
+    cudaDeviceProp prop;
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
+    snprintf(name, name_len, "%s", prop.name);
+    CUDA_CHECK(cudaDeviceGetPCIBusId(bus_id, (int)bus_len, dev));
+    if (!blas)
+        CUBLAS_CHECK(cublasCreate(&blas));
+    return 0;
+}
+
+extern "C" const struct backend backend_cuda = {
+    "cuda",
+    cuda_alloc,
+    cuda_free,
+    cuda_upload,
+    cuda_download,
+    cuda_zero,
+    cuda_synchronize,
+    cuda_dense_forward,
+    cuda_dense_backward,
+    cuda_conv2d_forward,
+    cuda_conv2d_backward,
+    cuda_maxpool_forward,
+    cuda_maxpool_backward,
+    cuda_activation_forward,
+    cuda_activation_backward,
+    cuda_dropout_forward,
+    cuda_dropout_backward,
+    cuda_loss_forward_backward,
+    cuda_optimizer_step,
+    cuda_all_finite,
+};

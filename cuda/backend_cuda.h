@@ -1,0 +1,27 @@
+/* The CUDA backend: the table of src/backend.h over device memory (cuBLAS for matrix products,
+ * kernels for the rest). Declared for C; defined in backend_cuda.cu. */
+#ifndef DPTRAIN_BACKEND_CUDA_H
+#define DPTRAIN_BACKEND_CUDA_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#include "backend.h"
+#include "errors.h"
+
+extern const struct backend backend_cuda;
+
+/* Number of visible CUDA devices (0 when there is no driver or no GPU). */
+int backend_cuda_device_count(void);
+
+/* Selects device local_rank % count and creates the cuBLAS handle; prints nothing. Fills name and
+ * PCI bus id for the start-up line. Returns 0, or -1 with err set. */
+int backend_cuda_init(int local_rank, char *name, size_t name_len, char *bus_id, size_t bus_len,
+                      struct dp_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

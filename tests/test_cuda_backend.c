@@ -1,0 +1,175 @@
+/* Every CUDA backend operation against the CPU backend on fresh random inputs (fp32: relative
+ * error under 1e-5 in the max norm, scaled by the reference's largest value). Skips (exit 77)
+ * where no GPU is visible, as on CI. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend_cuda.h"
+#include "layers.h"
+#include "rng.h"
+#include "test_util.h"
+
+static const struct backend *gpu = &backend_cuda, *cpu = &backend_cpu;
+static int failures;
+static uint64_t counter;
+
+static float *random_host(size_t n, float lo, float hi)
+{
+    float *p = malloc(n * sizeof(float));
+    rng_uniform_fill(p, n, test_seed(), 77, 0, counter);
+    counter += n;
+    for (size_t i = 0; i < n; i++)
+        p[i] = lo + (hi - lo) * p[i];
+    return p;
+}
+
+static float *to_gpu(const float *h, size_t n)
+{
+    float *d = gpu->alloc(n * sizeof(float), "test");
+    gpu->upload(d, h, n * sizeof(float));
+    return d;
+}
+
+static void compare(const char *what, const float *ref, const float *dev, size_t n, double tol)
+{
+    float *got = malloc(n * sizeof(float));
+    gpu->download(got, dev, n * sizeof(float));
+    double worst = 0, scale = 1e-30;
+    for (size_t i = 0; i < n; i++)
+        scale = fmax(scale, fabs(ref[i]));
+    for (size_t i = 0; i < n; i++)
+        worst = fmax(worst, isnan(got[i]) ? INFINITY : fabs(got[i] - ref[i]) / scale);
+    printf("%-28s max relative error %.3g%s\n", what, worst, worst <= tol ? "" : "  FAIL");
+    failures += !(worst <= tol);
+    free(got);
+}
+
+int main(void)
+{
+    if (backend_cuda_device_count() < 1) {
+        printf("SKIP: no CUDA device visible\n");
+        return 77;
+    }
+    char name[256], bus[64];
+    struct dp_error err;
+    if (backend_cuda_init(0, name, sizeof name, bus, sizeof bus, &err) != 0)
+        dp_die_error(&err);
+    printf("GPU: %s (%s)\n", name, bus);
+    const int64_t rows = 67, in = 45, out = 33;
+    float *x = random_host(rows * in, -1, 1), *w = random_host(in * out, -1, 1), *b = random_host(out, -1, 1);
+    float *z = malloc(rows * out * 4), *dz = random_host(rows * out, -1, 1);
+    float *dw = calloc(in * out, 4), *db = calloc(out, 4), *dx = malloc(rows * in * 4);
+    float *gx = to_gpu(x, rows * in), *gw = to_gpu(w, in * out), *gb = to_gpu(b, out), *gdz = to_gpu(dz, rows * out);
+    float *gz = gpu->alloc(rows * out * 4, "t"), *gdw = gpu->alloc(in * out * 4, "t"), *gdb = gpu->alloc(out * 4, "t"),
+          *gdx = gpu->alloc(rows * in * 4, "t");
+    cpu->dense_forward(z, x, w, b, rows, in, out);
+    gpu->dense_forward(gz, gx, gw, gb, rows, in, out);
+    compare("dense forward", z, gz, rows * out, 1e-5);
+    cpu->dense_backward(dx, dw, db, dz, x, w, rows, in, out);
+    gpu->dense_backward(gdx, gdw, gdb, gdz, gx, gw, rows, in, out);
+    compare("dense backward dx", dx, gdx, rows * in, 1e-5);
+    compare("dense backward dw", dw, gdw, in * out, 1e-5);
+    compare("dense backward db", db, gdb, out, 1e-5);
+    for (int a = 0; a < ACTIVATION_COUNT; a++) {
+        float *y = malloc(rows * out * 4), *g = malloc(rows * out * 4);
+        float *gy = gpu->alloc(rows * out * 4, "t"), *gg = gpu->alloc(rows * out * 4, "t");
+        cpu->activation_forward(y, z, rows, out, (enum activation)a);
+        gpu->activation_forward(gy, gz, rows, out, (enum activation)a);
+        char label[64];
+        snprintf(label, sizeof label, "%s forward", activation_names[a]);
+        compare(label, y, gy, rows * out, 1e-5);
+        cpu->activation_backward(g, dz, y, rows, out, (enum activation)a);
+        gpu->activation_backward(gg, gdz, gy, rows, out, (enum activation)a);
+        snprintf(label, sizeof label, "%s backward", activation_names[a]);
+        compare(label, g, gg, rows * out, 1e-5);
+        free(y);
+        free(g);
+        gpu->free(gy);
+        gpu->free(gg);
+    }
+    int64_t ids[67];
+    for (int i = 0; i < rows; i++)
+        ids[i] = 1000 + 3 * i;
+    int64_t *gids = gpu->alloc(sizeof ids, "t");
+    gpu->upload(gids, ids, sizeof ids);
+    uint8_t *mask = malloc(rows * out), *gmask = gpu->alloc(rows * out, "t");
+    float *y = malloc(rows * out * 4), *gy = gpu->alloc(rows * out * 4, "t");
+    struct dropout_key key = {test_seed(), 3, 11};
+    cpu->dropout_forward(y, mask, z, ids, rows, out, 0.4f, key);
+    gpu->dropout_forward(gy, gmask, gz, gids, rows, out, 0.4f, key);
+    compare("dropout forward (same masks)", y, gy, rows * out, 1e-6);
+    /* loss: softmax outputs with labels */
+    int32_t labels[67];
+    for (int i = 0; i < rows; i++)
+        labels[i] = (int32_t)(ids[i] % out);
+    int32_t *glabels = gpu->alloc(sizeof labels, "t");
+    gpu->upload(glabels, labels, sizeof labels);
+    cpu->activation_forward(y, z, rows, out, ACTIVATION_SOFTMAX);
+    gpu->activation_forward(gy, gz, rows, out, ACTIVATION_SOFTMAX);
+    double acc[LOSS_ACC_COUNT] = {0};
+    double *gacc = gpu->alloc(sizeof acc, "t");
+    struct loss_params lp = {LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, METRIC_ACCURACY, ACTIVATION_SOFTMAX};
+    struct loss_targets tc = {labels, NULL}, tg = {glabels, NULL};
+    float *gl = malloc(rows * out * 4), *ggl = gpu->alloc(rows * out * 4, "t");
+    cpu->loss_forward_backward(acc, gl, z, y, tc, rows, out, lp, 1.0f / rows);
+    gpu->loss_forward_backward(gacc, ggl, gz, gy, tg, rows, out, lp, 1.0f / rows);
+    compare("cross-entropy gradient", gl, ggl, rows * out, 1e-5);
+    double gaccs[LOSS_ACC_COUNT];
+    gpu->download(gaccs, gacc, sizeof gaccs);
+    float accf[3] = {(float)acc[0], (float)acc[1], (float)acc[2]};
+    float *gaccf = to_gpu((float[]){(float)gaccs[0], (float)gaccs[1], (float)gaccs[2]}, 3);
+    compare("loss, metric and row sums", accf, gaccf, 3, 1e-5);
+    /* optimizers */
+    for (int k = 0; k < OPTIMIZER_COUNT; k++) {
+        struct optimizer_config oc;
+        optimizer_config_defaults(&oc, (enum optimizer_kind)k);
+        oc.momentum = k == OPTIMIZER_SGD ? 0.9 : 0.0;
+        oc.nesterov = k == OPTIMIZER_SGD;
+        struct optimizer_step_params p;
+        optimizer_step_params_make(&p, &oc, 3);
+        float *w2 = malloc(in * out * 4), *s0 = random_host(in * out, 0, 1), *s1 = random_host(in * out, 0, 1);
+        memcpy(w2, w, in * out * 4);
+        float *gw2 = to_gpu(w2, in * out), *gs0 = to_gpu(s0, in * out), *gs1 = to_gpu(s1, in * out);
+        cpu->optimizer_step(w2, dw, s0, s1, in * out, p);
+        gpu->optimizer_step(gw2, gdw, gs0, gs1, in * out, p);
+        char label[64];
+        snprintf(label, sizeof label, "%s step", optimizer_names[k]);
+        compare(label, w2, gw2, in * out, 1e-5);
+        free(w2); free(s0); free(s1);
+        gpu->free(gw2); gpu->free(gs0); gpu->free(gs1);
+    }
+    /* conv2d and maxpool: odd sizes, stride 2, same padding */
+    struct conv_geometry g;
+    struct shape img = {3, {9, 7, 3}};
+    conv_geometry_make(&g, &img, 3, 3, 2, 2, 1, 5, "conv2d", "test", 0, &err);
+    int64_t n_in = 4 * 9 * 7 * 3, n_out = 4 * g.out_h * g.out_w * 5, n_cols = 4 * g.out_h * g.out_w * 27;
+    float *cx = random_host(n_in, -1, 1), *cw = random_host(27 * 5, -1, 1), *cb = random_host(5, -1, 1);
+    float *cz = malloc(n_out * 4), *cols = malloc(n_cols * 4), *dcols = malloc(n_cols * 4), *cdx = malloc(n_in * 4);
+    float *cdw = calloc(27 * 5, 4), *cdb = calloc(5, 4), *cdz = random_host(n_out, -1, 1);
+    float *gcx = to_gpu(cx, n_in), *gcw = to_gpu(cw, 27 * 5), *gcb = to_gpu(cb, 5), *gcdz = to_gpu(cdz, n_out);
+    float *gcz = gpu->alloc(n_out * 4, "t"), *gcols = gpu->alloc(n_cols * 4, "t"), *gdcols = gpu->alloc(n_cols * 4, "t");
+    float *gcdx = gpu->alloc(n_in * 4, "t"), *gcdw = gpu->alloc(27 * 20, "t"), *gcdb = gpu->alloc(20, "t");
+    cpu->conv2d_forward(cz, cols, cx, cw, cb, &g, 4);
+    gpu->conv2d_forward(gcz, gcols, gcx, gcw, gcb, &g, 4);
+    compare("conv2d forward", cz, gcz, n_out, 1e-5);
+    cpu->conv2d_backward(cdx, dcols, cdw, cdb, cdz, cols, cw, &g, 4);
+    gpu->conv2d_backward(gcdx, gdcols, gcdw, gcdb, gcdz, gcols, gcw, &g, 4);
+    compare("conv2d backward dx", cdx, gcdx, n_in, 1e-5);
+    compare("conv2d backward dw", cdw, gcdw, 27 * 5, 1e-5);
+    struct conv_geometry pg;
+    conv_geometry_make(&pg, &img, 2, 2, 2, 2, 1, 0, "maxpool2d", "test", 0, &err);
+    int64_t p_out = 4 * pg.out_h * pg.out_w * 3;
+    float *py = malloc(p_out * 4), *pdy = random_host(p_out, -1, 1), *pdx = malloc(n_in * 4);
+    int32_t *arg = malloc(p_out * 4), *garg = gpu->alloc(p_out * 4, "t");
+    float *gpy = gpu->alloc(p_out * 4, "t"), *gpdy = to_gpu(pdy, p_out), *gpdx = gpu->alloc(n_in * 4, "t");
+    cpu->maxpool_forward(py, arg, cx, &pg, 4);
+    gpu->maxpool_forward(gpy, garg, gcx, &pg, 4);
+    compare("maxpool forward", py, gpy, p_out, 0);
+    cpu->maxpool_backward(pdx, pdy, arg, &pg, 4);
+    gpu->maxpool_backward(gpdx, gpdy, garg, &pg, 4);
+    compare("maxpool backward", pdx, gpdx, n_in, 1e-6);
+    printf("%d passed, %d failed\n", 0, failures);
+    return failures ? 1 : 0;
+}
