@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "trainer.h"
 
 const char *cli_value(int argc, char **argv, int *i, const char *opt)
 {
@@ -45,4 +46,24 @@ int cli_is_help(const char *arg)
 void cli_unknown(const char *cmd, const char *arg)
 {
     dp_die(DP_EXIT_INPUT, "%s: unknown option or extra argument '%s' (see 'dptrain %s --help')", cmd, arg, cmd);
+}
+
+/* Collects --set values; shared by fit, evaluate, predict and bench. */
+int cli_collect_set(int argc, char **argv, int *i, const char ***sets, int *nsets)
+{
+    if (strcmp(argv[*i], "--set") && strncmp(argv[*i], "--set=", 6))
+        return 0;
+    const char *v = argv[*i][5] == '=' ? argv[*i] + 6 : cli_value(argc, argv, i, "--set");
+    *sets = dp_realloc(*sets, (size_t)(*nsets + 1) * sizeof(char *), "overrides");
+    (*sets)[(*nsets)++] = v;
+    return 1;
+}
+
+void cli_load_job(const char *path, const char **sets, int nsets, struct job *job)
+{
+    struct dp_error err = {0};
+    if (job_load(job, path, sets, nsets, &err) != 0)
+        dp_die_error(&err);
+    free(sets);
+    trainer_set_threads(job->fit.threads);
 }

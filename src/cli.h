@@ -12,6 +12,12 @@ int cli_is_help(const char *arg);
 /* Dies with "CMD: unknown option ARG (see dptrain CMD --help)". */
 void cli_unknown(const char *cmd, const char *arg);
 
+struct job;
+/* Collects a --set KEY=VALUE (or --set=KEY=VALUE) at argv[*i]; returns 1 when it was one. */
+int cli_collect_set(int argc, char **argv, int *i, const char ***sets, int *nsets);
+/* Loads the job with the overrides or dies with its error; frees sets; applies fit.threads. */
+void cli_load_job(const char *path, const char **sets, int nsets, struct job *job);
+
 /* Commands */
 int cmd_fit(int argc, char **argv);
 int cmd_evaluate(int argc, char **argv);

@@ -10,8 +10,6 @@
 #include "timeutil.h"
 #include "trainer.h"
 
-int cli_collect_set(int argc, char **argv, int *i, const char ***sets, int *nsets);
-
 static const char help[] =
     "usage: dptrain bench JOB [--steps N] [--warmup-seconds S] [--device cpu|cuda|auto] [--set KEY=VALUE ...]\n"
     "\n"
@@ -49,10 +47,7 @@ int cmd_bench(int argc, char **argv)
         dp_die(DP_EXIT_INPUT, "bench: no job file given");
     struct job job;
     struct dp_error err = {0};
-    if (job_load(&job, job_path, sets, nsets, &err) != 0)
-        dp_die_error(&err);
-    free(sets);
-    trainer_set_threads(job.fit.threads);
+    cli_load_job(job_path, sets, nsets, &job);
     struct row_source src;
     if (job_open_rows(&job, "train", &src, &err) != 0)
         dp_die_error(&err);

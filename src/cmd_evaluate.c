@@ -8,8 +8,6 @@
 #include "trainer.h"
 #include "weights_file.h"
 
-int cli_collect_set(int argc, char **argv, int *i, const char ***sets, int *nsets);
-
 static const char help[] =
     "usage: dptrain evaluate JOB --weights W [--data FILE] [--json] [--set KEY=VALUE ...]\n"
     "\n"
@@ -44,10 +42,7 @@ int cmd_evaluate(int argc, char **argv)
         dp_die(DP_EXIT_INPUT, "evaluate: needs JOB and --weights W (see 'dptrain evaluate --help')");
     struct job job;
     struct dp_error err = {0};
-    if (job_load(&job, job_path, sets, nsets, &err) != 0)
-        dp_die_error(&err);
-    free(sets);
-    trainer_set_threads(job.fit.threads);
+    cli_load_job(job_path, sets, nsets, &job);
     if (data) {
         for (int i = 0; i < job.data.nfiles; i++)
             free(job.data.files[i]);

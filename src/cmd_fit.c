@@ -30,18 +30,6 @@ static const char help[] =
     "once and leaves the last good checkpoint untouched. Exit status: 0 done, 2 bad input, 3 stopped\n"
     "and checkpointed, 4 the loss became NaN or infinite, 1 internal failure.\n";
 
-/* Collects --set values; shared by fit, evaluate, predict and bench. */
-int cli_collect_set(int argc, char **argv, int *i, const char ***sets, int *nsets);
-int cli_collect_set(int argc, char **argv, int *i, const char ***sets, int *nsets)
-{
-    if (strcmp(argv[*i], "--set") && strncmp(argv[*i], "--set=", 6))
-        return 0;
-    const char *v = argv[*i][5] == '=' ? argv[*i] + 6 : cli_value(argc, argv, i, "--set");
-    *sets = dp_realloc(*sets, (size_t)(*nsets + 1) * sizeof(char *), "overrides");
-    (*sets)[(*nsets)++] = v;
-    return 1;
-}
-
 int cmd_fit(int argc, char **argv)
 {
     const char *job_path = NULL, *run_dir = NULL, *resume = NULL, *device = "auto";

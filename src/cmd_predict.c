@@ -9,8 +9,6 @@
 #include "trainer.h"
 #include "weights_file.h"
 
-int cli_collect_set(int argc, char **argv, int *i, const char ***sets, int *nsets);
-
 static const char help[] =
     "usage: dptrain predict JOB --weights W --data F -o OUT [--set KEY=VALUE ...]\n"
     "\n"
@@ -54,10 +52,7 @@ int cmd_predict(int argc, char **argv)
         dp_die(DP_EXIT_INPUT, "predict: -o %s: the name must end in .csv or .h5", out);
     struct job job;
     struct dp_error err = {0};
-    if (job_load(&job, job_path, sets, nsets, &err) != 0)
-        dp_die_error(&err);
-    free(sets);
-    trainer_set_threads(job.fit.threads);
+    cli_load_job(job_path, sets, nsets, &job);
 
     /* Features as stored: from CSV (float) or from the HDF5 split. */
     struct row_source src;

@@ -388,9 +388,5 @@ int main(void)
     tcase_add_test(tc, dropout_mask_keyed_by_sample);
     tcase_add_test(tc, glorot_uniform_init);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return test_run_suite(s);
 }

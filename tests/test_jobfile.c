@@ -162,9 +162,5 @@ int main(void)
     tcase_add_test(tc, errors_name_file_and_line);
     tcase_add_test(tc, syntax_and_structure_errors);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return test_run_suite(s);
 }

@@ -5,6 +5,7 @@
 
 #include "backend.h"
 #include "optimizer.h"
+#include "test_util.h"
 
 static void run_two_steps(struct optimizer_config *c, const double expect[3])
 {
@@ -98,9 +99,5 @@ int main(void)
     tcase_add_test(tc, rmsprop_keras_defaults);
     tcase_add_test(tc, decayed_learning_rate_reported);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return test_run_suite(s);
 }

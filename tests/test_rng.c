@@ -4,6 +4,7 @@
 
 #include "rng.h"
 #include "sklearn_split.h"
+#include "test_util.h"
 
 /* Known-answer vectors of Philox4x32-10 from the Random123 distribution (kat_vectors). */
 START_TEST(philox_known_answers)
@@ -94,9 +95,5 @@ int main(void)
     tcase_add_test(tc, shuffle_is_a_permutation);
     tcase_add_test(tc, sklearn_permutation_matches_numpy);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return test_run_suite(s);
 }

@@ -35,4 +35,16 @@ static inline const char *test_tmpdir(void)
     return dir;
 }
 
+/* Runs a suite and turns its result into an exit status. */
+#ifdef CHECK_H
+static inline int test_run_suite(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
+#endif
+
 #endif
