@@ -27,5 +27,6 @@ int cmd_synth(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_shard(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 #endif

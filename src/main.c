@@ -23,6 +23,7 @@ static const char usage[] =
     "  synth          write a synthetic HDF5 data set (x, y ~ U(0,1), like the seed tutorial)\n"
     "  inspect FILE   summarize a data set or weights file\n"
     "  shard IN.h5    split a data set into K shard files (data.file takes a list or a glob)\n"
+    "  report scaling RUN_DIR...  speed-up and efficiency of a rank sweep (table, Markdown, CSV, PNG)\n"
     "  bench JOB      time training steps on random in-memory data (samples/s)\n"
     "\n"
     "options: --help (also after any command), --version\n"
@@ -66,7 +67,7 @@ int main(int argc, char **argv)
     } commands[] = {
         {"fit", cmd_fit},         {"evaluate", cmd_evaluate}, {"predict", cmd_predict},
         {"import", cmd_import},   {"synth", cmd_synth},       {"inspect", cmd_inspect},
-        {"bench", cmd_bench},     {"shard", cmd_shard},
+        {"bench", cmd_bench},     {"shard", cmd_shard},       {"report", cmd_report},
     };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(cmd, commands[i].name)) {

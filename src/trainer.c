@@ -92,6 +92,8 @@ struct fit_state {
     double last_checkpoint_time;
     double time_compute, time_allreduce, time_data; /* seconds, this rank */
     float *host_grads; /* staging for the MPI all-reduce of device gradients */
+    int64_t steps_this_run, steady_steps, steady_samples;
+    double steady_seconds, steady_data, steady_compute, steady_allreduce;
     char path_last[4096], path_best[4096], path_history[4096], path_summary[4096];
 };
 
@@ -223,6 +225,29 @@ static void json_number(FILE *f, const char *key, double v, int comma)
         fprintf(f, "  \"%s\": %.9g%s\n", key, v, comma ? "," : "");
 }
 
+/* Steps left out of the steady-state figures (warm-up: first touches, caches, thread start). */
+#define STEADY_SKIP 5
+
+/* "dense:30:relu|dropout:0.5|..." so reports can refuse to mix runs of different models. */
+static void model_signature(const struct model *m, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = 0;
+    for (int i = 0; i < m->nlayers && used < len; i++) {
+        const struct layer *l = &m->layers[i];
+        char shape[64];
+        shape_format(shape, sizeof shape, &l->out_shape);
+        used += (size_t)snprintf(buf + used, len - used, "%s%s%s", i ? "|" : "", layer_kind_names[l->spec.kind], shape);
+    }
+}
+
+static int count_nodes(void)
+{
+    double first = comm_world.local_rank == 0;
+    comm_allreduce_sum_f64(&first, 1);
+    return (int)first;
+}
+
 static int write_summary(struct fit_state *s, const double *last_row, double wall, int stopped_early,
                          struct dp_error *err)
 {
@@ -234,6 +259,10 @@ static int write_summary(struct fit_state *s, const double *last_row, double wal
     per_rank[2 * P + comm_world.rank] = s->time_allreduce;
     per_rank[3 * P + comm_world.rank] = s->time_data;
     comm_allreduce_sum_f64(per_rank, (size_t)P * 4);
+    /* Steady state: the slowest rank sets the pace, so take the max of each time over ranks. */
+    double steady[4] = {s->steady_seconds, s->steady_compute, s->steady_allreduce, s->steady_data};
+    comm_allreduce_max_f64(steady, 4);
+    int nodes = count_nodes();
     if (comm_world.rank != 0) {
         free(per_rank);
         return 0;
@@ -266,6 +295,26 @@ static int write_summary(struct fit_state *s, const double *last_row, double wal
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     fprintf(f, "  \"ranks\": %d,\n", P);
+    fprintf(f, "  \"nodes\": %d,\n", nodes);
+    fprintf(f, "  \"device\": \"%s\",\n  \"gpus\": [],\n  \"precision\": \"fp32\",\n", s->be->name);
+    fprintf(f, "  \"dptrain_version\": \"%s\",\n", DPTRAIN_VERSION);
+    fprintf(f, "  \"global_batch\": %lld,\n", (long long)s->job->fit.batch_size);
+    fprintf(f, "  \"per_rank_batch\": %.6g,\n", (double)s->job->fit.batch_size / P);
+    fprintf(f, "  \"parameters\": %zu,\n", s->model.nparams);
+    fprintf(f, "  \"allreduce_bytes_per_step\": %zu,\n", P > 1 ? s->model.arena_floats * sizeof(float) : 0);
+    fprintf(f, "  \"gradient_bytes\": %zu,\n", s->model.arena_floats * sizeof(float));
+    char sig[2048];
+    model_signature(&s->model, sig, sizeof sig);
+    fprintf(f, "  \"model\": \"%s\",\n", sig);
+    const char *jid = getenv("SLURM_JOB_ID"), *aid = getenv("SLURM_ARRAY_TASK_ID");
+    fprintf(f, "  \"slurm_job_id\": \"%s\",\n  \"slurm_array_task_id\": \"%s\",\n", jid ? jid : "", aid ? aid : "");
+    fprintf(f, "  \"steady_steps_skipped\": %d,\n", STEADY_SKIP);
+    fprintf(f, "  \"steady_steps\": %lld,\n", (long long)s->steady_steps);
+    json_number(f, "steady_step_seconds", s->steady_steps ? steady[0] / (double)s->steady_steps : NAN, 1);
+    json_number(f, "steady_samples_per_second", steady[0] > 0 ? (double)s->steady_samples / steady[0] : NAN, 1);
+    json_number(f, "steady_compute_seconds", steady[1], 1);
+    json_number(f, "steady_allreduce_seconds", steady[2], 1);
+    json_number(f, "steady_data_seconds", steady[3], 1);
     static const char *const per_rank_keys[4] = {"rows_read_per_rank", "compute_seconds_per_rank",
                                                  "allreduce_seconds_per_rank", "data_wait_seconds_per_rank"};
     for (int k = 0; k < 4; k++) {
@@ -572,9 +621,19 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
             optimizer_step_params_make(&sp, &f->optimizer, s.pos.iterations);
             be->optimizer_step(m->params, m->grads, s.opt_state[0], s.opt_state[1], m->arena_floats, sp);
             be->synchronize();
+            double t4 = time_now();
             s.time_data += t1 - t0;
-            s.time_compute += (t2 - t1) + (time_now() - t3);
+            s.time_compute += (t2 - t1) + (t4 - t3);
             s.time_allreduce += t3 - t2;
+            /* Steady state for scaling reports: the first STEADY_SKIP steps of this process are left out. */
+            if (++s.steps_this_run > STEADY_SKIP) {
+                s.steady_steps++;
+                s.steady_samples += rows;
+                s.steady_seconds += t4 - t0;
+                s.steady_data += t1 - t0;
+                s.steady_compute += (t2 - t1) + (t4 - t3);
+                s.steady_allreduce += t3 - t2;
+            }
             s.pos.iterations++;
             s.pos.samples += rows;
             if (!isfinite(acc[LOSS_ACC_LOSS])) {

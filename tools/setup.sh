@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-dev hdf5-tools check
-          libopenblas-dev libconfig-dev zlib1g-dev python3-h5py python3-numpy)
+          libopenblas-dev libconfig-dev zlib1g-dev gnuplot-nox python3-h5py python3-numpy)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
