@@ -14,14 +14,15 @@
 static const char help[] =
     "usage: dptrain report scaling RUN_DIR|summary.json ... [-o OUT_DIR] [--project P,P,...]\n"
     "                      [--compute-seconds S] [--gpus-per-node G] [--nvlink-gbs B] [--ib-gbs B]\n"
-    "                      [--latency-us L]\n"
+    "                      [--latency-us L] [--mode strong|weak]\n"
     "\n"
     "Reads each run's summary.json (steady-state figures: the first steps are left out, as the file\n"
     "says) and prints ranks, samples/s, speed-up, efficiency and the compute / all-reduce / data-wait\n"
     "shares of step time; writes OUT_DIR/scaling.md, scaling.csv and scaling.png (gnuplot).\n"
     "Strong scaling (same global batch in every run): efficiency = T(1) / (P * T(P)), T the step time.\n"
     "Weak scaling (same per-rank batch): efficiency = X(P) / (P * X(1)), X the samples per second.\n"
-    "A 1-rank run is the baseline. Runs of different jobs or models are refused.\n"
+    "A 1-rank run is the baseline. Runs of different jobs or models are refused. --mode says which\n"
+    "kind a single run (or an ambiguous sweep) is projected as.\n"
     "\n"
     "--project P,...  predicts step time and efficiency at P GPUs: compute T_c (measured on the 1-rank\n"
     "run, or --compute-seconds) split over P ranks (strong) or kept (weak), plus a ring all-reduce of\n"
@@ -121,7 +122,7 @@ static double ring_allreduce(double bytes, int p, int per_node, double nvlink, d
 
 static int report_scaling(int argc, char **argv)
 {
-    const char *out_dir = "scaling-report", *project = NULL;
+    const char *out_dir = "scaling-report", *project = NULL, *force_mode = NULL;
     double compute_override = 0, nvlink = 150e9, ib = 20e9, latency = 10e-6;
     int per_node = 8;
     struct run *runs = NULL;
@@ -134,6 +135,10 @@ static int report_scaling(int argc, char **argv)
             out_dir = cli_value(argc, argv, &i, "-o");
         } else if (!strcmp(argv[i], "--project")) {
             project = cli_value(argc, argv, &i, "--project");
+        } else if (!strcmp(argv[i], "--mode")) {
+            force_mode = cli_value(argc, argv, &i, "--mode");
+            if (strcmp(force_mode, "strong") && strcmp(force_mode, "weak"))
+                dp_die(DP_EXIT_INPUT, "--mode: expected strong or weak, got '%s'", force_mode);
         } else if (!strcmp(argv[i], "--compute-seconds")) {
             compute_override = cli_double("--compute-seconds", cli_value(argc, argv, &i, "--compute-seconds"), 1e-9, 1e6);
         } else if (!strcmp(argv[i], "--gpus-per-node")) {
@@ -173,6 +178,13 @@ static int report_scaling(int argc, char **argv)
     if (runs[0].ranks != 1)
         dp_die(DP_EXIT_INPUT, "the sweep needs a 1-rank run as its baseline (smallest here: %g ranks in %s)",
                runs[0].ranks, runs[0].path);
+    if (force_mode) {
+        int want_strong = !strcmp(force_mode, "strong");
+        if (n > 1 && !(want_strong ? strong : weak))
+            dp_die(DP_EXIT_INPUT, "--mode %s: these runs do not keep the %s batch fixed", force_mode,
+                   want_strong ? "global" : "per-rank");
+        strong = want_strong;
+    }
     const char *mode = strong ? "strong" : "weak";
     if (mkdir(out_dir, 0777) != 0 && errno != EEXIST)
         dp_die(DP_EXIT_INPUT, "%s: cannot create: %s", out_dir, strerror(errno));
