@@ -194,8 +194,8 @@ static void check_case(const struct grad_case *gc)
         m.input[i] = (float)x[i];
     }
     int32_t labels[5];
-    double values[5 * 8];
-    float fvalues[5 * 8];
+    double values[5 * 16];
+    float fvalues[5 * 16];
     int64_t ids[5] = {11, 3, 7, 100, 42};
     for (int64_t r = 0; r < rows; r++) {
         labels[r] = (int32_t)(urand() * (k == 1 ? 2 : (double)k)) % (int32_t)(k == 1 ? 2 : k);

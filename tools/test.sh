@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Sets up (when needed), builds and runs every test: Check unit tests and end-to-end tests.
+# Sets up (when needed), builds and runs every test: Check unit tests and end-to-end tests, then
+# the unit tests once more under AddressSanitizer and UBSan (a separate build in build-asan/).
 # The example data is found at $DPTRAIN_DATA (default ../shared/data beside the checkout).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
 ctest --test-dir build --output-on-failure "$@"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DDPTRAIN_SANITIZE=ON -DDPTRAIN_CUDA=OFF >/dev/null
+cmake --build build-asan -j "$(nproc)" 2>&1 | grep -E "warning|error" >&2 || true
+ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -L unit
