@@ -28,5 +28,6 @@ int cmd_inspect(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_shard(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_sbatch(int argc, char **argv);
 
 #endif

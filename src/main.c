@@ -24,6 +24,7 @@ static const char usage[] =
     "  inspect FILE   summarize a data set or weights file\n"
     "  shard IN.h5    split a data set into K shard files (data.file takes a list or a glob)\n"
     "  report scaling RUN_DIR...  speed-up and efficiency of a rank sweep (table, Markdown, CSV, PNG)\n"
+    "  sbatch JOB     print (or write, or submit) a Slurm batch script for JOB\n"
     "  bench JOB      time training steps on random in-memory data (samples/s)\n"
     "\n"
     "options: --help (also after any command), --version\n"
@@ -68,6 +69,7 @@ int main(int argc, char **argv)
         {"fit", cmd_fit},         {"evaluate", cmd_evaluate}, {"predict", cmd_predict},
         {"import", cmd_import},   {"synth", cmd_synth},       {"inspect", cmd_inspect},
         {"bench", cmd_bench},     {"shard", cmd_shard},       {"report", cmd_report},
+        {"sbatch", cmd_sbatch},
     };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(cmd, commands[i].name)) {
