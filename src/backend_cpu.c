@@ -280,15 +280,6 @@ static void cpu_dropout_backward(float *dx, const float *dy, const uint8_t *mask
         dx[i] = mask[i] ? dy[i] * scale : 0.0f;
 }
 
-static int64_t argmax_row(const float *v, int64_t k)
-{
-    int64_t best = 0;
-    for (int64_t j = 1; j < k; j++)
-        if (v[j] > v[best])
-            best = j;
-    return best;
-}
-
 /* Target value t[j] of row r, from labels (one-hot / 0-1) or from values. */
 static inline float target_at(struct loss_targets t, int64_t r, int64_t j, int64_t k)
 {
@@ -355,9 +346,9 @@ static void cpu_loss_forward_backward(double *acc, float *dz, const float *z, co
                 float pred = p.loss == LOSS_BINARY_CROSSENTROPY ? (yr[0] > 0.5f) : yr[0];
                 correct = pred == target_at(t, r, 0, 1);
             } else if (t.labels) {
-                correct = argmax_row(yr, k) == t.labels[r];
+                correct = argmax_f32(yr, k) == t.labels[r];
             } else {
-                correct = argmax_row(yr, k) == argmax_row(t.values + r * k, k);
+                correct = argmax_f32(yr, k) == argmax_f32(t.values + r * k, k);
             }
             metric_sum += correct;
         } else if (p.metric == METRIC_MAE) {

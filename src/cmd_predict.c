@@ -112,14 +112,10 @@ int cmd_predict(int argc, char **argv)
             dp_die(DP_EXIT_INPUT, "%s: cannot write", out);
         for (int64_t r = 0; r < rows; r++) {
             const float *p = pred + r * k;
-            int64_t best = 0;
-            for (int64_t j = 0; j < k; j++) {
+            for (int64_t j = 0; j < k; j++)
                 fprintf(f, "%s%.7g", j ? "," : "", p[j]);
-                if (p[j] > p[best])
-                    best = j;
-            }
             if (classify)
-                fprintf(f, ",%lld", (long long)(k == 1 ? p[0] > 0.5f : best));
+                fprintf(f, ",%lld", (long long)predicted_class(p, k));
             fputc('\n', f);
         }
         if (fclose(f) != 0 || rename(tmp, out) != 0)
@@ -134,13 +130,8 @@ int cmd_predict(int argc, char **argv)
         h5io_write_f32(f, "predictions", 2, dims, pred, out);
         if (classify) {
             int64_t *cls = dp_malloc((size_t)rows * sizeof(int64_t), "classes");
-            for (int64_t r = 0; r < rows; r++) {
-                const float *p = pred + r * k;
-                int64_t best = 0;
-                for (int64_t j = 1; j < k; j++)
-                    best = p[j] > p[best] ? j : best;
-                cls[r] = k == 1 ? p[0] > 0.5f : best;
-            }
+            for (int64_t r = 0; r < rows; r++)
+                cls[r] = predicted_class(pred + r * k, k);
             h5io_write_i64(f, "classes", 1, &rows, cls, out);
             free(cls);
         }

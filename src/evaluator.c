@@ -95,15 +95,6 @@ void device_batch_free(struct device_batch *d, const struct backend *be)
     memset(d, 0, sizeof *d);
 }
 
-static int64_t argmax(const float *v, int64_t k)
-{
-    int64_t b = 0;
-    for (int64_t j = 1; j < k; j++)
-        if (v[j] > v[b])
-            b = j;
-    return b;
-}
-
 int evaluate_rows(struct model *m, struct batch_reader *r, int64_t nrows, int64_t batch,
                   struct loss_params lp, struct device_batch *d, struct host_batch *h, double *acc,
                   int64_t *confusion, eval_batch_fn fn, void *ctx, struct dp_error *err)
@@ -134,14 +125,8 @@ int evaluate_rows(struct model *m, struct batch_reader *r, int64_t nrows, int64_
             be->download(y, last->y, (size_t)(rows * k) * sizeof(float));
             if (confusion) {
                 for (int64_t i = 0; i < rows; i++) {
-                    int64_t truth, pred;
-                    if (k == 1) {
-                        truth = h->labels ? h->labels[i] : (int64_t)(h->values[i] > 0.5f);
-                        pred = y[i] > 0.5f;
-                    } else {
-                        truth = h->labels ? h->labels[i] : argmax(h->values + i * k, k);
-                        pred = argmax(y + i * k, k);
-                    }
+                    int64_t truth = h->labels ? h->labels[i] : predicted_class(h->values + i * k, k);
+                    int64_t pred = predicted_class(y + i * k, k);
                     int64_t dim = k == 1 ? 2 : k;
                     if (truth >= 0 && truth < dim)
                         confusion[truth * dim + pred]++;

@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+#include "errors.h"
+
 enum history_column {
     HISTORY_EPOCH, HISTORY_LOSS, HISTORY_METRIC, HISTORY_VAL_LOSS, HISTORY_VAL_METRIC,
     HISTORY_SECONDS, HISTORY_LR, HISTORY_COLUMNS
@@ -14,13 +16,9 @@ struct history {
     double *v; /* (rows, HISTORY_COLUMNS) */
 };
 
-#endif
-
-#ifndef DPTRAIN_HISTORY_FUNCS
-#define DPTRAIN_HISTORY_FUNCS
-#include "errors.h"
 void history_append(struct history *h, const double row[HISTORY_COLUMNS]);
 /* history.csv: epoch,loss,<metric>,val_loss,val_<metric>,seconds,lr (empty where not applicable). */
 int history_write_csv(const struct history *h, const char *path, const char *metric, struct dp_error *err);
 void history_free(struct history *h);
+
 #endif

@@ -17,11 +17,9 @@ static void dropout_init_params(const struct layer *l, float *a, uint64_t s) { (
 
 static void dropout_forward(struct layer *l, const struct pass_context *c)
 {
-    int64_t n = c->rows * l->out_size;
     if (!c->training || l->spec.u.dropout.rate == 0.0) {
         /* Identity: copy so the layer's y stays a buffer of its own. */
         c->be->activation_forward(l->y, l->x, c->rows, l->out_size, ACTIVATION_LINEAR);
-        (void)n;
         return;
     }
     struct dropout_key key = {c->seed, (uint32_t)l->index, c->step};

@@ -22,8 +22,16 @@ enum activation loss_required_activation(enum loss_kind loss)
     }
 }
 
-int loss_wants_labels(enum loss_kind loss, int64_t k)
+int64_t argmax_f32(const float *v, int64_t k)
 {
-    (void)k;
-    return loss == LOSS_SPARSE_CATEGORICAL_CROSSENTROPY;
+    int64_t best = 0;
+    for (int64_t j = 1; j < k; j++)
+        if (v[j] > v[best])
+            best = j;
+    return best;
+}
+
+int64_t predicted_class(const float *y, int64_t k)
+{
+    return k == 1 ? y[0] > 0.5f : argmax_f32(y, k);
 }

@@ -43,7 +43,10 @@ struct loss_params {
 /* The output activation the fused path expects for a loss (ACTIVATION_COUNT: any). */
 enum activation loss_required_activation(enum loss_kind loss);
 
-/* Whether the loss works on integer labels (1 column per row) or on (rows, k) targets. */
-int loss_wants_labels(enum loss_kind loss, int64_t k);
+/* Index of the largest of v[0..k) (the first on ties): the predicted class. */
+int64_t argmax_f32(const float *v, int64_t k);
+
+/* The class a row of k outputs predicts: argmax, or output > 0.5 for a single sigmoid output. */
+int64_t predicted_class(const float *y, int64_t k);
 
 #endif

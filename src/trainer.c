@@ -1,30 +1,30 @@
 #include "trainer.h"
 
 #include <cblas.h>
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
-#include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-
-#include "batch_reader.h"
-#include "evaluator.h"
-#include "history.h"
-#include "progress.h"
-#include "timeutil.h"
-#include "backend_select.h"
-#include "comm.h"
-#include "h5io.h"
-#include "resume.h"
-#include "weights_file.h"
 #include <unistd.h>
 
-static int strcmp_ptr(const char *const *a, const char *const *b) { return strcmp(*a, *b); }
+#include "backend_select.h"
+#include "batch_reader.h"
+#include "comm.h"
+#include "evaluator.h"
+#include "h5io.h"
+#include "history.h"
+#include "progress.h"
+#include "resume.h"
+#include "timeutil.h"
+#include "weights_file.h"
+
+static int strcmp_ptr(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
 
 void openblas_set_num_threads(int);
 
@@ -179,7 +179,7 @@ static void keep_previous_last(struct fit_state *s)
         names[n++] = dp_strdup(e->d_name);
     }
     closedir(dir);
-    qsort(names, n, sizeof(char *), (int (*)(const void *, const void *))strcmp_ptr);
+    qsort(names, n, sizeof(char *), strcmp_ptr);
     for (size_t i = 0; i + (size_t)keep < n; i++) {
         char path[4400];
         snprintf(path, sizeof path, "%s/%s", s->o->run_dir, names[i]);
@@ -349,6 +349,25 @@ static void fit_state_free(struct fit_state *s)
     history_free(&s->history);
 }
 
+/* Same initial (or restored) weights on every rank: identical by construction, checked once with
+ * two checksums (plain and position-weighted) compared by min/max all-reduces. */
+static void check_replicas_agree(const struct model *m)
+{
+    float *host = dp_malloc(m->arena_floats * sizeof(float), "a weight checksum");
+    m->be->download(host, m->params, m->arena_floats * sizeof(float));
+    double lo[2] = {0, 0};
+    for (size_t i = 0; i < m->arena_floats; i++) {
+        lo[0] += host[i];
+        lo[1] += host[i] * (double)(i % 7 + 1);
+    }
+    free(host);
+    double hi[2] = {lo[0], lo[1]};
+    comm_allreduce_min_f64(lo, 2);
+    comm_allreduce_max_f64(hi, 2);
+    if (lo[0] != hi[0] || lo[1] != hi[1])
+        dp_die(DP_EXIT_INTERNAL, "internal: the model replicas start from different weights");
+}
+
 /* Restores everything from a checkpoint; the model is built and allocated already. */
 static int fit_restore(struct fit_state *s, const char *path, struct dp_error *err)
 {
@@ -490,22 +509,7 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
     }
     if (comm_world.rank == 0)
         remove_stale_temporaries(o->run_dir);
-    /* Same initial (or restored) weights everywhere: identical by construction, checked once. */
-    {
-        float *host = dp_malloc(s.model.arena_floats * sizeof(float), "a weight checksum");
-        s.be->download(host, s.model.params, s.model.arena_floats * sizeof(float));
-        double sum[2] = {0, 0};
-        for (size_t i = 0; i < s.model.arena_floats; i++) {
-            sum[0] += host[i];
-            sum[1] += host[i] * (double)(i % 7 + 1);
-        }
-        free(host);
-        double lo[2] = {sum[0], sum[1]}, hi[2] = {sum[0], sum[1]};
-        comm_allreduce_min_f64(lo, 2);
-        comm_allreduce_max_f64(hi, 2);
-        if (lo[0] != hi[0] || lo[1] != hi[1])
-            dp_die(DP_EXIT_INTERNAL, "internal: the model replicas start from different weights");
-    }
+    check_replicas_agree(&s.model);
     snprintf(s.path_last, sizeof s.path_last, "%s/last.h5", o->run_dir);
     snprintf(s.path_best, sizeof s.path_best, "%s/best.h5", o->run_dir);
     snprintf(s.path_history, sizeof s.path_history, "%s/history.csv", o->run_dir);
