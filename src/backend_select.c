@@ -2,11 +2,24 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #ifdef DPTRAIN_HAVE_CUDA
 #include "backend_cuda.h"
 #endif
+
+const struct backend *backend_select_gpu(int device, char *name, size_t name_len, char *bus_id, size_t bus_len,
+                                         struct dp_error *err)
+{
+#ifdef DPTRAIN_HAVE_CUDA
+    if (backend_cuda_init(device, name, name_len, bus_id, bus_len, err) != 0)
+        return NULL;
+    return &backend_cuda;
+#else
+    (void)device, (void)name, (void)name_len, (void)bus_id, (void)bus_len;
+    dp_error_set(err, DP_EXIT_INPUT, "--device cuda: this dptrain was built without CUDA");
+    return NULL;
+#endif
+}
 
 const struct backend *backend_select(const char *device, int local_rank, struct dp_error *err)
 {
@@ -20,17 +33,11 @@ const struct backend *backend_select(const char *device, int local_rank, struct 
     if (!strcmp(device, "cpu"))
         return &backend_cpu;
     if (!strcmp(device, "cuda")) {
-#ifdef DPTRAIN_HAVE_CUDA
-        char name[256], bus[64], host[256] = "";
-        if (backend_cuda_init(local_rank, name, sizeof name, bus, sizeof bus, err) != 0)
-            return NULL;
-        gethostname(host, sizeof host - 1);
-        fprintf(stderr, "dptrain: %s local rank %d: GPU %s (%s)\n", host, local_rank, name, bus);
-        return &backend_cuda;
-#else
-        dp_error_set(err, DP_EXIT_INPUT, "--device cuda: this dptrain was built without CUDA");
-        return NULL;
-#endif
+        char name[128], bus[32];
+        const struct backend *be = backend_select_gpu(local_rank, name, sizeof name, bus, sizeof bus, err);
+        if (be)
+            fprintf(stderr, "dptrain: GPU %s (%s)\n", name, bus);
+        return be;
     }
     dp_error_set(err, DP_EXIT_INPUT, "--device %s: expected cpu, cuda or auto", device);
     return NULL;

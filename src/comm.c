@@ -40,10 +40,27 @@ static void abort_job(int code)
     exit(code);
 }
 
+/* Rank and size from the launcher's environment, for messages before MPI is up (or when MPI_Init
+ * itself fails). mpirun's own variables come first: inside an allocation every rank it starts sees
+ * SLURM_PROCID=0. */
+static void rank_from_environment(void)
+{
+    static const char *const pairs[][2] = {
+        {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"}, {"PMI_RANK", "PMI_SIZE"}, {"SLURM_PROCID", "SLURM_NTASKS"}};
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        const char *r = getenv(pairs[i][0]), *n = getenv(pairs[i][1]);
+        if (r && n && atoi(n) > 0) {
+            dp_set_exit_hook(NULL, atoi(r), atoi(n));
+            return;
+        }
+    }
+}
+
 void comm_init(int *argc, char ***argv)
 {
     if (!launched_by_mpi())
         return;
+    rank_from_environment();
     int provided;
     if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
         fprintf(stderr, "dptrain: error: MPI_Init_thread failed\n");
@@ -89,6 +106,14 @@ void comm_bcast_bytes(void *buf, size_t bytes, int root)
 {
     if (comm_world.size > 1)
         MPI_CHECK(MPI_Bcast(buf, (int)bytes, MPI_BYTE, root, MPI_COMM_WORLD));
+}
+
+void comm_allgather_bytes(const void *mine, void *all, size_t bytes)
+{
+    if (comm_world.size > 1)
+        MPI_CHECK(MPI_Allgather(mine, (int)bytes, MPI_BYTE, all, (int)bytes, MPI_BYTE, MPI_COMM_WORLD));
+    else
+        memcpy(all, mine, bytes);
 }
 
 void comm_barrier(void)

@@ -30,6 +30,8 @@ void comm_allreduce_max_f64(double *buf, size_t n);
 void comm_allreduce_min_f64(double *buf, size_t n);
 void comm_bcast_bytes(void *buf, size_t bytes, int root);
 void comm_barrier(void);
+/* Every rank's `bytes` bytes, in rank order, into all (size * bytes); a copy for one rank. */
+void comm_allgather_bytes(const void *mine, void *all, size_t bytes);
 
 /* Ends the whole job with code (MPI_Abort when several ranks run). */
 void comm_abort(int code) __attribute__((__noreturn__));

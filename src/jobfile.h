@@ -50,6 +50,12 @@ struct job_early_stopping {
     int restore_best_weights;
 };
 
+/* How gradients are summed across ranks: NCCL on GPUs (auto), MPI always possible (and the only
+ * path on CPU, or for several ranks sharing one GPU). */
+enum allreduce_kind { ALLREDUCE_AUTO, ALLREDUCE_NCCL, ALLREDUCE_MPI };
+/* GEMM precision on GPU: auto = tf32 (as TensorFlow); bf16 keeps fp32 master weights. CPU: fp32. */
+enum precision_kind { PRECISION_AUTO, PRECISION_FP32, PRECISION_TF32, PRECISION_BF16 };
+
 struct job_fit {
     uint64_t seed;
     int64_t epochs;
@@ -61,6 +67,9 @@ struct job_fit {
     struct job_checkpoint checkpoint;
     struct job_early_stopping early_stopping;
     int64_t threads;         /* 0: all cores */
+    enum allreduce_kind allreduce;
+    enum precision_kind precision;
+    double nccl_timeout;     /* seconds a collective may take before the job ends */
 };
 
 struct job {

@@ -453,18 +453,25 @@ static int read_fit(const struct schema_ctx *c, struct job_fit *f, const config_
 {
     static const char *const keys[] = {"seed", "epochs", "batch_size", "steps_per_epoch", "loss",
                                        "metrics", "optimizer", "checkpoint", "early_stopping",
-                                       "threads", NULL};
+                                       "threads", "allreduce", "precision", "nccl_timeout", NULL};
     if (check_keys(c, g, keys))
         return -1;
+    static const char *const allreduce_names[] = {"auto", "nccl", "mpi", NULL};
+    static const char *const precision_names[] = {"auto", "fp32", "tf32", "bf16", NULL};
     int64_t seed;
-    int loss;
+    int loss, allreduce, precision;
     if (get_int(c, g, "seed", &seed, 1, 0, INT64_MAX, 0) ||
         get_int(c, g, "epochs", &f->epochs, 1, 1, 1000000000, 0) ||
         get_int(c, g, "batch_size", &f->batch_size, 32, 1, INT64_C(1) << 24, 0) ||
         get_int(c, g, "steps_per_epoch", &f->steps_per_epoch, 0, 0, INT64_C(1) << 40, 0) ||
         get_int(c, g, "threads", &f->threads, 0, 0, 4096, 0) ||
-        get_choice(c, g, "loss", &loss, 0, loss_names, 1))
+        get_choice(c, g, "loss", &loss, 0, loss_names, 1) ||
+        get_choice(c, g, "allreduce", &allreduce, ALLREDUCE_AUTO, allreduce_names, 0) ||
+        get_choice(c, g, "precision", &precision, PRECISION_AUTO, precision_names, 0) ||
+        get_float(c, g, "nccl_timeout", &f->nccl_timeout, 600, 1, 1e6, 0, 0))
         return -1;
+    f->allreduce = (enum allreduce_kind)allreduce;
+    f->precision = (enum precision_kind)precision;
     f->seed = (uint64_t)seed;
     f->loss = (enum loss_kind)loss;
 

@@ -13,8 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "backend_select.h"
 #include "batch_reader.h"
+#include "binding.h"
 #include "comm.h"
 #include "evaluator.h"
 #include "h5io.h"
@@ -76,6 +76,7 @@ struct fit_state {
     const struct job *job;
     const struct fit_options *o;
     const struct backend *be;
+    struct binding binding;
     struct row_source src;
     struct normalizer norm;
     struct model model;
@@ -122,11 +123,18 @@ static void install_signal_handlers(void)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGUSR2, &sa, NULL);
 }
 
 static const char *signal_name(int sig)
 {
-    return sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : sig == SIGUSR1 ? "SIGUSR1" : "a signal";
+    switch (sig) {
+    case SIGTERM: return "SIGTERM";
+    case SIGINT: return "SIGINT";
+    case SIGUSR1: return "SIGUSR1";
+    case SIGUSR2: return "SIGUSR2";
+    default: return "a signal";
+    }
 }
 
 static int write_checkpoint(struct fit_state *s, const char *path, struct dp_error *err)
@@ -241,9 +249,9 @@ static void model_signature(const struct model *m, char *buf, size_t len)
     }
 }
 
-static int count_nodes(void)
+static int count_nodes(const struct fit_state *s)
 {
-    double first = comm_world.local_rank == 0;
+    double first = s->binding.local_rank == 0;
     comm_allreduce_sum_f64(&first, 1);
     return (int)first;
 }
@@ -262,14 +270,20 @@ static int write_summary(struct fit_state *s, const double *last_row, double wal
     /* Steady state: the slowest rank sets the pace, so take the max of each time over ranks. */
     double steady[4] = {s->steady_seconds, s->steady_compute, s->steady_allreduce, s->steady_data};
     comm_allreduce_max_f64(steady, 4);
-    int nodes = count_nodes();
+    int nodes = count_nodes(s);
+    struct binding *bindings = dp_malloc((size_t)P * sizeof *bindings, "the binding table");
+    comm_allgather_bytes(&s->binding, bindings, sizeof *bindings);
     if (comm_world.rank != 0) {
+        free(bindings);
         free(per_rank);
         return 0;
     }
     FILE *f = fopen(s->path_summary, "w");
-    if (!f)
+    if (!f) {
+        free(bindings);
+        free(per_rank);
         return dp_error_set(err, DP_EXIT_INTERNAL, "%s: cannot write: %s", s->path_summary, strerror(errno));
+    }
     const char *metric = s->job->fit.metric != METRIC_NONE ? metric_names[s->job->fit.metric] : NULL;
     fprintf(f, "{\n  \"name\": \"%s\",\n", s->job->name);
     fprintf(f, "  \"backend\": \"%s\",\n", s->be->name);
@@ -296,7 +310,13 @@ static int write_summary(struct fit_state *s, const double *last_row, double wal
     getrusage(RUSAGE_SELF, &ru);
     fprintf(f, "  \"ranks\": %d,\n", P);
     fprintf(f, "  \"nodes\": %d,\n", nodes);
-    fprintf(f, "  \"device\": \"%s\",\n  \"gpus\": [],\n  \"precision\": \"fp32\",\n", s->be->name);
+    fprintf(f, "  \"device\": \"%s\",\n  \"gpus\": [", s->be->name);
+    for (int r = 0, first = 1; r < P; r++)
+        if (bindings[r].device >= 0) {
+            fprintf(f, "%s\"%s (%s)\"", first ? "" : ", ", bindings[r].gpu, bindings[r].bus_id);
+            first = 0;
+        }
+    fprintf(f, "],\n  \"precision\": \"fp32\",\n");
     fprintf(f, "  \"dptrain_version\": \"%s\",\n", DPTRAIN_VERSION);
     fprintf(f, "  \"global_batch\": %lld,\n", (long long)s->job->fit.batch_size);
     fprintf(f, "  \"per_rank_batch\": %.6g,\n", (double)s->job->fit.batch_size / P);
@@ -323,6 +343,7 @@ static int write_summary(struct fit_state *s, const double *last_row, double wal
             fprintf(f, "%s%.6g", r ? ", " : "", per_rank[k * P + r]);
         fprintf(f, "],\n");
     }
+    free(bindings);
     free(per_rank);
     json_number(f, "wall_seconds", wall, 1);
     json_number(f, "peak_rss_mb", (double)ru.ru_maxrss / 1024.0, 0);
@@ -421,7 +442,7 @@ static int fit_setup(struct fit_state *s, const struct job *job, const struct fi
     const struct job_data *d = &job->data;
     s->job = job;
     s->o = o;
-    s->be = backend_select(o->device, comm_world.local_rank, err);
+    s->be = binding_select(o->device, job->fit.allreduce, &s->binding, err);
     if (!s->be)
         return -1;
     s->pos.seed = job->fit.seed;

@@ -14,7 +14,70 @@ bash -n uva.sh && pass "script parses" || fail "bash -n uva.sh"
 expect_error 2 "--gpus-per-node 16: site uva-gpupod has 8 GPUs per node" \
   "$DPTRAIN" sbatch "$SRC/jobs/seed_mlp.cfg" --site uva-gpupod --gpus-per-node 16
 expect_error 2 "site nersc-perlmutter needs --account" "$DPTRAIN" sbatch "$SRC/jobs/seed_mlp.cfg" --site nersc-perlmutter
-expect_error 2 "--time 6h: expected HH:MM:SS" "$DPTRAIN" sbatch "$SRC/jobs/seed_mlp.cfg" --time 6h
+expect_error 2 "--time 6h: expected MM, MM:SS, HH:MM:SS" "$DPTRAIN" sbatch "$SRC/jobs/seed_mlp.cfg" --time 6h
+
+expect_error 2 "--signal-minutes 5: the signal would come before the job starts (--time 4)" \
+  "$DPTRAIN" sbatch "$SRC/jobs/seed_mlp.cfg" --time 4
+expect_error 2 "--ranks-per-node 4 with --gpus-per-node 2: dptrain runs one rank per GPU" \
+  "$DPTRAIN" sbatch "$SRC/jobs/seed_mlp.cfg" --gpus-per-node 2 --ranks-per-node 4
+expect_error 2 "--sweep: 16 ranks do not fit in 1 node x 8 GPUs" "$DPTRAIN" sbatch "$SRC/jobs/seed_mlp.cfg" --sweep 1,16
+for t in 90 90:30 02:00:00 1-12 1-12:30 1-12:30:15; do
+  "$DPTRAIN" sbatch "$SRC/jobs/seed_mlp.cfg" --time $t | grep -qxF "#SBATCH --time=$t" && pass "--time $t" ||
+    fail "--time $t not accepted"
+done
+
+# A site file: every key, and its errors with file:line
+cat >site.cfg <<'SITE'
+name = "localci";
+partition = "gpu";
+gpu_type = "fake";
+gpus_per_node = 2;
+constraint = "gpupod";
+cpus_per_task = 1;
+account_required = false;
+cpu_partition = "cpu";
+launcher = "srun";
+srun_mpi = "pmix_v4";
+module = "";
+signal = "USR2";
+signal_minutes = 1;
+SITE
+"$DPTRAIN" sbatch "$SRC/jobs/seed_mlp.cfg" --site ./site.cfg --time 10 >site.sh || fail "site file"
+for want in "#SBATCH --gres=gpu:fake:2" "#SBATCH --ntasks-per-node=2" "#SBATCH --cpus-per-task=1" \
+            "#SBATCH --signal=B:USR2@60" "srun --mpi=pmix_v4 dptrain fit" "MODULE=''" "(site localci)"; do
+  grep -qF -- "$want" site.sh && pass "site file: $want" || fail "site script lacks '$want'"
+done
+"$DPTRAIN" sbatch "$SRC/jobs/seed_mlp.cfg" --site ./site.cfg --cpu --ranks-per-node 2 --time 10 >cpu.sh
+grep -qxF "#SBATCH --partition=cpu" cpu.sh && ! grep -q -- "--gres" cpu.sh && pass "--cpu: cpu partition, no gres" ||
+  fail "--cpu script"
+expect_error 2 "--gpus-per-node 4: site localci has 2 GPUs per node" \
+  "$DPTRAIN" sbatch "$SRC/jobs/seed_mlp.cfg" --site ./site.cfg --gpus-per-node 4
+printf 'name = "x";\ngpus = 4;\n' >bad1.cfg
+expect_error 2 "bad1.cfg:2: unknown key 'gpus' in site file" "$DPTRAIN" sbatch "$SRC/jobs/seed_mlp.cfg" --site ./bad1.cfg
+printf 'name = "x";\n\ngpus_per_node = "eight";\n' >bad2.cfg
+expect_error 2 "bad2.cfg:3: gpus_per_node: expected an integer from 1 to 64" \
+  "$DPTRAIN" sbatch "$SRC/jobs/seed_mlp.cfg" --site ./bad2.cfg
+printf 'name = "x";\npartition = ;\n' >bad3.cfg
+expect_error 2 "bad3.cfg:2: syntax error" "$DPTRAIN" sbatch "$SRC/jobs/seed_mlp.cfg" --site ./bad3.cfg
+expect_error 2 "--site nosuch: unknown site" "$DPTRAIN" sbatch "$SRC/jobs/seed_mlp.cfg" --site nosuch
+
+# The templates in jobs/ are what the generator prints today (regenerate: tools/make-templates.sh).
+for t in "$SRC"/jobs/*.sbatch; do
+  bash -n "$t" || fail "$t does not parse"
+done
+(cd "$SRC" && "$DPTRAIN" sbatch --generic) | diff - "$SRC/jobs/dptrain.sbatch" >/dev/null &&
+  pass "jobs/dptrain.sbatch is current" || fail "jobs/dptrain.sbatch differs from 'dptrain sbatch --generic'"
+for j in seed_mlp cancer_mlp; do
+  (cd "$SRC" && "$DPTRAIN" sbatch "jobs/$j.cfg") | diff - "$SRC/jobs/$j.sbatch" >/dev/null &&
+    pass "jobs/$j.sbatch is current" || fail "jobs/$j.sbatch differs from 'dptrain sbatch jobs/$j.cfg'"
+done
+
+# A sweep is a job array with one task per rank count.
+"$DPTRAIN" sbatch "$SRC/jobs/seed_mlp.cfg" --site ./site.cfg --cpu --ranks-per-node 2 --nodes 2 --sweep 1,2,4 \
+  --sweep-mode weak --steps 7 --time 10 >sweep.sh
+grep -qxF "#SBATCH --array=0-2" sweep.sh && grep -qxF "RANKS=(1 2 4)" sweep.sh &&
+  grep -qF 'fit.batch_size=$(( 1024 * P ))' sweep.sh && grep -qF "fit.steps_per_epoch=7" sweep.sh &&
+  pass "sweep: array 0-2 over 1 2 4 ranks, weak" || fail "sweep script: $(grep -E 'array|RANKS|batch' sweep.sh)"
 
 # Injection: a directory and a job name full of shell syntax
 weird="dir with 'q' \`touch $WORK/MARK1\` \$(touch $WORK/MARK2)"
@@ -25,6 +88,7 @@ cp "$SRC/jobs/cancer_mlp.cfg" "$weird/job \"x\".cfg"
 mkdir stubs
 printf '#!/bin/bash\nprintf "%%s\\n" "$@" >%s/srun-args.txt\nexit 0\n' "$WORK" >stubs/srun
 printf '#!/bin/bash\necho scontrol "$@" >>%s/scontrol.txt\n' "$WORK" >stubs/scontrol
+ln -s "$DPTRAIN" stubs/dptrain
 chmod +x stubs/*
 SLURM_JOB_ID=42 PATH="$WORK/stubs:$PATH" bash weird.sh >run.log 2>&1 || fail "running the script: $(tail -2 run.log)"
 ls "$WORK"/MARK* >/dev/null 2>&1 && fail "injection executed: $(ls "$WORK"/MARK*)" || pass "no injected command ran"
@@ -32,11 +96,20 @@ grep -qxF "$weird/job \"x\".cfg" srun-args.txt && pass "the job path reached dpt
   fail "job path mangled: $(cat srun-args.txt)"
 grep -qxF -- "fit.epochs=3" srun-args.txt && pass "--set values passed through" || fail "--set lost"
 grep -q "^#SBATCH --job-name=[A-Za-z0-9._:-]*$" weird.sh && pass "job name sanitized in #SBATCH" || fail "job-name line"
+# A newline in the job name cannot start a new #SBATCH directive or command.
+"$DPTRAIN" sbatch "$SRC/jobs/seed_mlp.cfg" --set "name=x
+#SBATCH --wrap=touch $WORK/MARK5
+touch $WORK/MARK6" >nl.sh
+"$DPTRAIN" sbatch "$SRC/jobs/seed_mlp.cfg" >plain.sh
+[ "$(grep -c '^#SBATCH --' nl.sh)" = "$(grep -c '^#SBATCH --' plain.sh)" ] && ! grep -q '^#SBATCH --wrap' nl.sh && ! grep -q '^touch' nl.sh &&
+  pass "newline in the job name stays inside one directive" || fail "newline injection: $(grep -n SBATCH nl.sh)"
+SLURM_JOB_ID=43 PATH="$WORK/stubs:$PATH" bash nl.sh >nl.log 2>&1
+ls "$WORK"/MARK* >/dev/null 2>&1 && fail "injection executed: $(ls "$WORK"/MARK*)" || pass "newline: nothing ran"
 
 # The signal Slurm sends before the limit reaches dptrain, and exit 3 requeues the job
 mkdir stubs2
 printf '#!/bin/bash\ntrap "exit 3" USR1\nsleep 30 &\nwait\n' >stubs2/srun
-cp stubs/scontrol stubs2/
+cp -P stubs/scontrol stubs/dptrain stubs2/
 chmod +x stubs2/*
 rm -f scontrol.txt
 SLURM_JOB_ID=77 PATH="$WORK/stubs2:$PATH" bash uva.sh >sig.log 2>&1 &
