@@ -25,10 +25,12 @@ static const char help[] =
     "                    serves the first run and every requeue)\n"
     "  --resume PATH     continue from the checkpoint PATH\n"
     "\n"
-    "SIGTERM, SIGINT and SIGUSR1 (what Slurm sends with --signal) finish the step in progress, write\n"
-    "DIR/last.h5 and exit with status 3 (\"checkpointed, please requeue\"); a second SIGINT exits at\n"
-    "once and leaves the last good checkpoint untouched. Exit status: 0 done, 2 bad input, 3 stopped\n"
-    "and checkpointed, 4 the loss became NaN or infinite, 1 internal failure.\n";
+    "SIGTERM, SIGINT, SIGUSR1 and SIGUSR2 (what Slurm sends with --signal) finish the step in\n"
+    "progress, write DIR/last.h5 and exit with status 3 (\"checkpointed, please requeue\"); a second\n"
+    "SIGINT exits at once and leaves the last good checkpoint untouched. Exit status: 0 done, 2 bad\n"
+    "input, 3 stopped and checkpointed, 4 the loss became NaN or infinite, 1 internal failure.\n"
+    "Several ranks (mpirun, srun): one per GPU; rank 0 prints a binding table (host, local rank,\n"
+    "CUDA_VISIBLE_DEVICES, GPU, PCI bus id). fit.allreduce = \"mpi\" lets ranks share a GPU.\n";
 
 int cmd_fit(int argc, char **argv)
 {

@@ -199,13 +199,11 @@ static void write_variables(FILE *f, const struct request *q)
         fprintf(f, ")\n");
     } else {
         fprintf(f, "JOB=${1:?usage: sbatch dptrain.sbatch JOB.cfg [--set KEY=VALUE ...]}\nshift\n");
-        if (q->run_dir) {
-            fprintf(f, "RUN_DIR=${DPTRAIN_RUN_DIR:-");
+        /* Without a run dir, dptrain picks runs/NAME from the job's name (after any --set name=...). */
+        fprintf(f, "RUN_DIR=${DPTRAIN_RUN_DIR:-");
+        if (q->run_dir)
             shell_quote(f, q->run_dir);
-            fprintf(f, "}\n");
-        } else {
-            fprintf(f, "RUN_DIR=${DPTRAIN_RUN_DIR:-runs/$(basename \"$JOB\" .cfg)}\n");
-        }
+        fprintf(f, "}\n");
         fprintf(f, "SETS=(\"$@\")\n");
     }
     fprintf(f, "MODULE=");
@@ -221,6 +219,7 @@ static void write_prologue(FILE *f)
             "if [ -n \"$MODULE\" ] && command -v module >/dev/null 2>&1; then module load \"$MODULE\" || exit 1; fi\n"
             "command -v dptrain >/dev/null || { echo \"dptrain: not on PATH (module '$MODULE' not available?)\" >&2; "
             "exit 2; }\n"
+            "echo \"dptrain: $(command -v dptrain) ($(dptrain --version))\"\n"
             "# Example job files named as in the source tree are also found in the installed one.\n"
             "if [ ! -e \"$JOB\" ] && [ -n \"${DPTRAIN_HOME:-}\" ] && [ -e \"$DPTRAIN_HOME/share/dptrain/$JOB\" ]; then\n"
             "  JOB=$DPTRAIN_HOME/share/dptrain/$JOB\n"
@@ -229,7 +228,8 @@ static void write_prologue(FILE *f)
 
 static void write_launch(FILE *f, const struct request *q, long long tasks_per_node)
 {
-    const char *fit = "dptrain fit \"$JOB\" --run-dir \"$RUN_DIR\" --resume auto \"${SETS[@]}\"";
+    const char *fit = q->job_path ? "dptrain fit \"$JOB\" --run-dir \"$RUN_DIR\" --resume auto \"${SETS[@]}\""
+                                  : "dptrain fit \"$JOB\" ${RUN_DIR:+--run-dir \"$RUN_DIR\"} --resume auto \"${SETS[@]}\"";
     if (q->nsweep) {
         fprintf(f, "# One array task per rank count; every task has the largest allocation and uses P ranks of it.\n"
                    "RANKS=(");
@@ -263,7 +263,7 @@ static void write_launch(FILE *f, const struct request *q, long long tasks_per_n
             "if [ \"$rc\" -eq 3 ]; then\n"
             "  echo \"dptrain: checkpointed; requeueing job ${SLURM_JOB_ID:-?}\"\n"
             "  scontrol requeue \"$SLURM_JOB_ID\" || echo \"dptrain: scontrol requeue failed; submit this script again "
-            "to continue from $RUN_DIR/last.h5\" >&2\n"
+            "to continue from last.h5\" >&2\n"
             "fi\n"
             "exit \"$rc\"\n",
             q->site.signal, strcmp(q->site.signal, "TERM") ? " TERM" : "");

@@ -12,8 +12,8 @@
 static const char usage[] =
     "usage: dptrain COMMAND [ARGS]\n"
     "\n"
-    "Train Keras-style Sequential models from a job file, on CPU (CBLAS) now, data-parallel\n"
-    "over MPI ranks and GPUs as those backends land.\n"
+    "Train Keras-style Sequential models from a job file on CPU (CBLAS) or NVIDIA GPUs (CUDA),\n"
+    "data-parallel over MPI ranks (one per GPU). man dptrain for job files, Slurm and site files.\n"
     "\n"
     "commands:\n"
     "  fit JOB        train; writes history.csv, summary.json, best.h5, last.h5 in the run dir\n"

@@ -39,6 +39,18 @@ need_data() {
   fi
 }
 
+# make_dep_modules MODULEFILE DIR: stand-ins in DIR for the modules that MODULEFILE depends_on (the
+# site's cuda/openmpi/hdf5), so Lmod has something to load; prints their names.
+make_dep_modules() {
+  local d deps
+  deps=$(grep -o 'depends_on("[^"]*")' "$1" | sed 's/depends_on("\(.*\)")/\1/')
+  for d in $deps; do
+    mkdir -p "$2/$(dirname "$d")"
+    printf 'setenv("FAKE_DEP_%s", "1")\n' "$(basename "$d" | tr -c 'A-Za-z0-9\n' _)" >"$2/$d.lua"
+  done
+  echo $deps
+}
+
 finish() {
   echo "$passes passed, $failures failed"
   [ "$failures" -eq 0 ]

@@ -4,11 +4,13 @@
 #   tools/setup.sh              install + build (Release)
 #   DPTRAIN_BUILD_TYPE=Debug tools/setup.sh
 #   DPTRAIN_CMAKE_ARGS="-DDPTRAIN_SANITIZE=ON" tools/setup.sh
+#   DPTRAIN_EXTRA_PACKAGES="lmod" tools/setup.sh      (more Debian packages, e.g. for the tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-dev hdf5-tools check
-          libopenblas-dev libconfig-dev zlib1g-dev gnuplot-nox python3-h5py python3-numpy)
+          libopenblas-dev libconfig-dev zlib1g-dev gnuplot-nox python3-h5py python3-numpy
+          ${DPTRAIN_EXTRA_PACKAGES:-})
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

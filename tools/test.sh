@@ -2,9 +2,11 @@
 # Sets up (when needed), builds and runs every test: Check unit tests and end-to-end tests, then
 # the unit tests once more under AddressSanitizer and UBSan (a separate build in build-asan/).
 # The example data is found at $DPTRAIN_DATA (default ../shared/data beside the checkout).
+# Test-only packages: Lmod (tests/e2e_modules.sh); tests/e2e_slurm.sh installs and starts Slurm and
+# munge itself (tests/slurm/start-slurm.sh, as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools/setup.sh
+DPTRAIN_EXTRA_PACKAGES="lmod ${DPTRAIN_EXTRA_PACKAGES:-}" tools/setup.sh
 ctest --test-dir build --output-on-failure "$@"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DDPTRAIN_SANITIZE=ON -DDPTRAIN_CUDA=OFF >/dev/null
 cmake --build build-asan -j "$(nproc)" 2>&1 | grep -E "warning|error" >&2 || true
