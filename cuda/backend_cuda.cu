@@ -9,49 +9,13 @@
 #include <string.h>
 
 #include "backend_cuda.h"
+#include "cuda_check.h"
+#include "gemm.h"
 #include "errors.h"
 #include "rng.h"
 
 /* rng.h's dropout domain, as a plain constant for device code */
 static const uint32_t DROPOUT_DOMAIN = RNG_DOMAIN_DROPOUT;
-
-#define CUDA_CHECK(expr)                                                                                 \
-    do {                                                                                                 \
-        cudaError_t e_ = (expr);                                                                         \
-        if (e_ != cudaSuccess)                                                                           \
-            dp_die(DP_EXIT_INTERNAL, "CUDA: %s failed: %s (%s:%d)", #expr, cudaGetErrorString(e_), __FILE__, \
-                   __LINE__);                                                                            \
-    } while (0)
-
-#define CUBLAS_CHECK(expr)                                                                               \
-    do {                                                                                                 \
-        cublasStatus_t s_ = (expr);                                                                      \
-        if (s_ != CUBLAS_STATUS_SUCCESS)                                                                 \
-            dp_die(DP_EXIT_INTERNAL, "cuBLAS: %s failed: %s (%s:%d)", #expr, cublasGetStatusString(s_),     \
-                   __FILE__, __LINE__);                                                                  \
-    } while (0)
-
-/* After every launch: launch errors now, and with DPTRAIN_CUDA_SYNC=1 also faults at the right line. */
-static int debug_sync = -1;
-#define LAUNCH_CHECK()                                                                                   \
-    do {                                                                                                 \
-        CUDA_CHECK(cudaGetLastError());                                                                  \
-        if (debug_sync < 0)                                                                              \
-            debug_sync = getenv("DPTRAIN_CUDA_SYNC") && strcmp(getenv("DPTRAIN_CUDA_SYNC"), "0");         \
-        if (debug_sync)                                                                                  \
-            CUDA_CHECK(cudaDeviceSynchronize());                                                         \
-    } while (0)
-
-static cublasHandle_t blas;
-static const int THREADS = 256;
-
-static unsigned blocks_for(int64_t n)
-{
-    int64_t b = (n + THREADS - 1) / THREADS;
-    return (unsigned)(b > 65535 * 32 ? 65535 * 32 : (b < 1 ? 1 : b));
-}
-
-#define GRID_STRIDE(i, n) for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
 
 /* ---- memory ---- */
 
@@ -74,44 +38,18 @@ static void cuda_synchronize(void) { CUDA_CHECK(cudaDeviceSynchronize()); }
 
 /* ---- dense ---- */
 
-__global__ void broadcast_bias_kernel(float *z, const float *b, int64_t rows, int64_t out)
-{
-    GRID_STRIDE(i, rows * out) z[i] = b[i % out];
-}
-
-__global__ void column_sums_kernel(float *db, const float *dz, int64_t rows, int64_t out)
-{
-    GRID_STRIDE(j, out) {
-        float s = 0.0f;
-        for (int64_t r = 0; r < rows; r++)
-            s += dz[r * out + j];
-        db[j] += s;
-    }
-}
-
 static void cuda_dense_forward(float *z, const float *x, const float *w, const float *b, int64_t rows, int64_t in,
                                int64_t out)
 {
-    broadcast_bias_kernel<<<blocks_for(rows * out), THREADS>>>(z, b, rows, out);
-    LAUNCH_CHECK();
-    const float one = 1.0f;
-    /* col-major: Z^T (out x rows) = W^T (out x in) X^T (in x rows) */
-    CUBLAS_CHECK(cublasSgemm(blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)out, (int)rows, (int)in, &one, w, (int)out, x,
-                             (int)in, &one, z, (int)out));
+    gemm_dense_forward(z, x, w, b, rows, in, out);
 }
 
 static void cuda_dense_backward(float *dx, float *dw, float *db, const float *dz, const float *x, const float *w,
                                 int64_t rows, int64_t in, int64_t out)
 {
-    const float one = 1.0f, zero = 0.0f;
-    /* dW^T (out x in) += dZ^T (out x rows) X (rows x in) */
-    CUBLAS_CHECK(cublasSgemm(blas, CUBLAS_OP_N, CUBLAS_OP_T, (int)out, (int)in, (int)rows, &one, dz, (int)out, x,
-                             (int)in, &one, dw, (int)out));
-    column_sums_kernel<<<blocks_for(out), THREADS>>>(db, dz, rows, out);
-    LAUNCH_CHECK();
+    gemm_dense_weight_grad(dw, db, dz, x, rows, in, out);
     if (dx) /* dX^T (in x rows) = W (in x out) dZ^T (out x rows) */
-        CUBLAS_CHECK(cublasSgemm(blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)in, (int)rows, (int)out, &one, w, (int)out, dz,
-                                 (int)out, &zero, dx, (int)in));
+        gemm(CUBLAS_OP_T, CUBLAS_OP_N, in, rows, out, 1.0f, w, out, dz, out, 0.0f, dx, in);
 }
 
 /* ---- convolution and pooling (NHWC) ---- */
@@ -481,6 +419,17 @@ static int cuda_all_finite(const float *x, size_t n)
     return !host;
 }
 
+static const char *cuda_set_precision(int precision) { return gemm_set_precision(precision); }
+
+static int cuda_memory_info(double *used_mb, double *total_mb)
+{
+    size_t free_bytes = 0, total = 0;
+    CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total));
+    *used_mb = (double)(total - free_bytes) / (1024.0 * 1024.0);
+    *total_mb = (double)total / (1024.0 * 1024.0);
+    return 0;
+}
+
 extern "C" int backend_cuda_device_count(void)
 {
     int count = 0;
@@ -503,8 +452,7 @@ extern "C" int backend_cuda_init(int local_rank, char *name, size_t name_len, ch
     CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
     snprintf(name, name_len, "%s", prop.name);
     CUDA_CHECK(cudaDeviceGetPCIBusId(bus_id, (int)bus_len, dev));
-    if (!blas)
-        CUBLAS_CHECK(cublasCreate(&blas));
+    gemm_init();
     return 0;
 }
 
@@ -529,4 +477,6 @@ extern "C" const struct backend backend_cuda = {
     cuda_loss_forward_backward,
     cuda_optimizer_step,
     cuda_all_finite,
+    cuda_set_precision,
+    cuda_memory_info,
 };

@@ -94,6 +94,12 @@ struct backend {
 
     /* 1 when every one of x[0..n) is finite. */
     int (*all_finite)(const float *x, size_t n);
+
+    /* Matrix-product precision: 0 fp32, 1 tf32, 2 bf16 (a backend without them computes fp32);
+     * returns the name of what it will use. */
+    const char *(*set_precision)(int precision);
+    /* Device memory in use and in total, in MiB; -1 where there is no device. */
+    int (*memory_info)(double *used_mb, double *total_mb);
 };
 
 extern const struct backend backend_cpu;

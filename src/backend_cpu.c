@@ -418,6 +418,19 @@ static int cpu_all_finite(const float *x, size_t n)
     return ok;
 }
 
+/* CBLAS computes in fp32 whatever is asked. */
+static const char *cpu_set_precision(int precision)
+{
+    (void)precision;
+    return "fp32";
+}
+
+static int cpu_memory_info(double *used_mb, double *total_mb)
+{
+    *used_mb = *total_mb = -1;
+    return -1;
+}
+
 const struct backend backend_cpu = {
     .name = "cpu",
     .alloc = cpu_alloc,
@@ -439,4 +452,6 @@ const struct backend backend_cpu = {
     .loss_forward_backward = cpu_loss_forward_backward,
     .optimizer_step = cpu_optimizer_step,
     .all_finite = cpu_all_finite,
+    .set_precision = cpu_set_precision,
+    .memory_info = cpu_memory_info,
 };

@@ -58,6 +58,7 @@ int cmd_bench(int argc, char **argv)
     const struct backend *be = backend_select(device, 0, &err);
     if (!be)
         dp_die_error(&err);
+    const char *precision = be->set_precision(precision_code(job.fit.precision));
     int64_t batch = job.fit.batch_size, k = tm.k;
     model_allocate(&m, be, batch);
     model_init_weights(&m, job.fit.seed);
@@ -115,9 +116,9 @@ int cmd_bench(int argc, char **argv)
             measured++;
     }
     double dt = (time_now() - t0) / (double)steps;
-    printf("{\"mode\": \"speed\", \"workload\": \"%s\", \"tool\": \"dptrain\", \"device\": \"%s\", \"batch\": %lld, "
-           "\"threads\": %d, \"steps\": %lld, \"ms_per_step\": %.4f, \"samples_per_s\": %.1f}\n",
-           job.name, be->name, (long long)batch, omp_get_max_threads(), (long long)steps, dt * 1e3,
+    printf("{\"mode\": \"speed\", \"workload\": \"%s\", \"tool\": \"dptrain\", \"device\": \"%s\", \"precision\": \"%s\", "
+           "\"batch\": %lld, \"threads\": %d, \"steps\": %lld, \"ms_per_step\": %.4f, \"samples_per_s\": %.1f}\n",
+           job.name, be->name, precision, (long long)batch, omp_get_max_threads(), (long long)steps, dt * 1e3,
            (double)batch / dt);
     for (int p = 0; p < POOL; p++)
         host_batch_free(&pool[p]);

@@ -55,6 +55,10 @@ struct job_early_stopping {
 enum allreduce_kind { ALLREDUCE_AUTO, ALLREDUCE_NCCL, ALLREDUCE_MPI };
 /* GEMM precision on GPU: auto = tf32 (as TensorFlow); bf16 keeps fp32 master weights. CPU: fp32. */
 enum precision_kind { PRECISION_AUTO, PRECISION_FP32, PRECISION_TF32, PRECISION_BF16 };
+extern const char *const allreduce_names[]; /* by enum value, NULL-terminated */
+/* The backend's precision code (0 fp32, 1 tf32, 2 bf16); auto is tf32. */
+static inline int precision_code(enum precision_kind p) { return p == PRECISION_FP32 ? 0 : p == PRECISION_BF16 ? 2 : 1; }
+extern const char *const precision_names[];
 
 struct job_fit {
     uint64_t seed;

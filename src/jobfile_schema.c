@@ -449,6 +449,9 @@ static int read_monitor(const struct schema_ctx *c, const config_setting_t *g, s
     return 0;
 }
 
+const char *const allreduce_names[] = {"auto", "nccl", "mpi", NULL};
+const char *const precision_names[] = {"auto", "fp32", "tf32", "bf16", NULL};
+
 static int read_fit(const struct schema_ctx *c, struct job_fit *f, const config_setting_t *g)
 {
     static const char *const keys[] = {"seed", "epochs", "batch_size", "steps_per_epoch", "loss",
@@ -456,8 +459,6 @@ static int read_fit(const struct schema_ctx *c, struct job_fit *f, const config_
                                        "threads", "allreduce", "precision", "nccl_timeout", NULL};
     if (check_keys(c, g, keys))
         return -1;
-    static const char *const allreduce_names[] = {"auto", "nccl", "mpi", NULL};
-    static const char *const precision_names[] = {"auto", "fp32", "tf32", "bf16", NULL};
     int64_t seed;
     int loss, allreduce, precision;
     if (get_int(c, g, "seed", &seed, 1, 0, INT64_MAX, 0) ||

@@ -17,6 +17,7 @@ void progress_begin(struct progress *p, int64_t epoch, int64_t epochs, int64_t t
     p->start = time_now();
     p->last_draw = 0.0;
     p->metric_name = metric_name;
+    p->tail[0] = 0;
     if (tty) {
         printf("Epoch %lld/%lld\n", (long long)epoch + 1, (long long)epochs);
         fflush(stdout);
@@ -90,6 +91,7 @@ void progress_end(struct progress *p, int64_t steps, double loss, double metric,
         if (p->metric_name)
             printf(" - val_%s: %.4f", p->metric_name, val_metric);
     }
+    fputs(p->tail, stdout);
     if (p->tty)
         printf("\033[K");
     printf("\n");

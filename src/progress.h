@@ -13,6 +13,7 @@ struct progress {
     int64_t epoch, epochs;
     double start, last_draw;
     const char *metric_name; /* NULL: no metric */
+    char tail[192];          /* appended to the epoch's final line (throughput, GPU figures) */
 };
 
 void progress_begin(struct progress *p, int64_t epoch, int64_t epochs, int64_t total_steps,

@@ -17,6 +17,7 @@
 #include "binding.h"
 #include "comm.h"
 #include "evaluator.h"
+#include "grad_allreduce.h"
 #include "h5io.h"
 #include "history.h"
 #include "progress.h"
@@ -92,7 +93,9 @@ struct fit_state {
     int64_t ntrain, nval;
     double last_checkpoint_time;
     double time_compute, time_allreduce, time_data; /* seconds, this rank */
-    float *host_grads; /* staging for the MPI all-reduce of device gradients */
+    struct grad_allreduce allreduce;
+    const char *precision;     /* what the backend computes matrix products in */
+    double gpu_memory_peak_mb; /* at the ends of epochs */
     int64_t steps_this_run, steady_steps, steady_samples;
     double steady_seconds, steady_data, steady_compute, steady_allreduce;
     char path_last[4096], path_best[4096], path_history[4096], path_summary[4096];
@@ -134,6 +137,23 @@ static const char *signal_name(int sig)
     case SIGUSR1: return "SIGUSR1";
     case SIGUSR2: return "SIGUSR2";
     default: return "a signal";
+    }
+}
+
+/* The epoch line's tail on GPUs and with several ranks: throughput, how a step's time splits on
+ * this rank, and device memory. */
+static void epoch_figures(struct fit_state *s, struct progress *prog, const double split0[3], double samples,
+                          double seconds)
+{
+    double c = s->time_compute - split0[0], a = s->time_allreduce - split0[1], d = s->time_data - split0[2];
+    double total = c + a + d > 0 ? c + a + d : 1;
+    int n = snprintf(prog->tail, sizeof prog->tail, " - %.0f samples/s - compute %.0f%% all-reduce %.0f%% data %.0f%%",
+                     seconds > 0 ? samples / seconds : 0, 100 * c / total, 100 * a / total, 100 * d / total);
+    double used, capacity;
+    if (s->be->memory_info(&used, &capacity) == 0 && n > 0 && (size_t)n < sizeof prog->tail) {
+        snprintf(prog->tail + n, sizeof prog->tail - (size_t)n, " - GPU memory %.0f/%.0f MiB", used, capacity);
+        if (used > s->gpu_memory_peak_mb)
+            s->gpu_memory_peak_mb = used;
     }
 }
 
@@ -316,12 +336,18 @@ static int write_summary(struct fit_state *s, const double *last_row, double wal
             fprintf(f, "%s\"%s (%s)\"", first ? "" : ", ", bindings[r].gpu, bindings[r].bus_id);
             first = 0;
         }
-    fprintf(f, "],\n  \"precision\": \"fp32\",\n");
+    fprintf(f, "],\n  \"precision\": \"%s\",\n", s->precision);
+    double used = -1, capacity = -1;
+    if (s->be->memory_info(&used, &capacity) == 0) {
+        json_number(f, "gpu_memory_used_mb", used > s->gpu_memory_peak_mb ? used : s->gpu_memory_peak_mb, 1);
+        json_number(f, "gpu_memory_total_mb", capacity, 1);
+    }
     fprintf(f, "  \"dptrain_version\": \"%s\",\n", DPTRAIN_VERSION);
     fprintf(f, "  \"global_batch\": %lld,\n", (long long)s->job->fit.batch_size);
     fprintf(f, "  \"per_rank_batch\": %.6g,\n", (double)s->job->fit.batch_size / P);
     fprintf(f, "  \"parameters\": %zu,\n", s->model.nparams);
     fprintf(f, "  \"allreduce_bytes_per_step\": %zu,\n", P > 1 ? s->model.arena_floats * sizeof(float) : 0);
+    fprintf(f, "  \"allreduce\": \"%s\",\n", s->allreduce.name);
     fprintf(f, "  \"gradient_bytes\": %zu,\n", s->model.arena_floats * sizeof(float));
     char sig[2048];
     model_signature(&s->model, sig, sizeof sig);
@@ -360,7 +386,7 @@ static void fit_state_free(struct fit_state *s)
     if (s->db.acc)
         device_batch_free(&s->db, s->be);
     free(s->es_best_weights);
-    free(s->host_grads);
+    grad_allreduce_free(&s->allreduce);
     host_batch_free(&s->hb);
     batch_reader_free(&s->train_reader);
     batch_reader_free(&s->val_reader);
@@ -461,6 +487,13 @@ static int fit_setup(struct fit_state *s, const struct job *job, const struct fi
         return -1;
     int64_t batch = job->fit.batch_size;
     model_allocate(&s->model, s->be, batch);
+    s->precision = s->be->set_precision(precision_code(job->fit.precision));
+    if (job->fit.precision != PRECISION_AUTO && job->fit.precision != PRECISION_FP32 && s->be == &backend_cpu &&
+        comm_world.rank == 0)
+        dp_warn("fit.precision = \"%s\": the CPU backend computes in fp32", precision_names[job->fit.precision]);
+    if (grad_allreduce_init(&s->allreduce, s->be, job->fit.allreduce, job->fit.nccl_timeout, s->model.arena_floats,
+                            err) != 0)
+        return -1;
     model_init_weights(&s->model, job->fit.seed);
     s->nopt_state = optimizer_state_arrays(&job->fit.optimizer);
     for (int i = 0; i < s->nopt_state; i++)
@@ -553,9 +586,11 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
            s.src.synthetic ? "synthetic" : s.src.parts[0].path, (long long)s.ntrain, (long long)s.nval,
            (long long)batch, (long long)steps);
     if (comm_world.size > 1)
-        printf("Ranks: %d (global batch %lld: %lld-%lld rows per rank)\n", comm_world.size, (long long)batch,
-               (long long)(batch / comm_world.size), (long long)((batch + comm_world.size - 1) / comm_world.size));
-    printf("Backend: %s, %d threads; optimizer %s (lr %g); loss %s; run dir %s\n", be->name,
+        printf("Ranks: %d (global batch %lld: %lld-%lld rows per rank); gradient all-reduce: %s, %.1f MB per step\n",
+               comm_world.size, (long long)batch, (long long)(batch / comm_world.size),
+               (long long)((batch + comm_world.size - 1) / comm_world.size), s.allreduce.name,
+               (double)m->arena_floats * sizeof(float) / 1e6);
+    printf("Backend: %s (%s), %d threads; optimizer %s (lr %g); loss %s; run dir %s\n", be->name, s.precision,
            omp_get_max_threads(), optimizer_names[f->optimizer.kind], f->optimizer.lr, loss_names[f->loss],
            o->run_dir);
     fflush(stdout);
@@ -582,6 +617,7 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
 
     for (int64_t epoch = s.pos.epoch; epoch < f->epochs && rc == 0 && !stopped_early; epoch++) {
         double epoch_start = time_now();
+        double split0[3] = {s.time_compute, s.time_allreduce, s.time_data};
         int64_t first_step = epoch == s.pos.epoch ? s.pos.step_in_epoch : 0;
         struct progress prog;
         progress_begin(&prog, epoch, f->epochs, steps, metric, o->tty);
@@ -619,19 +655,8 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
             }
             be->synchronize();
             double t2 = time_now();
-            /* ONE all-reduce over the flat gradient arena. Device memory goes through a host copy
-             * until the NCCL path lands. */
-            if (comm_world.size > 1) {
-                if (be == &backend_cpu) {
-                    comm_allreduce_sum_f32(m->grads, m->arena_floats);
-                } else {
-                    if (!s.host_grads)
-                        s.host_grads = dp_malloc(m->arena_floats * sizeof(float), "host gradients");
-                    be->download(s.host_grads, m->grads, m->arena_floats * sizeof(float));
-                    comm_allreduce_sum_f32(s.host_grads, m->arena_floats);
-                    be->upload(m->grads, s.host_grads, m->arena_floats * sizeof(float));
-                }
-            }
+            /* ONE all-reduce over the flat gradient arena (MPI, or NCCL on GPUs). */
+            grad_allreduce_sum(&s.allreduce, m->grads);
             /* The batch's sums and any stop request, agreed by all ranks in one small reduction. */
             double agreed[LOSS_ACC_COUNT + 1];
             be->download(agreed, s.db.acc, LOSS_ACC_COUNT * sizeof(double));
@@ -720,6 +745,8 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
         }
         row[HISTORY_SECONDS] = time_now() - epoch_start;
         row[HISTORY_LR] = optimizer_current_lr(&f->optimizer, s.pos.iterations);
+        if (be != &backend_cpu || comm_world.size > 1)
+            epoch_figures(&s, &prog, split0, (double)(steps - first_step) * (double)batch, row[HISTORY_SECONDS]);
         progress_end(&prog, steps, row[HISTORY_LOSS], row[HISTORY_METRIC], row[HISTORY_VAL_LOSS],
                      row[HISTORY_VAL_METRIC]);
         history_append(&s.history, row);

@@ -6,7 +6,7 @@
 #      resumes from last.h5 and ends with the same weights as an uninterrupted run;
 #   2. the generated cancer_mlp script trains with 2 ranks on the 2 (fake) GPUs of the node;
 #   3. the installed generic template trains a small seed_mlp job (job file found via DPTRAIN_HOME);
-#   4. a job-array sweep over 1 and 2 ranks feeds `dptrain report scaling`.
+#   4. a job-array sweep over 1 and 2 ranks (tools/scaling-sweep --slurm) feeds `dptrain report scaling`.
 # Needs root (it starts the daemons); skips elsewhere. Takes about 3 minutes on 2 cores.
 source "$(dirname "$0")/e2e_lib.sh"
 if [ "$(id -u)" != 0 ]; then
@@ -98,10 +98,12 @@ fi
 id_seed=$(submit -J seed_small -p gpu --gres=gpu:fake:1 --ntasks-per-node=1 --cpus-per-task=1 -C gpupod \
   "$PREFIX/share/dptrain/jobs/dptrain.sbatch" jobs/seed_mlp.cfg --set name=seed_small \
   --set data.synthetic.rows=2048) && ids+=("$id_seed") || fail "sbatch dptrain.sbatch"
-# A strong-scaling sweep over 1 and 2 CPU ranks as a job array.
-"$D" sbatch "$SRC/jobs/seed_mlp.cfg" --site "$SITE" --cpu --ranks-per-node 2 --sweep 1,2 --steps 8 --time 10 \
-  "${small[@]}" --set name=sweep --set fit.threads=1 --set data.synthetic.rows=8192 -o sweep.sbatch >/dev/null
-id_sweep=$(submit sweep.sbatch) && ids+=("$id_sweep") || fail "sbatch sweep.sbatch"
+# A strong-scaling sweep over 1 and 2 CPU ranks as a job array (tools/scaling-sweep --slurm).
+DPTRAIN=$D "$SRC/tools/scaling-sweep" "$SRC/jobs/seed_mlp.cfg" --ranks 1,2 --steps 8 --out sweep "${small[@]}" \
+  --set name=sweep --set data.synthetic.rows=8192 \
+  --slurm "--site '$SITE' --cpu --ranks-per-node 2 --time 10" >sweep.out 2>sweep.err || fail "scaling-sweep --slurm: $(cat sweep.err)"
+id_sweep=$(awk '/Submitted batch job/ {print $4}' sweep.out)
+[ -n "$id_sweep" ] && ids+=("$id_sweep") || fail "no array job submitted: $(cat sweep.out sweep.err)"
 
 wait_jobs 420 "${ids[@]}" || fail "jobs still queued after 420 s: $(squeue -h)"
 wait $ref_pid || fail "uninterrupted reference run: $(tail -2 straight.log)"
@@ -154,10 +156,10 @@ ok=1
 for t in 0 1; do
   [ "$(state "${id_sweep}_$t")" = COMPLETED ] || ok=0
 done
-[ $ok = 1 ] && grep -q '"slurm_array_task_id": "1"' runs/sweep/ranks-2/summary.json &&
+[ $ok = 1 ] && grep -q '"slurm_array_task_id": "1"' sweep/ranks-2/summary.json &&
   pass "job array: one task per rank count (1, 2), both COMPLETED" ||
   fail "sweep array: $(scontrol show job -o "$id_sweep" | grep -o 'JobState=[A-Z]*' | tr '\n' ' ') $(cat sweep-*.err 2>/dev/null | tail -3)"
-"$D" report scaling runs/sweep/ranks-1 runs/sweep/ranks-2 >report.txt 2>&1 &&
+"$D" report scaling sweep/ranks-1 sweep/ranks-2 >report.txt 2>&1 &&
   [ "$(grep -cE '^\| +[12] \|' report.txt)" -ge 2 ] && pass "report scaling over the array's run dirs" ||
   fail "report scaling: $(cat report.txt)"
 finish

@@ -1,0 +1,211 @@
+#include "gemm.h"
+
+#include <cublasLt.h>
+#include <stdio.h>
+
+#include "cuda_check.h"
+
+#define LT_CHECK(expr)                                                                                   \
+    do {                                                                                                 \
+        cublasStatus_t s_ = (expr);                                                                      \
+        if (s_ != CUBLAS_STATUS_SUCCESS)                                                                 \
+            dp_die(DP_EXIT_INTERNAL, "cuBLASLt: %s failed: %s (%s:%d)", #expr, cublasGetStatusString(s_),   \
+                   __FILE__, __LINE__);                                                                  \
+    } while (0)
+
+static cublasHandle_t blas;
+static cublasLtHandle_t lt;
+static cublasComputeType_t compute = CUBLAS_COMPUTE_32F;
+static void *workspace;
+static const size_t WORKSPACE_BYTES = 32u << 20;
+
+void gemm_init(void)
+{
+    if (blas)
+        return;
+    CUBLAS_CHECK(cublasCreate(&blas));
+    LT_CHECK(cublasLtCreate(&lt));
+    CUDA_CHECK(cudaMalloc(&workspace, WORKSPACE_BYTES));
+    /* cuBLAS' own workspace for the legacy API, so it never allocates behind our back. */
+    CUBLAS_CHECK(cublasSetWorkspace(blas, workspace, WORKSPACE_BYTES));
+}
+
+/* ---- plan cache: one cuBLASLt descriptor, layouts and algorithm per product shape ---- */
+
+struct lt_plan {
+    int used, epilogue;
+    int64_t m, n, k;
+    cublasOperation_t tb;
+    cublasLtMatmulDesc_t desc;
+    cublasLtMatrixLayout_t a, b, c;
+    cublasLtMatmulAlgo_t algo;
+    int supported; /* 0: cuBLASLt had no algorithm; use the plain path */
+};
+
+enum { PLAN_SLOTS = 64 };
+static struct lt_plan plans[PLAN_SLOTS];
+
+static void clear_plans(void)
+{
+    for (int i = 0; i < PLAN_SLOTS; i++) {
+        struct lt_plan *p = &plans[i];
+        if (p->used && p->supported) {
+            cublasLtMatmulDescDestroy(p->desc);
+            cublasLtMatrixLayoutDestroy(p->a);
+            cublasLtMatrixLayoutDestroy(p->b);
+            cublasLtMatrixLayoutDestroy(p->c);
+        }
+        p->used = 0;
+    }
+}
+
+const char *gemm_set_precision(int precision)
+{
+    static const cublasComputeType_t types[] = {CUBLAS_COMPUTE_32F, CUBLAS_COMPUTE_32F_FAST_TF32,
+                                                CUBLAS_COMPUTE_32F_FAST_16BF};
+    static const char *const names[] = {"fp32", "tf32", "bf16"};
+    if (precision < 0 || precision > 2)
+        precision = 1;
+    if (compute != types[precision])
+        clear_plans();
+    compute = types[precision];
+    return names[precision];
+}
+
+/* Column-major D (m x n) = A (m x k) op(B) (+ C with beta): A is never transposed here; B is
+ * (k x n), or (n x k) with tb = T. */
+static struct lt_plan *plan_for(int epilogue, int64_t m, int64_t n, int64_t k, cublasOperation_t tb)
+{
+    struct lt_plan *free_slot = NULL;
+    for (int i = 0; i < PLAN_SLOTS; i++) {
+        struct lt_plan *p = &plans[i];
+        if (p->used && p->epilogue == epilogue && p->m == m && p->n == n && p->k == k && p->tb == tb)
+            return p;
+        if (!p->used && !free_slot)
+            free_slot = p;
+    }
+    if (!free_slot) { /* more shapes than slots: start over */
+        clear_plans();
+        free_slot = &plans[0];
+    }
+    struct lt_plan *p = free_slot;
+    *p = (struct lt_plan){1, epilogue, m, n, k, tb};
+    cublasOperation_t ta = CUBLAS_OP_N;
+    cublasLtEpilogue_t epi = (cublasLtEpilogue_t)epilogue;
+    LT_CHECK(cublasLtMatmulDescCreate(&p->desc, compute, CUDA_R_32F));
+    LT_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+    LT_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+    LT_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+    LT_CHECK(cublasLtMatrixLayoutCreate(&p->a, CUDA_R_32F, (uint64_t)m, (uint64_t)k, m));
+    if (tb == CUBLAS_OP_N)
+        LT_CHECK(cublasLtMatrixLayoutCreate(&p->b, CUDA_R_32F, (uint64_t)k, (uint64_t)n, k));
+    else
+        LT_CHECK(cublasLtMatrixLayoutCreate(&p->b, CUDA_R_32F, (uint64_t)n, (uint64_t)k, n));
+    LT_CHECK(cublasLtMatrixLayoutCreate(&p->c, CUDA_R_32F, (uint64_t)m, (uint64_t)n, m));
+    cublasLtMatmulPreference_t pref;
+    LT_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+    LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &WORKSPACE_BYTES,
+                                                  sizeof WORKSPACE_BYTES));
+    cublasLtMatmulHeuristicResult_t result;
+    int found = 0;
+    cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(lt, p->desc, p->a, p->b, p->c, p->c, pref, 1, &result, &found);
+    cublasLtMatmulPreferenceDestroy(pref);
+    if (st == CUBLAS_STATUS_SUCCESS && found > 0) {
+        p->algo = result.algo;
+        p->supported = 1;
+    } else {
+        cublasLtMatmulDescDestroy(p->desc);
+        cublasLtMatrixLayoutDestroy(p->a);
+        cublasLtMatrixLayoutDestroy(p->b);
+        cublasLtMatrixLayoutDestroy(p->c);
+        p->supported = 0;
+    }
+    return p;
+}
+
+static void run_plan(struct lt_plan *p, const void *bias, float beta, const float *a, const float *b, float *c)
+{
+    const float alpha = 1.0f;
+    LT_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+    LT_CHECK(cublasLtMatmul(lt, p->desc, &alpha, a, p->a, b, p->b, &beta, c, p->c, c, p->c, &p->algo, workspace,
+                            WORKSPACE_BYTES, 0));
+}
+
+/* ---- plain GEMM ---- */
+
+void gemm(cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+          int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
+{
+    CUBLAS_CHECK(cublasGemmEx(blas, ta, tb, (int)m, (int)n, (int)k, &alpha, a, CUDA_R_32F, (int)lda, b, CUDA_R_32F,
+                              (int)ldb, &beta, c, CUDA_R_32F, (int)ldc, compute, CUBLAS_GEMM_DEFAULT));
+}
+
+__global__ void broadcast_bias_kernel(float *z, const float *b, int64_t rows, int64_t out)
+{
+    GRID_STRIDE(i, rows * out) z[i] = b[i % out];
+}
+
+/* db[j] += sum over rows of dz[r][j]: one block per 32 columns, rows split over the block's warps. */
+__global__ void column_sums_kernel(float *db, const float *dz, int64_t rows, int64_t out)
+{
+    __shared__ float part[8][33];
+    int64_t j = blockIdx.x * 32 + threadIdx.x;
+    float s = 0.0f;
+    if (j < out)
+        for (int64_t r = threadIdx.y; r < rows; r += blockDim.y)
+            s += dz[r * out + j];
+    part[threadIdx.y][threadIdx.x] = s;
+    __syncthreads();
+    if (threadIdx.y == 0 && j < out) {
+        for (int y = 1; y < (int)blockDim.y; y++)
+            s += part[y][threadIdx.x];
+        db[j] += s;
+    }
+}
+
+__global__ void add_kernel(float *dst, const float *src, int64_t n)
+{
+    GRID_STRIDE(i, n) dst[i] += src[i];
+}
+
+/* ---- Dense products ---- */
+
+void gemm_dense_forward(float *z, const float *x, const float *w, const float *b, int64_t rows, int64_t in,
+                        int64_t out)
+{
+    /* col-major: Z^T (out x rows) = W^T (out x in) X^T (in x rows) + b, b along the out rows */
+    struct lt_plan *p = plan_for(CUBLASLT_EPILOGUE_BIAS, out, rows, in, CUBLAS_OP_N);
+    if (p->supported) {
+        run_plan(p, b, 0.0f, w, x, z);
+        return;
+    }
+    broadcast_bias_kernel<<<blocks_for(rows * out), THREADS>>>(z, b, rows, out);
+    LAUNCH_CHECK();
+    gemm(CUBLAS_OP_N, CUBLAS_OP_N, out, rows, in, 1.0f, w, out, x, in, 1.0f, z, out);
+}
+
+void gemm_dense_weight_grad(float *dw, float *db, const float *dz, const float *x, int64_t rows, int64_t in,
+                            int64_t out)
+{
+    /* dW^T (out x in) += dZ^T (out x rows) X (rows x in); the BGRADA epilogue reduces dZ^T over its
+     * columns (the batch) into a bias gradient, written (not added): through a scratch vector. */
+    static float *db_scratch;
+    static int64_t scratch_len;
+    struct lt_plan *p = plan_for(CUBLASLT_EPILOGUE_BGRADA, out, in, rows, CUBLAS_OP_T);
+    if (p->supported) {
+        if (scratch_len < out) {
+            if (db_scratch)
+                CUDA_CHECK(cudaFree(db_scratch));
+            CUDA_CHECK(cudaMalloc(&db_scratch, (size_t)out * sizeof(float)));
+            scratch_len = out;
+        }
+        run_plan(p, db_scratch, 1.0f, dz, x, dw);
+        add_kernel<<<blocks_for(out), THREADS>>>(db, db_scratch, out);
+        LAUNCH_CHECK();
+        return;
+    }
+    gemm(CUBLAS_OP_N, CUBLAS_OP_T, out, in, rows, 1.0f, dz, out, x, in, 1.0f, dw, out);
+    dim3 threads(32, 8);
+    column_sums_kernel<<<(unsigned)((out + 31) / 32), threads>>>(db, dz, rows, out);
+    LAUNCH_CHECK();
+}

@@ -1,0 +1,69 @@
+#include "grad_allreduce.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "comm.h"
+
+#ifdef DPTRAIN_HAVE_NCCL
+#include "nccl_comm.h"
+#endif
+
+int grad_allreduce_init(struct grad_allreduce *g, const struct backend *be, enum allreduce_kind kind,
+                        double timeout, size_t floats, struct dp_error *err)
+{
+    memset(g, 0, sizeof *g);
+    g->be = be;
+    g->floats = floats;
+    int device = be != &backend_cpu;
+    if (comm_world.size == 1) {
+        g->name = "none";
+    } else if (!device) {
+        if (kind == ALLREDUCE_NCCL)
+            return dp_error_set(err, DP_EXIT_INPUT, "fit.allreduce = \"nccl\" needs the GPU backend (--device cuda)");
+        g->name = "mpi";
+    } else if (kind == ALLREDUCE_MPI) {
+        g->name = "mpi-staged";
+        g->host = dp_malloc(floats * sizeof(float), "host copy of the gradients");
+    } else {
+#ifdef DPTRAIN_HAVE_NCCL
+        char id[NCCL_COMM_ID_BYTES] = {0};
+        if (comm_world.rank == 0 && nccl_comm_make_id(id, err) != 0)
+            return -1;
+        comm_bcast_bytes(id, sizeof id, 0);
+        if (nccl_comm_init(id, comm_world.rank, comm_world.size, timeout, err) != 0)
+            return -1;
+        g->name = "nccl";
+#else
+        (void)timeout;
+        return dp_error_set(err, DP_EXIT_INPUT,
+                            "this dptrain was built without NCCL: set fit.allreduce = \"mpi\" for several GPU ranks");
+#endif
+    }
+    return 0;
+}
+
+void grad_allreduce_sum(struct grad_allreduce *g, float *grads)
+{
+    if (!strcmp(g->name, "mpi")) {
+        comm_allreduce_sum_f32(grads, g->floats);
+    } else if (!strcmp(g->name, "mpi-staged")) {
+        g->be->download(g->host, grads, g->floats * sizeof(float));
+        comm_allreduce_sum_f32(g->host, g->floats);
+        g->be->upload(grads, g->host, g->floats * sizeof(float));
+#ifdef DPTRAIN_HAVE_NCCL
+    } else if (!strcmp(g->name, "nccl")) {
+        nccl_comm_allreduce_sum_f32(grads, g->floats);
+#endif
+    }
+}
+
+void grad_allreduce_free(struct grad_allreduce *g)
+{
+#ifdef DPTRAIN_HAVE_NCCL
+    if (g->name && !strcmp(g->name, "nccl"))
+        nccl_comm_destroy();
+#endif
+    free(g->host);
+    memset(g, 0, sizeof *g);
+}
