@@ -23,6 +23,16 @@ acc=$("$DPTRAIN" evaluate "$SRC/jobs/mnist_cnn.cfg" --weights run/last.h5 --json
 awk -v a="$acc" 'BEGIN { exit !(a >= 0.93) }' && pass "400 steps of batch 32: test accuracy $acc >= 0.93" ||
   fail "test accuracy $acc after 400 steps"
 
+# Same result with 1 and 2 ranks (within rounding), as for Dense models: 40 steps of batch 32.
+if /usr/bin/python3 -c "import h5py" 2>/dev/null; then
+  short=(--set fit.epochs=1 --set fit.steps_per_epoch=40 --set fit.threads=1)
+  "$DPTRAIN" fit "$SRC/jobs/mnist_cnn.cfg" "${short[@]}" --run-dir r1 >r1.log 2>&1 || fail "1 rank: $(tail -2 r1.log)"
+  OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe --bind-to none -np 2 \
+    "$DPTRAIN" fit "$SRC/jobs/mnist_cnn.cfg" "${short[@]}" --run-dir r2 >r2.log 2>&1 || fail "2 ranks: $(tail -2 r2.log)"
+  out=$(/usr/bin/python3 "$SRC/tests/compare_weights.py" r1/last.h5 r2/last.h5 1e-4) &&
+    pass "CNN, 1 vs 2 ranks after 40 steps: $out" || fail "CNN 1 vs 2 ranks: $out"
+fi
+
 if /usr/bin/python3 -c "import h5py" 2>/dev/null && [ -f "$DATA/keras/mnist_cnn_keras3.16.0_legacy.h5" ]; then
   /usr/bin/python3 - run/best.h5 "$DATA/keras/mnist_cnn_keras3.16.0_legacy.h5" <<'PY' && pass "best.h5 matches the Keras reference layout" || fail "Keras layout"
 import sys, h5py
