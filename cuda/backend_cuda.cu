@@ -36,6 +36,42 @@ static void cuda_download(void *dst, const void *src, size_t bytes) { if (bytes)
 static void cuda_zero(void *p, size_t bytes) { if (bytes) CUDA_CHECK(cudaMemset(p, 0, bytes)); }
 static void cuda_synchronize(void) { CUDA_CHECK(cudaDeviceSynchronize()); }
 
+/* ---- input pipeline: pinned host buffers, copies in stream order, fences per buffer ---- */
+
+static void *cuda_host_alloc(size_t bytes, const char *what)
+{
+    void *p = NULL;
+    cudaError_t e = cudaMallocHost(&p, bytes ? bytes : 256);
+    if (e != cudaSuccess)
+        dp_die(DP_EXIT_INTERNAL, "CUDA: cannot allocate %zu bytes of pinned host memory for %s (%s)", bytes, what,
+               cudaGetErrorString(e));
+    memset(p, 0, bytes ? bytes : 256);
+    return p;
+}
+
+static void cuda_host_free(void *p) { if (p) CUDA_CHECK(cudaFreeHost(p)); }
+
+static void cuda_upload_async(void *dst, const void *src, size_t bytes)
+{
+    if (bytes)
+        CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, 0));
+}
+
+static cudaEvent_t host_fences[2];
+
+static void cuda_host_fence_record(int slot)
+{
+    if (!host_fences[slot])
+        CUDA_CHECK(cudaEventCreateWithFlags(&host_fences[slot], cudaEventDisableTiming));
+    CUDA_CHECK(cudaEventRecord(host_fences[slot], 0));
+}
+
+static void cuda_host_fence_wait(int slot)
+{
+    if (host_fences[slot])
+        CUDA_CHECK(cudaEventSynchronize(host_fences[slot]));
+}
+
 /* ---- dense ---- */
 
 static void cuda_dense_forward(float *z, const float *x, const float *w, const float *b, int64_t rows, int64_t in,
@@ -464,6 +500,11 @@ extern "C" const struct backend backend_cuda = {
     cuda_download,
     cuda_zero,
     cuda_synchronize,
+    cuda_host_alloc,
+    cuda_host_free,
+    cuda_upload_async,
+    cuda_host_fence_record,
+    cuda_host_fence_wait,
     cuda_dense_forward,
     cuda_dense_backward,
     cuda_conv2d_forward,

@@ -45,6 +45,16 @@ struct backend {
     void (*zero)(void *p, size_t bytes);
     void (*synchronize)(void);
 
+    /* The input pipeline: host buffers the device can copy from without staging (pinned on CUDA),
+     * copies that return at once and run in order with the kernels, and per-buffer fences: before
+     * the host writes into a buffer again it waits for the fence recorded after the last copy
+     * from it. On the CPU these are malloc, memcpy and no-ops. */
+    void *(*host_alloc)(size_t bytes, const char *what); /* zero-filled */
+    void (*host_free)(void *p);
+    void (*upload_async)(void *dst, const void *host_src, size_t bytes);
+    void (*host_fence_record)(int slot); /* slot 0 or 1 */
+    void (*host_fence_wait)(int slot);
+
     /* z (rows, out) = x (rows, in) w (in, out) + b (out) */
     void (*dense_forward)(float *z, const float *x, const float *w, const float *b, int64_t rows,
                           int64_t in, int64_t out);

@@ -418,6 +418,9 @@ static int cpu_all_finite(const float *x, size_t n)
     return ok;
 }
 
+static void *cpu_host_alloc(size_t bytes, const char *what) { return dp_calloc(1, bytes, what); }
+static void cpu_fence(int slot) { (void)slot; }
+
 /* CBLAS computes in fp32 whatever is asked. */
 static const char *cpu_set_precision(int precision)
 {
@@ -439,6 +442,11 @@ const struct backend backend_cpu = {
     .download = cpu_copy,
     .zero = cpu_zero,
     .synchronize = cpu_synchronize,
+    .host_alloc = cpu_host_alloc,
+    .host_free = cpu_free,
+    .upload_async = cpu_copy,
+    .host_fence_record = cpu_fence,
+    .host_fence_wait = cpu_fence,
     .dense_forward = cpu_dense_forward,
     .dense_backward = cpu_dense_backward,
     .conv2d_forward = cpu_conv2d_forward,

@@ -80,6 +80,38 @@ void device_batch_upload(struct device_batch *d, struct model *m, const struct h
     be->upload(d->sample_ids, h->sample_ids, (size_t)h->rows * sizeof(int64_t));
 }
 
+void host_batch_alloc_pinned(struct host_batch *h, const struct backend *be, int64_t rows, int64_t x_cols,
+                             int64_t k, int want_labels)
+{
+    memset(h, 0, sizeof *h);
+    h->x = be->host_alloc((size_t)(rows * x_cols) * sizeof(float), "the input batch");
+    if (want_labels)
+        h->labels = be->host_alloc((size_t)rows * sizeof(int32_t), "batch labels");
+    else
+        h->values = be->host_alloc((size_t)(rows * k) * sizeof(float), "batch targets");
+    h->sample_ids = be->host_alloc((size_t)rows * sizeof(int64_t), "batch sample ids");
+}
+
+void host_batch_free_pinned(struct host_batch *h, const struct backend *be)
+{
+    be->host_free(h->x);
+    be->host_free(h->labels);
+    be->host_free(h->values);
+    be->host_free(h->sample_ids);
+    memset(h, 0, sizeof *h);
+}
+
+void device_batch_upload_async(struct device_batch *d, struct model *m, const struct host_batch *h, int64_t k)
+{
+    const struct backend *be = m->be;
+    be->upload_async(m->input, h->x, (size_t)(h->rows * m->input_size) * sizeof(float));
+    if (h->labels)
+        be->upload_async(d->labels, h->labels, (size_t)h->rows * sizeof(int32_t));
+    else
+        be->upload_async(d->values, h->values, (size_t)(h->rows * k) * sizeof(float));
+    be->upload_async(d->sample_ids, h->sample_ids, (size_t)h->rows * sizeof(int64_t));
+}
+
 struct loss_targets device_batch_targets(const struct device_batch *d, const struct host_batch *h)
 {
     struct loss_targets t = {h->labels ? d->labels : NULL, h->labels ? NULL : d->values};

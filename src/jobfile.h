@@ -74,6 +74,7 @@ struct job_fit {
     enum allreduce_kind allreduce;
     enum precision_kind precision;
     double nccl_timeout;     /* seconds a collective may take before the job ends */
+    int64_t readback_steps;  /* loss sums come to the host every N steps (0: 1 on CPU, 50 on GPU) */
 };
 
 struct job {

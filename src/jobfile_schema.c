@@ -456,7 +456,8 @@ static int read_fit(const struct schema_ctx *c, struct job_fit *f, const config_
 {
     static const char *const keys[] = {"seed", "epochs", "batch_size", "steps_per_epoch", "loss",
                                        "metrics", "optimizer", "checkpoint", "early_stopping",
-                                       "threads", "allreduce", "precision", "nccl_timeout", NULL};
+                                       "threads", "allreduce", "precision", "nccl_timeout",
+                                       "readback_steps", NULL};
     if (check_keys(c, g, keys))
         return -1;
     int64_t seed;
@@ -466,6 +467,7 @@ static int read_fit(const struct schema_ctx *c, struct job_fit *f, const config_
         get_int(c, g, "batch_size", &f->batch_size, 32, 1, INT64_C(1) << 24, 0) ||
         get_int(c, g, "steps_per_epoch", &f->steps_per_epoch, 0, 0, INT64_C(1) << 40, 0) ||
         get_int(c, g, "threads", &f->threads, 0, 0, 4096, 0) ||
+        get_int(c, g, "readback_steps", &f->readback_steps, 0, 0, INT64_C(1) << 30, 0) ||
         get_choice(c, g, "loss", &loss, 0, loss_names, 1) ||
         get_choice(c, g, "allreduce", &allreduce, ALLREDUCE_AUTO, allreduce_names, 0) ||
         get_choice(c, g, "precision", &precision, PRECISION_AUTO, precision_names, 0) ||

@@ -83,7 +83,7 @@ struct fit_state {
     struct model model;
     struct target_mode tm;
     struct batch_reader train_reader, val_reader;
-    struct host_batch hb;
+    struct host_batch hb[2];
     struct device_batch db;
     float *opt_state[2];
     int nopt_state;
@@ -387,7 +387,9 @@ static void fit_state_free(struct fit_state *s)
         device_batch_free(&s->db, s->be);
     free(s->es_best_weights);
     grad_allreduce_free(&s->allreduce);
-    host_batch_free(&s->hb);
+    for (int i = 0; i < 2; i++)
+        if (s->hb[i].x)
+            host_batch_free_pinned(&s->hb[i], s->be);
     batch_reader_free(&s->train_reader);
     batch_reader_free(&s->val_reader);
     model_free(&s->model);
@@ -515,7 +517,8 @@ static int fit_setup(struct fit_state *s, const struct job *job, const struct fi
         return -1;
     batch_reader_set_slice(&s->train_reader, batch, comm_world.rank, comm_world.size);
     batch_reader_set_slice(&s->val_reader, batch, comm_world.rank, comm_world.size);
-    host_batch_alloc(&s->hb, batch, s->src.x_cols, s->tm.k, s->tm.want_labels);
+    for (int i = 0; i < 2; i++) /* two, so the host fills one while the device copies the other */
+        host_batch_alloc_pinned(&s->hb[i], s->be, batch, s->src.x_cols, s->tm.k, s->tm.want_labels);
     device_batch_alloc(&s->db, s->be, batch, s->tm.k);
     return 0;
 }
@@ -576,6 +579,9 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
     const struct job_fit *f = &job->fit;
     int64_t batch = f->batch_size;
     int64_t steps = (s.ntrain + batch - 1) / batch;
+    /* How often loss sums come back to the host: every step on the CPU (free there), every 50 on a
+     * GPU, so it queues steps without waiting (fit.readback_steps overrides). */
+    int64_t readback_steps = f->readback_steps > 0 ? f->readback_steps : be == &backend_cpu ? 1 : 50;
     if (f->steps_per_epoch > 0 && f->steps_per_epoch < steps)
         steps = f->steps_per_epoch;
     const char *metric = f->metric != METRIC_NONE ? metric_names[f->metric] : NULL;
@@ -623,6 +629,7 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
         progress_begin(&prog, epoch, f->epochs, steps, metric, o->tty);
         batch_reader_begin_epoch(&s.train_reader, epoch);
         double acc[LOSS_ACC_COUNT] = {0};
+        int64_t since_readback = 0;
         if (first_step > 0) {
             acc[LOSS_ACC_LOSS] = s.pos.epoch_loss_sum;
             acc[LOSS_ACC_METRIC] = s.pos.epoch_metric_sum;
@@ -636,41 +643,57 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
             int64_t lo, hi;
             comm_batch_slice(rows, comm_world.rank, comm_world.size, &lo, &hi);
             double t0 = time_now();
-            if (hi > lo && batch_reader_read(&s.train_reader, pos + lo, hi - lo, &s.hb, err) != 0) {
+            struct host_batch *hb = &s.hb[step & 1];
+            be->host_fence_wait(step & 1); /* the copy from this buffer two steps ago is done */
+            if (hi > lo && batch_reader_read(&s.train_reader, pos + lo, hi - lo, hb, err) != 0) {
                 rc = -1;
                 break;
             }
             double t1 = time_now();
             be->zero(m->grads, m->arena_floats * sizeof(float));
-            be->zero(s.db.acc, LOSS_ACC_COUNT * sizeof(double));
+            if (since_readback == 0)
+                be->zero(s.db.acc, LOSS_ACC_COUNT * sizeof(double)); /* sums since the last read-back */
             if (hi > lo) {
-                device_batch_upload(&s.db, m, &s.hb, s.tm.k);
+                device_batch_upload_async(&s.db, m, hb, s.tm.k);
+                be->host_fence_record(step & 1);
                 struct pass_context c = {be, hi - lo, 1, f->seed, (uint32_t)s.pos.iterations, s.db.sample_ids};
                 model_forward(m, &c);
                 const struct layer *last = &m->layers[m->nlayers - 1];
                 be->loss_forward_backward(s.db.acc, m->loss_dz, last->z, last->y,
-                                          device_batch_targets(&s.db, &s.hb), hi - lo, s.tm.k, lp,
+                                          device_batch_targets(&s.db, hb), hi - lo, s.tm.k, lp,
                                           1.0f / (float)rows);
                 model_backward(m, &c);
             }
-            be->synchronize();
+            /* Read-back points (the same steps on every rank): the loss sums come back from the
+             * device, ranks agree on them and on stop requests, and only there are NaN checks,
+             * progress, checkpoints and signals handled. Between them a GPU runs without host syncs. */
+            int readback = since_readback + 1 >= readback_steps || step + 1 == steps ||
+                           (f->checkpoint.every_steps > 0 && (s.pos.iterations + 1) % f->checkpoint.every_steps == 0);
+            if (readback)
+                be->synchronize();
             double t2 = time_now();
             /* ONE all-reduce over the flat gradient arena (MPI, or NCCL on GPUs). */
             grad_allreduce_sum(&s.allreduce, m->grads);
-            /* The batch's sums and any stop request, agreed by all ranks in one small reduction. */
-            double agreed[LOSS_ACC_COUNT + 1];
-            be->download(agreed, s.db.acc, LOSS_ACC_COUNT * sizeof(double));
-            agreed[LOSS_ACC_COUNT] = stop_signal;
-            comm_allreduce_sum_f64(agreed, LOSS_ACC_COUNT + 1);
+            if (readback) {
+                /* The sums and any stop request, agreed by all ranks in one small reduction. */
+                double agreed[LOSS_ACC_COUNT + 1];
+                be->download(agreed, s.db.acc, LOSS_ACC_COUNT * sizeof(double));
+                agreed[LOSS_ACC_COUNT] = stop_signal;
+                comm_allreduce_sum_f64(agreed, LOSS_ACC_COUNT + 1);
+                if (agreed[LOSS_ACC_COUNT] > 0 && !stop_signal)
+                    stop_signal = SIGTERM; /* another rank was signalled */
+                for (int a = 0; a < LOSS_ACC_COUNT; a++)
+                    acc[a] += agreed[a];
+                since_readback = 0;
+            } else {
+                since_readback++;
+            }
             double t3 = time_now();
-            if (agreed[LOSS_ACC_COUNT] > 0 && !stop_signal)
-                stop_signal = SIGTERM; /* another rank was signalled */
-            for (int a = 0; a < LOSS_ACC_COUNT; a++)
-                acc[a] += agreed[a];
             struct optimizer_step_params sp;
             optimizer_step_params_make(&sp, &f->optimizer, s.pos.iterations);
             be->optimizer_step(m->params, m->grads, s.opt_state[0], s.opt_state[1], m->arena_floats, sp);
-            be->synchronize();
+            if (readback)
+                be->synchronize();
             double t4 = time_now();
             s.time_data += t1 - t0;
             s.time_compute += (t2 - t1) + (t4 - t3);
@@ -686,6 +709,8 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
             }
             s.pos.iterations++;
             s.pos.samples += rows;
+            if (!readback)
+                continue;
             if (!isfinite(acc[LOSS_ACC_LOSS])) {
                 if (o->tty)
                     printf("\n");
@@ -736,7 +761,8 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
         row[HISTORY_VAL_LOSS] = row[HISTORY_VAL_METRIC] = NAN;
         if (s.nval > 0) {
             double vacc[LOSS_ACC_COUNT];
-            if (evaluate_rows(m, &s.val_reader, s.nval, batch, lp, &s.db, &s.hb, vacc, NULL, NULL, NULL, err) != 0) {
+            be->synchronize(); /* no copy from the host batches is still in flight */
+            if (evaluate_rows(m, &s.val_reader, s.nval, batch, lp, &s.db, &s.hb[0], vacc, NULL, NULL, NULL, err) != 0) {
                 rc = -1;
                 break;
             }

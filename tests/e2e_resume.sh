@@ -105,6 +105,27 @@ expect_error 4 "loss became NaN" "$DPTRAIN" fit sgd_ok.cfg --run-dir nan --resum
 [ "$before" = "$(md5sum nan/last.h5)" ] && "$DPTRAIN" inspect nan/last.h5 >/dev/null &&
   pass "last.h5 intact after the loss became NaN" || fail "last.h5 changed after NaN"
 
+# 6b. Loss sums read back every 7 steps (GPUs do it every 50, so they queue steps without waiting):
+# the same weights and history, exact resume after a signal, and NaN still stops with last.h5 intact.
+rb=(--set fit.readback_steps=7)
+"$DPTRAIN" fit r.cfg --run-dir rb "${rb[@]}" >rb.log 2>&1 || fail "readback 7: $(tail -2 rb.log)"
+same_weights straight/last.h5 rb/last.h5 && diff <(cut -d, -f1-5 straight/history.csv) <(cut -d, -f1-5 rb/history.csv) >/dev/null &&
+  pass "read-back every 7 steps: same weights and history as every step" || fail "read-back every 7 steps changes results"
+"$DPTRAIN" fit r.cfg --run-dir rbterm "${rb[@]}" >rbt.log 2>&1 &
+pid=$!
+sleep 1.2
+kill -TERM $pid
+wait $pid
+rc=$?
+"$DPTRAIN" fit r.cfg --run-dir rbterm --resume auto "${rb[@]}" >rbt2.log 2>&1 || fail "resume (readback 7): $(tail -2 rbt2.log)"
+[ $rc -eq 3 ] || [ $rc -eq 0 ] || fail "readback 7 SIGTERM run exited $rc"
+same_weights straight/last.h5 rbterm/last.h5 && pass "read-back every 7 steps: SIGTERM ($rc) + resume bit-identical" ||
+  fail "read-back every 7 steps: weights differ after SIGTERM + resume"
+before=$(md5sum nan/last.h5)
+expect_error 4 "loss became NaN" "$DPTRAIN" fit sgd_ok.cfg --run-dir nan --resume auto --set fit.optimizer.lr=1e6 "${rb[@]}"
+[ "$before" = "$(md5sum nan/last.h5)" ] && pass "read-back every 7 steps: last.h5 intact after NaN" ||
+  fail "last.h5 changed after NaN (readback 7)"
+
 # 7. Keras' legacy loader view, two Dense layers of the same size
 if /usr/bin/python3 -c "import h5py" 2>/dev/null; then
   /usr/bin/python3 - straight/last.h5 <<'PY' && pass "Keras layout with two same-size Dense layers" || fail "Keras layout"
