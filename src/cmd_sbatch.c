@@ -243,11 +243,14 @@ static void write_launch(FILE *f, const struct request *q, long long tasks_per_n
                     q->batch, q->batch);
         fprintf(f, "rm -rf \"$RUN_DIR\"\n");
         if (!strcmp(q->site.launcher, "srun"))
-            fprintf(f, "srun --mpi=%s --nodes=\"$NODES\" --ntasks=\"$P\" %s &\n", q->site.srun_mpi, fit);
+            fprintf(f, "srun --mpi=%s --kill-on-bad-exit=1 --nodes=\"$NODES\" --ntasks=\"$P\" %s &\n", q->site.srun_mpi,
+                    fit);
         else
             fprintf(f, "mpirun -np \"$P\" --map-by ppr:%lld:node %s &\n", tasks_per_node, fit);
     } else if (!strcmp(q->site.launcher, "srun")) {
-        fprintf(f, "srun --mpi=%s %s &\n", q->site.srun_mpi, fit);
+        /* --kill-on-bad-exit: a rank that dies takes the step down, instead of leaving the others
+         * waiting in a collective until the time limit. */
+        fprintf(f, "srun --mpi=%s --kill-on-bad-exit=1 %s &\n", q->site.srun_mpi, fit);
     } else {
         fprintf(f, "mpirun -np \"$SLURM_NTASKS\" --map-by ppr:%lld:node %s &\n", tasks_per_node, fit);
     }

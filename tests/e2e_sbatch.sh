@@ -5,7 +5,7 @@ source "$(dirname "$0")/e2e_lib.sh"
 
 "$DPTRAIN" sbatch "$SRC/jobs/seed_mlp.cfg" --site uva-gpupod --nodes 2 --gpus-per-node 8 >uva.sh || fail "uva preset"
 for want in "#SBATCH --partition=gpu" "#SBATCH --nodes=2" "#SBATCH --ntasks-per-node=8" "#SBATCH --gres=gpu:a100:8" \
-            "#SBATCH --constraint=gpupod" "#SBATCH --requeue" "#SBATCH --signal=B:USR1@300" "srun --mpi=pmix dptrain fit"; do
+            "#SBATCH --constraint=gpupod" "#SBATCH --requeue" "#SBATCH --signal=B:USR1@300" "srun --mpi=pmix --kill-on-bad-exit=1 dptrain fit"; do
   grep -qF -- "$want" uva.sh && pass "uva: $want" || fail "uva script lacks '$want'"
 done
 grep -q -- "--gpus-per-task" uva.sh && fail "uses --gpus-per-task" || pass "no --gpus-per-task"
@@ -44,7 +44,7 @@ signal_minutes = 1;
 SITE
 "$DPTRAIN" sbatch "$SRC/jobs/seed_mlp.cfg" --site ./site.cfg --time 10 >site.sh || fail "site file"
 for want in "#SBATCH --gres=gpu:fake:2" "#SBATCH --ntasks-per-node=2" "#SBATCH --cpus-per-task=1" \
-            "#SBATCH --signal=B:USR2@60" "srun --mpi=pmix_v4 dptrain fit" "MODULE=''" "(site localci)"; do
+            "#SBATCH --signal=B:USR2@60" "srun --mpi=pmix_v4 --kill-on-bad-exit=1 dptrain fit" "MODULE=''" "(site localci)"; do
   grep -qF -- "$want" site.sh && pass "site file: $want" || fail "site script lacks '$want'"
 done
 "$DPTRAIN" sbatch "$SRC/jobs/seed_mlp.cfg" --site ./site.cfg --cpu --ranks-per-node 2 --time 10 >cpu.sh

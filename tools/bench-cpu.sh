@@ -22,6 +22,13 @@ build/dptrain import csv --x "$DATA/cancer/cancer_data.csv" --y "$DATA/cancer/ca
 sed -e 's|optimizer = {.*};|optimizer = { name = "adam"; };|' -e "s|\"cancer.h5\"|\"$work/cancer.h5\"|" \
   jobs/cancer_mlp.cfg >"$work/cancer_adam.cfg"
 
+mnist_job=
+if [ -d "$DATA/mnist" ]; then
+  build/dptrain import mnist "$DATA/mnist" -o "$work/mnist.h5" >/dev/null
+  sed -e "s|\"mnist.h5\"|\"$work/mnist.h5\"|" jobs/mnist_cnn.cfg >"$work/mnist.cfg"
+  mnist_job=$work/mnist.cfg
+fi
+
 field() { sed -n "s/.*\"$1\": \([0-9.]*\).*/\1/p"; }
 rows=()
 run() { # workload job batch steps threads
@@ -39,6 +46,7 @@ for t in "${threads[@]}"; do
   run cancer_mlp "$work/cancer_adam.cfg" 318 2000 "$t"
   run cancer_mlp "$work/cancer_adam.cfg" 1024 1000 "$t"
   run seed_mlp jobs/seed_mlp.cfg 1024 8 "$t"
+  [ -z "$mnist_job" ] || run mnist_cnn "$mnist_job" 32 200 "$t"
 done
 echo
 echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; $(date -u +%Y-%m-%d)"
