@@ -72,8 +72,8 @@ const char *gemm_set_precision(int precision)
     return names[precision];
 }
 
-/* Column-major D (m x n) = A (m x k) op(B) (+ C with beta): A is never transposed here; B is
- * (k x n), or (n x k) with tb = T. */
+/* Column-major D (m x n) = A (m x k) op(B) (+ C with beta): A is never transposed here (BGRADA
+ * works only with a non-transposed A); B is (k x n), or (n x k) with tb = T. */
 static struct lt_plan *plan_for(int epilogue, int64_t m, int64_t n, int64_t k, cublasOperation_t tb)
 {
     struct lt_plan *free_slot = NULL;
@@ -131,6 +131,11 @@ static void run_plan(struct lt_plan *p, const void *bias, float beta, const floa
                             WORKSPACE_BYTES, 0));
 }
 
+/* cuBLASLt's heuristic assumes 256-byte aligned matrices and vectors unless told otherwise; the
+ * buffers here come from cudaMalloc or the 64-float aligned arenas, and anything else takes the
+ * plain path. */
+static int aligned(const void *p) { return ((uintptr_t)p & 255) == 0; }
+
 /* ---- plain GEMM ---- */
 
 void gemm(cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
@@ -174,8 +179,10 @@ void gemm_dense_forward(float *z, const float *x, const float *w, const float *b
                         int64_t out)
 {
     /* col-major: Z^T (out x rows) = W^T (out x in) X^T (in x rows) + b, b along the out rows */
-    struct lt_plan *p = plan_for(CUBLASLT_EPILOGUE_BIAS, out, rows, in, CUBLAS_OP_N);
-    if (p->supported) {
+    struct lt_plan *p = aligned(z) && aligned(x) && aligned(w) && aligned(b)
+                            ? plan_for(CUBLASLT_EPILOGUE_BIAS, out, rows, in, CUBLAS_OP_N)
+                            : NULL;
+    if (p && p->supported) {
         run_plan(p, b, 0.0f, w, x, z);
         return;
     }
@@ -191,8 +198,10 @@ void gemm_dense_weight_grad(float *dw, float *db, const float *dz, const float *
      * columns (the batch) into a bias gradient, written (not added): through a scratch vector. */
     static float *db_scratch;
     static int64_t scratch_len;
-    struct lt_plan *p = plan_for(CUBLASLT_EPILOGUE_BGRADA, out, in, rows, CUBLAS_OP_T);
-    if (p->supported) {
+    struct lt_plan *p = aligned(dw) && aligned(dz) && aligned(x)
+                            ? plan_for(CUBLASLT_EPILOGUE_BGRADA, out, in, rows, CUBLAS_OP_T)
+                            : NULL;
+    if (p && p->supported) {
         if (scratch_len < out) {
             if (db_scratch)
                 CUDA_CHECK(cudaFree(db_scratch));
