@@ -11,6 +11,7 @@
 #include "backend_cuda.h"
 #include "cuda_check.h"
 #include "gemm.h"
+#include "nvml_probe.h"
 #include "errors.h"
 #include "rng.h"
 
@@ -457,6 +458,8 @@ static int cuda_all_finite(const float *x, size_t n)
 
 static const char *cuda_set_precision(int precision) { return gemm_set_precision(precision); }
 
+static int cuda_utilization(double *percent) { return nvml_probe_utilization(percent); }
+
 static int cuda_memory_info(double *used_mb, double *total_mb)
 {
     size_t free_bytes = 0, total = 0;
@@ -488,6 +491,7 @@ extern "C" int backend_cuda_init(int local_rank, char *name, size_t name_len, ch
     CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
     snprintf(name, name_len, "%s", prop.name);
     CUDA_CHECK(cudaDeviceGetPCIBusId(bus_id, (int)bus_len, dev));
+    nvml_probe_open(bus_id); /* utilization figures when the driver's NVML is there */
     gemm_init();
     return 0;
 }
@@ -520,4 +524,5 @@ extern "C" const struct backend backend_cuda = {
     cuda_all_finite,
     cuda_set_precision,
     cuda_memory_info,
+    cuda_utilization,
 };

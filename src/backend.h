@@ -110,6 +110,8 @@ struct backend {
     const char *(*set_precision)(int precision);
     /* Device memory in use and in total, in MiB; -1 where there is no device. */
     int (*memory_info)(double *used_mb, double *total_mb);
+    /* Device busy percent over the last sample period (NVML); -1 where not available. */
+    int (*utilization)(double *percent);
 };
 
 extern const struct backend backend_cpu;

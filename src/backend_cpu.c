@@ -434,6 +434,12 @@ static int cpu_memory_info(double *used_mb, double *total_mb)
     return -1;
 }
 
+static int cpu_utilization(double *percent)
+{
+    *percent = -1;
+    return -1;
+}
+
 const struct backend backend_cpu = {
     .name = "cpu",
     .alloc = cpu_alloc,
@@ -462,4 +468,5 @@ const struct backend backend_cpu = {
     .all_finite = cpu_all_finite,
     .set_precision = cpu_set_precision,
     .memory_info = cpu_memory_info,
+    .utilization = cpu_utilization,
 };

@@ -151,9 +151,12 @@ static void epoch_figures(struct fit_state *s, struct progress *prog, const doub
                      seconds > 0 ? samples / seconds : 0, 100 * c / total, 100 * a / total, 100 * d / total);
     double used, capacity;
     if (s->be->memory_info(&used, &capacity) == 0 && n > 0 && (size_t)n < sizeof prog->tail) {
-        snprintf(prog->tail + n, sizeof prog->tail - (size_t)n, " - GPU memory %.0f/%.0f MiB", used, capacity);
+        n += snprintf(prog->tail + n, sizeof prog->tail - (size_t)n, " - GPU memory %.0f/%.0f MiB", used, capacity);
         if (used > s->gpu_memory_peak_mb)
             s->gpu_memory_peak_mb = used;
+        double busy;
+        if (s->be->utilization(&busy) == 0 && n > 0 && (size_t)n < sizeof prog->tail)
+            snprintf(prog->tail + n, sizeof prog->tail - (size_t)n, ", %.0f%% busy", busy);
     }
 }
 
