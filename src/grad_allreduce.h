@@ -3,7 +3,8 @@
  *   "mpi-staged"  device memory with fit.allreduce = "mpi": a host copy, MPI, and back (lets
  *                 several ranks share one GPU, and needs no NCCL);
  *   "nccl"        device memory: one ncclAllReduce over the flat buffer, on the GPU.
- * A single rank skips the all-reduce ("none"). */
+ * A single rank skips the all-reduce ("none"), unless fit.allreduce = "nccl" asks for NCCL by
+ * name on a GPU: then a communicator of one runs the NCCL path (the single-GPU test of it). */
 #ifndef DPTRAIN_GRAD_ALLREDUCE_H
 #define DPTRAIN_GRAD_ALLREDUCE_H
 

@@ -594,7 +594,7 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
     printf("Data: %s, %lld rows for training, %lld for validation; batch %lld, %lld steps per epoch\n",
            s.src.synthetic ? "synthetic" : s.src.parts[0].path, (long long)s.ntrain, (long long)s.nval,
            (long long)batch, (long long)steps);
-    if (comm_world.size > 1)
+    if (comm_world.size > 1 || strcmp(s.allreduce.name, "none"))
         printf("Ranks: %d (global batch %lld: %lld-%lld rows per rank); gradient all-reduce: %s, %.1f MB per step\n",
                comm_world.size, (long long)batch, (long long)(batch / comm_world.size),
                (long long)((batch + comm_world.size - 1) / comm_world.size), s.allreduce.name,
