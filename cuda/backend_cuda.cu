@@ -34,7 +34,7 @@ static void *cuda_alloc(size_t bytes, const char *what)
 static void cuda_free(void *p) { if (p) CUDA_CHECK(cudaFree(p)); }
 static void cuda_upload(void *dst, const void *src, size_t bytes) { if (bytes) CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice)); }
 static void cuda_download(void *dst, const void *src, size_t bytes) { if (bytes) CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost)); }
-static void cuda_zero(void *p, size_t bytes) { if (bytes) CUDA_CHECK(cudaMemset(p, 0, bytes)); }
+static void cuda_zero(void *p, size_t bytes) { if (bytes) CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, 0)); }
 static void cuda_synchronize(void) { CUDA_CHECK(cudaDeviceSynchronize()); }
 
 /* ---- input pipeline: pinned host buffers, copies in stream order, fences per buffer ---- */
@@ -71,6 +71,61 @@ static void cuda_host_fence_wait(int slot)
 {
     if (host_fences[slot])
         CUDA_CHECK(cudaEventSynchronize(host_fences[slot]));
+}
+
+/* ---- step scalars in device memory, and graphs of a whole training step ---- */
+
+struct step_scalars {
+    uint32_t step;
+    struct optimizer_step_params params;
+};
+static struct step_scalars *scalars_device, *scalars_staging; /* staging: 2 pinned slots */
+static int scalars_live; /* set_step_scalars was called: kernels read the device copy */
+
+static const uint32_t *device_step(void) { return scalars_live ? &scalars_device->step : NULL; }
+static const struct optimizer_step_params *device_params(void)
+{
+    return scalars_live ? &scalars_device->params : NULL;
+}
+
+static void cuda_set_step_scalars(uint32_t step, const struct optimizer_step_params *p, int slot)
+{
+    if (!scalars_device) {
+        CUDA_CHECK(cudaMalloc(&scalars_device, sizeof *scalars_device));
+        CUDA_CHECK(cudaMallocHost(&scalars_staging, 2 * sizeof *scalars_staging));
+    }
+    scalars_staging[slot].step = step;
+    scalars_staging[slot].params = *p;
+    CUDA_CHECK(cudaMemcpyAsync(scalars_device, &scalars_staging[slot], sizeof *scalars_device, cudaMemcpyHostToDevice,
+                               0));
+    scalars_live = 1;
+}
+
+static cudaGraph_t capturing;
+
+static int cuda_graph_begin(void)
+{
+    if (getenv("DPTRAIN_CUDA_SYNC") && strcmp(getenv("DPTRAIN_CUDA_SYNC"), "0"))
+        return -1; /* synchronizing after every launch is not allowed while recording */
+    CUDA_CHECK(cudaStreamBeginCapture(cudaStreamPerThread, cudaStreamCaptureModeThreadLocal));
+    return 0;
+}
+
+static void *cuda_graph_end(void)
+{
+    CUDA_CHECK(cudaStreamEndCapture(cudaStreamPerThread, &capturing));
+    cudaGraphExec_t exec;
+    CUDA_CHECK(cudaGraphInstantiate(&exec, capturing, 0));
+    CUDA_CHECK(cudaGraphDestroy(capturing));
+    return (void *)exec;
+}
+
+static void cuda_graph_launch(void *graph) { CUDA_CHECK(cudaGraphLaunch((cudaGraphExec_t)graph, cudaStreamPerThread)); }
+
+static void cuda_graph_free(void *graph)
+{
+    if (graph)
+        CUDA_CHECK(cudaGraphExecDestroy((cudaGraphExec_t)graph));
 }
 
 /* ---- dense ---- */
@@ -132,7 +187,7 @@ static void cuda_conv2d_backward(float *dx, float *dcols, float *dw, float *db, 
     cuda_dense_backward(dx ? dcols : NULL, dw, db, dz, cols, w, rows * g->out_h * g->out_w,
                         g->k_h * g->k_w * g->in_c, g->out_c);
     if (dx) {
-        CUDA_CHECK(cudaMemset(dx, 0, (size_t)(rows * g->in_h * g->in_w * g->in_c) * sizeof(float)));
+        CUDA_CHECK(cudaMemsetAsync(dx, 0, (size_t)(rows * g->in_h * g->in_w * g->in_c) * sizeof(float), 0));
         int64_t n = rows * g->out_h * g->out_w * g->k_h * g->k_w * g->in_c;
         col2im_kernel<<<blocks_for(n), THREADS>>>(dx, dcols, *g, rows);
         LAUNCH_CHECK();
@@ -183,7 +238,7 @@ static void cuda_maxpool_forward(float *y, int32_t *argmax, const float *x, cons
 static void cuda_maxpool_backward(float *dx, const float *dy, const int32_t *argmax, const struct conv_geometry *g,
                                   int64_t rows)
 {
-    CUDA_CHECK(cudaMemset(dx, 0, (size_t)(rows * g->in_h * g->in_w * g->in_c) * sizeof(float)));
+    CUDA_CHECK(cudaMemsetAsync(dx, 0, (size_t)(rows * g->in_h * g->in_w * g->in_c) * sizeof(float), 0));
     maxpool_backward_kernel<<<blocks_for(rows * g->out_h * g->out_w * g->out_c), THREADS>>>(dx, dy, argmax, *g, rows);
     LAUNCH_CHECK();
 }
@@ -285,8 +340,11 @@ __device__ void philox_device(uint32_t out[4], uint64_t seed, uint32_t domain, u
 }
 
 __global__ void dropout_forward_kernel(float *y, uint8_t *mask, const float *x, const int64_t *ids, int64_t rows,
-                                       int64_t cols, float rate, uint64_t seed, uint32_t domain, uint32_t step)
+                                       int64_t cols, float rate, uint64_t seed, uint32_t domain, uint32_t step,
+                                       const uint32_t *step_on_device)
 {
+    if (step_on_device)
+        step = *step_on_device;
     const int64_t blocks = (cols + 3) / 4;
     const float scale = 1.0f / (1.0f - rate);
     GRID_STRIDE(t, rows * blocks) {
@@ -310,7 +368,7 @@ static void cuda_dropout_forward(float *y, uint8_t *mask, const float *x, const 
                                  int64_t cols, float rate, struct dropout_key key)
 {
     dropout_forward_kernel<<<blocks_for(rows * ((cols + 3) / 4)), THREADS>>>(
-        y, mask, x, ids, rows, cols, rate, key.seed, DROPOUT_DOMAIN | (key.layer << 8), key.step);
+        y, mask, x, ids, rows, cols, rate, key.seed, DROPOUT_DOMAIN | (key.layer << 8), key.step, device_step());
     LAUNCH_CHECK();
 }
 
@@ -408,8 +466,10 @@ static void cuda_loss_forward_backward(double *acc, float *dz, const float *z, c
 /* ---- optimizer: one fused pass over the flat arena ---- */
 
 __global__ void optimizer_kernel(float *w, const float *g, float *s0, float *s1, int64_t n,
-                                 struct optimizer_step_params p)
+                                 struct optimizer_step_params p, const struct optimizer_step_params *p_on_device)
 {
+    if (p_on_device)
+        p = *p_on_device;
     GRID_STRIDE(i, n) {
         float gi = g[i];
         if (p.kind == OPTIMIZER_SGD) {
@@ -436,7 +496,7 @@ __global__ void optimizer_kernel(float *w, const float *g, float *s0, float *s1,
 
 static void cuda_optimizer_step(float *w, const float *g, float *s0, float *s1, size_t n, struct optimizer_step_params p)
 {
-    optimizer_kernel<<<blocks_for((int64_t)n), THREADS>>>(w, g, s0, s1, (int64_t)n, p);
+    optimizer_kernel<<<blocks_for((int64_t)n), THREADS>>>(w, g, s0, s1, (int64_t)n, p, device_params());
     LAUNCH_CHECK();
 }
 
@@ -525,4 +585,9 @@ extern "C" const struct backend backend_cuda = {
     cuda_set_precision,
     cuda_memory_info,
     cuda_utilization,
+    cuda_set_step_scalars,
+    cuda_graph_begin,
+    cuda_graph_end,
+    cuda_graph_launch,
+    cuda_graph_free,
 };

@@ -28,6 +28,9 @@ void gemm_init(void)
     CUDA_CHECK(cudaMalloc(&workspace, WORKSPACE_BYTES));
     /* cuBLAS' own workspace for the legacy API, so it never allocates behind our back. */
     CUBLAS_CHECK(cublasSetWorkspace(blas, workspace, WORKSPACE_BYTES));
+    /* Everything runs on the per-thread default stream (nvcc --default-stream per-thread), which
+     * can be recorded into a CUDA graph; the libraries must be told so explicitly. */
+    CUBLAS_CHECK(cublasSetStream(blas, cudaStreamPerThread));
 }
 
 /* ---- plan cache: one cuBLASLt descriptor, layouts and algorithm per product shape ---- */
@@ -128,7 +131,7 @@ static void run_plan(struct lt_plan *p, const void *bias, float beta, const floa
     const float alpha = 1.0f;
     LT_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
     LT_CHECK(cublasLtMatmul(lt, p->desc, &alpha, a, p->a, b, p->b, &beta, c, p->c, c, p->c, &p->algo, workspace,
-                            WORKSPACE_BYTES, 0));
+                            WORKSPACE_BYTES, cudaStreamPerThread));
 }
 
 /* cuBLASLt's heuristic assumes 256-byte aligned matrices and vectors unless told otherwise; the

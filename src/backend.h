@@ -112,6 +112,19 @@ struct backend {
     int (*memory_info)(double *used_mb, double *total_mb);
     /* Device busy percent over the last sample period (NVML); -1 where not available. */
     int (*utilization)(double *percent);
+
+    /* Replaying a training step as a CUDA graph. What changes from step to step (the step number
+     * for dropout keys, the optimizer's effective rate) then comes from device memory, which
+     * set_step_scalars fills (in stream order, from host staging `slot` 0 or 1, fenced like the
+     * input batches) before dropout and the optimizer run. graph_begin starts recording the
+     * backend calls that follow instead of running them (0, or -1 where graphs are not
+     * available); graph_end returns the recorded step, graph_launch replays it. The CPU has no
+     * graphs: set_step_scalars does nothing and graph_begin says -1. */
+    void (*set_step_scalars)(uint32_t step, const struct optimizer_step_params *p, int slot);
+    int (*graph_begin)(void);
+    void *(*graph_end)(void);
+    void (*graph_launch)(void *graph);
+    void (*graph_free)(void *graph);
 };
 
 extern const struct backend backend_cpu;

@@ -440,6 +440,15 @@ static int cpu_utilization(double *percent)
     return -1;
 }
 
+/* Every step runs as called: no device scalars, no graphs. */
+static void cpu_set_step_scalars(uint32_t step, const struct optimizer_step_params *p, int slot)
+{
+    (void)step, (void)p, (void)slot;
+}
+static int cpu_graph_begin(void) { return -1; }
+static void *cpu_graph_end(void) { return NULL; }
+static void cpu_graph_launch(void *graph) { (void)graph; }
+
 const struct backend backend_cpu = {
     .name = "cpu",
     .alloc = cpu_alloc,
@@ -469,4 +478,9 @@ const struct backend backend_cpu = {
     .set_precision = cpu_set_precision,
     .memory_info = cpu_memory_info,
     .utilization = cpu_utilization,
+    .set_step_scalars = cpu_set_step_scalars,
+    .graph_begin = cpu_graph_begin,
+    .graph_end = cpu_graph_end,
+    .graph_launch = cpu_graph_launch,
+    .graph_free = cpu_graph_launch,
 };
