@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "backend_select.h"
+#include "train_step.h"
 #include "evaluator.h"
 #include "rng.h"
 #include "timeutil.h"
@@ -67,7 +68,7 @@ int cmd_bench(int argc, char **argv)
     enum { POOL = 8 };
     struct host_batch pool[POOL];
     for (int p = 0; p < POOL; p++) {
-        host_batch_alloc(&pool[p], batch, m.input_size, k, tm.want_labels);
+        host_batch_alloc_pinned(&pool[p], be, batch, m.input_size, k, tm.want_labels);
         pool[p].rows = batch;
         rng_uniform_fill(pool[p].x, (uint64_t)(batch * m.input_size), 99, RNG_DOMAIN_SYNTH_X, (uint32_t)p, 0);
         for (int64_t r = 0; r < batch; r++) {
@@ -87,41 +88,53 @@ int cmd_bench(int argc, char **argv)
     float *state[2] = {NULL, NULL};
     for (int i = 0; i < nstate; i++)
         state[i] = be->alloc(m.arena_floats * sizeof(float), "optimizer state");
-    struct loss_params lp = {job.fit.loss, job.fit.metric, m.layers[m.nlayers - 1].spec.u.dense.activation};
-    const struct layer *last = &m.layers[m.nlayers - 1];
+    /* The steps run exactly as fit runs them (train_step: queued uploads, no waiting between
+     * steps, CUDA graphs on a GPU); the clock stops after the device has finished. */
+    struct train_step ts = {
+        .be = be,
+        .m = &m,
+        .db = &db,
+        .opt_state = {state[0], state[1]},
+        .optimizer = &job.fit.optimizer,
+        .lp = {job.fit.loss, job.fit.metric, m.layers[m.nlayers - 1].spec.u.dense.activation},
+        .k = k,
+        .seed = job.fit.seed,
+        .batch = batch,
+        .allreduce = NULL,
+    };
+    int graph_reported = 0;
     int64_t iteration = 0;
     double t0 = 0, t_start = time_now();
     int64_t measured = -1;
     for (;;) {
         if (measured < 0 && (time_now() - t_start >= warmup && iteration >= 3)) {
+            be->synchronize();
             measured = 0;
             t0 = time_now();
         }
         if (measured >= steps)
             break;
-        struct host_batch *h = &pool[iteration % POOL];
-        device_batch_upload(&db, &m, h, k);
-        be->zero(m.grads, m.arena_floats * sizeof(float));
-        struct pass_context c = {be, batch, 1, job.fit.seed, (uint32_t)iteration, db.sample_ids};
-        model_forward(&m, &c);
-        be->loss_forward_backward(db.acc, m.loss_dz, last->z, last->y, device_batch_targets(&db, h), batch, k,
-                                  lp, 1.0f / (float)batch);
-        model_backward(&m, &c);
-        struct optimizer_step_params sp;
-        optimizer_step_params_make(&sp, &job.fit.optimizer, iteration);
-        be->optimizer_step(m.params, m.grads, state[0], state[1], m.arena_floats, sp);
-        be->synchronize();
+        int slot = (int)(iteration & 1);
+        be->host_fence_wait(slot); /* the step scalars staged two steps ago have been copied */
+        be->zero(db.acc, LOSS_ACC_COUNT * sizeof(double));
+        train_step_run(&ts, &pool[iteration % POOL], slot, 0, batch, batch, iteration);
+        if (!graph_reported && ts.graph) {
+            fprintf(stderr, "dptrain bench: the step is replayed as a CUDA graph from step %lld\n", (long long)iteration);
+            graph_reported = 1;
+        }
         iteration++;
         if (measured >= 0)
             measured++;
     }
+    be->synchronize();
     double dt = (time_now() - t0) / (double)steps;
     printf("{\"mode\": \"speed\", \"workload\": \"%s\", \"tool\": \"dptrain\", \"device\": \"%s\", \"precision\": \"%s\", "
            "\"batch\": %lld, \"threads\": %d, \"steps\": %lld, \"ms_per_step\": %.4f, \"samples_per_s\": %.1f}\n",
            job.name, be->name, precision, (long long)batch, omp_get_max_threads(), (long long)steps, dt * 1e3,
            (double)batch / dt);
+    train_step_free(&ts);
     for (int p = 0; p < POOL; p++)
-        host_batch_free(&pool[p]);
+        host_batch_free_pinned(&pool[p], be);
     for (int i = 0; i < nstate; i++)
         be->free(state[i]);
     device_batch_free(&db, be);

@@ -23,6 +23,7 @@
 #include "progress.h"
 #include "resume.h"
 #include "timeutil.h"
+#include "train_step.h"
 #include "weights_file.h"
 
 static int strcmp_ptr(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
@@ -96,9 +97,7 @@ struct fit_state {
     struct grad_allreduce allreduce;
     const char *precision;     /* what the backend computes matrix products in */
     double gpu_memory_peak_mb; /* at the ends of epochs */
-    void *graph;               /* the recorded training step (CUDA graphs), or NULL */
-    int64_t full_steps_run;    /* full-batch steps run as ordinary calls */
-    int graphs_off;            /* the backend cannot record one */
+    struct train_step step;    /* upload, gradients, all-reduce, optimizer; CUDA graphs on one GPU */
     int64_t steps_this_run, steady_steps, steady_samples;
     double steady_seconds, steady_data, steady_compute, steady_allreduce;
     char path_last[4096], path_best[4096], path_history[4096], path_summary[4096];
@@ -161,42 +160,6 @@ static void epoch_figures(struct fit_state *s, struct progress *prog, const doub
         if (s->be->utilization(&busy) == 0 && n > 0 && (size_t)n < sizeof prog->tail)
             snprintf(prog->tail + n, sizeof prog->tail - (size_t)n, ", %.0f%% busy", busy);
     }
-}
-
-/* One step's gradients on this rank's slice [lo, hi) of a batch of `rows` rows (scaled by the
- * global row count, so summing over ranks averages). Queued on the backend, nothing waited for. */
-static void step_compute(struct fit_state *s, const struct host_batch *hb, int64_t lo, int64_t hi, int64_t rows,
-                         struct loss_params lp)
-{
-    struct model *m = &s->model;
-    const struct backend *be = s->be;
-    be->zero(m->grads, m->arena_floats * sizeof(float));
-    if (hi <= lo)
-        return;
-    struct pass_context c = {be, hi - lo, 1, s->job->fit.seed, (uint32_t)s->pos.iterations, s->db.sample_ids};
-    model_forward(m, &c);
-    const struct layer *last = &m->layers[m->nlayers - 1];
-    be->loss_forward_backward(s->db.acc, m->loss_dz, last->z, last->y, device_batch_targets(&s->db, hb), hi - lo,
-                              s->tm.k, lp, 1.0f / (float)rows);
-    model_backward(m, &c);
-}
-
-static void step_update(struct fit_state *s, const struct optimizer_step_params *sp)
-{
-    struct model *m = &s->model;
-    s->be->optimizer_step(m->params, m->grads, s->opt_state[0], s->opt_state[1], m->arena_floats, *sp);
-}
-
-/* CUDA graphs replay a whole step: one rank (nothing to all-reduce), a backend that records
- * graphs, a full batch of a shape already run once (so every buffer and GEMM plan exists before
- * recording). DPTRAIN_CUDA_GRAPHS=0 turns them off. */
-static int step_graph_usable(const struct fit_state *s)
-{
-    if (s->graph)
-        return 1;
-    const char *env = getenv("DPTRAIN_CUDA_GRAPHS");
-    return s->be != &backend_cpu && !s->graphs_off && strcmp(s->allreduce.name, "none") == 0 &&
-           s->full_steps_run > 0 && !(env && !strcmp(env, "0"));
 }
 
 static int write_checkpoint(struct fit_state *s, const char *path, struct dp_error *err)
@@ -429,8 +392,7 @@ static void fit_state_free(struct fit_state *s)
         device_batch_free(&s->db, s->be);
     free(s->es_best_weights);
     grad_allreduce_free(&s->allreduce);
-    if (s->graph)
-        s->be->graph_free(s->graph);
+    train_step_free(&s->step);
     for (int i = 0; i < 2; i++)
         if (s->hb[i].x)
             host_batch_free_pinned(&s->hb[i], s->be);
@@ -564,6 +526,18 @@ static int fit_setup(struct fit_state *s, const struct job *job, const struct fi
     for (int i = 0; i < 2; i++) /* two, so the host fills one while the device copies the other */
         host_batch_alloc_pinned(&s->hb[i], s->be, batch, s->src.x_cols, s->tm.k, s->tm.want_labels);
     device_batch_alloc(&s->db, s->be, batch, s->tm.k);
+    s->step = (struct train_step){
+        .be = s->be,
+        .m = &s->model,
+        .db = &s->db,
+        .opt_state = {s->opt_state[0], s->opt_state[1]},
+        .optimizer = &job->fit.optimizer,
+        .lp = {job->fit.loss, job->fit.metric, s->model.layers[s->model.nlayers - 1].spec.u.dense.activation},
+        .k = s->tm.k,
+        .seed = job->fit.seed,
+        .batch = batch,
+        .allreduce = &s->allreduce,
+    };
     return 0;
 }
 
@@ -694,12 +668,6 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
                 break;
             }
             double t1 = time_now();
-            struct optimizer_step_params sp;
-            optimizer_step_params_make(&sp, &f->optimizer, s.pos.iterations);
-            if (hi > lo)
-                device_batch_upload_async(&s.db, m, hb, s.tm.k);
-            be->set_step_scalars((uint32_t)s.pos.iterations, &sp, (int)(step & 1));
-            be->host_fence_record(step & 1);
             if (since_readback == 0)
                 be->zero(s.db.acc, LOSS_ACC_COUNT * sizeof(double)); /* sums since the last read-back */
             /* Read-back points (the same steps on every rank): the loss sums come back from the
@@ -707,33 +675,8 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
              * progress, checkpoints and signals handled. Between them a GPU runs without host syncs. */
             int readback = since_readback + 1 >= readback_steps || step + 1 == steps ||
                            (f->checkpoint.every_steps > 0 && (s.pos.iterations + 1) % f->checkpoint.every_steps == 0);
-            double t2, t3;
-            /* A full batch on one GPU: the whole step (gradients, optimizer) replayed as a CUDA graph,
-             * recorded once after an ordinary step of the same shape has run. */
-            int replay = rows == batch && step_graph_usable(&s);
-            if (replay && !s.graph) {
-                if (be->graph_begin() == 0) {
-                    step_compute(&s, hb, lo, hi, rows, lp);
-                    step_update(&s, &sp);
-                    s.graph = be->graph_end();
-                } else {
-                    s.graphs_off = 1;
-                    replay = 0;
-                }
-            }
-            if (replay) {
-                be->graph_launch(s.graph);
-                t2 = t3 = time_now();
-            } else {
-                step_compute(&s, hb, lo, hi, rows, lp);
-                t2 = time_now();
-                /* ONE all-reduce over the flat gradient arena (MPI, or NCCL on GPUs). */
-                grad_allreduce_sum(&s.allreduce, m->grads);
-                t3 = time_now();
-                step_update(&s, &sp);
-                if (rows == batch)
-                    s.full_steps_run++;
-            }
+            train_step_run(&s.step, hb, (int)(step & 1), lo, hi, rows, s.pos.iterations);
+            double t2 = t1 + s.step.seconds_compute, t3 = t2 + s.step.seconds_allreduce;
             if (readback) {
                 be->synchronize();
                 /* The sums and any stop request, agreed by all ranks in one small reduction. */

@@ -1,0 +1,92 @@
+#include "train_step.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+#include "timeutil.h"
+
+/* Gradients of the slice [lo, hi), scaled by the global row count so that summing over ranks
+ * averages. */
+static void compute(struct train_step *t, const struct host_batch *hb, int64_t lo, int64_t hi, int64_t rows,
+                    int64_t iteration)
+{
+    struct model *m = t->m;
+    t->be->zero(m->grads, m->arena_floats * sizeof(float));
+    if (hi <= lo)
+        return;
+    struct pass_context c = {t->be, hi - lo, 1, t->seed, (uint32_t)iteration, t->db->sample_ids};
+    model_forward(m, &c);
+    const struct layer *last = &m->layers[m->nlayers - 1];
+    t->be->loss_forward_backward(t->db->acc, m->loss_dz, last->z, last->y, device_batch_targets(t->db, hb), hi - lo,
+                                 t->k, t->lp, 1.0f / (float)rows);
+    model_backward(m, &c);
+}
+
+static void update(struct train_step *t, const struct optimizer_step_params *sp)
+{
+    struct model *m = t->m;
+    t->be->optimizer_step(m->params, m->grads, t->opt_state[0], t->opt_state[1], m->arena_floats, *sp);
+}
+
+/* Graphs: one rank (nothing to all-reduce), a backend that records them, a full batch of a shape
+ * already run once (so every buffer and GEMM plan exists before recording).
+ * DPTRAIN_CUDA_GRAPHS=0 turns them off. */
+static int graph_usable(const struct train_step *t, int64_t rows)
+{
+    if (rows != t->batch)
+        return 0;
+    if (t->graph)
+        return 1;
+    const char *env = getenv("DPTRAIN_CUDA_GRAPHS");
+    return t->be != &backend_cpu && !t->graphs_off && (!t->allreduce || !strcmp(t->allreduce->name, "none")) &&
+           t->full_steps_run > 0 && !(env && !strcmp(env, "0"));
+}
+
+void train_step_run(struct train_step *t, const struct host_batch *hb, int slot, int64_t lo, int64_t hi, int64_t rows,
+                    int64_t iteration)
+{
+    const struct backend *be = t->be;
+    struct optimizer_step_params sp;
+    optimizer_step_params_make(&sp, t->optimizer, iteration);
+    if (hi > lo)
+        device_batch_upload_async(t->db, t->m, hb, t->k);
+    be->set_step_scalars((uint32_t)iteration, &sp, slot);
+    be->host_fence_record(slot);
+    double t0 = time_now();
+    int replay = graph_usable(t, rows);
+    if (replay && !t->graph) {
+        if (be->graph_begin() == 0) {
+            compute(t, hb, lo, hi, rows, iteration);
+            update(t, &sp);
+            t->graph = be->graph_end();
+        } else {
+            t->graphs_off = 1;
+            replay = 0;
+        }
+    }
+    if (replay) {
+        be->graph_launch(t->graph);
+        t->seconds_compute = time_now() - t0;
+        t->seconds_allreduce = 0;
+        return;
+    }
+    compute(t, hb, lo, hi, rows, iteration);
+    double t1 = time_now();
+    /* ONE all-reduce over the flat gradient arena (MPI, or NCCL on GPUs). */
+    if (t->allreduce)
+        grad_allreduce_sum(t->allreduce, t->m->grads);
+    double t2 = time_now();
+    update(t, &sp);
+    if (rows == t->batch)
+        t->full_steps_run++;
+    t->seconds_compute = (t1 - t0) + (time_now() - t2);
+    t->seconds_allreduce = t2 - t1;
+}
+
+void train_step_free(struct train_step *t)
+{
+    if (t->graph)
+        t->be->graph_free(t->graph);
+    t->graph = NULL;
+}
