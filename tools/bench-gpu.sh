@@ -71,6 +71,15 @@ if [ -n "$mnist" ]; then
 else
   echo "bench-gpu: no MNIST files (DPTRAIN_DATA/mnist, ../shared/data/mnist); mnist_cnn left out" | tee -a "$out/bench.log"
 fi
+# What CUDA graphs are worth on the launch-bound workloads: the same steps with them turned off.
+for w in "cancer_mlp $work/cancer.cfg 318 2000" ${mnist:+"mnist_cnn $work/mnist.cfg 32 1000"}; do
+  set -- $w
+  d=$(DPTRAIN_CUDA_GRAPHS=0 "$D" bench "$2" --device cuda --set fit.batch_size="$3" --steps "$4" --warmup-seconds 3 \
+      2>>"$out/errors.log")
+  echo "dptrain $1 b$3 tf32 without CUDA graphs: $d" | tee -a "$out/bench.log"
+  rows+=("$(printf '| %-10s | %5s | %-4s | %12.0f | %12s | %-38s | %6s |' "$1" "$3" "tf32" \
+    "$(echo "$d" | field samples_per_s)" "" "(dptrain without CUDA graphs)" "")")
+done
 {
   echo
   echo "GPU: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1); $(date -u +%Y-%m-%d)"
