@@ -447,7 +447,7 @@ static void cpu_set_step_scalars(uint32_t step, const struct optimizer_step_para
 }
 static int cpu_graph_begin(void) { return -1; }
 static void *cpu_graph_end(void) { return NULL; }
-static void cpu_graph_launch(void *graph) { (void)graph; }
+static void cpu_graph_none(void *graph) { (void)graph; }
 
 const struct backend backend_cpu = {
     .name = "cpu",
@@ -481,6 +481,6 @@ const struct backend backend_cpu = {
     .set_step_scalars = cpu_set_step_scalars,
     .graph_begin = cpu_graph_begin,
     .graph_end = cpu_graph_end,
-    .graph_launch = cpu_graph_launch,
-    .graph_free = cpu_graph_launch,
+    .graph_launch = cpu_graph_none,
+    .graph_free = cpu_graph_none,
 };
