@@ -123,33 +123,38 @@ static void cpu_conv2d_backward(float *dx, float *dcols, float *dw, float *db, c
 static void cpu_maxpool_forward(float *y, int32_t *argmax, const float *x, const struct conv_geometry *g,
                                 int64_t rows)
 {
-#pragma omp parallel for if (rows * g->out_h * g->out_w * g->out_c > CPU_PARALLEL_MIN)
-    for (int64_t n = 0; n < rows; n++)
-        for (int64_t oh = 0; oh < g->out_h; oh++)
-            for (int64_t ow = 0; ow < g->out_w; ow++)
-                for (int64_t c = 0; c < g->in_c; c++) {
-                    float best = -INFINITY;
-                    int32_t where = -1;
-                    for (int64_t kh = 0; kh < g->k_h; kh++) {
-                        int64_t ih = oh * g->stride_h + kh - g->pad_top;
-                        if (ih < 0 || ih >= g->in_h)
-                            continue;
-                        for (int64_t kw = 0; kw < g->k_w; kw++) {
-                            int64_t iw = ow * g->stride_w + kw - g->pad_left;
-                            if (iw < 0 || iw >= g->in_w)
-                                continue;
-                            int64_t i = (ih * g->in_w + iw) * g->in_c + c;
-                            float v = x[n * g->in_h * g->in_w * g->in_c + i];
-                            if (where < 0 || v > best) {
-                                best = v;
-                                where = (int32_t)i;
-                            }
+    const int64_t C = g->in_c, in_plane = g->in_h * g->in_w * C;
+    /* Channels innermost: each window position is a contiguous run of C values (NHWC), compared
+     * against the running maxima of all channels at once. The first maximum in window order wins. */
+#pragma omp parallel for if (rows * g->out_h * g->out_w * C > CPU_PARALLEL_MIN)
+    for (int64_t p = 0; p < rows * g->out_h; p++) {
+        const int64_t n = p / g->out_h, oh = p % g->out_h;
+        for (int64_t ow = 0; ow < g->out_w; ow++) {
+            float *best = y + ((n * g->out_h + oh) * g->out_w + ow) * C;
+            int32_t *where = argmax + ((n * g->out_h + oh) * g->out_w + ow) * C;
+            for (int64_t c = 0; c < C; c++) {
+                best[c] = -INFINITY;
+                where[c] = -1;
+            }
+            for (int64_t kh = 0; kh < g->k_h; kh++) {
+                const int64_t ih = oh * g->stride_h + kh - g->pad_top;
+                if (ih < 0 || ih >= g->in_h)
+                    continue;
+                for (int64_t kw = 0; kw < g->k_w; kw++) {
+                    const int64_t iw = ow * g->stride_w + kw - g->pad_left;
+                    if (iw < 0 || iw >= g->in_w)
+                        continue;
+                    const int32_t base = (int32_t)((ih * g->in_w + iw) * C);
+                    const float *xv = x + n * in_plane + base;
+                    for (int64_t c = 0; c < C; c++)
+                        if (where[c] < 0 || xv[c] > best[c]) {
+                            best[c] = xv[c];
+                            where[c] = base + (int32_t)c;
                         }
-                    }
-                    int64_t o = ((n * g->out_h + oh) * g->out_w + ow) * g->out_c + c;
-                    y[o] = best;
-                    argmax[o] = where;
                 }
+            }
+        }
+    }
 }
 
 static void cpu_maxpool_backward(float *dx, const float *dy, const int32_t *argmax, const struct conv_geometry *g,
