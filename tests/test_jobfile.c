@@ -66,6 +66,10 @@ START_TEST(good_job_loads_with_defaults)
     ck_assert_msg(job_load(&job, write_job("good.cfg", good), NULL, 0, &err) == 0, "%s", err.msg);
     ck_assert_str_eq(job.name, "t");
     ck_assert_int_eq(job.nlayers, 3);
+    ck_assert_int_eq(job.fit.precision, PRECISION_AUTO);
+    ck_assert_int_eq(job.fit.allreduce, ALLREDUCE_AUTO);
+    ck_assert_int_eq(job.fit.readback_steps, 0);
+    ck_assert(job.fit.nccl_timeout == 600);
     ck_assert_int_eq(job.layers[0].u.dense.units, 8);
     ck_assert_int_eq(job.layers[1].line, 5);
     ck_assert(job.layers[1].u.dropout.rate == 0.5);
@@ -147,6 +151,9 @@ START_TEST(syntax_and_structure_errors)
     expect_error("loss = \"sparse_categorical_crossentropy\";", "loss = \"binary_crossentropy\";",
                  "needs a sigmoid output layer");
     expect_error("metrics = [\"accuracy\"];", "metrics = [\"precision\"];", "variant.cfg:12:");
+    expect_error("  epochs = 4;", "  epochs = 4;\n  precision = \"fp16\";", "variant.cfg:10: fit.precision");
+    expect_error("  epochs = 4;", "  epochs = 4;\n  allreduce = \"gloo\";", "variant.cfg:10: fit.allreduce");
+    expect_error("  epochs = 4;", "  epochs = 4;\n  nccl_timeout = 0;", "variant.cfg:10: fit.nccl_timeout");
     expect_error("  epochs = 4;", "  epochs = 4;\n  early_stopping = { monitor = \"val_mae\"; };",
                  "does not compute it");
     expect_error("momentum = 0.9; };", "momentum = 0.9; };\n  seed = { a = 1; };", "variant.cfg:14: fit.seed: expected an integer");
