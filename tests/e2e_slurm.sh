@@ -4,7 +4,8 @@
 # installed by `cmake --install` and loaded by the batch scripts through Lmod:
 #   1. a job with --time 2 and --signal 60 s before the limit is checkpointed, requeues itself,
 #      resumes from last.h5 and ends with the same weights as an uninterrupted run;
-#   2. the generated cancer_mlp script trains with 2 ranks on the 2 (fake) GPUs of the node;
+#   2. the generated cancer_mlp script (dptrain sbatch --submit) trains with 2 ranks on the 2 (fake)
+#      GPUs of the node;
 #   3. the installed generic template trains a small seed_mlp job (job file found via DPTRAIN_HOME);
 #   4. a job-array sweep over 1 and 2 ranks (tools/scaling-sweep --slurm) feeds `dptrain report scaling`.
 # Needs root (it starts the daemons); skips elsewhere. Takes about 3 minutes on 2 cores.
@@ -88,8 +89,10 @@ ids=("$id_rq")
 if [ -f "$DATA/cancer/cancer_data.csv" ]; then
   "$D" import csv --x "$DATA/cancer/cancer_data.csv" --y "$DATA/cancer/cancer_target.csv" -o cancer.h5 \
     --test-split 0.3 --seed 7 >import.log 2>&1 || fail "import csv: $(tail -2 import.log)"
-  "$D" sbatch "$SRC/jobs/cancer_mlp.cfg" --site "$SITE" --time 10 -o cancer.sbatch >/dev/null
-  id_cancer=$(submit cancer.sbatch) && ids+=("$id_cancer") || fail "sbatch cancer.sbatch"
+  "$D" sbatch "$SRC/jobs/cancer_mlp.cfg" --site "$SITE" --time 10 --submit >cancer.submit 2>&1 ||
+    fail "dptrain sbatch --submit: $(cat cancer.submit)"
+  id_cancer=$(awk '/Submitted batch job/ {print $4}' cancer.submit)
+  [ -n "$id_cancer" ] && ids+=("$id_cancer") || fail "no job id from --submit: $(cat cancer.submit)"
 else
   echo "note: $DATA/cancer not found; the cancer_mlp job is left out"
   id_cancer=
