@@ -6,6 +6,9 @@
  * as its first argument instead (jobs/dptrain.sbatch). With --sweep, it is a job array with one
  * task per rank count (scaling sweeps, see tools/scaling-sweep). */
 #include <ctype.h>
+#include <errno.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +19,8 @@
 #include "errors.h"
 #include "jobfile.h"
 #include "sbatch_site.h"
+
+extern char **environ;
 
 static const char help[] =
     "usage: dptrain sbatch JOB [--site NAME|FILE] [--nodes N] [--gpus-per-node G] [--gpu-type T]\n"
@@ -272,6 +277,44 @@ static void write_launch(FILE *f, const struct request *q, long long tasks_per_n
             q->site.signal, strcmp(q->site.signal, "TERM") ? " TERM" : "");
 }
 
+/* Pipes the script to sbatch, started directly rather than through /bin/sh: a POSIX shell drops
+ * exported bash functions from the environment (Lmod's `module` among them), and sbatch passes
+ * the environment on to the job, whose script needs `module`. */
+static void submit_script(const char *script, size_t len)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        dp_die(DP_EXIT_INTERNAL, "cannot make a pipe for sbatch: %s", strerror(errno));
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, fds[0], STDIN_FILENO);
+    posix_spawn_file_actions_addclose(&actions, fds[1]);
+    char *args[] = {"sbatch", NULL};
+    pid_t pid;
+    int e = posix_spawnp(&pid, "sbatch", &actions, NULL, args, environ);
+    posix_spawn_file_actions_destroy(&actions);
+    close(fds[0]);
+    if (e != 0)
+        dp_die(DP_EXIT_INPUT, "--submit: cannot run sbatch: %s (is Slurm's client installed and on PATH?)",
+               strerror(e));
+    signal(SIGPIPE, SIG_IGN); /* sbatch exiting early is reported by its status, below */
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = write(fds[1], script + done, len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        done += (size_t)n;
+    }
+    close(fds[1]);
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        dp_die(DP_EXIT_INPUT, "sbatch refused the script (exit %d)", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
 static void check_request(struct request *q)
 {
     if (strcmp(q->site.launcher, "srun") && strcmp(q->site.launcher, "mpirun"))
@@ -400,13 +443,7 @@ int cmd_sbatch(int argc, char **argv)
     if (fclose(f) != 0)
         dp_die(DP_EXIT_INTERNAL, "out of memory writing the batch script");
     if (submit) {
-        FILE *p = popen("sbatch", "w");
-        if (!p)
-            dp_die(DP_EXIT_INTERNAL, "cannot run sbatch");
-        fwrite(buf, 1, len, p);
-        int rc = pclose(p);
-        if (rc != 0)
-            dp_die(DP_EXIT_INPUT, "sbatch refused the script (exit %d)", WIFEXITED(rc) ? WEXITSTATUS(rc) : rc);
+        submit_script(buf, len);
     } else if (out) {
         FILE *o = fopen(out, "w");
         if (!o || fwrite(buf, 1, len, o) != len || fclose(o) != 0)
