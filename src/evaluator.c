@@ -69,15 +69,21 @@ void device_batch_alloc(struct device_batch *d, const struct backend *be, int64_
     d->acc = be->alloc(LOSS_ACC_COUNT * sizeof(double), "loss accumulators");
 }
 
+/* The batch's inputs, targets and sample ids into the model's input and d, with `copy`. */
+static void upload_with(void (*copy)(void *dst, const void *src, size_t bytes), struct device_batch *d,
+                        struct model *m, const struct host_batch *h, int64_t k)
+{
+    copy(m->input, h->x, (size_t)(h->rows * m->input_size) * sizeof(float));
+    if (h->labels)
+        copy(d->labels, h->labels, (size_t)h->rows * sizeof(int32_t));
+    else
+        copy(d->values, h->values, (size_t)(h->rows * k) * sizeof(float));
+    copy(d->sample_ids, h->sample_ids, (size_t)h->rows * sizeof(int64_t));
+}
+
 void device_batch_upload(struct device_batch *d, struct model *m, const struct host_batch *h, int64_t k)
 {
-    const struct backend *be = m->be;
-    be->upload(m->input, h->x, (size_t)(h->rows * m->input_size) * sizeof(float));
-    if (h->labels)
-        be->upload(d->labels, h->labels, (size_t)h->rows * sizeof(int32_t));
-    else
-        be->upload(d->values, h->values, (size_t)(h->rows * k) * sizeof(float));
-    be->upload(d->sample_ids, h->sample_ids, (size_t)h->rows * sizeof(int64_t));
+    upload_with(m->be->upload, d, m, h, k);
 }
 
 void host_batch_alloc_pinned(struct host_batch *h, const struct backend *be, int64_t rows, int64_t x_cols,
@@ -103,13 +109,7 @@ void host_batch_free_pinned(struct host_batch *h, const struct backend *be)
 
 void device_batch_upload_async(struct device_batch *d, struct model *m, const struct host_batch *h, int64_t k)
 {
-    const struct backend *be = m->be;
-    be->upload_async(m->input, h->x, (size_t)(h->rows * m->input_size) * sizeof(float));
-    if (h->labels)
-        be->upload_async(d->labels, h->labels, (size_t)h->rows * sizeof(int32_t));
-    else
-        be->upload_async(d->values, h->values, (size_t)(h->rows * k) * sizeof(float));
-    be->upload_async(d->sample_ids, h->sample_ids, (size_t)h->rows * sizeof(int64_t));
+    upload_with(m->be->upload_async, d, m, h, k);
 }
 
 struct loss_targets device_batch_targets(const struct device_batch *d, const struct host_batch *h)
