@@ -8,7 +8,7 @@
 
 #include "errors.h"
 
-struct comm comm_world = {0, 1, 0, 1, 0};
+struct comm comm_world = {0, 1, 0};
 
 #define MPI_CHECK(expr)                                                                              \
     do {                                                                                             \
@@ -70,11 +70,6 @@ void comm_init(int *argc, char ***argv)
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &comm_world.rank));
     MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &comm_world.size));
-    MPI_Comm node;
-    MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, comm_world.rank, MPI_INFO_NULL, &node));
-    MPI_CHECK(MPI_Comm_rank(node, &comm_world.local_rank));
-    MPI_CHECK(MPI_Comm_size(node, &comm_world.local_size));
-    MPI_Comm_free(&node);
     dp_set_exit_hook(abort_job, comm_world.rank, comm_world.size);
     if (comm_world.rank != 0 && !freopen("/dev/null", "w", stdout))
         dp_warn("cannot silence stdout on rank %d", comm_world.rank);

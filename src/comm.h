@@ -11,10 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Which rank uses which device, and ranks per node, are src/binding.c's. */
 struct comm {
     int rank, size;
-    int local_rank, local_size; /* within the node */
-    int mpi;                    /* MPI was initialized */
+    int mpi; /* MPI was initialized */
 };
 
 extern struct comm comm_world;
