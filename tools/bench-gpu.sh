@@ -61,7 +61,7 @@ bench() { # workload job batch precision steps
     [ -n "$ps" ] && awk -v a="$ps" -v b="$best" 'BEGIN{exit !(a > b)}' && { best=$ps; bestcfg=$cfg; }
   done
   rows+=("$(printf '| %-10s | %5s | %-4s | %12.0f | %12.0f | %-38s | %6.2fx |' "$w" "$b" "$prec" "${ds:-0}" "$best" \
-    "$bestcfg" "$(awk -v a="${ds:-0}" -v b="$best" 'BEGIN{print b > 0 ? a / b : 0}')")")
+    "$bestcfg" "$(awk -v a="${ds:-0}" -v b="$best" 'BEGIN{print (b > 0 ? a / b : 0)}')")")
 }
 for prec in fp32 tf32 bf16; do bench seed_mlp jobs/seed_mlp.cfg 1024 "$prec" 100; done
 bench cancer_mlp "$work/cancer.cfg" 318 tf32 2000
