@@ -146,29 +146,34 @@ static void cuda_dense_backward(float *dx, float *dw, float *db, const float *dz
 
 /* ---- convolution and pooling (NHWC) ---- */
 
-__global__ void im2col_kernel(float *cols, const float *x, struct conv_geometry g, int64_t rows)
+/* Element i of the im2col matrix (rows * out_h * out_w patches of k_h * k_w * in_c values): the
+ * index of the input value it copies, or -1 where the patch lies in the padding. */
+__device__ int64_t im2col_source(int64_t i, const struct conv_geometry &g)
 {
     const int64_t patch = g.k_h * g.k_w * g.in_c;
-    GRID_STRIDE(i, rows * g.out_h * g.out_w * patch) {
-        int64_t e = i % patch, pix = i / patch;
-        int64_t c = e % g.in_c, kw = (e / g.in_c) % g.k_w, kh = e / (g.in_c * g.k_w);
-        int64_t ow = pix % g.out_w, oh = (pix / g.out_w) % g.out_h, n = pix / (g.out_w * g.out_h);
-        int64_t ih = oh * g.stride_h + kh - g.pad_top, iw = ow * g.stride_w + kw - g.pad_left;
-        cols[i] = (ih < 0 || ih >= g.in_h || iw < 0 || iw >= g.in_w) ? 0.0f
-                                                                     : x[((n * g.in_h + ih) * g.in_w + iw) * g.in_c + c];
+    int64_t e = i % patch, pix = i / patch;
+    int64_t c = e % g.in_c, kw = (e / g.in_c) % g.k_w, kh = e / (g.in_c * g.k_w);
+    int64_t ow = pix % g.out_w, oh = (pix / g.out_w) % g.out_h, n = pix / (g.out_w * g.out_h);
+    int64_t ih = oh * g.stride_h + kh - g.pad_top, iw = ow * g.stride_w + kw - g.pad_left;
+    if (ih < 0 || ih >= g.in_h || iw < 0 || iw >= g.in_w)
+        return -1;
+    return ((n * g.in_h + ih) * g.in_w + iw) * g.in_c + c;
+}
+
+__global__ void im2col_kernel(float *cols, const float *x, struct conv_geometry g, int64_t rows)
+{
+    GRID_STRIDE(i, rows * g.out_h * g.out_w * g.k_h * g.k_w * g.in_c) {
+        int64_t from = im2col_source(i, g);
+        cols[i] = from < 0 ? 0.0f : x[from];
     }
 }
 
 __global__ void col2im_kernel(float *dx, const float *dcols, struct conv_geometry g, int64_t rows)
 {
-    const int64_t patch = g.k_h * g.k_w * g.in_c;
-    GRID_STRIDE(i, rows * g.out_h * g.out_w * patch) {
-        int64_t e = i % patch, pix = i / patch;
-        int64_t c = e % g.in_c, kw = (e / g.in_c) % g.k_w, kh = e / (g.in_c * g.k_w);
-        int64_t ow = pix % g.out_w, oh = (pix / g.out_w) % g.out_h, n = pix / (g.out_w * g.out_h);
-        int64_t ih = oh * g.stride_h + kh - g.pad_top, iw = ow * g.stride_w + kw - g.pad_left;
-        if (ih >= 0 && ih < g.in_h && iw >= 0 && iw < g.in_w)
-            atomicAdd(&dx[((n * g.in_h + ih) * g.in_w + iw) * g.in_c + c], dcols[i]);
+    GRID_STRIDE(i, rows * g.out_h * g.out_w * g.k_h * g.k_w * g.in_c) {
+        int64_t to = im2col_source(i, g);
+        if (to >= 0)
+            atomicAdd(&dx[to], dcols[i]);
     }
 }
 
