@@ -544,6 +544,12 @@ extern "C" int backend_cuda_device_count(void)
     return count;
 }
 
+/* The device this rank uses: a helper thread starts on device 0 unless told (cudaSetDevice is per
+ * thread). */
+static int bound_device = 0;
+
+static void cuda_bind_thread(void) { CUDA_CHECK(cudaSetDevice(bound_device)); }
+
 extern "C" int backend_cuda_init(int local_rank, char *name, size_t name_len, char *bus_id, size_t bus_len,
                                  struct dp_error *err)
 {
@@ -552,6 +558,7 @@ extern "C" int backend_cuda_init(int local_rank, char *name, size_t name_len, ch
         return dp_error_set(err, DP_EXIT_INPUT, "--device cuda: no CUDA device is visible");
     int dev = local_rank % count;
     CUDA_CHECK(cudaSetDevice(dev));
+    bound_device = dev;
     cudaDeviceProp prop;
     CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
     snprintf(name, name_len, "%s", prop.name);
@@ -595,4 +602,5 @@ extern "C" const struct backend backend_cuda = {
     cuda_graph_end,
     cuda_graph_launch,
     cuda_graph_free,
+    cuda_bind_thread,
 };

@@ -97,27 +97,58 @@ extern "C" int nccl_comm_init(const void *id, int rank, int size, double timeout
     return 0;
 }
 
-extern "C" void nccl_comm_allreduce_sum_f32(float *dev, size_t n)
+/* Each step's sums end with an event on NCCL's stream; two, so the host can wait for the previous
+ * step's while the current one is queued. */
+static cudaEvent_t reduced[2];
+static int reduced_recorded[2];
+static int current;
+
+extern "C" void nccl_comm_allreduce_launch(float *dev, size_t n)
 {
-    static cudaEvent_t reduced;
-    if (!reduced)
-        CUDA_CHECK(cudaEventCreateWithFlags(&reduced, cudaEventDisableTiming));
-    /* The gradients are complete when the work queued on the default stream is. */
+    if (n == 0)
+        return;
+    /* The gradients in [dev, dev + n) are complete when the work queued so far on the default
+     * stream is. */
     CUDA_CHECK(cudaEventRecord(grads_ready, 0));
     CUDA_CHECK(cudaStreamWaitEvent(stream, grads_ready, 0));
     NCCL_CALL(ncclAllReduce(dev, dev, n, ncclFloat32, ncclSum, comm, stream));
-    CUDA_CHECK(cudaEventRecord(reduced, stream));
-    wait_for("ncclAllReduce", reduced);
+    wait_for("queuing ncclAllReduce", NULL); /* a non-blocking communicator may still be queuing it */
+}
+
+extern "C" void nccl_comm_join(void)
+{
+    for (int i = 0; i < 2; i++)
+        if (!reduced[i])
+            CUDA_CHECK(cudaEventCreateWithFlags(&reduced[i], cudaEventDisableTiming));
+    CUDA_CHECK(cudaEventRecord(reduced[current], stream));
+    CUDA_CHECK(cudaStreamWaitEvent(0, reduced[current], 0)); /* the optimizer waits on the GPU */
+    reduced_recorded[current] = 1;
+    current ^= 1;
+    if (reduced_recorded[current])
+        wait_for("ncclAllReduce (previous step)", reduced[current]);
+}
+
+extern "C" void nccl_comm_wait_all(void)
+{
+    if (reduced_recorded[current ^ 1])
+        wait_for("ncclAllReduce", reduced[current ^ 1]);
 }
 
 extern "C" void nccl_comm_destroy(void)
 {
     if (!comm)
         return;
+    nccl_comm_wait_all();
     NCCL_CALL(ncclCommFinalize(comm));
     wait_for("ncclCommFinalize", NULL);
     ncclCommDestroy(comm);
     comm = NULL;
     cudaStreamDestroy(stream);
     cudaEventDestroy(grads_ready);
+    for (int i = 0; i < 2; i++) {
+        if (reduced[i])
+            cudaEventDestroy(reduced[i]);
+        reduced[i] = NULL;
+        reduced_recorded[i] = 0;
+    }
 }

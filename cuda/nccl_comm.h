@@ -22,10 +22,21 @@ int nccl_comm_make_id(void *id, struct dp_error *err);
 /* Every rank, with the same id: joins the communicator (waits at most timeout seconds). */
 int nccl_comm_init(const void *id, int rank, int size, double timeout, struct dp_error *err);
 
-/* In-place sum of n floats of device memory over all ranks, after the work already queued on
- * the default stream; returns when the sum is in place. Ends the job with a message on a NCCL
- * error or when it takes longer than the timeout. */
-void nccl_comm_allreduce_sum_f32(float *dev, size_t n);
+/* In-place sum of n floats of device memory over all ranks, started on NCCL's stream once the work
+ * already queued on the default stream is done (a bucket of gradients whose layers have finished
+ * backward). Returns when NCCL has queued it. */
+void nccl_comm_allreduce_launch(float *dev, size_t n);
+
+/* After the last launch of a step: work queued on the default stream from now on waits (on the GPU)
+ * for every launched sum. The host waits only for the PREVIOUS step's sums, so it stays a step ahead
+ * of the GPU, and a sum that hangs (a rank died or stalls) is caught within the timeout. */
+void nccl_comm_join(void);
+
+/* Waits, with the timeout and error checks, for every sum launched so far (before the host reads
+ * device memory). */
+void nccl_comm_wait_all(void);
+
+/* NCCL errors and the timeout end the job with a message naming what was waited for. */
 
 void nccl_comm_destroy(void);
 

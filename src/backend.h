@@ -125,6 +125,10 @@ struct backend {
     void *(*graph_end)(void);
     void (*graph_launch)(void *graph);
     void (*graph_free)(void *graph);
+
+    /* Called first in a helper thread that will call this backend (the batch reader thread waits
+     * on fences): CUDA makes the rank's device current in that thread too. */
+    void (*bind_thread)(void);
 };
 
 extern const struct backend backend_cpu;

@@ -453,6 +453,7 @@ static void cpu_set_step_scalars(uint32_t step, const struct optimizer_step_para
 static int cpu_graph_begin(void) { return -1; }
 static void *cpu_graph_end(void) { return NULL; }
 static void cpu_graph_none(void *graph) { (void)graph; }
+static void cpu_bind_thread(void) {}
 
 const struct backend backend_cpu = {
     .name = "cpu",
@@ -488,4 +489,5 @@ const struct backend backend_cpu = {
     .graph_end = cpu_graph_end,
     .graph_launch = cpu_graph_none,
     .graph_free = cpu_graph_none,
+    .bind_thread = cpu_bind_thread,
 };

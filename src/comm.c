@@ -81,16 +81,60 @@ void comm_finalize(void)
         MPI_Finalize();
 }
 
+/* MPI counts are int: longer buffers go in pieces. */
+#define MPI_PIECE ((size_t)1 << 30)
+
 void comm_allreduce_sum_f32(float *buf, size_t n)
 {
     if (comm_world.size > 1)
-        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD));
+        for (size_t at = 0; at < n; at += MPI_PIECE)
+            MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, buf + at, (int)(n - at < MPI_PIECE ? n - at : MPI_PIECE), MPI_FLOAT,
+                                    MPI_SUM, MPI_COMM_WORLD));
 }
 
 static void allreduce_f64(double *buf, size_t n, MPI_Op op)
 {
     if (comm_world.size > 1)
-        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_DOUBLE, op, MPI_COMM_WORLD));
+        for (size_t at = 0; at < n; at += MPI_PIECE)
+            MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, buf + at, (int)(n - at < MPI_PIECE ? n - at : MPI_PIECE),
+                                    MPI_DOUBLE, op, MPI_COMM_WORLD));
+}
+
+void comm_iallreduce_sum_f32(struct comm_requests *r, float *buf, size_t n)
+{
+    if (comm_world.size <= 1)
+        return;
+    for (size_t at = 0; at < n; at += MPI_PIECE) {
+        if (r->count == r->cap) {
+            r->cap = r->cap ? 2 * r->cap : 16;
+            r->reqs = dp_realloc(r->reqs, (size_t)r->cap * sizeof(MPI_Request), "MPI requests");
+        }
+        MPI_Request *reqs = r->reqs;
+        MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, buf + at, (int)(n - at < MPI_PIECE ? n - at : MPI_PIECE), MPI_FLOAT,
+                                 MPI_SUM, MPI_COMM_WORLD, &reqs[r->count++]));
+    }
+}
+
+void comm_requests_progress(struct comm_requests *r)
+{
+    int done = 0;
+    if (r->count > 0)
+        MPI_CHECK(MPI_Testall(r->count, r->reqs, &done, MPI_STATUSES_IGNORE));
+    if (done)
+        r->count = 0;
+}
+
+void comm_requests_wait(struct comm_requests *r)
+{
+    if (r->count > 0)
+        MPI_CHECK(MPI_Waitall(r->count, r->reqs, MPI_STATUSES_IGNORE));
+    r->count = 0;
+}
+
+void comm_requests_free(struct comm_requests *r)
+{
+    free(r->reqs);
+    memset(r, 0, sizeof *r);
 }
 
 void comm_allreduce_sum_f64(double *buf, size_t n) { allreduce_f64(buf, n, MPI_SUM); }

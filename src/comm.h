@@ -29,6 +29,18 @@ void comm_allreduce_sum_f64(double *buf, size_t n);
 void comm_allreduce_max_f64(double *buf, size_t n);
 void comm_allreduce_min_f64(double *buf, size_t n);
 void comm_bcast_bytes(void *buf, size_t bytes, int root);
+
+/* Non-blocking in-place float sums (gradient buckets started while backward runs): each start
+ * adds requests to r; progress lets MPI move them along between layers (Open MPI has no progress
+ * thread); wait completes them all. */
+struct comm_requests {
+    void *reqs; /* MPI_Request[cap] */
+    int count, cap;
+};
+void comm_iallreduce_sum_f32(struct comm_requests *r, float *buf, size_t n);
+void comm_requests_progress(struct comm_requests *r);
+void comm_requests_wait(struct comm_requests *r);
+void comm_requests_free(struct comm_requests *r);
 void comm_barrier(void);
 /* Every rank's `bytes` bytes, in rank order, into all (size * bytes); a copy for one rank. */
 void comm_allgather_bytes(const void *mine, void *all, size_t bytes);

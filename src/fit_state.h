@@ -3,6 +3,7 @@
 #ifndef DPTRAIN_FIT_STATE_H
 #define DPTRAIN_FIT_STATE_H
 
+#include "batch_prefetch.h"
 #include "batch_reader.h"
 #include "binding.h"
 #include "dataset.h"
@@ -31,6 +32,7 @@ struct fit_state {
     struct target_mode tm;
     struct batch_reader train_reader, val_reader;
     struct host_batch hb[2];
+    struct batch_prefetch prefetch; /* fills hb[i + 1 & 1] while step i runs */
     struct device_batch db;
     float *opt_state[2];
     int nopt_state;

@@ -10,11 +10,12 @@
 #endif
 
 int grad_allreduce_init(struct grad_allreduce *g, const struct backend *be, enum allreduce_kind kind,
-                        double timeout, size_t floats, struct dp_error *err)
+                        double timeout, double bucket_mb, size_t floats, struct dp_error *err)
 {
     memset(g, 0, sizeof *g);
     g->be = be;
     g->floats = floats;
+    g->bucket_floats = (size_t)(bucket_mb * 1e6 / sizeof(float));
     int device = be != &backend_cpu;
     /* One rank has nothing to sum, unless NCCL is asked for by name: then a communicator of one
      * runs the real NCCL path (how it is tested on a single GPU). */
@@ -45,19 +46,66 @@ int grad_allreduce_init(struct grad_allreduce *g, const struct backend *be, enum
     return 0;
 }
 
-void grad_allreduce_sum(struct grad_allreduce *g, float *grads)
+void grad_allreduce_begin(struct grad_allreduce *g, float *grads)
 {
+    g->grads = grads;
+    g->unsent_end = g->floats;
+    g->launches = 0;
+}
+
+/* Starts the sum of arena [first, unsent_end). */
+static void launch(struct grad_allreduce *g, size_t first)
+{
+    size_t n = g->unsent_end - first;
     if (!strcmp(g->name, "mpi")) {
-        comm_allreduce_sum_f32(grads, g->floats);
-    } else if (!strcmp(g->name, "mpi-staged")) {
-        g->be->download(g->host, grads, g->floats * sizeof(float));
-        comm_allreduce_sum_f32(g->host, g->floats);
-        g->be->upload(grads, g->host, g->floats * sizeof(float));
+        comm_iallreduce_sum_f32(&g->requests, g->grads + first, n);
 #ifdef DPTRAIN_HAVE_NCCL
     } else if (!strcmp(g->name, "nccl")) {
-        nccl_comm_allreduce_sum_f32(grads, g->floats);
+        nccl_comm_allreduce_launch(g->grads + first, n);
 #endif
     }
+    g->unsent_end = first;
+    g->launches++;
+}
+
+void grad_allreduce_ready(struct grad_allreduce *g, size_t first)
+{
+    if (g->bucket_floats == 0 || !strcmp(g->name, "none") || !strcmp(g->name, "mpi-staged"))
+        return;
+    if (first < g->unsent_end && g->unsent_end - first >= g->bucket_floats)
+        launch(g, first);
+    else if (!strcmp(g->name, "mpi"))
+        comm_requests_progress(&g->requests); /* MPI moves started sums only inside MPI calls */
+}
+
+void grad_allreduce_finish(struct grad_allreduce *g)
+{
+    if (!strcmp(g->name, "none"))
+        return;
+    if (!strcmp(g->name, "mpi-staged")) {
+        g->be->download(g->host, g->grads, g->floats * sizeof(float));
+        comm_allreduce_sum_f32(g->host, g->floats);
+        g->be->upload(g->grads, g->host, g->floats * sizeof(float));
+        return;
+    }
+    if (g->unsent_end > 0)
+        launch(g, 0);
+    if (!strcmp(g->name, "mpi"))
+        comm_requests_wait(&g->requests);
+#ifdef DPTRAIN_HAVE_NCCL
+    else if (!strcmp(g->name, "nccl"))
+        nccl_comm_join();
+#endif
+}
+
+void grad_allreduce_sync(struct grad_allreduce *g)
+{
+#ifdef DPTRAIN_HAVE_NCCL
+    if (g->name && !strcmp(g->name, "nccl"))
+        nccl_comm_wait_all();
+#else
+    (void)g;
+#endif
 }
 
 void grad_allreduce_free(struct grad_allreduce *g)
@@ -67,5 +115,6 @@ void grad_allreduce_free(struct grad_allreduce *g)
         nccl_comm_destroy();
 #endif
     free(g->host);
+    comm_requests_free(&g->requests);
     memset(g, 0, sizeof *g);
 }

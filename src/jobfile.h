@@ -26,6 +26,7 @@ struct job_data {
     int shuffle;
     enum normalize_kind normalize;
     int64_t shuffle_buffer_mb; /* rows held for shuffling a dataset that streams from disk */
+    int reader_thread;         /* read batch i+1 on a second thread while step i runs */
 };
 
 struct job_monitor {
@@ -74,6 +75,7 @@ struct job_fit {
     enum allreduce_kind allreduce;
     enum precision_kind precision;
     double nccl_timeout;     /* seconds a collective may take before the job ends */
+    double allreduce_bucket_mb; /* start sums of this size during backward (0: one after backward) */
     int64_t readback_steps;  /* loss sums come to the host every N steps (0: 1 on CPU, 50 on GPU) */
 };
 

@@ -248,7 +248,7 @@ static int expand_globs(const struct schema_ctx *c, struct job_data *d, const co
 static int read_data(const struct schema_ctx *c, struct job_data *d, const config_setting_t *g)
 {
     static const char *const keys[] = {"file", "source", "synthetic", "validation_split", "shuffle",
-                                       "normalize", "shuffle_buffer_mb", NULL};
+                                       "normalize", "shuffle_buffer_mb", "reader_thread", NULL};
     static const char *const sources[] = {"file", "synthetic", NULL};
     static const char *const normalizers[] = {"none", "standard", NULL};
     if (check_keys(c, g, keys))
@@ -304,7 +304,8 @@ static int read_data(const struct schema_ctx *c, struct job_data *d, const confi
     if (get_float(c, g, "validation_split", &d->validation_split, 0.0, 0.0, 1.0, 0, 1) ||
         get_bool(c, g, "shuffle", &d->shuffle, 1) ||
         get_choice(c, g, "normalize", &norm, NORMALIZE_NONE, normalizers, 0) ||
-        get_int(c, g, "shuffle_buffer_mb", &d->shuffle_buffer_mb, 256, 1, INT64_C(1) << 20, 0))
+        get_int(c, g, "shuffle_buffer_mb", &d->shuffle_buffer_mb, 256, 1, INT64_C(1) << 20, 0) ||
+        get_bool(c, g, "reader_thread", &d->reader_thread, 1))
         return -1;
     d->normalize = (enum normalize_kind)norm;
     return 0;
@@ -457,7 +458,7 @@ static int read_fit(const struct schema_ctx *c, struct job_fit *f, const config_
     static const char *const keys[] = {"seed", "epochs", "batch_size", "steps_per_epoch", "loss",
                                        "metrics", "optimizer", "checkpoint", "early_stopping",
                                        "threads", "allreduce", "precision", "nccl_timeout",
-                                       "readback_steps", NULL};
+                                       "readback_steps", "allreduce_bucket_mb", NULL};
     if (check_keys(c, g, keys))
         return -1;
     int64_t seed;
@@ -471,7 +472,8 @@ static int read_fit(const struct schema_ctx *c, struct job_fit *f, const config_
         get_choice(c, g, "loss", &loss, 0, loss_names, 1) ||
         get_choice(c, g, "allreduce", &allreduce, ALLREDUCE_AUTO, allreduce_names, 0) ||
         get_choice(c, g, "precision", &precision, PRECISION_AUTO, precision_names, 0) ||
-        get_float(c, g, "nccl_timeout", &f->nccl_timeout, 600, 1, 1e6, 0, 0))
+        get_float(c, g, "nccl_timeout", &f->nccl_timeout, 600, 1, 1e6, 0, 0) ||
+        get_float(c, g, "allreduce_bucket_mb", &f->allreduce_bucket_mb, 0, 0, 1e6, 0, 0))
         return -1;
     f->allreduce = (enum allreduce_kind)allreduce;
     f->precision = (enum precision_kind)precision;

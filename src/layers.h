@@ -86,6 +86,10 @@ struct pass_context {
     uint64_t seed;
     uint32_t step;              /* global optimizer step (dropout key) */
     const int64_t *sample_ids;  /* (rows) global sample indices, backend memory */
+    /* Backward only, optional: called after each layer with parameters, with the arena offset of
+     * its first parameter (gradients from there to the arena's end are final): all-reduce buckets. */
+    void (*grads_final)(void *arg, size_t first_offset);
+    void *grads_final_arg;
 };
 
 struct layer_ops {

@@ -131,8 +131,11 @@ void model_forward(struct model *m, const struct pass_context *c)
 
 void model_backward(struct model *m, const struct pass_context *c)
 {
-    for (int i = m->nlayers - 1; i >= 0; i--)
+    for (int i = m->nlayers - 1; i >= 0; i--) {
         layer_ops_table[m->layers[i].spec.kind]->backward(&m->layers[i], c);
+        if (c->grads_final && m->layers[i].nparams > 0)
+            c->grads_final(c->grads_final_arg, m->layers[i].param_offsets[0]);
+    }
 }
 
 void model_print_summary(const struct model *m, FILE *out)

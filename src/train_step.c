@@ -8,14 +8,29 @@
 
 /* Gradients of the slice [lo, hi), scaled by the global row count so that summing over ranks
  * averages. */
+static void bucket_ready(void *arg, size_t first_offset)
+{
+    grad_allreduce_ready(arg, first_offset);
+}
+
 static void compute(struct train_step *t, const struct host_batch *hb, int64_t lo, int64_t hi, int64_t rows,
                     int64_t iteration)
 {
     struct model *m = t->m;
     t->be->zero(m->grads, m->arena_floats * sizeof(float));
-    if (hi <= lo)
+    if (hi <= lo) {
+        /* No rows here (a batch smaller than the ranks): zero gradients, but the same buckets as
+         * every other rank, or the collectives would not match. */
+        for (int i = m->nlayers - 1; i >= 0 && t->allreduce; i--)
+            if (m->layers[i].nparams > 0)
+                grad_allreduce_ready(t->allreduce, m->layers[i].param_offsets[0]);
         return;
-    struct pass_context c = {t->be, hi - lo, 1, t->seed, (uint32_t)iteration, t->db->sample_ids};
+    }
+    struct pass_context c = {t->be, hi - lo, 1, t->seed, (uint32_t)iteration, t->db->sample_ids, NULL, NULL};
+    if (t->allreduce) {
+        c.grads_final = bucket_ready;
+        c.grads_final_arg = t->allreduce;
+    }
     model_forward(m, &c);
     const struct layer *last = &m->layers[m->nlayers - 1];
     t->be->loss_forward_backward(t->db->acc, m->loss_dz, last->z, last->y, device_batch_targets(t->db, hb), hi - lo,
@@ -71,11 +86,14 @@ void train_step_run(struct train_step *t, const struct host_batch *hb, int slot,
         t->seconds_allreduce = 0;
         return;
     }
+    if (t->allreduce)
+        grad_allreduce_begin(t->allreduce, t->m->grads);
     compute(t, hb, lo, hi, rows, iteration);
     double t1 = time_now();
-    /* ONE all-reduce over the flat gradient arena (MPI, or NCCL on GPUs). */
+    /* ONE all-reduce over the flat gradient arena after backward (MPI, or NCCL on GPUs), or the
+     * buckets not started during backward. */
     if (t->allreduce)
-        grad_allreduce_sum(t->allreduce, t->m->grads);
+        grad_allreduce_finish(t->allreduce);
     double t2 = time_now();
     update(t, &sp);
     if (rows == t->batch)

@@ -211,6 +211,7 @@ static void fit_state_free(struct fit_state *s)
     free(s->es_best_weights);
     grad_allreduce_free(&s->allreduce);
     train_step_free(&s->step);
+    batch_prefetch_stop(&s->prefetch);
     for (int i = 0; i < 2; i++)
         if (s->hb[i].x)
             host_batch_free_pinned(&s->hb[i], s->be);
@@ -317,8 +318,8 @@ static int fit_setup(struct fit_state *s, const struct job *job, const struct fi
     if (job->fit.precision != PRECISION_AUTO && job->fit.precision != PRECISION_FP32 && s->be == &backend_cpu &&
         comm_world.rank == 0)
         dp_warn("fit.precision = \"%s\": the CPU backend computes in fp32", precision_names[job->fit.precision]);
-    if (grad_allreduce_init(&s->allreduce, s->be, job->fit.allreduce, job->fit.nccl_timeout, s->model.arena_floats,
-                            err) != 0)
+    if (grad_allreduce_init(&s->allreduce, s->be, job->fit.allreduce, job->fit.nccl_timeout,
+                            job->fit.allreduce_bucket_mb, s->model.arena_floats, err) != 0)
         return -1;
     model_init_weights(&s->model, job->fit.seed);
     s->nopt_state = optimizer_state_arrays(&job->fit.optimizer);
@@ -344,6 +345,8 @@ static int fit_setup(struct fit_state *s, const struct job *job, const struct fi
     for (int i = 0; i < 2; i++) /* two, so the host fills one while the device copies the other */
         host_batch_alloc_pinned(&s->hb[i], s->be, batch, s->src.x_cols, s->tm.k, s->tm.want_labels);
     device_batch_alloc(&s->db, s->be, batch, s->tm.k);
+    if (batch_prefetch_start(&s->prefetch, &s->train_reader, s->be, s->hb, d->reader_thread, err) != 0)
+        return -1;
     s->step = (struct train_step){
         .be = s->be,
         .m = &s->model,
@@ -480,10 +483,19 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
             comm_batch_slice(rows, comm_world.rank, comm_world.size, &lo, &hi);
             double t0 = time_now();
             struct host_batch *hb = &s.hb[step & 1];
-            be->host_fence_wait(step & 1); /* the copy from this buffer two steps ago is done */
-            if (hi > lo && batch_reader_read(&s.train_reader, pos + lo, hi - lo, hb, err) != 0) {
+            /* This step's rows were asked for while the last step ran (the reader thread waits for
+             * the device's copy from the buffer two steps ago before filling it). */
+            if (!batch_prefetch_pending(&s.prefetch))
+                batch_prefetch_request(&s.prefetch, (int)(step & 1), pos + lo, hi - lo);
+            if (batch_prefetch_wait(&s.prefetch, err) != 0) {
                 rc = -1;
                 break;
+            }
+            if (step + 1 < steps) {
+                int64_t next_pos = pos + batch, next_lo, next_hi;
+                int64_t next_rows = s.ntrain - next_pos < batch ? s.ntrain - next_pos : batch;
+                comm_batch_slice(next_rows, comm_world.rank, comm_world.size, &next_lo, &next_hi);
+                batch_prefetch_request(&s.prefetch, (int)((step + 1) & 1), next_pos + next_lo, next_hi - next_lo);
             }
             double t1 = time_now();
             if (since_readback == 0)
@@ -496,6 +508,7 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
             train_step_run(&s.step, hb, (int)(step & 1), lo, hi, rows, s.pos.iterations);
             double t2 = t1 + s.step.seconds_compute, t3 = t2 + s.step.seconds_allreduce;
             if (readback) {
+                grad_allreduce_sync(&s.allreduce); /* NCCL's timeout applies to this wait too */
                 be->synchronize();
                 /* The sums and any stop request, agreed by all ranks in one small reduction. */
                 double agreed[LOSS_ACC_COUNT + 1];
@@ -551,6 +564,7 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
                 s.pos.lr = optimizer_current_lr(&f->optimizer, s.pos.iterations);
                 s.pos.train_seconds += time_now() - epoch_start;
                 epoch_start = time_now();
+                batch_prefetch_quiesce(&s.prefetch); /* HDF5 is used by one thread at a time */
                 if (write_last(&s, err) != 0) {
                     rc = -1;
                     break;
@@ -567,6 +581,8 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
                 }
             }
         }
+        if (batch_prefetch_pending(&s.prefetch)) /* the loop stopped early: the read ahead is unused */
+            (void)batch_prefetch_wait(&s.prefetch, NULL);
         if (rc != 0)
             break;
         s.pos.train_seconds += time_now() - epoch_start;

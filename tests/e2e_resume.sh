@@ -126,6 +126,40 @@ expect_error 4 "loss became NaN" "$DPTRAIN" fit sgd_ok.cfg --run-dir nan --resum
 [ "$before" = "$(md5sum nan/last.h5)" ] && pass "read-back every 7 steps: last.h5 intact after NaN" ||
   fail "last.h5 changed after NaN (readback 7)"
 
+# 6c. The reader thread (on by default) reads batch i+1 while step i runs; reading on the training
+# thread instead must give the same weights and history, also when the data streams in windows
+# (shuffle_buffer_mb = 1 over 3 MB) with checkpoints mid-epoch, and a bad row found by the thread
+# must stop the run with the same message and exit code.
+nt=(--set data.reader_thread=false)
+"$DPTRAIN" fit r.cfg --run-dir nothread "${nt[@]}" >nt.log 2>&1 || fail "reader_thread=false: $(tail -2 nt.log)"
+same_weights straight/last.h5 nothread/last.h5 && diff <(cut -d, -f1-5 straight/history.csv) <(cut -d, -f1-5 nothread/history.csv) >/dev/null &&
+  pass "reader thread off: same weights and history" || fail "reader thread on and off differ"
+"$DPTRAIN" synth --rows 60000 --features 10 --seed 5 -o big.h5 >/dev/null || fail "synth big.h5"
+sed 's/file = "r.h5";/file = "big.h5"; shuffle_buffer_mb = 1;/; s/epochs = 4;/epochs = 2;/; s/units = 256/units = 32/g' r.cfg >stream.cfg
+"$DPTRAIN" fit stream.cfg --run-dir stream_t >st.log 2>&1 || fail "streaming, threaded: $(tail -2 st.log)"
+"$DPTRAIN" fit stream.cfg --run-dir stream_n "${nt[@]}" >sn.log 2>&1 || fail "streaming, unthreaded: $(tail -2 sn.log)"
+same_weights stream_t/last.h5 stream_n/last.h5 &&
+  [ "$(ls stream_t/last-e*.h5 | wc -l)" -eq 2 ] && pass "streaming in windows with mid-epoch checkpoints: thread on and off agree" ||
+  fail "streaming: reader thread on and off differ"
+/usr/bin/python3 - <<'PY' || fail "writing the bad-label CSVs"
+import random
+random.seed(1)
+with open("bx.csv", "w") as f:
+    f.writelines(",".join("%.4f" % random.random() for _ in range(8)) + "\n" for _ in range(30000))
+with open("by.csv", "w") as f:
+    f.writelines("%d\n" % (7 if i == 25000 else random.randrange(3)) for i in range(30000))
+PY
+"$DPTRAIN" import csv --x bx.csv --y by.csv -o badlabel.h5 >/dev/null || fail "import badlabel.h5"
+cat >badlabel.cfg <<'CFG'
+data = { file = "badlabel.h5"; shuffle = true; shuffle_buffer_mb = 1; };
+model = ( { type = "dense"; units = 16; activation = "relu"; }, { type = "dense"; units = 3; activation = "softmax"; } );
+fit = { epochs = 1; batch_size = 64; loss = "sparse_categorical_crossentropy"; };
+CFG
+for t in true false; do
+  expect_error 2 "badlabel.h5 /train row 25000: label 7 is out of range" \
+    "$DPTRAIN" fit badlabel.cfg --run-dir "badlabel_$t" --set data.reader_thread=$t
+done
+
 # 7. Keras' legacy loader view, two Dense layers of the same size
 if /usr/bin/python3 -c "import h5py" 2>/dev/null; then
   /usr/bin/python3 - straight/last.h5 <<'PY' && pass "Keras layout with two same-size Dense layers" || fail "Keras layout"

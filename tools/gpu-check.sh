@@ -4,8 +4,8 @@
 #      (fp32 1e-5, tf32 1e-2, bf16 3e-2);
 #   2. a short training run on GPU and on CPU from the same data and initial weights: loss curves
 #      side by side (the GPU in tf32);
-#   3. 1 rank, 1 rank through NCCL (a communicator of one) and 2 ranks sharing the GPU
-#      (fit.allreduce = "mpi") against the CPU: final weights;
+#   3. 1 rank, 1 rank through NCCL (a communicator of one; also in buckets during backward) and
+#      2 ranks sharing the GPU (fit.allreduce = "mpi") against the CPU: final weights;
 #   4. tools/bench-gpu.sh: dptrain against PyTorch on the same GPU (--quick unless FULL=1).
 # Logs go to $OUT (or ./gpu-check).     source .devdeps/use.sh use; tools/gpu-check.sh
 set -uo pipefail
@@ -40,12 +40,14 @@ small=(--set fit.epochs=3 --set fit.early_stopping.patience=100 --set fit.precis
 "$D" fit "$work/gpu_vs_cpu.cfg" --device cuda "${small[@]}" --set 'fit.allreduce="nccl"' --run-dir "$work/w-nccl1" \
   >"$out/w-nccl1.log" 2>&1
 grep -m1 "all-reduce\|error" "$out/w-nccl1.log"
+"$D" fit "$work/gpu_vs_cpu.cfg" --device cuda "${small[@]}" --set 'fit.allreduce="nccl"' \
+  --set fit.allreduce_bucket_mb=0.004 --run-dir "$work/w-nccl1b" >"$out/w-nccl1b.log" 2>&1
 mpirun --oversubscribe -np 2 "$D" fit "$work/gpu_vs_cpu.cfg" --device cuda "${small[@]}" --set 'fit.allreduce="mpi"' \
   --run-dir "$work/w-gpu2" >"$out/w-gpu2.log" 2>&1
 mpirun --oversubscribe -np 2 "$D" fit "$work/gpu_vs_cpu.cfg" --device cuda "${small[@]}" \
   --run-dir "$work/w-gpu2-nccl" >"$out/w-gpu2-nccl.log" 2>&1
 echo "(2 ranks on one GPU with NCCL must be refused:) $(grep -m1 error "$out/w-gpu2-nccl.log")"
-for run in w-gpu1 w-nccl1 w-gpu2; do
+for run in w-gpu1 w-nccl1 w-nccl1b w-gpu2; do
   for l in dense dense_1 dense_2; do
     if command -v h5diff >/dev/null; then
       h5diff -p 1e-3 "$work/w-cpu/last.h5" "$work/$run/last.h5" "/$l" "/$l" >/dev/null 2>&1 &&
