@@ -235,6 +235,16 @@ static void write_launch(FILE *f, const struct request *q, long long tasks_per_n
 {
     const char *fit = q->job_path ? "dptrain fit \"$JOB\" --run-dir \"$RUN_DIR\" --resume auto \"${SETS[@]}\""
                                   : "dptrain fit \"$JOB\" ${RUN_DIR:+--run-dir \"$RUN_DIR\"} --resume auto \"${SETS[@]}\"";
+    /* The trap goes in before the launch: a signal in between would otherwise end this shell. */
+    fprintf(f,
+            "# The signal before the time limit (and a TERM) goes on to the ranks as USR1 (srun and mpirun\n"
+            "# both forward it; a TERM would make mpirun kill the ranks): each finishes its step, rank 0\n"
+            "# writes last.h5, and dptrain exits 3. One that comes before the launch is passed on after it.\n"
+            "pid=\n"
+            "signalled=0\n"
+            "trap 'echo \"dptrain: signal received at $(date -Is); checkpointing\"; signalled=1; "
+            "[ -z \"$pid\" ] || kill -USR1 \"$pid\" 2>/dev/null' %s%s\n",
+            q->site.signal, strcmp(q->site.signal, "TERM") ? " TERM" : "");
     if (q->nsweep) {
         fprintf(f, "# One array task per rank count; every task has the largest allocation and uses P ranks of it.\n"
                    "RANKS=(");
@@ -261,10 +271,7 @@ static void write_launch(FILE *f, const struct request *q, long long tasks_per_n
     }
     fprintf(f,
             "pid=$!\n"
-            "# The signal before the time limit (and a TERM) goes on to the ranks as USR1 (srun and mpirun\n"
-            "# both forward it; a TERM would make mpirun kill the ranks): each finishes its step, rank 0\n"
-            "# writes last.h5, and dptrain exits 3.\n"
-            "trap 'echo \"dptrain: signal received at $(date -Is); checkpointing\"; kill -USR1 \"$pid\" 2>/dev/null' %s%s\n"
+            "[ \"$signalled\" -eq 0 ] || kill -USR1 \"$pid\" 2>/dev/null\n"
             "# A trapped signal ends `wait` early: wait again until dptrain itself has ended.\n"
             "while :; do wait \"$pid\"; rc=$?; kill -0 \"$pid\" 2>/dev/null || break; done\n"
             "echo \"dptrain: exit status $rc at $(date -Is)\"\n"
@@ -273,8 +280,7 @@ static void write_launch(FILE *f, const struct request *q, long long tasks_per_n
             "  scontrol requeue \"$SLURM_JOB_ID\" || echo \"dptrain: scontrol requeue failed; submit this script again "
             "to continue from last.h5\" >&2\n"
             "fi\n"
-            "exit \"$rc\"\n",
-            q->site.signal, strcmp(q->site.signal, "TERM") ? " TERM" : "");
+            "exit \"$rc\"\n");
 }
 
 /* Pipes the script to sbatch, started directly rather than through /bin/sh: a POSIX shell drops

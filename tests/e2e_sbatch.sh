@@ -67,10 +67,16 @@ for t in "$SRC"/jobs/*.sbatch; do
 done
 (cd "$SRC" && "$DPTRAIN" sbatch --generic) | diff - "$SRC/jobs/dptrain.sbatch" >/dev/null &&
   pass "jobs/dptrain.sbatch is current" || fail "jobs/dptrain.sbatch differs from 'dptrain sbatch --generic'"
-for j in seed_mlp cancer_mlp; do
+for j in seed_mlp cancer_mlp mnist_cnn; do
   (cd "$SRC" && "$DPTRAIN" sbatch "jobs/$j.cfg") | diff - "$SRC/jobs/$j.sbatch" >/dev/null &&
     pass "jobs/$j.sbatch is current" || fail "jobs/$j.sbatch differs from 'dptrain sbatch jobs/$j.cfg'"
 done
+# ... and so is the example in README.md
+uva_cmd='dptrain sbatch jobs/seed_mlp.cfg --site uva-gpupod --nodes 2 --gpus-per-node 8 --time 06:00:00'
+awk -v m="\`$uva_cmd\`:" '$0 == m { s = 1; next } s == 1 && /^```bash$/ { s = 2; next } s == 2 && /^```$/ { exit }
+  s == 2 { print }' "$SRC/README.md" >readme-uva.sh
+(cd "$SRC" && "$DPTRAIN" ${uva_cmd#dptrain }) | diff - readme-uva.sh >/dev/null && [ -s readme-uva.sh ] &&
+  pass "the README's generated script is current" || fail "README.md's example differs from '$uva_cmd'"
 
 # A sweep is a job array with one task per rank count.
 "$DPTRAIN" sbatch "$SRC/jobs/seed_mlp.cfg" --site ./site.cfg --cpu --ranks-per-node 2 --nodes 2 --sweep 1,2,4 \
@@ -108,13 +114,14 @@ ls "$WORK"/MARK* >/dev/null 2>&1 && fail "injection executed: $(ls "$WORK"/MARK*
 
 # The signal Slurm sends before the limit reaches dptrain, and exit 3 requeues the job
 mkdir stubs2
-printf '#!/bin/bash\ntrap "exit 3" USR1\nsleep 30 &\nwait\n' >stubs2/srun
+# (the stub says when its trap is in; the signal is sent then, however slow the machine is)
+printf '#!/bin/bash\ntrap "exit 3" USR1\ntouch "%s/srun-ready"\nsleep 30 &\nwait\n' "$WORK" >stubs2/srun
 cp -P stubs/scontrol stubs/dptrain stubs2/
 chmod +x stubs2/*
-rm -f scontrol.txt
+rm -f scontrol.txt srun-ready
 SLURM_JOB_ID=77 PATH="$WORK/stubs2:$PATH" bash uva.sh >sig.log 2>&1 &
 spid=$!
-sleep 1
+for i in $(seq 1 300); do [ -e srun-ready ] && break; sleep 0.1; done
 kill -USR1 $spid
 wait $spid
 rc=$?
