@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend.h"
+#include "batch_prefetch.h"
 #include "batch_reader.h"
 #include "comm.h"
 #include "csv.h"
@@ -148,6 +150,78 @@ START_TEST(epoch_order_is_a_permutation_with_bounded_windows)
     free(seen);
     host_batch_free(&hb);
     batch_reader_free(&r);
+    row_source_close(&s);
+}
+END_TEST
+
+/* The reader thread, run as the training loop runs it (batch i+1 asked for before step i), gives
+ * the rows a reader on the calling thread gives, streaming windows included; quiesce() in between
+ * changes nothing; a bad row found on the thread comes back from wait() with its message. */
+START_TEST(prefetch_gives_the_same_batches)
+{
+    char *a = tmp_path("prefetch.h5");
+    const int64_t rows = 60000, batch = 700;
+    write_file(a, rows, 0);
+    char *paths[1] = {a};
+    struct row_source s;
+    struct dp_error err;
+    ck_assert(row_source_open_files(&s, paths, 1, "train", &err) == 0);
+    struct normalizer n;
+    normalizer_init_none(&n, s.x_cols);
+    for (int threaded = 0; threaded < 2; threaded++) {
+        struct batch_reader direct, ahead;
+        ck_assert(batch_reader_init(&direct, &s, &n, 0, rows, 1, test_seed(), 1, 1, 5, 5, &err) == 0);
+        ck_assert(batch_reader_init(&ahead, &s, &n, 0, rows, 1, test_seed(), 1, 1, 5, 5, &err) == 0);
+        ck_assert(direct.nwindows > 1);
+        struct host_batch want, hb[2];
+        host_batch_alloc(&want, batch, s.x_cols, 5, 1);
+        for (int i = 0; i < 2; i++)
+            host_batch_alloc(&hb[i], batch, s.x_cols, 5, 1);
+        struct batch_prefetch p;
+        ck_assert(batch_prefetch_start(&p, &ahead, &backend_cpu, hb, threaded, &err) == 0);
+        ck_assert_int_eq(p.threaded, threaded);
+        int64_t steps = (rows + batch - 1) / batch;
+        for (int epoch = 0; epoch < 2; epoch++) {
+            batch_reader_begin_epoch(&direct, epoch);
+            batch_reader_begin_epoch(&ahead, epoch);
+            for (int64_t step = 0; step < steps; step++) {
+                int64_t pos = step * batch, cnt = rows - pos < batch ? rows - pos : batch;
+                if (!batch_prefetch_pending(&p))
+                    batch_prefetch_request(&p, (int)(step & 1), pos, cnt);
+                ck_assert(batch_prefetch_wait(&p, &err) == 0);
+                if (step + 1 < steps) {
+                    int64_t next = pos + batch;
+                    batch_prefetch_request(&p, (int)((step + 1) & 1), next, rows - next < batch ? rows - next : batch);
+                }
+                if (step % 7 == 3)
+                    batch_prefetch_quiesce(&p);
+                ck_assert(batch_reader_read(&direct, pos, cnt, &want, &err) == 0);
+                const struct host_batch *got = &hb[step & 1];
+                ck_assert(memcmp(got->sample_ids, want.sample_ids, sizeof(int64_t) * (size_t)cnt) == 0);
+                ck_assert(memcmp(got->x, want.x, sizeof(float) * (size_t)(cnt * s.x_cols)) == 0);
+                ck_assert(memcmp(got->labels, want.labels, sizeof(int32_t) * (size_t)cnt) == 0);
+            }
+            ck_assert(!batch_prefetch_pending(&p));
+        }
+        batch_prefetch_stop(&p);
+        /* Labels 0..4 against 3 classes: the error comes back from the thread. */
+        struct batch_reader bad;
+        ck_assert(batch_reader_init(&bad, &s, &n, 0, rows, 1, test_seed(), 1, 1, 3, 3, &err) == 0);
+        ck_assert(batch_prefetch_start(&p, &bad, &backend_cpu, hb, threaded, &err) == 0);
+        batch_reader_begin_epoch(&bad, 0);
+        batch_prefetch_request(&p, 0, 0, batch);
+        memset(&err, 0, sizeof err);
+        ck_assert(batch_prefetch_wait(&p, &err) != 0);
+        ck_assert_msg(strstr(err.msg, "prefetch.h5") && strstr(err.msg, "label"), "%s", err.msg);
+        ck_assert_int_eq(err.code, DP_EXIT_INPUT);
+        batch_prefetch_stop(&p);
+        batch_reader_free(&bad);
+        for (int i = 0; i < 2; i++)
+            host_batch_free(&hb[i]);
+        host_batch_free(&want);
+        batch_reader_free(&direct);
+        batch_reader_free(&ahead);
+    }
     row_source_close(&s);
 }
 END_TEST
@@ -442,6 +516,7 @@ int main(void)
     tcase_add_test(tc, dataset_round_trip_and_shards);
     tcase_add_test(tc, epoch_order_is_a_permutation_with_bounded_windows);
     tcase_add_test(tc, rank_slices_partition_batches);
+    tcase_add_test(tc, prefetch_gives_the_same_batches);
     tcase_add_test(tc, nan_features_are_refused);
     tcase_add_test(tc, normalizer_statistics);
     tcase_add_test(tc, checkpoint_round_trip_keras_layout);
