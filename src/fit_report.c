@@ -132,6 +132,7 @@ int fit_write_summary(struct fit_state *s, const double *last_row, double wall, 
     fprintf(f, "  \"parameters\": %zu,\n", s->model.nparams);
     fprintf(f, "  \"allreduce_bytes_per_step\": %zu,\n", P > 1 ? s->model.arena_floats * sizeof(float) : 0);
     fprintf(f, "  \"allreduce\": \"%s\",\n", s->allreduce.name);
+    fprintf(f, "  \"allreduce_buckets_per_step\": %d,\n", s->allreduce.launches);
     fprintf(f, "  \"gradient_bytes\": %zu,\n", s->model.arena_floats * sizeof(float));
     char sig[2048];
     model_signature(&s->model, sig, sizeof sig);

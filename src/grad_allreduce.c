@@ -86,6 +86,7 @@ void grad_allreduce_finish(struct grad_allreduce *g)
         g->be->download(g->host, g->grads, g->floats * sizeof(float));
         comm_allreduce_sum_f32(g->host, g->floats);
         g->be->upload(g->grads, g->host, g->floats * sizeof(float));
+        g->launches = 1;
         return;
     }
     if (g->unsent_end > 0)
