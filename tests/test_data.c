@@ -87,17 +87,25 @@ START_TEST(dataset_round_trip_and_shards)
 }
 END_TEST
 
+/* Writes `rows` rows to NAME in the test directory and opens them as a row source, unnormalized. */
+static char *open_written(const char *name, int64_t rows, struct row_source *s, struct normalizer *n)
+{
+    char *path = tmp_path(name);
+    write_file(path, rows, 0);
+    char *paths[1] = {path};
+    struct dp_error err;
+    ck_assert_msg(row_source_open_files(s, paths, 1, "train", &err) == 0, "%s", err.msg);
+    normalizer_init_none(n, s->x_cols);
+    return path;
+}
+
 START_TEST(epoch_order_is_a_permutation_with_bounded_windows)
 {
-    char *a = tmp_path("perm.h5");
     const int64_t rows = 20000;
-    write_file(a, rows, 0);
-    char *paths[1] = {a};
     struct row_source s;
-    struct dp_error err;
-    ck_assert(row_source_open_files(&s, paths, 1, "train", &err) == 0);
     struct normalizer n;
-    normalizer_init_none(&n, s.x_cols);
+    open_written("perm.h5", rows, &s, &n);
+    struct dp_error err;
     struct batch_reader r;
     /* 1 MB of buffer: several windows over these rows */
     ck_assert(batch_reader_init(&r, &s, &n, 0, rows, 1, test_seed(), 1, 1, 5, 5, &err) == 0);
@@ -159,15 +167,11 @@ END_TEST
  * changes nothing; a bad row found on the thread comes back from wait() with its message. */
 START_TEST(prefetch_gives_the_same_batches)
 {
-    char *a = tmp_path("prefetch.h5");
     const int64_t rows = 60000, batch = 700;
-    write_file(a, rows, 0);
-    char *paths[1] = {a};
     struct row_source s;
-    struct dp_error err;
-    ck_assert(row_source_open_files(&s, paths, 1, "train", &err) == 0);
     struct normalizer n;
-    normalizer_init_none(&n, s.x_cols);
+    open_written("prefetch.h5", rows, &s, &n);
+    struct dp_error err;
     for (int threaded = 0; threaded < 2; threaded++) {
         struct batch_reader direct, ahead;
         ck_assert(batch_reader_init(&direct, &s, &n, 0, rows, 1, test_seed(), 1, 1, 5, 5, &err) == 0);
@@ -230,15 +234,11 @@ END_TEST
  * epoch is the same order one rank sees, and each rank reads about half of the rows. */
 START_TEST(rank_slices_partition_batches)
 {
-    char *a = tmp_path("slices.h5");
     const int64_t rows = 9000, batch = 101;
-    write_file(a, rows, 0);
-    char *paths[1] = {a};
     struct row_source s;
-    struct dp_error err;
-    ck_assert(row_source_open_files(&s, paths, 1, "train", &err) == 0);
     struct normalizer n;
-    normalizer_init_none(&n, s.x_cols);
+    open_written("slices.h5", rows, &s, &n);
+    struct dp_error err;
     struct batch_reader one, r[2];
     ck_assert(batch_reader_init(&one, &s, &n, 0, rows, 1, test_seed(), 1, 1, 5, 5, &err) == 0);
     for (int k = 0; k < 2; k++) {
