@@ -6,12 +6,14 @@
 #include "model.h"
 #include "timeutil.h"
 
-/* Gradients of the slice [lo, hi), scaled by the global row count so that summing over ranks
- * averages. */
+/* Called by backward after each layer with parameters: a bucket may start summing. */
 static void bucket_ready(void *arg, size_t first_offset)
 {
     grad_allreduce_ready(arg, first_offset);
 }
+
+/* Gradients of the slice [lo, hi), scaled by the global row count so that summing over ranks
+ * averages. */
 
 static void compute(struct train_step *t, const struct host_batch *hb, int64_t lo, int64_t hi, int64_t rows,
                     int64_t iteration)
