@@ -131,9 +131,9 @@ static void cuda_graph_free(void *graph)
 /* ---- dense ---- */
 
 static void cuda_dense_forward(float *z, const float *x, const float *w, const float *b, int64_t rows, int64_t in,
-                               int64_t out)
+                               int64_t out, int relu)
 {
-    gemm_dense_forward(z, x, w, b, rows, in, out);
+    gemm_dense_forward(z, x, w, b, rows, in, out, relu);
 }
 
 static void cuda_dense_backward(float *dx, float *dw, float *db, const float *dz, const float *x, const float *w,
@@ -178,12 +178,12 @@ __global__ void col2im_kernel(float *dx, const float *dcols, struct conv_geometr
 }
 
 static void cuda_conv2d_forward(float *z, float *cols, const float *x, const float *w, const float *b,
-                                const struct conv_geometry *g, int64_t rows)
+                                const struct conv_geometry *g, int64_t rows, int relu)
 {
     int64_t n = rows * g->out_h * g->out_w * g->k_h * g->k_w * g->in_c;
     im2col_kernel<<<blocks_for(n), THREADS>>>(cols, x, *g, rows);
     LAUNCH_CHECK();
-    cuda_dense_forward(z, cols, w, b, rows * g->out_h * g->out_w, g->k_h * g->k_w * g->in_c, g->out_c);
+    cuda_dense_forward(z, cols, w, b, rows * g->out_h * g->out_w, g->k_h * g->k_w * g->in_c, g->out_c, relu);
 }
 
 static void cuda_conv2d_backward(float *dx, float *dcols, float *dw, float *db, const float *dz, const float *cols,

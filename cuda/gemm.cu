@@ -178,12 +178,18 @@ __global__ void add_kernel(float *dst, const float *src, int64_t n)
 
 /* ---- Dense products ---- */
 
+__global__ void relu_in_place_kernel(float *z, int64_t n)
+{
+    GRID_STRIDE(i, n) z[i] = z[i] > 0.0f ? z[i] : 0.0f;
+}
+
 void gemm_dense_forward(float *z, const float *x, const float *w, const float *b, int64_t rows, int64_t in,
-                        int64_t out)
+                        int64_t out, int relu)
 {
     /* col-major: Z^T (out x rows) = W^T (out x in) X^T (in x rows) + b, b along the out rows */
+    int epilogue = relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
     struct lt_plan *p = aligned(z) && aligned(x) && aligned(w) && aligned(b)
-                            ? plan_for(CUBLASLT_EPILOGUE_BIAS, out, rows, in, CUBLAS_OP_N)
+                            ? plan_for(epilogue, out, rows, in, CUBLAS_OP_N)
                             : NULL;
     if (p && p->supported) {
         run_plan(p, b, 0.0f, w, x, z);
@@ -192,6 +198,10 @@ void gemm_dense_forward(float *z, const float *x, const float *w, const float *b
     broadcast_bias_kernel<<<blocks_for(rows * out), THREADS>>>(z, b, rows, out);
     LAUNCH_CHECK();
     gemm(CUBLAS_OP_N, CUBLAS_OP_N, out, rows, in, 1.0f, w, out, x, in, 1.0f, z, out);
+    if (relu) {
+        relu_in_place_kernel<<<blocks_for(rows * out), THREADS>>>(z, rows * out);
+        LAUNCH_CHECK();
+    }
 }
 
 void gemm_dense_weight_grad(float *dw, float *db, const float *dz, const float *x, int64_t rows, int64_t in,

@@ -1,6 +1,6 @@
 /* Matrix products of the CUDA backend: cuBLAS GEMMs in the chosen precision, and the Dense
- * products through cuBLASLt with fused epilogues (bias added in the forward GEMM, bias gradient
- * computed by the weight-gradient GEMM), falling back to plain GEMMs plus kernels where cuBLASLt
+ * products through cuBLASLt with fused epilogues (bias, and relu where asked, applied by the
+ * forward GEMM; bias gradient computed by the weight-gradient GEMM), falling back to plain GEMMs plus kernels where cuBLASLt
  * offers no algorithm. Column-major views of row-major data, as in backend_cuda.cu.
  * STATUS: compiled in CI; not yet run on a GPU. */
 #ifndef DPTRAIN_CUDA_GEMM_H
@@ -20,9 +20,9 @@ const char *gemm_set_precision(int precision);
 void gemm(cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
           int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 
-/* Row-major z (rows, out) = x (rows, in) w (in, out) + b. */
+/* Row-major z (rows, out) = x (rows, in) w (in, out) + b, then max(z, 0) when relu is 1. */
 void gemm_dense_forward(float *z, const float *x, const float *w, const float *b, int64_t rows, int64_t in,
-                        int64_t out);
+                        int64_t out, int relu);
 
 /* dw (in, out) += x^T dz and db (out) += column sums of dz. */
 void gemm_dense_weight_grad(float *dw, float *db, const float *dz, const float *x, int64_t rows, int64_t in,

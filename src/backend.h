@@ -55,17 +55,20 @@ struct backend {
     void (*host_fence_record)(int slot); /* slot 0 or 1 */
     void (*host_fence_wait)(int slot);
 
-    /* z (rows, out) = x (rows, in) w (in, out) + b (out) */
+    /* z (rows, out) = x (rows, in) w (in, out) + b (out), then max(z, 0) in place when relu is 1.
+     * A relu layer keeps only its output (its gradient needs nothing else), and the GPU adds the
+     * bias and applies relu in the product's epilogue (cuBLASLt RELU_BIAS) instead of two passes. */
     void (*dense_forward)(float *z, const float *x, const float *w, const float *b, int64_t rows,
-                          int64_t in, int64_t out);
+                          int64_t in, int64_t out, int relu);
     /* dw (in, out) += x^T dz; db (out) += column sums of dz; dx (rows, in) = dz w^T unless NULL */
     void (*dense_backward)(float *dx, float *dw, float *db, const float *dz, const float *x,
                            const float *w, int64_t rows, int64_t in, int64_t out);
 
     /* Conv2D by im2col + GEMM. cols (rows*out_h*out_w, k_h*k_w*in_c) is scratch the caller keeps for
-     * backward; the kernel is (k_h, k_w, in_c, out_c) as Keras stores it, so z = cols w + b, NHWC. */
+     * backward; the kernel is (k_h, k_w, in_c, out_c) as Keras stores it, so z = cols w + b, NHWC;
+     * relu as for dense_forward. */
     void (*conv2d_forward)(float *z, float *cols, const float *x, const float *w, const float *b,
-                           const struct conv_geometry *g, int64_t rows);
+                           const struct conv_geometry *g, int64_t rows, int relu);
     /* dw += cols^T dz; db += column sums of dz; dx = col2im(dz w^T) unless dx is NULL (dcols scratch) */
     void (*conv2d_backward)(float *dx, float *dcols, float *dw, float *db, const float *dz, const float *cols,
                             const float *w, const struct conv_geometry *g, int64_t rows);

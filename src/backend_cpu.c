@@ -30,12 +30,18 @@ static void cpu_zero(void *p, size_t bytes) { memset(p, 0, bytes); }
 static void cpu_synchronize(void) {}
 
 static void cpu_dense_forward(float *z, const float *x, const float *w, const float *b, int64_t rows,
-                              int64_t in, int64_t out)
+                              int64_t in, int64_t out, int relu)
 {
     for (int64_t r = 0; r < rows; r++)
         memcpy(z + r * out, b, (size_t)out * sizeof(float));
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)rows, (blasint)out, (blasint)in,
                 1.0f, x, (blasint)in, w, (blasint)out, 1.0f, z, (blasint)out);
+    if (relu) {
+        const int64_t n = rows * out;
+#pragma omp parallel for if (n > CPU_PARALLEL_MIN)
+        for (int64_t i = 0; i < n; i++)
+            z[i] = z[i] > 0.0f ? z[i] : 0.0f;
+    }
 }
 
 static void cpu_dense_backward(float *dx, float *dw, float *db, const float *dz, const float *x,
@@ -105,10 +111,10 @@ static void col2im_nhwc(float *dx, const float *dcols, const struct conv_geometr
 }
 
 static void cpu_conv2d_forward(float *z, float *cols, const float *x, const float *w, const float *b,
-                               const struct conv_geometry *g, int64_t rows)
+                               const struct conv_geometry *g, int64_t rows, int relu)
 {
     im2col_nhwc(cols, x, g, rows);
-    cpu_dense_forward(z, cols, w, b, rows * g->out_h * g->out_w, g->k_h * g->k_w * g->in_c, g->out_c);
+    cpu_dense_forward(z, cols, w, b, rows * g->out_h * g->out_w, g->k_h * g->k_w * g->in_c, g->out_c, relu);
 }
 
 static void cpu_conv2d_backward(float *dx, float *dcols, float *dw, float *db, const float *dz, const float *cols,

@@ -94,9 +94,9 @@ static void conv2d_release(struct layer *l, const struct backend *be)
 
 static void conv2d_forward(struct layer *l, const struct pass_context *c)
 {
-    c->be->conv2d_forward(l->z, l->cols, l->x, l->w, l->b, &l->geom, c->rows);
     enum activation act = l->spec.u.conv2d.activation;
-    if (act != ACTIVATION_LINEAR)
+    c->be->conv2d_forward(l->z, l->cols, l->x, l->w, l->b, &l->geom, c->rows, act == ACTIVATION_RELU);
+    if (act != ACTIVATION_LINEAR && act != ACTIVATION_RELU)
         c->be->activation_forward(l->y, l->z, c->rows * l->geom.out_h * l->geom.out_w, l->geom.out_c, act);
 }
 

@@ -41,11 +41,13 @@ static void dense_init_params(const struct layer *l, float *host_arena, uint64_t
         bias[i] = 0.0f;
 }
 
+/* relu comes with the product (z is y for relu layers, model.c); other activations after it */
 static void dense_forward(struct layer *l, const struct pass_context *c)
 {
-    c->be->dense_forward(l->z, l->x, l->w, l->b, c->rows, l->in_size, l->out_size);
-    if (l->spec.u.dense.activation != ACTIVATION_LINEAR)
-        c->be->activation_forward(l->y, l->z, c->rows, l->out_size, l->spec.u.dense.activation);
+    enum activation act = l->spec.u.dense.activation;
+    c->be->dense_forward(l->z, l->x, l->w, l->b, c->rows, l->in_size, l->out_size, act == ACTIVATION_RELU);
+    if (act != ACTIVATION_LINEAR && act != ACTIVATION_RELU)
+        c->be->activation_forward(l->y, l->z, c->rows, l->out_size, act);
 }
 
 /* On entry dy holds dL/dy, or dL/dz already when the loss was fused with the activation. */

@@ -89,8 +89,12 @@ void model_allocate(struct model *m, const struct backend *be, int64_t max_rows)
         if (ops->owns_buffers) {
             l->y = be->alloc(bytes, "layer outputs");
             l->dy = be->alloc(bytes, "layer gradients");
-            int has_z = (l->spec.kind == LAYER_KIND_DENSE && l->spec.u.dense.activation != ACTIVATION_LINEAR) ||
-                        (l->spec.kind == LAYER_KIND_CONV2D && l->spec.u.conv2d.activation != ACTIVATION_LINEAR);
+            /* Pre-activations are kept where the activation needs its own pass: not for linear
+             * and relu, which the product applies in place (backward needs only y). */
+            enum activation act = l->spec.kind == LAYER_KIND_DENSE    ? l->spec.u.dense.activation
+                                  : l->spec.kind == LAYER_KIND_CONV2D ? l->spec.u.conv2d.activation
+                                                                      : ACTIVATION_LINEAR;
+            int has_z = act != ACTIVATION_LINEAR && act != ACTIVATION_RELU;
             l->z = has_z ? be->alloc(bytes, "pre-activations") : l->y;
             if (l->spec.kind == LAYER_KIND_DROPOUT)
                 l->mask = be->alloc((size_t)max_rows * (size_t)l->out_size, "dropout masks");

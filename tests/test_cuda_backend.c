@@ -57,7 +57,9 @@ static void dense_in_precisions(void)
     float *x = random_host(rows * in, -1, 1), *w = random_host(in * out, -0.2f, 0.2f), *b = random_host(out, -1, 1);
     float *dz = random_host(rows * out, -1, 1);
     float *z = malloc(rows * out * 4), *dx = malloc(rows * in * 4), *dw = calloc(in * out, 4), *db = calloc(out, 4);
-    cpu->dense_forward(z, x, w, b, rows, in, out);
+    float *zr = malloc(rows * out * 4);
+    cpu->dense_forward(z, x, w, b, rows, in, out, 0);
+    cpu->activation_forward(zr, z, rows, out, ACTIVATION_RELU); /* the unfused way, for the relu epilogue */
     cpu->dense_backward(dx, dw, db, dz, x, w, rows, in, out);
     float *gx = to_gpu(x, rows * in), *gw = to_gpu(w, in * out), *gb = to_gpu(b, out), *gdz = to_gpu(dz, rows * out);
     for (int p = 0; p < 3; p++) {
@@ -68,9 +70,12 @@ static void dense_in_precisions(void)
         }
         float *gz = gpu->alloc(rows * out * 4, "t"), *gdx = gpu->alloc(rows * in * 4, "t"),
               *gdw = gpu->alloc(in * out * 4, "t"), *gdb = gpu->alloc(out * 4, "t");
-        gpu->dense_forward(gz, gx, gw, gb, rows, in, out);
-        gpu->dense_backward(gdx, gdw, gdb, gdz, gx, gw, rows, in, out);
+        gpu->dense_forward(gz, gx, gw, gb, rows, in, out, 1);
         char label[64];
+        snprintf(label, sizeof label, "%s dense+relu forward", names[p]);
+        compare(label, zr, gz, rows * out, tols[p]);
+        gpu->dense_forward(gz, gx, gw, gb, rows, in, out, 0);
+        gpu->dense_backward(gdx, gdw, gdb, gdz, gx, gw, rows, in, out);
         snprintf(label, sizeof label, "%s dense forward 256x320x192", names[p]);
         compare(label, z, gz, rows * out, tols[p]);
         snprintf(label, sizeof label, "%s dense dx", names[p]);
@@ -89,7 +94,7 @@ static void dense_in_precisions(void)
     gpu->free(gw);
     gpu->free(gb);
     gpu->free(gdz);
-    free(x), free(w), free(b), free(dz), free(z), free(dx), free(dw), free(db);
+    free(x), free(w), free(b), free(dz), free(z), free(zr), free(dx), free(dw), free(db);
 }
 
 /* A recorded step (dropout, then an Adam update) replayed for later steps: the step number and the
@@ -165,8 +170,14 @@ int main(void)
     float *gx = to_gpu(x, rows * in), *gw = to_gpu(w, in * out), *gb = to_gpu(b, out), *gdz = to_gpu(dz, rows * out);
     float *gz = gpu->alloc(rows * out * 4, "t"), *gdw = gpu->alloc(in * out * 4, "t"), *gdb = gpu->alloc(out * 4, "t"),
           *gdx = gpu->alloc(rows * in * 4, "t");
-    cpu->dense_forward(z, x, w, b, rows, in, out);
-    gpu->dense_forward(gz, gx, gw, gb, rows, in, out);
+    float *zr = malloc(rows * out * 4);
+    cpu->dense_forward(zr, x, w, b, rows, in, out, 0);
+    cpu->activation_forward(zr, zr, rows, out, ACTIVATION_RELU);
+    gpu->dense_forward(gz, gx, gw, gb, rows, in, out, 1); /* odd sizes: the plain GEMM and relu kernel */
+    compare("dense+relu forward", zr, gz, rows * out, 1e-5);
+    free(zr);
+    cpu->dense_forward(z, x, w, b, rows, in, out, 0);
+    gpu->dense_forward(gz, gx, gw, gb, rows, in, out, 0);
     compare("dense forward", z, gz, rows * out, 1e-5);
     cpu->dense_backward(dx, dw, db, dz, x, w, rows, in, out);
     gpu->dense_backward(gdx, gdw, gdb, gdz, gx, gw, rows, in, out);
@@ -258,8 +269,12 @@ int main(void)
     float *gcx = to_gpu(cx, n_in), *gcw = to_gpu(cw, 27 * 5), *gcb = to_gpu(cb, 5), *gcdz = to_gpu(cdz, n_out);
     float *gcz = gpu->alloc(n_out * 4, "t"), *gcols = gpu->alloc(n_cols * 4, "t"), *gdcols = gpu->alloc(n_cols * 4, "t");
     float *gcdx = gpu->alloc(n_in * 4, "t"), *gcdw = gpu->alloc(27 * 20, "t"), *gcdb = gpu->alloc(20, "t");
-    cpu->conv2d_forward(cz, cols, cx, cw, cb, &g, 4);
-    gpu->conv2d_forward(gcz, gcols, gcx, gcw, gcb, &g, 4);
+    cpu->conv2d_forward(cz, cols, cx, cw, cb, &g, 4, 0);
+    cpu->activation_forward(cz, cz, 4 * g.out_h * g.out_w, 5, ACTIVATION_RELU);
+    gpu->conv2d_forward(gcz, gcols, gcx, gcw, gcb, &g, 4, 1);
+    compare("conv2d+relu forward", cz, gcz, n_out, 1e-5);
+    cpu->conv2d_forward(cz, cols, cx, cw, cb, &g, 4, 0);
+    gpu->conv2d_forward(gcz, gcols, gcx, gcw, gcb, &g, 4, 0);
     compare("conv2d forward", cz, gcz, n_out, 1e-5);
     cpu->conv2d_backward(cdx, dcols, cdw, cdb, cdz, cols, cw, &g, 4);
     gpu->conv2d_backward(gcdx, gdcols, gcdw, gcdb, gcdz, gcols, gcw, &g, 4);
