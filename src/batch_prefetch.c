@@ -3,6 +3,8 @@
 #include <signal.h>
 #include <string.h>
 
+#include "h5io.h"
+
 /* Reads the request into its buffer; the device's copy from that buffer must be done first. */
 static int read_request(struct batch_prefetch *p, int slot, int64_t pos, int64_t count, struct dp_error *err)
 {
@@ -16,6 +18,7 @@ static void *reader_thread(void *arg)
 {
     struct batch_prefetch *p = arg;
     p->be->bind_thread();
+    h5io_init(); /* HDF5's error printing is off per thread: this one reads too */
     pthread_mutex_lock(&p->mu);
     for (;;) {
         while (!p->quit && !p->busy)

@@ -123,7 +123,7 @@ int cmd_predict(int argc, char **argv)
     } else {
         char tmp[4096];
         snprintf(tmp, sizeof tmp, "%s.tmp", out);
-        hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+        hid_t f = h5io_create(tmp);
         if (f < 0)
             dp_die(DP_EXIT_INPUT, "%s: cannot create", out);
         int64_t dims[2] = {rows, k};

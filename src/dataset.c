@@ -66,6 +66,8 @@ static int open_part(struct data_part *p, const char *path, const char *group, s
     for (int i = 1; i < xr; i++)
         xs.dims[i - 1] = xd[i];
     int64_t ycols = ylab ? 1 : yd[1];
+    if (shape_size(&xs) > INT32_MAX || ycols > INT32_MAX)
+        return dp_error_set(err, DP_EXIT_INPUT, "%s: /%s has over 2^31 values per row (damaged file?)", path, group);
     if (first) {
         s->x_shape = xs;
         s->x_cols = shape_size(&xs);
@@ -78,6 +80,10 @@ static int open_part(struct data_part *p, const char *path, const char *group, s
         if (H5Pget_layout(plist) == H5D_CHUNKED && H5Pget_chunk(plist, xr, chunk) >= 1)
             s->chunk_rows = (int64_t)chunk[0];
         H5Pclose(plist);
+        /* HDF5 chunks hold under 4 GiB; buffers are sized by them */
+        if (s->chunk_rows < 1 || (uint64_t)s->chunk_rows * row_source_x_row_bytes(s) >= (UINT64_C(1) << 32))
+            return dp_error_set(err, DP_EXIT_INPUT, "%s: %s claims chunks of %lld rows of %zu bytes (damaged file)",
+                                path, xname, (long long)s->chunk_rows, row_source_x_row_bytes(s));
     } else {
         int same = xs.rank == s->x_shape.rank && xdt == s->x_dtype && ylab == s->y_labels && ycols == s->y_cols;
         for (int i = 0; same && i < xs.rank; i++)

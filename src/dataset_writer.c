@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "h5io.h"
+
 #define WRITE_CHECK(expr, path)                                                                     \
     do {                                                                                            \
         if ((expr) < 0)                                                                             \
@@ -20,7 +22,7 @@ int dataset_writer_open(struct dataset_writer *w, const char *path, struct dp_er
     size_t n = strlen(path) + 32;
     w->tmp_path = dp_malloc(n, "a path");
     snprintf(w->tmp_path, n, "%s.tmp.%ld", path, (long)getpid());
-    w->file = H5Fcreate(w->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    w->file = h5io_create(w->tmp_path);
     if (w->file < 0) {
         free(w->path);
         free(w->tmp_path);
@@ -44,6 +46,7 @@ static hid_t create_chunked(hid_t loc, const char *name, hid_t type, int rank, c
     hid_t space = H5Screate_simple(rank, dims, NULL);
     hid_t plist = H5Pcreate(H5P_DATASET_CREATE);
     WRITE_CHECK(H5Pset_chunk(plist, rank, chunk), path);
+    WRITE_CHECK(H5Pset_fletcher32(plist), path); /* a damaged sample is an error, not a silent wrong row */
     hid_t ds = H5Dcreate2(loc, name, type, space, H5P_DEFAULT, plist, H5P_DEFAULT);
     WRITE_CHECK(ds, path);
     H5Pclose(plist);

@@ -35,15 +35,33 @@ int dp_error_set(struct dp_error *e, int code, const char *fmt, ...)
     return -1;
 }
 
+/* The message on one line whatever it quotes (a job file's string may hold a newline): control
+ * characters are written as escapes. */
+static void print_line(const char *fmt, va_list ap)
+{
+    char msg[4096];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    for (const unsigned char *c = (const unsigned char *)msg; *c; c++) {
+        if (*c == '\n')
+            fputs("\\n", stderr);
+        else if (*c == '\t')
+            fputs("\\t", stderr);
+        else if (*c < 0x20 || *c == 0x7f)
+            fprintf(stderr, "\\x%02x", *c);
+        else
+            fputc(*c, stderr);
+    }
+    fputc('\n', stderr);
+}
+
 void dp_die(int code, const char *fmt, ...)
 {
     va_list ap;
     fflush(stdout);
     print_prefix("error");
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    print_line(fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
     fflush(stderr);
     if (exit_hook)
         exit_hook(code);
@@ -61,9 +79,8 @@ void dp_warn(const char *fmt, ...)
     fflush(stdout);
     print_prefix("warning");
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    print_line(fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 void *dp_malloc(size_t bytes, const char *what)

@@ -27,6 +27,19 @@ hid_t h5io_open_read(const char *path, struct dp_error *err)
     return f;
 }
 
+hid_t h5io_create(const char *path)
+{
+    /* The HDF5 1.10 file format checksums all metadata (superblock, object headers, chunk
+     * indexes), so a damaged file is refused when opened or read instead of misread; HDF5 1.10
+     * and later (h5py, Keras) read it. */
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0 || H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_V110) < 0)
+        dp_die(DP_EXIT_INTERNAL, "%s: HDF5 cannot set the file format version", path);
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
+    return f;
+}
+
 int h5io_exists(hid_t loc, const char *name)
 {
     return H5Lexists(loc, name, H5P_DEFAULT) > 0;
@@ -39,6 +52,9 @@ int h5io_exists(hid_t loc, const char *name)
                    __FILE__, __LINE__);                                                          \
     } while (0)
 
+/* Chunks of checksummed datasets stay far below HDF5's 4 GiB limit. */
+#define MAX_CHUNK_BYTES (UINT64_C(64) << 20)
+
 static void write_dataset(hid_t loc, const char *name, int rank, const int64_t *dims, hid_t type,
                           const void *data, const char *path)
 {
@@ -47,11 +63,34 @@ static void write_dataset(hid_t loc, const char *name, int rank, const int64_t *
         hd[i] = (hsize_t)dims[i];
     hid_t space = H5Screate_simple(rank, hd, NULL);
     H5_WRITE_CHECK(space, path, name);
-    hid_t ds = H5Dcreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5_WRITE_CHECK(dcpl, path, name);
+    h5io_checksummed_chunks(dcpl, rank, hd, H5Tget_size(type), path);
+    hid_t ds = H5Dcreate2(loc, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     H5_WRITE_CHECK(ds, path, name);
     H5_WRITE_CHECK(H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), path, name);
     H5Dclose(ds);
+    H5Pclose(dcpl);
     H5Sclose(space);
+}
+
+void h5io_checksummed_chunks(hid_t dcpl, int rank, const hsize_t *dims, size_t elem_bytes, const char *path)
+{
+    hsize_t chunk[16];
+    uint64_t row_bytes = elem_bytes;
+    for (int i = 0; i < rank; i++) {
+        if (dims[i] == 0)
+            return; /* empty: nothing to checksum, and chunks cannot have size 0 */
+        chunk[i] = dims[i];
+        if (i > 0)
+            row_bytes *= dims[i];
+    }
+    if (rank < 1 || row_bytes > MAX_CHUNK_BYTES)
+        return; /* a single row over the chunk limit stays contiguous, unchecked */
+    if (chunk[0] * row_bytes > MAX_CHUNK_BYTES)
+        chunk[0] = MAX_CHUNK_BYTES / row_bytes;
+    H5_WRITE_CHECK(H5Pset_chunk(dcpl, rank, chunk), path, "chunk layout");
+    H5_WRITE_CHECK(H5Pset_fletcher32(dcpl), path, "checksums");
 }
 
 void h5io_write_f32(hid_t loc, const char *name, int rank, const int64_t *dims, const float *data,
@@ -259,11 +298,25 @@ int h5io_dataset_shape(hid_t loc, const char *name, int *rank, int64_t *dims, in
         rc = dp_error_set(err, DP_EXIT_INPUT, "%s: dataset '%s' has %d dimensions (at most %d expected)",
                           path, name, r, max_rank);
     } else {
-        hsize_t hd[16];
-        H5Sget_simple_extent_dims(space, hd, NULL);
-        for (int i = 0; i < r; i++)
+        /* A damaged header can claim any size: extents beyond their maximum or more than 2^50
+         * elements in all are refused here, before anyone sizes a buffer by them. */
+        hsize_t hd[16], hm[16];
+        H5Sget_simple_extent_dims(space, hd, hm);
+        uint64_t total = 1;
+        int plausible = 1;
+        for (int i = 0; i < r; i++) {
+            if (hm[i] != H5S_UNLIMITED && hd[i] > hm[i])
+                plausible = 0;
+            if (hd[i] > 0 && total > (UINT64_C(1) << 50) / hd[i])
+                plausible = 0;
+            else
+                total *= hd[i];
             dims[i] = (int64_t)hd[i];
+        }
         *rank = r;
+        if (!plausible)
+            rc = dp_error_set(err, DP_EXIT_INPUT, "%s: dataset '%s' claims an impossible size (damaged file)", path,
+                              name);
     }
     H5Sclose(space);
     H5Dclose(ds);

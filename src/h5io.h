@@ -8,15 +8,26 @@
 
 #include "errors.h"
 
+/* Turns HDF5's own error-stack printing off for the calling thread (thread-safe HDF5 keeps it per
+ * thread): failures become our one-line messages. */
 void h5io_init(void);
 
 /* Opens an existing HDF5 file read-only; a missing, unreadable or non-HDF5 file is bad input. */
 hid_t h5io_open_read(const char *path, struct dp_error *err);
 
+/* Creates (truncates) path in the HDF5 1.10 file format, whose metadata is checksummed; < 0 when
+ * it cannot. */
+hid_t h5io_create(const char *path);
+
 /* 1 when loc has a link called name (a direct child). */
 int h5io_exists(hid_t loc, const char *name);
 
-/* Writing (failures are internal errors: disk full, permissions; they name path). */
+/* Writing (failures are internal errors: disk full, permissions; they name path). Datasets are
+ * written in chunks with Fletcher32 checksums, so a flipped bit (a bad disk, a torn copy) is an
+ * error when the file is read, not a wrong weight or sample. */
+/* Sets chunks (the whole extent, or as many rows as fit in 64 MiB) and the checksum filter on a
+ * dataset creation list, for a dataset of shape dims. */
+void h5io_checksummed_chunks(hid_t dcpl, int rank, const hsize_t *dims, size_t elem_bytes, const char *path);
 void h5io_write_f32(hid_t loc, const char *name, int rank, const int64_t *dims, const float *data,
                     const char *path);
 void h5io_write_f64(hid_t loc, const char *name, int rank, const int64_t *dims, const double *data,

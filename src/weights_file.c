@@ -95,7 +95,7 @@ int checkpoint_write(const char *path, const struct checkpoint_contents *c, stru
 
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t f = h5io_create(tmp);
     if (f < 0) {
         free(weights);
         return dp_error_set(err, DP_EXIT_INTERNAL, "%s: cannot create (directory missing or not "

@@ -35,13 +35,15 @@ sed 's/epochs = 1;/epochs = "1";/' job.cfg >type.cfg
 expect_error 2 "type.cfg:4: fit.epochs: expected an integer" "$DPTRAIN" fit type.cfg
 sed 's/epochs = 1;/epochs = 1 batch_size/' job.cfg >syntax.cfg
 expect_error 2 "syntax.cfg:4: syntax error" "$DPTRAIN" fit syntax.cfg
+sed 's/activation = "relu"/activation = "re\\nlu"/' job.cfg >newline.cfg # a quoted newline stays on the one line
+expect_error 2 'newline.cfg:3: model.[0].activation: "re\nlu" is not one of' "$DPTRAIN" fit newline.cfg
 grep -v '^fit' job.cfg >nofit.cfg
 expect_error 2 "nofit.cfg: missing section 'fit'" "$DPTRAIN" fit nofit.cfg
 
 # data files
 sed 's/data.h5/nothere.h5/' job.cfg >nodata.cfg
 expect_error 2 "nothere.h5: cannot open" "$DPTRAIN" fit nodata.cfg --run-dir r1
-head -c 3000 data.h5 >trunc.h5
+head -c $(($(stat -c %s data.h5) / 2)) data.h5 >trunc.h5
 sed 's/data.h5/trunc.h5/' job.cfg >trunc.cfg
 expect_error 2 "trunc.h5" "$DPTRAIN" fit trunc.cfg --run-dir r2
 echo "hello" >text.h5
@@ -69,4 +71,26 @@ sed 's/units = 4;/units = 5;/' job.cfg >other.cfg
 "$DPTRAIN" import csv --x x.csv --y y.csv -o data.h5 --test-split 0.25 --seed 1 >/dev/null
 expect_error 2 "good/best.h5 (layer dense, model layer dense): dataset 'dense/kernel:0' has shape (3, 4), expected (3, 5)" \
   "$DPTRAIN" evaluate other.cfg --weights good/best.h5
+
+# flip_bit FILE DATASET: flips one bit in the middle of DATASET's stored values (found by its bytes,
+# as h5dump writes them); checksums must catch it.
+flip_bit() {
+  h5dump -b LE -d "$2" -o values.bin "$1" >/dev/null || return 1
+  /usr/bin/python3 - "$1" values.bin <<'PY'
+import sys
+data, values = bytearray(open(sys.argv[1], "rb").read()), open(sys.argv[2], "rb").read()
+at = data.find(values)
+assert at >= 0 and data.find(values, at + 1) < 0, "the values are not stored once, uncompressed"
+data[at + len(values) // 2] ^= 0x10
+open(sys.argv[1], "wb").write(data)
+PY
+}
+cp good/best.h5 flipped.h5
+flip_bit flipped.h5 /dense/dense/kernel:0 || fail "cannot find the kernel's bytes in best.h5"
+expect_error 2 "flipped.h5 (layer dense, model layer dense): cannot read dataset 'dense/kernel:0' (damaged file?)" \
+  "$DPTRAIN" evaluate job.cfg --weights flipped.h5
+cp data.h5 flipdata.h5
+flip_bit flipdata.h5 /train/x || fail "cannot find /train/x's bytes in data.h5"
+sed 's/data.h5/flipdata.h5/' job.cfg >flip.cfg
+expect_error 2 "flipdata.h5: cannot read /train rows" "$DPTRAIN" fit flip.cfg --run-dir r6
 finish
