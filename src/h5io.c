@@ -53,7 +53,7 @@ int h5io_exists(hid_t loc, const char *name)
     } while (0)
 
 /* Chunks of checksummed datasets stay far below HDF5's 4 GiB limit. */
-#define MAX_CHUNK_BYTES (UINT64_C(64) << 20)
+#define MAX_CHUNK_BYTES (UINT64_C(4) << 20)
 
 static void write_dataset(hid_t loc, const char *name, int rank, const int64_t *dims, hid_t type,
                           const void *data, const char *path)
