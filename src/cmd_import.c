@@ -101,11 +101,13 @@ static int import_mnist(int argc, char **argv)
 
 int cmd_import(int argc, char **argv)
 {
-    if (argc < 2 || cli_is_help(argv[1])) {
-        fputs(help, argc < 2 ? stderr : stdout);
-        fputs("\n", argc < 2 ? stderr : stdout);
-        fputs(mnist_help, argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+    if (argc < 2)
+        dp_die(DP_EXIT_INPUT, "import: which format? (known: csv, mnist; see 'dptrain import --help')");
+    if (cli_is_help(argv[1])) {
+        fputs(help, stdout);
+        fputs("\n", stdout);
+        fputs(mnist_help, stdout);
+        return 0;
     }
     if (!strcmp(argv[1], "mnist"))
         return import_mnist(argc, argv);

@@ -281,9 +281,11 @@ static int report_scaling(int argc, char **argv)
 
 int cmd_report(int argc, char **argv)
 {
-    if (argc < 2 || cli_is_help(argv[1])) {
-        fputs(help, argc < 2 ? stderr : stdout);
-        return argc < 2 ? DP_EXIT_INPUT : 0;
+    if (argc < 2)
+        dp_die(DP_EXIT_INPUT, "report: which report? (known: scaling; see 'dptrain report --help')");
+    if (cli_is_help(argv[1])) {
+        fputs(help, stdout);
+        return 0;
     }
     if (strcmp(argv[1], "scaling"))
         dp_die(DP_EXIT_INPUT, "report: unknown report '%s' (known: scaling)", argv[1]);

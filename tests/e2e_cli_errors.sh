@@ -24,6 +24,8 @@ for ((r = 0; r < 40; r++)); do echo $((r % 2)); done >y.csv
 # command line
 expect_error 2 "unknown command 'fitt'" "$DPTRAIN" fitt job.cfg
 expect_error 2 "fit: unknown option" "$DPTRAIN" fit job.cfg --bogus
+expect_error 2 "report: which report? (known: scaling" "$DPTRAIN" report
+expect_error 2 "import: which format? (known: csv, mnist" "$DPTRAIN" import
 expect_error 2 "--set 'fit': expected KEY=VALUE" "$DPTRAIN" fit job.cfg --set fit
 expect_error 2 "--set fit.epochs=two: expected an integer" "$DPTRAIN" fit job.cfg --set fit.epochs=two
 expect_error 2 "missing.cfg: cannot open job file" "$DPTRAIN" fit missing.cfg
