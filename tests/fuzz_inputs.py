@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Feeds dptrain damaged inputs and checks the product's promise for bad input: one clear line,
 exit status 2 (or success where the damage does not matter), never a crash, a hang, a sanitizer
-report or an "internal failure".
+report or an "internal failure"; and whatever a fit does, the checkpoints already in its run
+directory stay readable.
 
     fuzz_inputs.py DPTRAIN DATA_DIR [--iterations N] [--seed S] [--keep DIR]
 
@@ -139,6 +140,13 @@ class Fuzzer:
             problem = f"exit status {p.returncode}"
         elif p.returncode == 2 and len([line for line in err.splitlines() if line.strip()]) != 1:
             problem = f"{len(err.splitlines())} lines on stderr, expected one"
+        if not problem and args[0] == "fit" and os.path.isdir(os.path.join(self.work, "run")):
+            for name in sorted(os.listdir(os.path.join(self.work, "run"))):
+                if name.endswith(".h5"):
+                    q = subprocess.run([self.dptrain, "inspect", os.path.join("run", name)], cwd=self.work,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=TIMEOUT, env=env)
+                    if q.returncode != 0:
+                        problem = f"exit {p.returncode} left run/{name} unreadable: {q.stderr.decode()[:300]}"
         if problem:
             self.finding(label, input_desc, problem, err)
         return p
@@ -197,13 +205,24 @@ def setup(fz, src):
     fz.csv = {"x": open(f"{data}/cancer/cancer_data.csv").read(), "y": open(f"{data}/cancer/cancer_target.csv").read()}
 
 
+def fresh_run_dir(fz, name):
+    """run/ starts as a copy of the job's reference run: whatever a failed fit does, the
+    checkpoints there must stay readable (written atomically, never torn)."""
+    run = os.path.join(fz.work, "run")
+    shutil.rmtree(run, ignore_errors=True)
+    shutil.copytree(os.path.join(fz.work, f"ref-{name}"), run)
+
+
 def fuzz_job(fz, i):
     name = fz.rng.choice(list(fz.jobs))
     text = mutate_text(fz.jobs[name], fz.rng)
     path = fz.write("mut.cfg", text)
-    shutil.rmtree(os.path.join(fz.work, "run"), ignore_errors=True)
-    fz.run("job file", ["fit", path, "--run-dir", "run", "--progress", "lines", "--set", "fit.steps_per_epoch=3"],
-           f"iteration {i}: {name}.cfg edited to:\n{text[:3000]}")
+    fresh_run_dir(fz, name)
+    weights = f"ref-{name}/best.h5"
+    command = fz.rng.choice([["fit", path, "--run-dir", "run", "--progress", "lines", "--set", "fit.steps_per_epoch=3"]] * 5 +
+                            [["evaluate", path, "--weights", weights], ["sbatch", path, "--nodes", "2"],
+                             ["predict", path, "--weights", weights, "--data", f"{name}.h5", "-o", "pred.csv"]])
+    fz.run("job file", command, f"iteration {i}: dptrain {command[0]} with {name}.cfg edited to:\n{text[:3000]}")
 
 
 def fuzz_checkpoint(fz, i):
@@ -212,7 +231,7 @@ def fuzz_checkpoint(fz, i):
     raw = open(src, "rb").read()
     fz.write("mut.h5", mutate_bytes(raw, fz.rng))
     desc = f"iteration {i}: {src} damaged (seed {fz.seed})"
-    shutil.rmtree(os.path.join(fz.work, "run"), ignore_errors=True)
+    fresh_run_dir(fz, name)
     which = fz.rng.randrange(3)
     if which == 0:
         fz.run("checkpoint", ["fit", f"{name}.cfg", "--resume", "mut.h5", "--run-dir", "run", "--progress", "lines",
@@ -227,7 +246,7 @@ def fuzz_dataset(fz, i):
     name = fz.rng.choice(list(fz.jobs))
     raw = open(os.path.join(fz.work, f"{name}.h5"), "rb").read()
     fz.write("mutdata.h5", mutate_bytes(raw, fz.rng))
-    shutil.rmtree(os.path.join(fz.work, "run"), ignore_errors=True)
+    fresh_run_dir(fz, name)
     desc = f"iteration {i}: {name}.h5 damaged (seed {fz.seed})"
     if fz.rng.randrange(2):
         fz.run("data set", ["fit", f"{name}.cfg", "--set", "data.file=mutdata.h5", "--run-dir", "run", "--progress",
