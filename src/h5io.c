@@ -32,8 +32,13 @@ hid_t h5io_create(const char *path)
     /* The HDF5 1.10 file format checksums all metadata (superblock, object headers, chunk
      * indexes), so a damaged file is refused when opened or read instead of misread; HDF5 1.10
      * and later (h5py, Keras) read it. */
+#if H5_VERSION_GE(1, 10, 2)
+    const H5F_libver_t format = H5F_LIBVER_V110;
+#else
+    const H5F_libver_t format = H5F_LIBVER_LATEST; /* an HDF5 1.8 site: its own newest format */
+#endif
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl < 0 || H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_V110) < 0)
+    if (fapl < 0 || H5Pset_libver_bounds(fapl, format, format) < 0)
         dp_die(DP_EXIT_INTERNAL, "%s: HDF5 cannot set the file format version", path);
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     H5Pclose(fapl);
