@@ -1,6 +1,8 @@
 /* Every CUDA backend operation against the CPU backend on fresh random inputs (fp32: relative
  * error under 1e-5 in the max norm, scaled by the reference's largest value). Skips (exit 77)
- * where no GPU is visible, as on CI. */
+ * where no GPU is visible. Without the CUDA backend the same file also runs against a CPU
+ * emulation of the runtime (tests/cuda_emulation/, unit_cuda_emulated): the kernels' logic, not
+ * the GPU. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

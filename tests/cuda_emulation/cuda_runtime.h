@@ -1,0 +1,83 @@
+/* The CUDA runtime calls dptrain uses, emulated on the CPU, so tests/test_cuda_backend.c can run
+ * the kernels of cuda/ in a build without a GPU (tests/CMakeLists.txt: unit_cuda_emulated).
+ *
+ * What this checks: every kernel's index arithmetic and formulas (compiled from the real .cu files,
+ * launches rewritten by launches_to_cpp.py), the layouts and transpositions handed to cuBLAS and
+ * cuBLASLt, stream order and graph capture/replay, against the CPU backend. What it cannot check:
+ * real concurrency between GPU threads (threads of a block run one after another, except in
+ * kernels with __syncthreads), cuBLASLt's epilogue semantics beyond our reading of its
+ * documentation (emulation.cpp), tf32/bf16 rounding, and anything about speed. The GPU test on a
+ * real device (label gpu) stays the authority. */
+#pragma once
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <cmath>
+#include <functional>
+#include <tuple>
+#include <vector>
+typedef enum { cudaSuccess = 0, cudaErrorNotReady = 600, cudaErrorUnknown = 999 } cudaError_t;
+enum cudaMemcpyKind { cudaMemcpyHostToDevice = 1, cudaMemcpyDeviceToHost = 2 };
+enum cudaStreamCaptureMode { cudaStreamCaptureModeThreadLocal = 1 };
+#define cudaEventDisableTiming 2
+#define cudaStreamNonBlocking 1
+struct dim3 { unsigned x, y, z; dim3(unsigned a = 1, unsigned b = 1, unsigned c = 1) : x(a), y(b), z(c) {} };
+extern thread_local dim3 blockIdx, threadIdx, blockDim, gridDim;
+typedef struct CUstream_st *cudaStream_t;
+typedef struct CUevent_st *cudaEvent_t;
+struct emu_graph { std::vector<std::function<void()>> ops; };
+typedef emu_graph *cudaGraph_t;
+typedef emu_graph *cudaGraphExec_t;
+#define cudaStreamPerThread ((cudaStream_t)0x2)
+struct cudaDeviceProp { char name[256]; };
+#define __global__
+#define __device__
+#define __host__
+#define __shared__ static
+void emu_enqueue(std::function<void()> f);
+void emu_sync_threads(void);
+#define __syncthreads() emu_sync_threads()
+inline float atomicAdd(float *a, float v) { float o = *a; *a += v; return o; }
+inline double atomicAdd(double *a, double v) { double o = *a; *a += v; return o; }
+inline unsigned __umulhi(unsigned a, unsigned b) { return (unsigned)(((unsigned long long)a * b) >> 32); }
+inline const char *cudaGetErrorString(cudaError_t) { return "emulated error"; }
+cudaError_t emu_malloc(void **p, size_t n);
+template <class T> cudaError_t cudaMalloc(T **p, size_t n) { return emu_malloc((void **)p, n); }
+template <class T> cudaError_t cudaMallocHost(T **p, size_t n) { return emu_malloc((void **)p, n); }
+inline cudaError_t cudaFree(void *p) { free(p); return cudaSuccess; }
+inline cudaError_t cudaFreeHost(void *p) { free(p); return cudaSuccess; }
+inline cudaError_t cudaMemset(void *p, int v, size_t n) { memset(p, v, n); return cudaSuccess; }
+inline cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t) { emu_enqueue([=] { memset(p, v, n); }); return cudaSuccess; }
+cudaError_t cudaMemcpy(void *d, const void *s, size_t n, cudaMemcpyKind);
+inline cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind, cudaStream_t) { emu_enqueue([=] { memcpy(d, s, n); }); return cudaSuccess; }
+inline cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind k, int) { return cudaMemcpyAsync(d, s, n, k, cudaStreamPerThread); }
+inline cudaError_t cudaMemsetAsync(void *p, int v, size_t n, int) { return cudaMemsetAsync(p, v, n, cudaStreamPerThread); }
+inline cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, int) { *e = (cudaEvent_t)0x10; return cudaSuccess; }
+inline cudaError_t cudaEventRecord(cudaEvent_t, int = 0) { return cudaSuccess; }
+inline cudaError_t cudaEventRecord(cudaEvent_t, cudaStream_t) { return cudaSuccess; }
+inline cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+inline cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
+inline cudaError_t cudaGetLastError(void) { return cudaSuccess; }
+cudaError_t cudaStreamBeginCapture(cudaStream_t, cudaStreamCaptureMode);
+cudaError_t cudaStreamEndCapture(cudaStream_t, cudaGraph_t *g);
+inline cudaError_t cudaGraphInstantiate(cudaGraphExec_t *e, cudaGraph_t g, unsigned long long) { *e = new emu_graph(*g); return cudaSuccess; }
+inline cudaError_t cudaGraphDestroy(cudaGraph_t g) { delete g; return cudaSuccess; }
+inline cudaError_t cudaGraphExecDestroy(cudaGraphExec_t g) { delete g; return cudaSuccess; }
+cudaError_t cudaGraphLaunch(cudaGraphExec_t g, cudaStream_t);
+inline cudaError_t cudaGetDeviceCount(int *c) { *c = 1; return cudaSuccess; }
+inline cudaError_t cudaSetDevice(int) { return cudaSuccess; }
+inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int) { strcpy(p->name, "CPU emulation"); return cudaSuccess; }
+inline cudaError_t cudaDeviceGetPCIBusId(char *b, int n, int) { snprintf(b, n, "emulated"); return cudaSuccess; }
+inline cudaError_t cudaMemGetInfo(size_t *f, size_t *t) { *f = 1 << 30; *t = 2u << 30; return cudaSuccess; }
+/* kernel<<<grid, block>>>(args) becomes EMU_LAUNCH(kernel, grid, block, args): arguments are
+ * evaluated at launch, the threads run one after another (kernels with __syncthreads use real
+ * threads, see emu.cpp). */
+void emu_run_grid(dim3 g, dim3 b, bool sync, std::function<void()> body);
+#define EMU_LAUNCH(kernel, grid, block, ...)                                                        \
+    do {                                                                                            \
+        auto args_ = std::make_tuple(__VA_ARGS__);                                                  \
+        dim3 g_(grid), b_(block);                                                                   \
+        bool sync_ = !strcmp(#kernel, "column_sums_kernel");                                       \
+        emu_enqueue([=] { emu_run_grid(g_, b_, sync_, [=] { std::apply(kernel, args_); }); });     \
+    } while (0)

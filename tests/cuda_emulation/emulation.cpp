@@ -1,0 +1,101 @@
+/* The emulated runtime, cuBLAS and cuBLASLt (see cuda_runtime.h for what this does and does not
+ * check). Work is run at once in stream order, or recorded while a graph is being captured. */
+#include "cublasLt.h"
+#include <barrier>
+#include <cstdio>
+#include <thread>
+thread_local dim3 blockIdx, threadIdx, blockDim, gridDim;
+static emu_graph *recording;
+static std::barrier<> *block_barrier;
+void emu_enqueue(std::function<void()> f) { if (recording) recording->ops.push_back(f); else f(); }
+void emu_sync_threads(void) { if (!block_barrier) { fprintf(stderr, "__syncthreads in a serial launch\n"); abort(); } block_barrier->arrive_and_wait(); }
+void emu_run_grid(dim3 g, dim3 b, bool sync, std::function<void()> body)
+{
+    for (unsigned bz = 0; bz < g.z; bz++) for (unsigned by = 0; by < g.y; by++) for (unsigned bx = 0; bx < g.x; bx++) {
+        if (!sync) {
+            for (unsigned tz = 0; tz < b.z; tz++) for (unsigned ty = 0; ty < b.y; ty++) for (unsigned tx = 0; tx < b.x; tx++) {
+                blockIdx = dim3(bx, by, bz); threadIdx = dim3(tx, ty, tz); blockDim = b; gridDim = g; body();
+            }
+            continue;
+        }
+        std::barrier<> bar(b.x * b.y * b.z);
+        block_barrier = &bar;
+        std::vector<std::thread> ts;
+        for (unsigned tz = 0; tz < b.z; tz++) for (unsigned ty = 0; ty < b.y; ty++) for (unsigned tx = 0; tx < b.x; tx++)
+            ts.emplace_back([=] { blockIdx = dim3(bx, by, bz); threadIdx = dim3(tx, ty, tz); blockDim = b; gridDim = g; body(); });
+        for (auto &t : ts) t.join();
+        block_barrier = nullptr;
+    }
+}
+cudaError_t emu_malloc(void **p, size_t n) { *p = aligned_alloc(256, (n + 255) / 256 * 256); memset(*p, 0xA5, (n + 255) / 256 * 256); return cudaSuccess; }
+cudaError_t cudaMemcpy(void *d, const void *s, size_t n, cudaMemcpyKind) { memcpy(d, s, n); return cudaSuccess; }
+cudaError_t cudaStreamBeginCapture(cudaStream_t, cudaStreamCaptureMode) { recording = new emu_graph; return cudaSuccess; }
+cudaError_t cudaStreamEndCapture(cudaStream_t, cudaGraph_t *g) { *g = recording; recording = nullptr; return cudaSuccess; }
+cudaError_t cudaGraphLaunch(cudaGraphExec_t g, cudaStream_t) { for (auto &f : g->ops) f(); return cudaSuccess; }
+
+/* column-major op(X)[i][j] of X stored with leading dimension ld */
+static double at(const float *x, int64_t ld, bool t, int64_t i, int64_t j) { return t ? x[j + i * ld] : x[i + j * ld]; }
+/* D = alpha op(A) op(B) + beta C in double, then the epilogue as cuBLASLt documents it: BIAS adds
+ * bias[i] (a vector along D's rows), RELU clamps at 0, BGRADA writes the row sums of op(A) (m)
+ * into bias. */
+static void matmul(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b,
+                   int64_t ldb, float beta, const float *c, int64_t ldc, float *d, int64_t ldd, int epi, const float *bias)
+{
+    std::vector<float> out(m * n);
+    for (int64_t j = 0; j < n; j++)
+        for (int64_t i = 0; i < m; i++) {
+            double s = 0;
+            for (int64_t p = 0; p < k; p++) s += at(a, lda, ta, i, p) * at(b, ldb, tb, p, j);
+            double v = alpha * s + (beta != 0 ? beta * c[i + j * ldc] : 0.0);
+            if (epi & CUBLASLT_EPILOGUE_BIAS) v += bias[i];
+            if (epi & CUBLASLT_EPILOGUE_RELU) v = v > 0 ? v : 0;
+            out[i + j * m] = (float)v;
+        }
+    if (epi == CUBLASLT_EPILOGUE_BGRADA)
+        for (int64_t i = 0; i < m; i++) { double s = 0; for (int64_t p = 0; p < k; p++) s += at(a, lda, ta, i, p); ((float *)bias)[i] = (float)s; }
+    for (int64_t j = 0; j < n; j++) for (int64_t i = 0; i < m; i++) d[i + j * ldd] = out[i + j * m];
+}
+cublasStatus_t cublasGemmEx(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const void *alpha,
+                            const void *a, cudaDataType, int lda, const void *b, cudaDataType, int ldb, const void *beta, void *c,
+                            cudaDataType, int ldc, cublasComputeType_t, int)
+{
+    float al = *(const float *)alpha, be = *(const float *)beta;
+    emu_enqueue([=] { matmul(ta == CUBLAS_OP_T, tb == CUBLAS_OP_T, m, n, k, al, (const float *)a, lda, (const float *)b, ldb, be,
+                             (const float *)c, ldc, (float *)c, ldc, 1, nullptr); });
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t d, cublasLtMatmulDescAttributes_t a, const void *v, size_t)
+{
+    if (a == CUBLASLT_MATMUL_DESC_TRANSA) d->ta = *(const cublasOperation_t *)v;
+    if (a == CUBLASLT_MATMUL_DESC_TRANSB) d->tb = *(const cublasOperation_t *)v;
+    if (a == CUBLASLT_MATMUL_DESC_EPILOGUE) d->epi = *(const int *)v;
+    if (a == CUBLASLT_MATMUL_DESC_BIAS_POINTER) d->bias = *(const float *const *)v;
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cublasLtMatmulDesc_t d, cublasLtMatrixLayout_t, cublasLtMatrixLayout_t,
+                                              cublasLtMatrixLayout_t, cublasLtMatrixLayout_t, cublasLtMatmulPreference_t, int,
+                                              cublasLtMatmulHeuristicResult_t *, int *found)
+{
+    /* DPTRAIN_EMULATE_NO_LT: no algorithm, so the plain-GEMM fallback paths run */
+    *found = getenv("DPTRAIN_EMULATE_NO_LT") ? 0 : !(d->epi == CUBLASLT_EPILOGUE_BGRADA && d->ta == CUBLAS_OP_T);
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t d, const void *alpha, const void *a, cublasLtMatrixLayout_t la,
+                              const void *b, cublasLtMatrixLayout_t lb, const void *beta, const void *c, cublasLtMatrixLayout_t lc,
+                              void *dout, cublasLtMatrixLayout_t ld, const cublasLtMatmulAlgo_t *, void *, size_t, cudaStream_t)
+{
+    bool ta = d->ta == CUBLAS_OP_T, tb = d->tb == CUBLAS_OP_T;
+    int64_t m = ld->rows, n = ld->cols, k = ta ? la->rows : la->cols;
+    /* layouts must agree with the operation */
+    if ((int64_t)(ta ? la->cols : la->rows) != m || (int64_t)(tb ? lb->cols : lb->rows) != k || (int64_t)(tb ? lb->rows : lb->cols) != n ||
+        (int64_t)lc->rows != m || (int64_t)lc->cols != n) { fprintf(stderr, "cublasLtMatmul: layouts disagree\n"); abort(); }
+    float al = *(const float *)alpha, be = *(const float *)beta;
+    emu_desc dd = *d;
+    int64_t lda = la->ld, ldb = lb->ld, ldc = lc->ld, ldd = ld->ld;
+    emu_enqueue([=] { matmul(ta, tb, m, n, k, al, (const float *)a, lda, (const float *)b, ldb, be, (const float *)c, ldc, (float *)dout, ldd,
+                             dd.epi == CUBLASLT_EPILOGUE_BGRADA ? 0 : dd.epi, dd.bias);
+                      if (dd.epi == CUBLASLT_EPILOGUE_BGRADA) matmul(ta, tb, m, 0, k, 1, (const float *)a, lda, (const float *)b, ldb, 0, nullptr, 1, nullptr, 1, dd.epi, dd.bias); });
+    return CUBLAS_STATUS_SUCCESS;
+}
+extern "C" int nvml_probe_open(const char *) { return -1; }
+extern "C" int nvml_probe_utilization(double *) { return -1; }
