@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up (when needed), builds and runs every test: Check unit tests and end-to-end tests, then
-# the unit tests and the damaged-input test once more under AddressSanitizer and UBSan (a separate
-# build in build-asan/).
+# the unit tests, the damaged-input test and the emulated-GPU tests once more under AddressSanitizer
+# and UBSan (a separate build in build-asan/, without the CUDA backend, where a CPU emulation of
+# CUDA in tests/cuda_emulation/ runs the kernels of cuda/).
 # The example data is found at $DPTRAIN_DATA (default ../shared/data beside the checkout).
 # Test-only packages: Lmod (tests/e2e_modules.sh); tests/e2e_slurm.sh installs and starts Slurm and
 # munge itself (tests/slurm/start-slurm.sh, as root).
@@ -12,5 +13,6 @@ ctest --test-dir build --output-on-failure "$@"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DDPTRAIN_SANITIZE=ON -DDPTRAIN_CUDA=OFF >/dev/null
 cmake --build build-asan -j "$(nproc)" 2>&1 | grep -E "warning|error" >&2 || true
 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -L unit
-# damaged inputs under the sanitizers (leaks not counted: error exits do not free)
-ASAN_OPTIONS=detect_leaks=0 DPTRAIN_FUZZ_ITERATIONS=100 ctest --test-dir build-asan --output-on-failure -L fuzz
+# damaged inputs and the whole program on the emulated GPU, under the sanitizers (leaks not
+# counted: error exits do not free)
+ASAN_OPTIONS=detect_leaks=0 DPTRAIN_FUZZ_ITERATIONS=100 ctest --test-dir build-asan --output-on-failure -L "fuzz|emulated"

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The GPU path of the whole program, on the CPU emulation of CUDA (tests/cuda_emulation/): training
+# with graph replay, the reader thread and its fences, checkpoints of device state, validation and
+# staged MPI sums, against the CPU backend of the same binary. It is not a GPU: it shows that the
+# host side and the kernels' logic are right; tools/gpu-check.sh on a GPU machine shows the rest.
+source "$(dirname "$0")/e2e_lib.sh"
+need_data cancer/cancer_data.csv
+/usr/bin/python3 -c "import h5py" 2>/dev/null || { echo "SKIP: comparing weights needs python3-h5py"; exit 77; }
+compare() { /usr/bin/python3 "$SRC/tests/compare_weights.py" "$@"; }
+
+"$DPTRAIN" import csv --x "$DATA/cancer/cancer_data.csv" --y "$DATA/cancer/cancer_target.csv" -o cancer.h5 \
+  --test-split 0.3 --seed 7 >/dev/null || { fail "import"; finish; }
+job="$SRC/jobs/cancer_mlp.cfg"
+# train DIR ARGS...: fit the cancer job into DIR (log in DIR.log)
+train() {
+  local dir=$1
+  shift
+  "$DPTRAIN" fit "$job" --run-dir "$dir" --progress lines "$@" >"$dir.log" 2>&1 || fail "$dir: $(tail -2 "$dir.log")"
+}
+
+train cpu --device cpu
+train gpu --device cuda
+grep -q "^Backend: cuda" gpu.log && pass "the emulated device trains ($(grep -o 'GPU memory [0-9/]* MiB' gpu.log | tail -1))" ||
+  fail "not on the cuda backend: $(grep Backend gpu.log)"
+out=$(compare cpu/last.h5 gpu/last.h5 1e-5) && pass "emulated GPU vs CPU, whole run with early stopping: $out" ||
+  fail "emulated GPU vs CPU: $out"
+
+# Graph replay and the reader thread change nothing (the emulation is deterministic).
+DPTRAIN_CUDA_GRAPHS=0 train nograph --device cuda
+out=$(compare gpu/last.h5 nograph/last.h5 0) && pass "graph replay vs launches: $out" || fail "graphs change the weights: $out"
+train nothread --device cuda --set data.reader_thread=false
+out=$(compare gpu/last.h5 nothread/last.h5 0) && pass "reader thread off: $out" || fail "reader thread changes the weights: $out"
+
+# Stop after 6 epochs, resume to the end: the device's weights, moments and step scalars come back.
+train part --device cuda --set fit.epochs=6
+train part --device cuda --resume auto
+out=$(compare gpu/last.h5 part/last.h5 0) && pass "stop after 6 epochs + resume on the device: $out" ||
+  fail "resume on the device: $out"
+
+# Two ranks sharing the device through the staged MPI sum, against one CPU rank.
+OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe --bind-to none -np 2 \
+  "$DPTRAIN" fit "$job" --device cuda --set 'fit.allreduce="mpi"' --run-dir mpi2 --progress lines >mpi2.log 2>&1 ||
+  fail "2 ranks: $(tail -2 mpi2.log)"
+out=$(compare cpu/last.h5 mpi2/last.h5 1e-5) && pass "2 emulated-device ranks (staged MPI sums) vs 1 CPU rank: $out" ||
+  fail "2 ranks vs CPU: $out"
+
+# The CNN: conv2d, maxpool and flatten on the device, 8 steps.
+if [ -f "$DATA/mnist/train-images-idx3-ubyte.gz" ]; then
+  "$DPTRAIN" import mnist "$DATA/mnist" -o mnist.h5 >/dev/null || fail "import mnist"
+  short=(--set fit.epochs=1 --set fit.steps_per_epoch=8 --set fit.threads=1 --progress lines)
+  "$DPTRAIN" fit "$SRC/jobs/mnist_cnn.cfg" "${short[@]}" --device cpu --run-dir mcpu >mcpu.log 2>&1 || fail "mnist cpu"
+  "$DPTRAIN" fit "$SRC/jobs/mnist_cnn.cfg" "${short[@]}" --device cuda --run-dir mgpu >mgpu.log 2>&1 ||
+    fail "mnist on the device: $(tail -2 mgpu.log)"
+  out=$(compare mcpu/last.h5 mgpu/last.h5 1e-4) && pass "CNN, 8 steps, emulated GPU vs CPU: $out" || fail "CNN: $out"
+fi
+finish
