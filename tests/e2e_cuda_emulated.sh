@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU path of the whole program, on the CPU emulation of CUDA (tests/cuda_emulation/): training
-# with graph replay, the reader thread and its fences, checkpoints of device state, validation and
-# staged MPI sums, against the CPU backend of the same binary. It is not a GPU: it shows that the
+# with graph replay, the reader thread and its fences, checkpoints of device state, validation,
+# staged MPI sums and the one-rank NCCL path, against the CPU backend of the same binary. It is not a GPU: it shows that the
 # host side and the kernels' logic are right; tools/gpu-check.sh on a GPU machine shows the rest.
 source "$(dirname "$0")/e2e_lib.sh"
 need_data cancer/cancer_data.csv
@@ -43,6 +43,28 @@ OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe
   fail "2 ranks: $(tail -2 mpi2.log)"
 out=$(compare cpu/last.h5 mpi2/last.h5 1e-5) && pass "2 emulated-device ranks (staged MPI sums) vs 1 CPU rank: $out" ||
   fail "2 ranks vs CPU: $out"
+
+# One rank through the real NCCL code path (a communicator of one, as on a single GPU), with one
+# sum per step and with buckets started during backward: it runs through (init, launches, joins,
+# waits, finalize) and changes nothing. (A sum over one rank cannot show a wrong bucket.)
+train nccl1 --device cuda --set 'fit.allreduce="nccl"'
+train nccl1b --device cuda --set 'fit.allreduce="nccl"' --set fit.allreduce_bucket_mb=0.005
+grep -q '"allreduce_buckets_per_step": [2-9]' nccl1b/summary.json && pass "NCCL buckets: $(grep -o '"allreduce_buckets_per_step": [0-9]*' nccl1b/summary.json)" ||
+  fail "no NCCL buckets: $(grep -o '"allreduce[^,]*' nccl1b/summary.json | tr '\n' ' ')"
+for d in nccl1 nccl1b; do
+  out=$(compare gpu/last.h5 $d/last.h5 0) && pass "one-rank NCCL ($d): $out" || fail "one-rank NCCL ($d): $out"
+done
+
+# More ranks than devices with NCCL: refused at start, on every rank, with the way out (ranks
+# share a device only with fit.allreduce = "mpi"); the job ends, nothing hangs.
+OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 120 mpirun --oversubscribe --bind-to none -np 2 \
+  "$DPTRAIN" fit "$job" --device cuda --set 'fit.allreduce="nccl"' --run-dir nccl2 --progress lines >nccl2.log 2>&1
+rc=$?
+if [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q '2 ranks on .* but 1 visible GPU.*fit.allreduce = "mpi"' nccl2.log; then
+  pass "2 NCCL ranks on 1 device: refused at start (exit $rc)"
+else
+  fail "2 NCCL ranks on 1 device: exit $rc: $(grep -m1 error nccl2.log)"
+fi
 
 # The CNN: conv2d, maxpool and flatten on the device, 8 steps.
 if [ -f "$DATA/mnist/train-images-idx3-ubyte.gz" ]; then

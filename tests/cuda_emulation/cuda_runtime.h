@@ -6,7 +6,8 @@
  * cuBLASLt, stream order and graph capture/replay, against the CPU backend. What it cannot check:
  * real concurrency between GPU threads (threads of a block run one after another, except in
  * kernels with __syncthreads), cuBLASLt's epilogue semantics beyond our reading of its
- * documentation (emulation.cpp), tf32/bf16 rounding, and anything about speed. The GPU test on a
+ * documentation (emulation.cpp), tf32/bf16 rounding, NCCL between several ranks (nccl.h here
+ * emulates a communicator of one), and anything about speed. The GPU test on a
  * real device (label gpu) stays the authority. */
 #pragma once
 #include <cstdint>
@@ -81,3 +82,10 @@ void emu_run_grid(dim3 g, dim3 b, bool sync, std::function<void()> body);
         bool sync_ = !strcmp(#kernel, "column_sums_kernel");                                       \
         emu_enqueue([=] { emu_run_grid(g_, b_, sync_, [=] { std::apply(kernel, args_); }); });     \
     } while (0)
+/* streams and events beyond the default stream (NCCL's): work runs at once, so they are always done */
+inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned) { *s = (cudaStream_t)0x3; return cudaSuccess; }
+inline cudaError_t cudaStreamDestroy(cudaStream_t) { return cudaSuccess; }
+inline cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t, unsigned) { return cudaSuccess; }
+inline cudaError_t cudaStreamWaitEvent(int, cudaEvent_t, unsigned) { return cudaSuccess; }
+inline cudaError_t cudaEventQuery(cudaEvent_t) { return cudaSuccess; }
+inline cudaError_t cudaEventDestroy(cudaEvent_t) { return cudaSuccess; }
