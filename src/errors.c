@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void (*exit_hook)(int code);
 static int hook_rank, hook_size = 1;
@@ -13,14 +14,6 @@ void dp_set_exit_hook(void (*hook)(int code), int rank, int size)
     exit_hook = hook;
     hook_rank = rank;
     hook_size = size;
-}
-
-static void print_prefix(const char *kind)
-{
-    if (hook_size > 1)
-        fprintf(stderr, "dptrain: %s: [rank %d/%d] ", kind, hook_rank, hook_size);
-    else
-        fprintf(stderr, "dptrain: %s: ", kind);
 }
 
 int dp_error_set(struct dp_error *e, int code, const char *fmt, ...)
@@ -35,32 +28,41 @@ int dp_error_set(struct dp_error *e, int code, const char *fmt, ...)
     return -1;
 }
 
-/* The message on one line whatever it quotes (a job file's string may hold a newline): control
- * characters are written as escapes. */
-static void print_line(const char *fmt, va_list ap)
+/* "dptrain: KIND: [rank r/n] message" on one line whatever the message quotes (a job file's string
+ * may hold a newline: control characters become escapes), written with ONE write so that the
+ * lines of several ranks sharing a stderr do not interleave. */
+static void print_line(const char *kind, const char *fmt, va_list ap)
 {
-    char msg[4096];
+    char msg[4096], line[4096 * 4 + 128];
     vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = hook_size > 1 ? (size_t)snprintf(line, 128, "dptrain: %s: [rank %d/%d] ", kind, hook_rank, hook_size)
+                             : (size_t)snprintf(line, 128, "dptrain: %s: ", kind);
     for (const unsigned char *c = (const unsigned char *)msg; *c; c++) {
         if (*c == '\n')
-            fputs("\\n", stderr);
+            n += (size_t)snprintf(line + n, 3, "\\n");
         else if (*c == '\t')
-            fputs("\\t", stderr);
+            n += (size_t)snprintf(line + n, 3, "\\t");
         else if (*c < 0x20 || *c == 0x7f)
-            fprintf(stderr, "\\x%02x", *c);
+            n += (size_t)snprintf(line + n, 5, "\\x%02x", *c);
         else
-            fputc(*c, stderr);
+            line[n++] = (char)*c;
     }
-    fputc('\n', stderr);
+    line[n++] = '\n';
+    fflush(stderr);
+    for (size_t done = 0; done < n;) {
+        ssize_t w = write(STDERR_FILENO, line + done, n - done);
+        if (w <= 0)
+            break;
+        done += (size_t)w;
+    }
 }
 
 void dp_die(int code, const char *fmt, ...)
 {
     va_list ap;
     fflush(stdout);
-    print_prefix("error");
     va_start(ap, fmt);
-    print_line(fmt, ap);
+    print_line("error", fmt, ap);
     va_end(ap);
     fflush(stderr);
     if (exit_hook)
@@ -77,9 +79,8 @@ void dp_warn(const char *fmt, ...)
 {
     va_list ap;
     fflush(stdout);
-    print_prefix("warning");
     va_start(ap, fmt);
-    print_line(fmt, ap);
+    print_line("warning", fmt, ap);
     va_end(ap);
 }
 
