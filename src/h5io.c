@@ -60,26 +60,9 @@ int h5io_exists(hid_t loc, const char *name)
 /* Chunks of checksummed datasets stay far below HDF5's 4 GiB limit. */
 #define MAX_CHUNK_BYTES (UINT64_C(4) << 20)
 
-static void write_dataset(hid_t loc, const char *name, int rank, const int64_t *dims, hid_t type,
-                          const void *data, const char *path)
-{
-    hsize_t hd[8];
-    for (int i = 0; i < rank; i++)
-        hd[i] = (hsize_t)dims[i];
-    hid_t space = H5Screate_simple(rank, hd, NULL);
-    H5_WRITE_CHECK(space, path, name);
-    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    H5_WRITE_CHECK(dcpl, path, name);
-    h5io_checksummed_chunks(dcpl, rank, hd, H5Tget_size(type), path);
-    hid_t ds = H5Dcreate2(loc, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-    H5_WRITE_CHECK(ds, path, name);
-    H5_WRITE_CHECK(H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), path, name);
-    H5Dclose(ds);
-    H5Pclose(dcpl);
-    H5Sclose(space);
-}
-
-void h5io_checksummed_chunks(hid_t dcpl, int rank, const hsize_t *dims, size_t elem_bytes, const char *path)
+/* Chunks (the whole extent, or as many rows as fit in MAX_CHUNK_BYTES) and the checksum filter on
+ * a dataset creation list, for a dataset of shape dims. */
+static void checksummed_chunks(hid_t dcpl, int rank, const hsize_t *dims, size_t elem_bytes, const char *path)
 {
     hsize_t chunk[16];
     uint64_t row_bytes = elem_bytes;
@@ -97,6 +80,26 @@ void h5io_checksummed_chunks(hid_t dcpl, int rank, const hsize_t *dims, size_t e
     H5_WRITE_CHECK(H5Pset_chunk(dcpl, rank, chunk), path, "chunk layout");
     H5_WRITE_CHECK(H5Pset_fletcher32(dcpl), path, "checksums");
 }
+
+static void write_dataset(hid_t loc, const char *name, int rank, const int64_t *dims, hid_t type,
+                          const void *data, const char *path)
+{
+    hsize_t hd[8];
+    for (int i = 0; i < rank; i++)
+        hd[i] = (hsize_t)dims[i];
+    hid_t space = H5Screate_simple(rank, hd, NULL);
+    H5_WRITE_CHECK(space, path, name);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5_WRITE_CHECK(dcpl, path, name);
+    checksummed_chunks(dcpl, rank, hd, H5Tget_size(type), path);
+    hid_t ds = H5Dcreate2(loc, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    H5_WRITE_CHECK(ds, path, name);
+    H5_WRITE_CHECK(H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), path, name);
+    H5Dclose(ds);
+    H5Pclose(dcpl);
+    H5Sclose(space);
+}
+
 
 void h5io_write_f32(hid_t loc, const char *name, int rank, const int64_t *dims, const float *data,
                     const char *path)

@@ -25,9 +25,6 @@ int h5io_exists(hid_t loc, const char *name);
 /* Writing (failures are internal errors: disk full, permissions; they name path). Datasets are
  * written in chunks with Fletcher32 checksums, so a flipped bit (a bad disk, a torn copy) is an
  * error when the file is read, not a wrong weight or sample. */
-/* Sets chunks (the whole extent, or as many rows as fit in 4 MiB) and the checksum filter on a
- * dataset creation list, for a dataset of shape dims. */
-void h5io_checksummed_chunks(hid_t dcpl, int rank, const hsize_t *dims, size_t elem_bytes, const char *path);
 void h5io_write_f32(hid_t loc, const char *name, int rank, const int64_t *dims, const float *data,
                     const char *path);
 void h5io_write_f64(hid_t loc, const char *name, int rank, const int64_t *dims, const double *data,

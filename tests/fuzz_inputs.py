@@ -110,6 +110,7 @@ def mutate_bytes(data, rng, header_bytes=4096):
 class Fuzzer:
     def __init__(self, dptrain, data, work, seed):
         self.dptrain, self.data, self.work = dptrain, data, work
+        self.seed = seed
         self.rng = random.Random(seed)
         self.findings = []
         self.runs = 0
@@ -187,9 +188,9 @@ def write_small_idx(src_dir, dst_dir, train_rows, test_rows):
 def setup(fz, src):
     """Small data sets, job files for them and a checkpoint of each model, made by dptrain itself."""
     data = fz.data
-    for args in (["import", "csv", "--x", f"{data}/cancer/cancer_data.csv", "--y", f"{data}/cancer/cancer_target.csv",
-                  "-o", "cancer.h5", "--test-split", "0.3", "--seed", "7"],):
-        subprocess.run([fz.dptrain] + args, cwd=fz.work, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([fz.dptrain, "import", "csv", "--x", f"{data}/cancer/cancer_data.csv", "--y",
+                    f"{data}/cancer/cancer_target.csv", "-o", "cancer.h5", "--test-split", "0.3", "--seed", "7"],
+                   cwd=fz.work, check=True, stdout=subprocess.DEVNULL)
     write_small_idx(f"{data}/mnist", os.path.join(fz.work, "idx"), 256, 64)
     subprocess.run([fz.dptrain, "import", "mnist", "idx", "-o", "mnist.h5"], cwd=fz.work, check=True,
                    stdout=subprocess.DEVNULL)
@@ -316,7 +317,6 @@ def main():
     work = a.keep or tempfile.mkdtemp(prefix="dptrain-fuzz.")
     os.makedirs(work, exist_ok=True)
     fz = Fuzzer(os.path.abspath(a.dptrain), os.path.abspath(a.data), work, a.seed)
-    fz.seed = a.seed
     setup(fz, src)
     total = a.iterations if a.only is None else a.only + 1
     for i in range(total):
