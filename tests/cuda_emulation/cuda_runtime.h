@@ -3,7 +3,9 @@
  *
  * What this checks: every kernel's index arithmetic and formulas (compiled from the real .cu files,
  * launches rewritten by launches_to_cpp.py), the layouts and transpositions handed to cuBLAS and
- * cuBLASLt, stream order and graph capture/replay, against the CPU backend. What it cannot check:
+ * cuBLASLt, stream order, events and graph capture/replay, against the CPU backend; streams.cpp
+ * also runs queued work as late as a GPU may (DPTRAIN_EMULATE_DEFER=1) and enforces the stream
+ * order around all-reduces and what may not be called while capturing. What it cannot check:
  * real concurrency between GPU threads (threads of a block run one after another, except in
  * kernels with __syncthreads), cuBLASLt's epilogue semantics beyond our reading of its
  * documentation (emulation.cpp), tf32/bf16 rounding, NCCL between several ranks (nccl.h here
@@ -18,7 +20,8 @@
 #include <functional>
 #include <tuple>
 #include <vector>
-typedef enum { cudaSuccess = 0, cudaErrorNotReady = 600, cudaErrorUnknown = 999 } cudaError_t;
+typedef enum { cudaSuccess = 0, cudaErrorNotReady = 600, cudaErrorStreamCaptureUnsupported = 900,
+               cudaErrorStreamCaptureInvalidated = 901, cudaErrorUnknown = 999 } cudaError_t;
 enum cudaMemcpyKind { cudaMemcpyHostToDevice = 1, cudaMemcpyDeviceToHost = 2 };
 enum cudaStreamCaptureMode { cudaStreamCaptureModeThreadLocal = 1 };
 #define cudaEventDisableTiming 2
@@ -36,29 +39,41 @@ struct cudaDeviceProp { char name[256]; };
 #define __device__
 #define __host__
 #define __shared__ static
-void emu_enqueue(std::function<void()> f);
+/* Work for the device, in the order of `stream` (streams.cpp); `kernel` names a kernel launch. */
+void emu_enqueue_on(cudaStream_t stream, std::function<void()> f, const char *kernel = nullptr);
+inline void emu_enqueue(std::function<void()> f) { emu_enqueue_on(cudaStreamPerThread, f); }
+/* ncclAllReduce's work: it must run after everything queued before it on the default stream, and
+ * the optimizer kernel after every all-reduce queued before it (streams.cpp checks both). */
+void emu_enqueue_allreduce(cudaStream_t stream, std::function<void()> f);
 void emu_sync_threads(void);
 #define __syncthreads() emu_sync_threads()
 inline float atomicAdd(float *a, float v) { float o = *a; *a += v; return o; }
 inline double atomicAdd(double *a, double v) { double o = *a; *a += v; return o; }
 inline unsigned __umulhi(unsigned a, unsigned b) { return (unsigned)(((unsigned long long)a * b) >> 32); }
-inline const char *cudaGetErrorString(cudaError_t) { return "emulated error"; }
-cudaError_t emu_malloc(void **p, size_t n);
-template <class T> cudaError_t cudaMalloc(T **p, size_t n) { return emu_malloc((void **)p, n); }
-template <class T> cudaError_t cudaMallocHost(T **p, size_t n) { return emu_malloc((void **)p, n); }
-inline cudaError_t cudaFree(void *p) { free(p); return cudaSuccess; }
-inline cudaError_t cudaFreeHost(void *p) { free(p); return cudaSuccess; }
-inline cudaError_t cudaMemset(void *p, int v, size_t n) { memset(p, v, n); return cudaSuccess; }
-inline cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t) { emu_enqueue([=] { memset(p, v, n); }); return cudaSuccess; }
-cudaError_t cudaMemcpy(void *d, const void *s, size_t n, cudaMemcpyKind);
-inline cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind, cudaStream_t) { emu_enqueue([=] { memcpy(d, s, n); }); return cudaSuccess; }
+const char *cudaGetErrorString(cudaError_t e);
+cudaError_t emu_malloc(void **p, size_t n, bool pinned);
+template <class T> cudaError_t cudaMalloc(T **p, size_t n) { return emu_malloc((void **)p, n, false); }
+template <class T> cudaError_t cudaMallocHost(T **p, size_t n) { return emu_malloc((void **)p, n, true); }
+cudaError_t cudaFree(void *p);
+cudaError_t cudaFreeHost(void *p);
+cudaError_t cudaMemset(void *p, int v, size_t n);
+cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t s);
+cudaError_t cudaMemcpy(void *d, const void *s, size_t n, cudaMemcpyKind k);
+cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind k, cudaStream_t stream);
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, int flags);
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s);
+cudaError_t cudaEventSynchronize(cudaEvent_t e);
+cudaError_t cudaEventQuery(cudaEvent_t e);
+cudaError_t cudaEventDestroy(cudaEvent_t e);
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags);
+cudaError_t cudaStreamDestroy(cudaStream_t s);
+cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned flags);
+cudaError_t cudaDeviceSynchronize(void);
+/* the literal 0 as a stream: the per-thread default stream (nvcc --default-stream per-thread) */
 inline cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind k, int) { return cudaMemcpyAsync(d, s, n, k, cudaStreamPerThread); }
 inline cudaError_t cudaMemsetAsync(void *p, int v, size_t n, int) { return cudaMemsetAsync(p, v, n, cudaStreamPerThread); }
-inline cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, int) { *e = (cudaEvent_t)0x10; return cudaSuccess; }
-inline cudaError_t cudaEventRecord(cudaEvent_t, int = 0) { return cudaSuccess; }
-inline cudaError_t cudaEventRecord(cudaEvent_t, cudaStream_t) { return cudaSuccess; }
-inline cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
-inline cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
+inline cudaError_t cudaEventRecord(cudaEvent_t e, int = 0) { return cudaEventRecord(e, cudaStreamPerThread); }
+inline cudaError_t cudaStreamWaitEvent(int, cudaEvent_t e, unsigned f) { return cudaStreamWaitEvent(cudaStreamPerThread, e, f); }
 inline cudaError_t cudaGetLastError(void) { return cudaSuccess; }
 cudaError_t cudaStreamBeginCapture(cudaStream_t, cudaStreamCaptureMode);
 cudaError_t cudaStreamEndCapture(cudaStream_t, cudaGraph_t *g);
@@ -73,19 +88,13 @@ inline cudaError_t cudaDeviceGetPCIBusId(char *b, int n, int) { snprintf(b, n, "
 inline cudaError_t cudaMemGetInfo(size_t *f, size_t *t) { *f = 1 << 30; *t = 2u << 30; return cudaSuccess; }
 /* kernel<<<grid, block>>>(args) becomes EMU_LAUNCH(kernel, grid, block, args): arguments are
  * evaluated at launch, the threads run one after another (kernels with __syncthreads use real
- * threads, see emu.cpp). */
+ * threads, see emulation.cpp). */
 void emu_run_grid(dim3 g, dim3 b, bool sync, std::function<void()> body);
 #define EMU_LAUNCH(kernel, grid, block, ...)                                                        \
     do {                                                                                            \
         auto args_ = std::make_tuple(__VA_ARGS__);                                                  \
         dim3 g_(grid), b_(block);                                                                   \
         bool sync_ = !strcmp(#kernel, "column_sums_kernel");                                       \
-        emu_enqueue([=] { emu_run_grid(g_, b_, sync_, [=] { std::apply(kernel, args_); }); });     \
+        emu_enqueue_on(cudaStreamPerThread, [=] { emu_run_grid(g_, b_, sync_, [=] { std::apply(kernel, args_); }); }, \
+                       #kernel);                                                                    \
     } while (0)
-/* streams and events beyond the default stream (NCCL's): work runs at once, so they are always done */
-inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned) { *s = (cudaStream_t)0x3; return cudaSuccess; }
-inline cudaError_t cudaStreamDestroy(cudaStream_t) { return cudaSuccess; }
-inline cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t, unsigned) { return cudaSuccess; }
-inline cudaError_t cudaStreamWaitEvent(int, cudaEvent_t, unsigned) { return cudaSuccess; }
-inline cudaError_t cudaEventQuery(cudaEvent_t) { return cudaSuccess; }
-inline cudaError_t cudaEventDestroy(cudaEvent_t) { return cudaSuccess; }

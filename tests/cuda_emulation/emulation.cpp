@@ -1,13 +1,11 @@
-/* The emulated runtime, cuBLAS and cuBLASLt (see cuda_runtime.h for what this does and does not
- * check). Work is run at once in stream order, or recorded while a graph is being captured. */
+/* Kernel grids, cuBLAS and cuBLASLt of the emulated device (see cuda_runtime.h for what this does
+ * and does not check; streams.cpp runs the work in stream order). */
 #include "cublasLt.h"
 #include <barrier>
 #include <cstdio>
 #include <thread>
 thread_local dim3 blockIdx, threadIdx, blockDim, gridDim;
-static emu_graph *recording;
 static std::barrier<> *block_barrier;
-void emu_enqueue(std::function<void()> f) { if (recording) recording->ops.push_back(f); else f(); }
 void emu_sync_threads(void) { if (!block_barrier) { fprintf(stderr, "__syncthreads in a serial launch\n"); abort(); } block_barrier->arrive_and_wait(); }
 void emu_run_grid(dim3 g, dim3 b, bool sync, std::function<void()> body)
 {
@@ -27,11 +25,6 @@ void emu_run_grid(dim3 g, dim3 b, bool sync, std::function<void()> body)
         block_barrier = nullptr;
     }
 }
-cudaError_t emu_malloc(void **p, size_t n) { *p = aligned_alloc(256, (n + 255) / 256 * 256); memset(*p, 0xA5, (n + 255) / 256 * 256); return cudaSuccess; }
-cudaError_t cudaMemcpy(void *d, const void *s, size_t n, cudaMemcpyKind) { memcpy(d, s, n); return cudaSuccess; }
-cudaError_t cudaStreamBeginCapture(cudaStream_t, cudaStreamCaptureMode) { recording = new emu_graph; return cudaSuccess; }
-cudaError_t cudaStreamEndCapture(cudaStream_t, cudaGraph_t *g) { *g = recording; recording = nullptr; return cudaSuccess; }
-cudaError_t cudaGraphLaunch(cudaGraphExec_t g, cudaStream_t) { for (auto &f : g->ops) f(); return cudaSuccess; }
 
 /* column-major op(X)[i][j] of X stored with leading dimension ld */
 static double at(const float *x, int64_t ld, bool t, int64_t i, int64_t j) { return t ? x[j + i * ld] : x[i + j * ld]; }
@@ -41,11 +34,16 @@ static double at(const float *x, int64_t ld, bool t, int64_t i, int64_t j) { ret
 static void matmul(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b,
                    int64_t ldb, float beta, const float *c, int64_t ldc, float *d, int64_t ldd, int epi, const float *bias)
 {
+    /* op(A) by rows and op(B) by columns, contiguous, so the sums run over adjacent values */
+    std::vector<double> rows_a(m * k), cols_b(n * k);
+    for (int64_t i = 0; i < m; i++) for (int64_t p = 0; p < k; p++) rows_a[i * k + p] = at(a, lda, ta, i, p);
+    for (int64_t j = 0; j < n; j++) for (int64_t p = 0; p < k; p++) cols_b[j * k + p] = at(b, ldb, tb, p, j);
     std::vector<float> out(m * n);
     for (int64_t j = 0; j < n; j++)
         for (int64_t i = 0; i < m; i++) {
+            const double *ra = &rows_a[i * k], *cb = &cols_b[j * k];
             double s = 0;
-            for (int64_t p = 0; p < k; p++) s += at(a, lda, ta, i, p) * at(b, ldb, tb, p, j);
+            for (int64_t p = 0; p < k; p++) s += ra[p] * cb[p];
             double v = alpha * s + (beta != 0 ? beta * c[i + j * ldc] : 0.0);
             if (epi & CUBLASLT_EPILOGUE_BIAS) v += bias[i];
             if (epi & CUBLASLT_EPILOGUE_RELU) v = v > 0 ? v : 0;
@@ -82,7 +80,7 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cublasLtMatmulDe
 }
 cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t d, const void *alpha, const void *a, cublasLtMatrixLayout_t la,
                               const void *b, cublasLtMatrixLayout_t lb, const void *beta, const void *c, cublasLtMatrixLayout_t lc,
-                              void *dout, cublasLtMatrixLayout_t ld, const cublasLtMatmulAlgo_t *, void *, size_t, cudaStream_t)
+                              void *dout, cublasLtMatrixLayout_t ld, const cublasLtMatmulAlgo_t *, void *, size_t, cudaStream_t stream)
 {
     bool ta = d->ta == CUBLAS_OP_T, tb = d->tb == CUBLAS_OP_T;
     int64_t m = ld->rows, n = ld->cols, k = ta ? la->rows : la->cols;
@@ -92,8 +90,8 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t d, const vo
     float al = *(const float *)alpha, be = *(const float *)beta;
     emu_desc dd = *d;
     int64_t lda = la->ld, ldb = lb->ld, ldc = lc->ld, ldd = ld->ld;
-    emu_enqueue([=] { matmul(ta, tb, m, n, k, al, (const float *)a, lda, (const float *)b, ldb, be, (const float *)c, ldc, (float *)dout, ldd,
-                             dd.epi, dd.bias); });
+    emu_enqueue_on(stream, [=] { matmul(ta, tb, m, n, k, al, (const float *)a, lda, (const float *)b, ldb, be, (const float *)c, ldc,
+                                        (float *)dout, ldd, dd.epi, dd.bias); });
     return CUBLAS_STATUS_SUCCESS;
 }
 extern "C" int nvml_probe_open(const char *) { return -1; }
