@@ -11,11 +11,14 @@ compare() { /usr/bin/python3 "$SRC/tests/compare_weights.py" "$@"; }
 "$DPTRAIN" import csv --x "$DATA/cancer/cancer_data.csv" --y "$DATA/cancer/cancer_target.csv" -o cancer.h5 \
   --test-split 0.3 --seed 7 >/dev/null || { fail "import"; finish; }
 job="$SRC/jobs/cancer_mlp.cfg"
-# train DIR ARGS...: fit the cancer job into DIR (log in DIR.log)
+# The emulation rounds GEMM inputs to tf32 or bf16 as tensor cores do, so runs compared with the
+# CPU to rounding ask for fp32.
+fp32=(--set 'fit.precision="fp32"')
+# train DIR ARGS...: fit the cancer job into DIR in fp32 (log in DIR.log)
 train() {
   local dir=$1
   shift
-  "$DPTRAIN" fit "$job" --run-dir "$dir" --progress lines "$@" >"$dir.log" 2>&1 || fail "$dir: $(tail -2 "$dir.log")"
+  "$DPTRAIN" fit "$job" --run-dir "$dir" --progress lines "${fp32[@]}" "$@" >"$dir.log" 2>&1 || fail "$dir: $(tail -2 "$dir.log")"
 }
 
 train cpu --device cpu
@@ -37,6 +40,18 @@ train part --device cuda --resume auto
 out=$(compare gpu/last.h5 part/last.h5 0) && pass "stop after 6 epochs + resume on the device: $out" ||
   fail "resume on the device: $out"
 
+# tf32 (the GPU default) and bf16 against fp32 on the CPU: the loss of every epoch, as
+# tools/gpu-check.sh asks of the GPU (within 2e-2 relative); 20 epochs, no early stop.
+long=(--set fit.epochs=20 --set fit.early_stopping.patience=100)
+train long_cpu --device cpu "${long[@]}"
+for p in tf32 bf16; do
+  train long_$p --device cuda "${long[@]}" --set "fit.precision=\"$p\""
+  worst=$(paste -d' ' <(cut -d, -f2 long_cpu/history.csv) <(cut -d, -f2 long_$p/history.csv) |
+    awk 'NR > 1 { d = ($1 - $2) / $1; if (d < 0) d = -d; if (d > m) m = d } END { printf "%.2e", m }')
+  awk -v w="$worst" 'BEGIN { exit !(w > 0 && w < 2e-2) }' && pass "$p loss per epoch vs fp32 CPU, 20 epochs: at most $worst" ||
+    fail "$p loss per epoch vs fp32 CPU: $worst (0 would mean the rounding is not emulated)"
+done
+
 # The latest schedule a GPU may choose (DPTRAIN_EMULATE_DEFER, tests/cuda_emulation/streams.cpp):
 # queued work runs only when something waits for it, here even from the reader thread's fence
 # waits. A host that refills a pinned buffer before its copy ran, or reads a result before waiting
@@ -52,7 +67,7 @@ out=$(compare steps/last.h5 deferred_nccl/last.h5 0) && pass "deferred schedule,
 
 # Two ranks sharing the device through the staged MPI sum, against one CPU rank.
 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe --bind-to none -np 2 \
-  "$DPTRAIN" fit "$job" --device cuda --set 'fit.allreduce="mpi"' --run-dir mpi2 --progress lines >mpi2.log 2>&1 ||
+  "$DPTRAIN" fit "$job" --device cuda "${fp32[@]}" --set 'fit.allreduce="mpi"' --run-dir mpi2 --progress lines >mpi2.log 2>&1 ||
   fail "2 ranks: $(tail -2 mpi2.log)"
 out=$(compare cpu/last.h5 mpi2/last.h5 1e-5) && pass "2 emulated-device ranks (staged MPI sums) vs 1 CPU rank: $out" ||
   fail "2 ranks vs CPU: $out"
@@ -82,7 +97,7 @@ fi
 # The CNN: conv2d, maxpool and flatten on the device, 8 steps.
 if [ -f "$DATA/mnist/train-images-idx3-ubyte.gz" ]; then
   "$DPTRAIN" import mnist "$DATA/mnist" -o mnist.h5 >/dev/null || fail "import mnist"
-  short=(--set fit.epochs=1 --set fit.steps_per_epoch=8 --set fit.threads=1 --progress lines)
+  short=(--set fit.epochs=1 --set fit.steps_per_epoch=8 --set fit.threads=1 --progress lines "${fp32[@]}")
   "$DPTRAIN" fit "$SRC/jobs/mnist_cnn.cfg" "${short[@]}" --device cpu --run-dir mcpu >mcpu.log 2>&1 || fail "mnist cpu"
   "$DPTRAIN" fit "$SRC/jobs/mnist_cnn.cfg" "${short[@]}" --device cuda --run-dir mgpu >mgpu.log 2>&1 ||
     fail "mnist on the device: $(tail -2 mgpu.log)"

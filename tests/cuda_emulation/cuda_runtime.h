@@ -8,7 +8,8 @@
  * order around all-reduces and what may not be called while capturing. What it cannot check:
  * real concurrency between GPU threads (threads of a block run one after another, except in
  * kernels with __syncthreads), cuBLASLt's epilogue semantics beyond our reading of its
- * documentation (emulation.cpp), tf32/bf16 rounding, NCCL between several ranks (nccl.h here
+ * documentation (emulation.cpp), the tensor cores' own order of sums (tf32/bf16 inputs are rounded
+ * as they would be, then summed in double), NCCL between several ranks (nccl.h here
  * emulates a communicator of one), and anything about speed. The GPU test on a
  * real device (label gpu) stays the authority. */
 #pragma once

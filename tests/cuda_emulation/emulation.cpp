@@ -27,17 +27,31 @@ void emu_run_grid(dim3 g, dim3 b, bool sync, std::function<void()> body)
 }
 
 /* column-major op(X)[i][j] of X stored with leading dimension ld */
-static double at(const float *x, int64_t ld, bool t, int64_t i, int64_t j) { return t ? x[j + i * ld] : x[i + j * ld]; }
-/* D = alpha op(A) op(B) + beta C in double, then the epilogue as cuBLASLt documents it: BIAS adds
+static float at(const float *x, int64_t ld, bool t, int64_t i, int64_t j) { return t ? x[j + i * ld] : x[i + j * ld]; }
+/* An input as the tensor cores see it: tf32 keeps 10 mantissa bits, bf16 7 (rounded to nearest,
+ * ties away from zero, as cvt.rna does); the products and sums stay fp32 or wider. */
+static double as_input(float v, cublasComputeType_t compute)
+{
+    int drop = compute == CUBLAS_COMPUTE_32F_FAST_TF32 ? 13 : compute == CUBLAS_COMPUTE_32F_FAST_16BF ? 16 : 0;
+    if (drop == 0 || !std::isfinite(v))
+        return v;
+    uint32_t bits;
+    memcpy(&bits, &v, 4);
+    bits = (bits + (1u << (drop - 1))) & ~((1u << drop) - 1);
+    memcpy(&v, &bits, 4);
+    return v;
+}
+/* D = alpha op(A) op(B) + beta C in double from the inputs rounded for `compute`, then the epilogue as cuBLASLt documents it: BIAS adds
  * bias[i] (a vector along D's rows), RELU clamps at 0, BGRADA writes the row sums of op(A) (m)
  * into bias. */
 static void matmul(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b,
-                   int64_t ldb, float beta, const float *c, int64_t ldc, float *d, int64_t ldd, int epi, const float *bias)
+                   int64_t ldb, float beta, const float *c, int64_t ldc, float *d, int64_t ldd, int epi, const float *bias,
+                   cublasComputeType_t compute)
 {
     /* op(A) by rows and op(B) by columns, contiguous, so the sums run over adjacent values */
     std::vector<double> rows_a(m * k), cols_b(n * k);
-    for (int64_t i = 0; i < m; i++) for (int64_t p = 0; p < k; p++) rows_a[i * k + p] = at(a, lda, ta, i, p);
-    for (int64_t j = 0; j < n; j++) for (int64_t p = 0; p < k; p++) cols_b[j * k + p] = at(b, ldb, tb, p, j);
+    for (int64_t i = 0; i < m; i++) for (int64_t p = 0; p < k; p++) rows_a[i * k + p] = as_input(at(a, lda, ta, i, p), compute);
+    for (int64_t j = 0; j < n; j++) for (int64_t p = 0; p < k; p++) cols_b[j * k + p] = as_input(at(b, ldb, tb, p, j), compute);
     std::vector<float> out(m * n);
     for (int64_t j = 0; j < n; j++)
         for (int64_t i = 0; i < m; i++) {
@@ -55,11 +69,11 @@ static void matmul(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alph
 }
 cublasStatus_t cublasGemmEx(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const void *alpha,
                             const void *a, cudaDataType, int lda, const void *b, cudaDataType, int ldb, const void *beta, void *c,
-                            cudaDataType, int ldc, cublasComputeType_t, int)
+                            cudaDataType, int ldc, cublasComputeType_t compute, int)
 {
     float al = *(const float *)alpha, be = *(const float *)beta;
     emu_enqueue([=] { matmul(ta == CUBLAS_OP_T, tb == CUBLAS_OP_T, m, n, k, al, (const float *)a, lda, (const float *)b, ldb, be,
-                             (const float *)c, ldc, (float *)c, ldc, 1, nullptr); });
+                             (const float *)c, ldc, (float *)c, ldc, 1, nullptr, compute); });
     return CUBLAS_STATUS_SUCCESS;
 }
 cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t d, cublasLtMatmulDescAttributes_t a, const void *v, size_t)
@@ -91,7 +105,7 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t d, const vo
     emu_desc dd = *d;
     int64_t lda = la->ld, ldb = lb->ld, ldc = lc->ld, ldd = ld->ld;
     emu_enqueue_on(stream, [=] { matmul(ta, tb, m, n, k, al, (const float *)a, lda, (const float *)b, ldb, be, (const float *)c, ldc,
-                                        (float *)dout, ldd, dd.epi, dd.bias); });
+                                        (float *)dout, ldd, dd.epi, dd.bias, dd.compute); });
     return CUBLAS_STATUS_SUCCESS;
 }
 extern "C" int nvml_probe_open(const char *) { return -1; }
