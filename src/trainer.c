@@ -1,7 +1,6 @@
 #include "trainer.h"
 
 #include <cblas.h>
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
@@ -9,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "batch_reader.h"
@@ -22,11 +20,11 @@
 #include "history.h"
 #include "progress.h"
 #include "resume.h"
+#include "run_dir.h"
+#include "stop_signals.h"
 #include "timeutil.h"
 #include "train_step.h"
 #include "weights_file.h"
-
-static int strcmp_ptr(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
 
 void openblas_set_num_threads(int);
 
@@ -36,25 +34,6 @@ void trainer_set_threads(int64_t threads)
         openblas_set_num_threads((int)threads);
         omp_set_num_threads((int)threads);
     }
-}
-
-static int mkdir_p(const char *path, struct dp_error *err)
-{
-    char *p = dp_strdup(path);
-    for (char *s = p + 1; *s; s++)
-        if (*s == '/') {
-            *s = 0;
-            if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-                free(p);
-                return dp_error_set(err, DP_EXIT_INPUT, "%s: cannot create directory: %s", path, strerror(errno));
-            }
-            *s = '/';
-        }
-    int rc = mkdir(p, 0777) != 0 && errno != EEXIST;
-    free(p);
-    if (rc)
-        return dp_error_set(err, DP_EXIT_INPUT, "%s: cannot create directory: %s", path, strerror(errno));
-    return 0;
 }
 
 /* Value of a monitor name from one epoch's numbers. */
@@ -75,45 +54,6 @@ static int improved(enum monitor_mode mode, double value, double best, double mi
 }
 
 
-/* Stop requests from signals: the first asks for a clean stop at the next step boundary, a second
- * SIGINT ends the process at once (checkpoints are renamed into place, so the last good one stays). */
-static volatile sig_atomic_t stop_signal;
-
-static void on_stop_signal(int sig)
-{
-    if (sig == SIGINT && stop_signal == SIGINT) {
-        static const char msg[] = "\ndptrain: second interrupt, exiting now (last.h5 untouched)\n";
-        ssize_t ignored = write(STDERR_FILENO, msg, sizeof msg - 1);
-        (void)ignored;
-        _exit(130);
-    }
-    stop_signal = sig;
-}
-
-static void install_signal_handlers(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL);
-    sigaction(SIGUSR2, &sa, NULL);
-}
-
-static const char *signal_name(int sig)
-{
-    switch (sig) {
-    case SIGTERM: return "SIGTERM";
-    case SIGINT: return "SIGINT";
-    case SIGUSR1: return "SIGUSR1";
-    case SIGUSR2: return "SIGUSR2";
-    default: return "a signal";
-    }
-}
-
 static int write_checkpoint(struct fit_state *s, const char *path, struct dp_error *err)
 {
     if (comm_world.rank != 0)
@@ -126,80 +66,14 @@ static int write_checkpoint(struct fit_state *s, const char *path, struct dp_err
     return checkpoint_write(path, &c, err);
 }
 
-/* Keeps up to fit.checkpoint.keep older last.h5 files as last-eEEEEEE-sSSSSSSSS.h5 (hard links,
- * made before the new last.h5 is renamed over the old one). */
-static void keep_previous_last(struct fit_state *s)
-{
-    int64_t keep = s->job->fit.checkpoint.keep;
-    if (keep <= 0 || access(s->path_last, F_OK) != 0)
-        return;
-    struct dp_error err;
-    hid_t f = h5io_open_read(s->path_last, &err);
-    if (f < 0)
-        return;
-    int64_t epoch = 0, step = 0;
-    hid_t d = H5Gopen2(f, "dptrain", H5P_DEFAULT);
-    if (d >= 0) {
-        h5io_read_attr_i64(d, "epoch", &epoch, s->path_last, NULL);
-        h5io_read_attr_i64(d, "step_in_epoch", &step, s->path_last, NULL);
-        H5Gclose(d);
-    }
-    H5Fclose(f);
-    char kept[4200];
-    snprintf(kept, sizeof kept, "%s/last-e%06lld-s%08lld.h5", s->o->run_dir, (long long)epoch, (long long)step);
-    unlink(kept);
-    if (link(s->path_last, kept) != 0)
-        return;
-    /* Prune: names sort chronologically; remove all but the newest `keep`. */
-    DIR *dir = opendir(s->o->run_dir);
-    if (!dir)
-        return;
-    char **names = NULL;
-    size_t n = 0;
-    struct dirent *e;
-    while ((e = readdir(dir))) {
-        if (strncmp(e->d_name, "last-e", 6) || !strstr(e->d_name, ".h5") || strstr(e->d_name, ".tmp."))
-            continue;
-        names = dp_realloc(names, (n + 1) * sizeof(char *), "file names");
-        names[n++] = dp_strdup(e->d_name);
-    }
-    closedir(dir);
-    qsort(names, n, sizeof(char *), strcmp_ptr);
-    for (size_t i = 0; i + (size_t)keep < n; i++) {
-        char path[4400];
-        snprintf(path, sizeof path, "%s/%s", s->o->run_dir, names[i]);
-        unlink(path);
-    }
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-}
-
 static int write_last(struct fit_state *s, struct dp_error *err)
 {
     if (comm_world.rank == 0)
-        keep_previous_last(s);
+        run_dir_keep_previous(s->o->run_dir, s->path_last, s->job->fit.checkpoint.keep);
     if (write_checkpoint(s, s->path_last, err) != 0)
         return -1;
     s->last_checkpoint_time = time_now();
     return 0;
-}
-
-/* Leftovers of a process killed while writing: temporary files are never valid checkpoints. */
-static void remove_stale_temporaries(const char *run_dir)
-{
-    DIR *dir = opendir(run_dir);
-    if (!dir)
-        return;
-    struct dirent *e;
-    while ((e = readdir(dir))) {
-        if (!strstr(e->d_name, ".h5.tmp.") && !strstr(e->d_name, ".csv.tmp"))
-            continue;
-        char path[4400];
-        snprintf(path, sizeof path, "%s/%s", run_dir, e->d_name);
-        unlink(path);
-    }
-    closedir(dir);
 }
 
 static void fit_state_free(struct fit_state *s)
@@ -393,7 +267,7 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
     trainer_set_threads(job->fit.threads);
     char resume_buf[4096];
     const char *resume_path;
-    if (comm_world.rank == 0 && mkdir_p(o->run_dir, err) != 0)
+    if (comm_world.rank == 0 && run_dir_create(o->run_dir, err) != 0)
         return -1;
     if (resolve_resume(o, resume_buf, sizeof resume_buf, &resume_path, err) != 0)
         return -1;
@@ -404,14 +278,13 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
         return -1;
     }
     if (comm_world.rank == 0)
-        remove_stale_temporaries(o->run_dir);
+        run_dir_remove_temporaries(o->run_dir);
     check_replicas_agree(&s.model);
     snprintf(s.path_last, sizeof s.path_last, "%s/last.h5", o->run_dir);
     snprintf(s.path_best, sizeof s.path_best, "%s/best.h5", o->run_dir);
     snprintf(s.path_history, sizeof s.path_history, "%s/history.csv", o->run_dir);
     snprintf(s.path_summary, sizeof s.path_summary, "%s/summary.json", o->run_dir);
-    stop_signal = 0;
-    install_signal_handlers();
+    stop_signals_install();
 
     const struct backend *be = s.be;
     struct model *m = &s.model;
@@ -513,10 +386,10 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
                 /* The sums and any stop request, agreed by all ranks in one small reduction. */
                 double agreed[LOSS_ACC_COUNT + 1];
                 be->download(agreed, s.db.acc, LOSS_ACC_COUNT * sizeof(double));
-                agreed[LOSS_ACC_COUNT] = stop_signal;
+                agreed[LOSS_ACC_COUNT] = stop_signal_pending();
                 comm_allreduce_sum_f64(agreed, LOSS_ACC_COUNT + 1);
-                if (agreed[LOSS_ACC_COUNT] > 0 && !stop_signal)
-                    stop_signal = SIGTERM; /* another rank was signalled */
+                if (agreed[LOSS_ACC_COUNT] > 0 && !stop_signal_pending())
+                    stop_signal_set(SIGTERM); /* another rank was signalled */
                 for (int a = 0; a < LOSS_ACC_COUNT; a++)
                     acc[a] += agreed[a];
                 since_readback = 0;
@@ -556,7 +429,7 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
             int by_steps = f->checkpoint.every_steps > 0 && s.pos.iterations % f->checkpoint.every_steps == 0;
             int by_time = f->checkpoint.every_seconds > 0 &&
                           time_now() - s.last_checkpoint_time >= f->checkpoint.every_seconds;
-            if ((stop_signal || by_steps || by_time) && step + 1 < steps) {
+            if ((stop_signal_pending() || by_steps || by_time) && step + 1 < steps) {
                 s.pos.step_in_epoch = step + 1;
                 s.pos.epoch_loss_sum = acc[LOSS_ACC_LOSS];
                 s.pos.epoch_metric_sum = acc[LOSS_ACC_METRIC];
@@ -569,11 +442,11 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
                     rc = -1;
                     break;
                 }
-                if (stop_signal) {
+                if (stop_signal_pending()) {
                     if (o->tty)
                         printf("\n");
                     printf("Stopped by %s at epoch %lld, step %lld/%lld; checkpoint written to %s. Resume "
-                           "with: dptrain fit %s --run-dir %s --resume auto\n", signal_name(stop_signal),
+                           "with: dptrain fit %s --run-dir %s --resume auto\n", stop_signal_name(stop_signal_pending()),
                            (long long)epoch + 1, (long long)step + 1, (long long)steps, s.path_last, job->path,
                            o->run_dir);
                     rc = TRAINER_STOPPED;
@@ -644,11 +517,11 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
             rc = -1;
             break;
         }
-        double any_stop = stop_signal;
+        double any_stop = stop_signal_pending();
         comm_allreduce_max_f64(&any_stop, 1);
-        if (any_stop > 0 && !stop_signal)
-            stop_signal = SIGTERM;
-        if ((epoch + 1) % f->checkpoint.every_epochs == 0 || stop_signal || stopped_early) {
+        if (any_stop > 0 && !stop_signal_pending())
+            stop_signal_set(SIGTERM);
+        if ((epoch + 1) % f->checkpoint.every_epochs == 0 || stop_signal_pending() || stopped_early) {
             if (write_last(&s, err) != 0) {
                 rc = -1;
                 break;
@@ -658,9 +531,9 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
         if (stopped_early)
             printf("Epoch %lld: early stopping (%s did not improve for %lld epochs; best %.4f)\n",
                    (long long)epoch + 1, es.monitor, (long long)s.pos.wait, s.pos.es_best);
-        if (stop_signal && !stopped_early && epoch + 1 < f->epochs) {
+        if (stop_signal_pending() && !stopped_early && epoch + 1 < f->epochs) {
             printf("Stopped by %s after epoch %lld; checkpoint written to %s. Resume with: dptrain fit %s "
-                   "--run-dir %s --resume auto\n", signal_name(stop_signal), (long long)epoch + 1, s.path_last,
+                   "--run-dir %s --resume auto\n", stop_signal_name(stop_signal_pending()), (long long)epoch + 1, s.path_last,
                    job->path, o->run_dir);
             rc = TRAINER_STOPPED;
         }

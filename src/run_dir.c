@@ -1,0 +1,99 @@
+/* The run directory: created with its parents, older last.h5 files kept by fit.checkpoint.keep,
+ * temporary files of a killed writer removed. */
+#include "run_dir.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "h5io.h"
+
+static int strcmp_ptr(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+int run_dir_create(const char *path, struct dp_error *err)
+{
+    char *p = dp_strdup(path);
+    for (char *s = p + 1; *s; s++)
+        if (*s == '/') {
+            *s = 0;
+            if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+                free(p);
+                return dp_error_set(err, DP_EXIT_INPUT, "%s: cannot create directory: %s", path, strerror(errno));
+            }
+            *s = '/';
+        }
+    int rc = mkdir(p, 0777) != 0 && errno != EEXIST;
+    free(p);
+    if (rc)
+        return dp_error_set(err, DP_EXIT_INPUT, "%s: cannot create directory: %s", path, strerror(errno));
+    return 0;
+}
+
+/* Keeps up to fit.checkpoint.keep older last.h5 files as last-eEEEEEE-sSSSSSSSS.h5 (hard links,
+ * made before the new last.h5 is renamed over the old one). */
+void run_dir_keep_previous(const char *run_dir, const char *path_last, int64_t keep)
+{
+    if (keep <= 0 || access(path_last, F_OK) != 0)
+        return;
+    struct dp_error err;
+    hid_t f = h5io_open_read(path_last, &err);
+    if (f < 0)
+        return;
+    int64_t epoch = 0, step = 0;
+    hid_t d = H5Gopen2(f, "dptrain", H5P_DEFAULT);
+    if (d >= 0) {
+        h5io_read_attr_i64(d, "epoch", &epoch, path_last, NULL);
+        h5io_read_attr_i64(d, "step_in_epoch", &step, path_last, NULL);
+        H5Gclose(d);
+    }
+    H5Fclose(f);
+    char kept[4200];
+    snprintf(kept, sizeof kept, "%s/last-e%06lld-s%08lld.h5", run_dir, (long long)epoch, (long long)step);
+    unlink(kept);
+    if (link(path_last, kept) != 0)
+        return;
+    /* Prune: names sort chronologically; remove all but the newest `keep`. */
+    DIR *dir = opendir(run_dir);
+    if (!dir)
+        return;
+    char **names = NULL;
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(dir))) {
+        if (strncmp(e->d_name, "last-e", 6) || !strstr(e->d_name, ".h5") || strstr(e->d_name, ".tmp."))
+            continue;
+        names = dp_realloc(names, (n + 1) * sizeof(char *), "file names");
+        names[n++] = dp_strdup(e->d_name);
+    }
+    closedir(dir);
+    qsort(names, n, sizeof(char *), strcmp_ptr);
+    for (size_t i = 0; i + (size_t)keep < n; i++) {
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s", run_dir, names[i]);
+        unlink(path);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* Leftovers of a process killed while writing: temporary files are never valid checkpoints. */
+void run_dir_remove_temporaries(const char *run_dir)
+{
+    DIR *dir = opendir(run_dir);
+    if (!dir)
+        return;
+    struct dirent *e;
+    while ((e = readdir(dir))) {
+        if (!strstr(e->d_name, ".h5.tmp.") && !strstr(e->d_name, ".csv.tmp"))
+            continue;
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s", run_dir, e->d_name);
+        unlink(path);
+    }
+    closedir(dir);
+}

@@ -1,0 +1,15 @@
+#ifndef DPTRAIN_RUN_DIR_H
+#define DPTRAIN_RUN_DIR_H
+
+#include <stdint.h>
+
+#include "errors.h"
+
+/* Creates path and its missing parents (mkdir -p); an input error naming it when it cannot. */
+int run_dir_create(const char *path, struct dp_error *err);
+/* Before last.h5 is replaced: links it as last-eEEEEEE-sSSSSSSSS.h5 and keeps the newest `keep`. */
+void run_dir_keep_previous(const char *run_dir, const char *path_last, int64_t keep);
+/* Removes *.h5.tmp.* and *.csv.tmp files: never valid checkpoints. */
+void run_dir_remove_temporaries(const char *run_dir);
+
+#endif

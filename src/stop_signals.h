@@ -1,0 +1,13 @@
+#ifndef DPTRAIN_STOP_SIGNALS_H
+#define DPTRAIN_STOP_SIGNALS_H
+
+/* SIGTERM, SIGINT, SIGUSR1 and SIGUSR2 ask training to stop cleanly at the next step boundary; a
+ * second SIGINT exits at once (130). Install clears any earlier request. */
+void stop_signals_install(void);
+/* The signal that asked to stop, or 0. */
+int stop_signal_pending(void);
+/* Records a stop request (another rank was signalled). */
+void stop_signal_set(int sig);
+const char *stop_signal_name(int sig);
+
+#endif
