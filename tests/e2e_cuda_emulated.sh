@@ -61,6 +61,15 @@ train steps --device cuda "${many[@]}"
 DPTRAIN_EMULATE_DEFER=1 train deferred --device cuda "${many[@]}"
 out=$(compare steps/last.h5 deferred/last.h5 0) && pass "deferred schedule (reader thread, graphs, 9 steps an epoch): $out" ||
   fail "deferred schedule: $out"
+DPTRAIN_EMULATE_DEFER=1 train deferred_part --device cuda "${many[@]}" --set fit.epochs=2
+DPTRAIN_EMULATE_DEFER=1 train deferred_part --device cuda "${many[@]}" --resume auto
+out=$(compare steps/last.h5 deferred_part/last.h5 0) && pass "deferred schedule, stop after 2 epochs + resume: $out" ||
+  fail "deferred schedule with resume: $out"
+OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 DPTRAIN_EMULATE_DEFER=1 mpirun -x DPTRAIN_EMULATE_DEFER --oversubscribe --bind-to none -np 2 \
+  "$DPTRAIN" fit "$job" --device cuda "${fp32[@]}" "${many[@]}" --set 'fit.allreduce="mpi"' --run-dir deferred_mpi2 \
+  --progress lines >deferred_mpi2.log 2>&1 || fail "2 ranks, deferred: $(tail -2 deferred_mpi2.log)"
+out=$(compare steps/last.h5 deferred_mpi2/last.h5 1e-5) && pass "deferred schedule, 2 ranks (staged MPI sums) vs 1: $out" ||
+  fail "deferred schedule, 2 ranks: $out"
 DPTRAIN_EMULATE_DEFER=1 train deferred_nccl --device cuda "${many[@]}" --set 'fit.allreduce="nccl"' --set fit.allreduce_bucket_mb=0.005
 out=$(compare steps/last.h5 deferred_nccl/last.h5 0) && pass "deferred schedule, one-rank NCCL with buckets: $out" ||
   fail "deferred schedule with NCCL: $out"
