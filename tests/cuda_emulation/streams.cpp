@@ -65,17 +65,6 @@ static void run_until(CUstream_st *s, uint64_t at)
     }
 }
 
-static void run_all(void)
-{
-    for (bool again = true; again;) {
-        again = false;
-        for (CUstream_st *s : streams)
-            if (s->done < s->queued) {
-                run_until(s, s->queued);
-                again = true;
-            }
-    }
-}
 
 /* A call the capturing thread may not make while it captures: fails, and spoils the capture. */
 static bool forbidden_in_capture(void)
@@ -97,6 +86,21 @@ static bool ordered_after(CUstream_st *s, CUstream_st *other, uint64_t at)
 static void learn(std::map<CUstream_st *, uint64_t> &known, CUstream_st *s, uint64_t at)
 {
     known[s] = std::max(known[s], at);
+}
+
+/* Everything queued runs, and the host has seen it done (the synchronizing calls). */
+static void run_all(void)
+{
+    for (bool again = true; again;) {
+        again = false;
+        for (CUstream_st *s : streams)
+            if (s->done < s->queued) {
+                run_until(s, s->queued);
+                again = true;
+            }
+    }
+    for (CUstream_st *s : streams)
+        learn(host_known, s, s->queued);
 }
 
 void emu_enqueue_on(cudaStream_t stream, std::function<void()> f, const char *kernel)
@@ -161,8 +165,6 @@ static cudaError_t free_block(void *p)
     if (forbidden_in_capture())
         return cudaErrorStreamCaptureUnsupported;
     run_all();
-    for (CUstream_st *s : streams)
-        learn(host_known, s, s->queued);
     pinned.erase((const char *)p);
     free(p);
     return cudaSuccess;
@@ -316,8 +318,6 @@ cudaError_t cudaDeviceSynchronize(void)
     if (forbidden_in_capture())
         return cudaErrorStreamCaptureUnsupported;
     run_all();
-    for (CUstream_st *s : streams)
-        learn(host_known, s, s->queued);
     return cudaSuccess;
 }
 
