@@ -65,7 +65,6 @@ static void run_until(CUstream_st *s, uint64_t at)
     }
 }
 
-
 /* A call the capturing thread may not make while it captures: fails, and spoils the capture. */
 static bool forbidden_in_capture(void)
 {
