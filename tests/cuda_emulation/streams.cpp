@@ -65,6 +65,12 @@ static void run_until(CUstream_st *s, uint64_t at)
     }
 }
 
+/* Work for s from the capturing thread is recorded into the graph instead of queued. */
+static bool captured(CUstream_st *s)
+{
+    return recording && s == &default_stream && std::this_thread::get_id() == recording_thread;
+}
+
 /* A call the capturing thread may not make while it captures: fails, and spoils the capture. */
 static bool forbidden_in_capture(void)
 {
@@ -87,19 +93,23 @@ static void learn(std::map<CUstream_st *, uint64_t> &known, CUstream_st *s, uint
     known[s] = std::max(known[s], at);
 }
 
+/* The host waits for the first `at` items of s: they run, and the host has seen them done. */
+static void host_wait(CUstream_st *s, uint64_t at)
+{
+    run_until(s, at);
+    learn(host_known, s, at);
+}
+
 /* Everything queued runs, and the host has seen it done (the synchronizing calls). */
 static void run_all(void)
 {
     for (bool again = true; again;) {
         again = false;
-        for (CUstream_st *s : streams)
-            if (s->done < s->queued) {
-                run_until(s, s->queued);
-                again = true;
-            }
+        for (CUstream_st *s : streams) {
+            again |= s->done < s->queued;
+            host_wait(s, s->queued);
+        }
     }
-    for (CUstream_st *s : streams)
-        learn(host_known, s, s->queued);
 }
 
 void emu_enqueue_on(cudaStream_t stream, std::function<void()> f, const char *kernel)
@@ -111,7 +121,7 @@ void emu_enqueue_on(cudaStream_t stream, std::function<void()> f, const char *ke
             if (!ordered_after(s, other, at))
                 hazard("the optimizer is queued without waiting for an all-reduce queued before it (a missing "
                        "cudaStreamWaitEvent: it would step with this rank's gradients alone)");
-    if (recording && s == &default_stream && std::this_thread::get_id() == recording_thread) {
+    if (captured(s)) {
         recording->ops.push_back(f);
         return;
     }
@@ -201,8 +211,7 @@ cudaError_t cudaMemcpy(void *d, const void *s, size_t n, cudaMemcpyKind)
     std::lock_guard<std::recursive_mutex> hold(device);
     if (forbidden_in_capture())
         return cudaErrorStreamCaptureUnsupported;
-    run_until(&default_stream, default_stream.queued);
-    learn(host_known, &default_stream, default_stream.queued);
+    host_wait(&default_stream, default_stream.queued);
     memcpy(d, s, n);
     return cudaSuccess;
 }
@@ -219,7 +228,7 @@ cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind k, 
     }
     emu_enqueue_on(stream, [=] { memcpy(d, s, n); });
     if (k == cudaMemcpyDeviceToHost && !is_pinned(d, n) && !recording)
-        run_until(stream_of(stream), stream_of(stream)->queued);
+        host_wait(stream_of(stream), stream_of(stream)->queued);
     return cudaSuccess;
 }
 
@@ -240,7 +249,7 @@ cudaError_t cudaEventDestroy(cudaEvent_t e)
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t stream)
 {
     std::lock_guard<std::recursive_mutex> hold(device);
-    if (recording && stream_of(stream) == &default_stream && std::this_thread::get_id() == recording_thread)
+    if (captured(stream_of(stream)))
         hazard("cudaEventRecord while capturing a graph is not emulated");
     e->stream = stream_of(stream);
     e->at = e->stream->queued;
@@ -252,10 +261,8 @@ cudaError_t cudaEventSynchronize(cudaEvent_t e)
     std::lock_guard<std::recursive_mutex> hold(device);
     if (forbidden_in_capture())
         return cudaErrorStreamCaptureUnsupported;
-    if (e->stream) {
-        run_until(e->stream, e->at);
-        learn(host_known, e->stream, e->at);
-    }
+    if (e->stream)
+        host_wait(e->stream, e->at);
     return cudaSuccess;
 }
 
@@ -300,7 +307,7 @@ cudaError_t cudaStreamDestroy(cudaStream_t s)
 cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned)
 {
     std::lock_guard<std::recursive_mutex> hold(device);
-    if (recording && stream_of(s) == &default_stream && std::this_thread::get_id() == recording_thread)
+    if (captured(stream_of(s)))
         hazard("cudaStreamWaitEvent while capturing a graph is not emulated");
     CUstream_st *other = e->stream;
     uint64_t at = e->at;
