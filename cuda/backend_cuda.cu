@@ -13,6 +13,10 @@
 #include "gemm.h"
 #include "nvml_probe.h"
 #include "errors.h"
+
+#ifndef DPTRAIN_CUDA_ARCHS /* set by cuda/CMakeLists.txt from CMAKE_CUDA_ARCHITECTURES */
+#define DPTRAIN_CUDA_ARCHS "(unknown)"
+#endif
 #include "rng.h"
 
 /* rng.h's dropout domain, as a plain constant for device code */
@@ -562,6 +566,18 @@ extern "C" int backend_cuda_init(int local_rank, char *name, size_t name_len, ch
     cudaDeviceProp prop;
     CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
     snprintf(name, name_len, "%s", prop.name);
+    /* A build without code for this GPU would fail at its first kernel; say so here, with the fix. */
+    cudaFuncAttributes attr;
+    cudaError_t image = cudaFuncGetAttributes(&attr, im2col_kernel);
+    if (image == cudaErrorNoKernelImageForDevice || image == cudaErrorInvalidDeviceFunction) {
+        cudaGetLastError(); /* clear it */
+        return dp_error_set(err, DP_EXIT_INPUT,
+                            "--device cuda: this dptrain has no code for GPU %d (%s, compute capability %d.%d); it "
+                            "was built for CUDA architectures %s: rebuild with -DCMAKE_CUDA_ARCHITECTURES=%d%d (or "
+                            "=native on a GPU node)",
+                            dev, prop.name, prop.major, prop.minor, DPTRAIN_CUDA_ARCHS, prop.major, prop.minor);
+    }
+    CUDA_CHECK(image);
     CUDA_CHECK(cudaDeviceGetPCIBusId(bus_id, (int)bus_len, dev));
     nvml_probe_open(bus_id); /* utilization figures when the driver's NVML is there */
     gemm_init();

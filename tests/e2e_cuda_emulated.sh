@@ -103,6 +103,16 @@ else
   fail "2 NCCL ranks on 1 device: exit $rc: $(grep -m1 error nccl2.log)"
 fi
 
+# A GPU this build has no code for (CMAKE_CUDA_ARCHITECTURES): one line with the fix, exit 2, at
+# start rather than at the first kernel.
+DPTRAIN_EMULATE_NO_KERNEL_IMAGE=1 "$DPTRAIN" fit "$job" --device cuda --run-dir noimage >noimage.log 2>&1
+rc=$?
+if [ $rc -eq 2 ] && grep -q 'no code for GPU 0 (CPU emulation, compute capability 9.0).*rebuild with -DCMAKE_CUDA_ARCHITECTURES=90' noimage.log; then
+  pass "a GPU without code in this build: exit 2, $(grep -o 'rebuild with [^ ]*' noimage.log)"
+else
+  fail "a GPU without code in this build: exit $rc: $(tail -1 noimage.log)"
+fi
+
 # The CNN: conv2d, maxpool and flatten on the device, 8 steps.
 if [ -f "$DATA/mnist/train-images-idx3-ubyte.gz" ]; then
   "$DPTRAIN" import mnist "$DATA/mnist" -o mnist.h5 >/dev/null || fail "import mnist"

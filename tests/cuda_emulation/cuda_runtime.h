@@ -21,7 +21,8 @@
 #include <functional>
 #include <tuple>
 #include <vector>
-typedef enum { cudaSuccess = 0, cudaErrorNotReady = 600, cudaErrorStreamCaptureUnsupported = 900,
+typedef enum { cudaSuccess = 0, cudaErrorInvalidDeviceFunction = 98, cudaErrorNoKernelImageForDevice = 209,
+               cudaErrorNotReady = 600, cudaErrorStreamCaptureUnsupported = 900,
                cudaErrorStreamCaptureInvalidated = 901, cudaErrorUnknown = 999 } cudaError_t;
 enum cudaMemcpyKind { cudaMemcpyHostToDevice = 1, cudaMemcpyDeviceToHost = 2 };
 enum cudaStreamCaptureMode { cudaStreamCaptureModeThreadLocal = 1 };
@@ -35,7 +36,8 @@ struct emu_graph { std::vector<std::function<void()>> ops; };
 typedef emu_graph *cudaGraph_t;
 typedef emu_graph *cudaGraphExec_t;
 #define cudaStreamPerThread ((cudaStream_t)0x2)
-struct cudaDeviceProp { char name[256]; };
+struct cudaDeviceProp { char name[256]; int major, minor; };
+struct cudaFuncAttributes { int binaryVersion, ptxVersion; };
 #define __global__
 #define __device__
 #define __host__
@@ -75,7 +77,6 @@ inline cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyK
 inline cudaError_t cudaMemsetAsync(void *p, int v, size_t n, int) { return cudaMemsetAsync(p, v, n, cudaStreamPerThread); }
 inline cudaError_t cudaEventRecord(cudaEvent_t e, int = 0) { return cudaEventRecord(e, cudaStreamPerThread); }
 inline cudaError_t cudaStreamWaitEvent(int, cudaEvent_t e, unsigned f) { return cudaStreamWaitEvent(cudaStreamPerThread, e, f); }
-inline cudaError_t cudaGetLastError(void) { return cudaSuccess; }
 cudaError_t cudaStreamBeginCapture(cudaStream_t, cudaStreamCaptureMode);
 cudaError_t cudaStreamEndCapture(cudaStream_t, cudaGraph_t *g);
 inline cudaError_t cudaGraphInstantiate(cudaGraphExec_t *e, cudaGraph_t g, unsigned long long) { *e = new emu_graph(*g); return cudaSuccess; }
@@ -84,7 +85,15 @@ inline cudaError_t cudaGraphExecDestroy(cudaGraphExec_t g) { delete g; return cu
 cudaError_t cudaGraphLaunch(cudaGraphExec_t g, cudaStream_t);
 inline cudaError_t cudaGetDeviceCount(int *c) { *c = 1; return cudaSuccess; }
 inline cudaError_t cudaSetDevice(int) { return cudaSuccess; }
-inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int) { strcpy(p->name, "CPU emulation"); return cudaSuccess; }
+inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int) { strcpy(p->name, "CPU emulation"); p->major = 9; p->minor = 0; return cudaSuccess; }
+/* DPTRAIN_EMULATE_NO_KERNEL_IMAGE=1 plays a GPU this build has no code for (CMAKE_CUDA_ARCHITECTURES). */
+template <class F> cudaError_t cudaFuncGetAttributes(cudaFuncAttributes *a, F *)
+{
+    if (getenv("DPTRAIN_EMULATE_NO_KERNEL_IMAGE")) return cudaErrorNoKernelImageForDevice;
+    a->binaryVersion = a->ptxVersion = 90;
+    return cudaSuccess;
+}
+inline cudaError_t cudaGetLastError(void) { return cudaSuccess; }
 inline cudaError_t cudaDeviceGetPCIBusId(char *b, int n, int) { snprintf(b, n, "emulated"); return cudaSuccess; }
 inline cudaError_t cudaMemGetInfo(size_t *f, size_t *t) { *f = 1 << 30; *t = 2u << 30; return cudaSuccess; }
 /* kernel<<<grid, block>>>(args) becomes EMU_LAUNCH(kernel, grid, block, args): arguments are

@@ -146,6 +146,7 @@ const char *cudaGetErrorString(cudaError_t e)
 {
     switch (e) {
     case cudaErrorNotReady: return "device not ready";
+    case cudaErrorNoKernelImageForDevice: return "no kernel image is available for execution on the device";
     case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
     case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
     default: return "emulated error";
