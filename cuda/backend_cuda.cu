@@ -14,10 +14,11 @@
 #include "nvml_probe.h"
 #include "errors.h"
 
+#include "rng.h"
+
 #ifndef DPTRAIN_CUDA_ARCHS /* set by cuda/CMakeLists.txt from CMAKE_CUDA_ARCHITECTURES */
 #define DPTRAIN_CUDA_ARCHS "(unknown)"
 #endif
-#include "rng.h"
 
 /* rng.h's dropout domain, as a plain constant for device code */
 static const uint32_t DROPOUT_DOMAIN = RNG_DOMAIN_DROPOUT;
@@ -56,10 +57,54 @@ static void *cuda_host_alloc(size_t bytes, const char *what)
 
 static void cuda_host_free(void *p) { if (p) CUDA_CHECK(cudaFreeHost(p)); }
 
-static void cuda_upload_async(void *dst, const void *src, size_t bytes)
+/* A batch upload from host slot 0 or 1: host to device on a copy stream of its own, into a device
+ * staging buffer for that slot, so the copy of batch i+1 runs while the kernels of step i do;
+ * then, in the kernels' order, device to device to where the model reads it (microseconds at
+ * device bandwidth; the model's buffers, and a recorded graph, keep their addresses). */
+static cudaStream_t copy_stream;
+static cudaEvent_t staged[2], consumed[2]; /* copy done; staging buffer read by the kernels' stream */
+static char *staging[2];
+static size_t staging_bytes[2];
+
+static size_t staging_offset(size_t bytes) { return (bytes + 255) & ~(size_t)255; }
+
+static void cuda_upload_batch_async(int slot, const struct host_copy *copies, int ncopies)
 {
-    if (bytes)
-        CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, 0));
+    if (!copy_stream) {
+        CUDA_CHECK(cudaStreamCreateWithFlags(&copy_stream, cudaStreamNonBlocking));
+        for (int i = 0; i < 2; i++) {
+            CUDA_CHECK(cudaEventCreateWithFlags(&staged[i], cudaEventDisableTiming));
+            CUDA_CHECK(cudaEventCreateWithFlags(&consumed[i], cudaEventDisableTiming));
+        }
+    }
+    size_t total = 0;
+    for (int i = 0; i < ncopies; i++)
+        total += staging_offset(copies[i].bytes);
+    if (total > staging_bytes[slot]) { /* cudaFree waits for the device: no copy still reads it */
+        if (staging[slot])
+            CUDA_CHECK(cudaFree(staging[slot]));
+        CUDA_CHECK(cudaMalloc(&staging[slot], total));
+        staging_bytes[slot] = total;
+    }
+    /* Overwrite the slot's staging buffer only once the previous device copies from it are done
+     * (an event never recorded is no wait). */
+    CUDA_CHECK(cudaStreamWaitEvent(copy_stream, consumed[slot], 0));
+    size_t at = 0;
+    for (int i = 0; i < ncopies; i++) {
+        if (copies[i].bytes)
+            CUDA_CHECK(cudaMemcpyAsync(staging[slot] + at, copies[i].src, copies[i].bytes, cudaMemcpyHostToDevice,
+                                       copy_stream));
+        at += staging_offset(copies[i].bytes);
+    }
+    CUDA_CHECK(cudaEventRecord(staged[slot], copy_stream));
+    CUDA_CHECK(cudaStreamWaitEvent(0, staged[slot], 0));
+    at = 0;
+    for (int i = 0; i < ncopies; i++) {
+        if (copies[i].bytes)
+            CUDA_CHECK(cudaMemcpyAsync(copies[i].dst, staging[slot] + at, copies[i].bytes, cudaMemcpyDeviceToDevice, 0));
+        at += staging_offset(copies[i].bytes);
+    }
+    CUDA_CHECK(cudaEventRecord(consumed[slot], 0));
 }
 
 static cudaEvent_t host_fences[2];
@@ -594,7 +639,7 @@ extern "C" const struct backend backend_cuda = {
     cuda_synchronize,
     cuda_host_alloc,
     cuda_host_free,
-    cuda_upload_async,
+    cuda_upload_batch_async,
     cuda_host_fence_record,
     cuda_host_fence_wait,
     cuda_dense_forward,

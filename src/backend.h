@@ -35,6 +35,13 @@ struct conv_geometry {
     int64_t k_h, k_w, stride_h, stride_w, pad_top, pad_left;
 };
 
+/* One copy of a batch upload: from a host_alloc buffer to backend memory. */
+struct host_copy {
+    void *dst;
+    const void *src;
+    size_t bytes;
+};
+
 struct backend {
     const char *name;
 
@@ -46,12 +53,14 @@ struct backend {
     void (*synchronize)(void);
 
     /* The input pipeline: host buffers the device can copy from without staging (pinned on CUDA),
-     * copies that return at once and run in order with the kernels, and per-buffer fences: before
-     * the host writes into a buffer again it waits for the fence recorded after the last copy
-     * from it. On the CPU these are malloc, memcpy and no-ops. */
+     * a batch upload that returns at once, and per-buffer fences: before the host writes into a
+     * buffer again it waits for the fence recorded after the last upload from it. The upload of
+     * host slot 0 or 1 may run while the kernels queued before it do (CUDA: on a copy stream of
+     * its own), but the kernels queued after it see the data. On the CPU these are malloc,
+     * memcpy and no-ops. */
     void *(*host_alloc)(size_t bytes, const char *what); /* zero-filled */
     void (*host_free)(void *p);
-    void (*upload_async)(void *dst, const void *host_src, size_t bytes);
+    void (*upload_batch_async)(int slot, const struct host_copy *copies, int ncopies);
     void (*host_fence_record)(int slot); /* slot 0 or 1 */
     void (*host_fence_wait)(int slot);
 

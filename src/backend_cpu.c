@@ -432,6 +432,13 @@ static int cpu_all_finite(const float *x, size_t n)
 static void *cpu_host_alloc(size_t bytes, const char *what) { return dp_calloc(1, bytes, what); }
 static void cpu_fence(int slot) { (void)slot; }
 
+static void cpu_upload_batch(int slot, const struct host_copy *copies, int ncopies)
+{
+    (void)slot;
+    for (int i = 0; i < ncopies; i++)
+        cpu_copy(copies[i].dst, copies[i].src, copies[i].bytes);
+}
+
 /* CBLAS computes in fp32 whatever is asked. */
 static const char *cpu_set_precision(int precision)
 {
@@ -471,7 +478,7 @@ const struct backend backend_cpu = {
     .synchronize = cpu_synchronize,
     .host_alloc = cpu_host_alloc,
     .host_free = cpu_free,
-    .upload_async = cpu_copy,
+    .upload_batch_async = cpu_upload_batch,
     .host_fence_record = cpu_fence,
     .host_fence_wait = cpu_fence,
     .dense_forward = cpu_dense_forward,

@@ -69,21 +69,25 @@ void device_batch_alloc(struct device_batch *d, const struct backend *be, int64_
     d->acc = be->alloc(LOSS_ACC_COUNT * sizeof(double), "loss accumulators");
 }
 
-/* The batch's inputs, targets and sample ids into the model's input and d, with `copy`. */
-static void upload_with(void (*copy)(void *dst, const void *src, size_t bytes), struct device_batch *d,
-                        struct model *m, const struct host_batch *h, int64_t k)
+/* The batch's inputs, targets and sample ids into the model's input and d. */
+enum { BATCH_COPIES = 3 };
+static void batch_copies(struct host_copy c[BATCH_COPIES], struct device_batch *d, struct model *m,
+                         const struct host_batch *h, int64_t k)
 {
-    copy(m->input, h->x, (size_t)(h->rows * m->input_size) * sizeof(float));
+    c[0] = (struct host_copy){m->input, h->x, (size_t)(h->rows * m->input_size) * sizeof(float)};
     if (h->labels)
-        copy(d->labels, h->labels, (size_t)h->rows * sizeof(int32_t));
+        c[1] = (struct host_copy){d->labels, h->labels, (size_t)h->rows * sizeof(int32_t)};
     else
-        copy(d->values, h->values, (size_t)(h->rows * k) * sizeof(float));
-    copy(d->sample_ids, h->sample_ids, (size_t)h->rows * sizeof(int64_t));
+        c[1] = (struct host_copy){d->values, h->values, (size_t)(h->rows * k) * sizeof(float)};
+    c[2] = (struct host_copy){d->sample_ids, h->sample_ids, (size_t)h->rows * sizeof(int64_t)};
 }
 
 void device_batch_upload(struct device_batch *d, struct model *m, const struct host_batch *h, int64_t k)
 {
-    upload_with(m->be->upload, d, m, h, k);
+    struct host_copy c[BATCH_COPIES];
+    batch_copies(c, d, m, h, k);
+    for (int i = 0; i < BATCH_COPIES; i++)
+        m->be->upload(c[i].dst, c[i].src, c[i].bytes);
 }
 
 void host_batch_alloc_pinned(struct host_batch *h, const struct backend *be, int64_t rows, int64_t x_cols,
@@ -107,9 +111,12 @@ void host_batch_free_pinned(struct host_batch *h, const struct backend *be)
     memset(h, 0, sizeof *h);
 }
 
-void device_batch_upload_async(struct device_batch *d, struct model *m, const struct host_batch *h, int64_t k)
+void device_batch_upload_async(struct device_batch *d, struct model *m, const struct host_batch *h, int64_t k,
+                               int slot)
 {
-    upload_with(m->be->upload_async, d, m, h, k);
+    struct host_copy c[BATCH_COPIES];
+    batch_copies(c, d, m, h, k);
+    m->be->upload_batch_async(slot, c, BATCH_COPIES);
 }
 
 struct loss_targets device_batch_targets(const struct device_batch *d, const struct host_batch *h)

@@ -35,12 +35,13 @@ void device_batch_alloc(struct device_batch *d, const struct backend *be, int64_
 void device_batch_upload(struct device_batch *d, struct model *m, const struct host_batch *h, int64_t k);
 void device_batch_free(struct device_batch *d, const struct backend *be);
 /* The training input pipeline: a host batch in the backend's host memory (pinned on GPUs), and its
- * upload queued in order with the kernels (the host must not refill h until the backend's fence
- * for it has passed: see host_fence_wait). */
+ * upload from host slot `slot`, which the kernels queued after it see (the host must not refill h
+ * until the backend's fence for the slot has passed: see host_fence_wait). */
 void host_batch_alloc_pinned(struct host_batch *h, const struct backend *be, int64_t rows, int64_t x_cols,
                              int64_t k, int want_labels);
 void host_batch_free_pinned(struct host_batch *h, const struct backend *be);
-void device_batch_upload_async(struct device_batch *d, struct model *m, const struct host_batch *h, int64_t k);
+void device_batch_upload_async(struct device_batch *d, struct model *m, const struct host_batch *h, int64_t k,
+                               int slot);
 struct loss_targets device_batch_targets(const struct device_batch *d, const struct host_batch *h);
 
 /* Called with each evaluated batch's outputs (host copy, rows x k). */

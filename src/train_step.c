@@ -67,7 +67,7 @@ void train_step_run(struct train_step *t, const struct host_batch *hb, int slot,
     struct optimizer_step_params sp;
     optimizer_step_params_make(&sp, t->optimizer, iteration);
     if (hi > lo)
-        device_batch_upload_async(t->db, t->m, hb, t->k);
+        device_batch_upload_async(t->db, t->m, hb, t->k, slot);
     be->set_step_scalars((uint32_t)iteration, &sp, slot);
     be->host_fence_record(slot);
     double t0 = time_now();

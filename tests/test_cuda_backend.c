@@ -153,6 +153,48 @@ static void graph_replay_reads_step_scalars(void)
     free(x), free(g), free(w), free(s0), free(s1), free(y), free(mask);
 }
 
+/* Batch uploads through both host slots, as the trainer makes them (staging buffers that grow, an
+ * empty copy): each step's kernel reads that step's batch, never the one before or after. Under
+ * the emulator's deferred schedule the copy stream runs only when something waits for it, so a
+ * missing wait between it and the kernels' stream shows here. */
+static void batch_uploads_in_order(void)
+{
+    enum { STEPS = 7, MAX = 3 * 701 };
+    float *host[2], *expect[STEPS], *out[STEPS];
+    int64_t *host_ids[2];
+    for (int s = 0; s < 2; s++) {
+        host[s] = gpu->host_alloc(MAX * sizeof(float), "test batch");
+        host_ids[s] = gpu->host_alloc(64 * sizeof(int64_t), "test ids");
+    }
+    float *input = gpu->alloc(MAX * sizeof(float), "t");
+    int64_t *ids = gpu->alloc(64 * sizeof(int64_t), "t");
+    for (int step = 0; step < STEPS; step++) {
+        int slot = step & 1;
+        int64_t n = (step % 3 + 1) * 701;
+        gpu->host_fence_wait(slot);
+        expect[step] = random_host(n, -1, 1);
+        memcpy(host[slot], expect[step], n * sizeof(float));
+        struct host_copy copies[2] = {{input, host[slot], n * sizeof(float)},
+                                      {ids, host_ids[slot], step == 3 ? 0 : 64 * sizeof(int64_t)}};
+        gpu->upload_batch_async(slot, copies, 2);
+        gpu->host_fence_record(slot);
+        out[step] = gpu->alloc(n * sizeof(float), "t");
+        gpu->activation_forward(out[step], input, 1, n, ACTIVATION_RELU);
+    }
+    for (int step = 0; step < STEPS; step++) {
+        int64_t n = (step % 3 + 1) * 701;
+        cpu->activation_forward(expect[step], expect[step], 1, n, ACTIVATION_RELU);
+        char label[64];
+        snprintf(label, sizeof label, "batch upload step %d (slot %d)", step, step & 1);
+        compare(label, expect[step], out[step], n, 0);
+        gpu->free(out[step]);
+        free(expect[step]);
+    }
+    for (int s = 0; s < 2; s++)
+        gpu->host_free(host[s]), gpu->host_free(host_ids[s]);
+    gpu->free(input), gpu->free(ids);
+}
+
 int main(void)
 {
     if (backend_cuda_device_count() < 1) {
@@ -295,6 +337,7 @@ int main(void)
     gpu->maxpool_backward(gpdx, gpdy, garg, &pg, 4);
     compare("maxpool backward", pdx, gpdx, n_in, 1e-6);
     graph_replay_reads_step_scalars();
+    batch_uploads_in_order();
     printf("%d failed\n", failures);
     return failures ? 1 : 0;
 }

@@ -47,6 +47,7 @@ for t in "${threads[@]}"; do
   run cancer_mlp "$work/cancer_adam.cfg" 1024 1000 "$t"
   run seed_mlp jobs/seed_mlp.cfg 1024 8 "$t"
   [ -z "$mnist_job" ] || run mnist_cnn "$mnist_job" 32 200 "$t"
+  [ -z "$mnist_job" ] || run mnist_cnn "$mnist_job" 1024 12 "$t"
 done
 echo
 echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; $(date -u +%Y-%m-%d)"
