@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend_cuda.h"
@@ -182,7 +183,13 @@ static void cuda_graph_free(void *graph)
 static void cuda_dense_forward(float *z, const float *x, const float *w, const float *b, int64_t rows, int64_t in,
                                int64_t out, int relu)
 {
-    gemm_dense_forward(z, x, w, b, rows, in, out, relu);
+    gemm_dense_forward(z, NULL, x, w, b, rows, in, out, relu);
+}
+
+static int cuda_dense_forward_relu_mask(float *z, void *mask, const float *x, const float *w, const float *b,
+                                        int64_t rows, int64_t in, int64_t out)
+{
+    return gemm_dense_forward(z, mask, x, w, b, rows, in, out, 1);
 }
 
 static void cuda_dense_backward(float *dx, float *dw, float *db, const float *dz, const float *x, const float *w,
@@ -192,6 +199,19 @@ static void cuda_dense_backward(float *dx, float *dw, float *db, const float *dz
     if (dx) /* dX^T (in x rows) = W (in x out) dZ^T (out x rows) */
         gemm(CUBLAS_OP_T, CUBLAS_OP_N, in, rows, out, 1.0f, w, out, dz, out, 0.0f, dx, in);
 }
+
+/* DPTRAIN_LT_DRELU=0 keeps the relu gradient in its own pass (to measure what the fusion gains). */
+static int relu_fusion_on(void)
+{
+    static int on = -1;
+    if (on < 0) {
+        const char *env = getenv("DPTRAIN_LT_DRELU");
+        on = !(env && !strcmp(env, "0"));
+    }
+    return on;
+}
+
+static size_t cuda_relu_mask_bytes(int64_t rows, int64_t out) { return relu_fusion_on() ? gemm_relu_mask_bytes(rows, out) : 0; }
 
 /* ---- convolution and pooling (NHWC) ---- */
 
@@ -644,6 +664,9 @@ extern "C" const struct backend backend_cuda = {
     cuda_host_fence_wait,
     cuda_dense_forward,
     cuda_dense_backward,
+    cuda_relu_mask_bytes,
+    cuda_dense_forward_relu_mask,
+    gemm_dense_input_grad_relu,
     cuda_conv2d_forward,
     cuda_conv2d_backward,
     cuda_maxpool_forward,

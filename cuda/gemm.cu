@@ -37,8 +37,8 @@ void gemm_init(void)
 
 struct lt_plan {
     int used, epilogue;
-    int64_t m, n, k;
-    cublasOperation_t tb;
+    int64_t m, n, k, aux_ld;
+    cublasOperation_t ta, tb;
     cublasLtMatmulDesc_t desc;
     cublasLtMatrixLayout_t a, b, c;
     cublasLtMatmulAlgo_t algo;
@@ -75,14 +75,17 @@ const char *gemm_set_precision(int precision)
     return names[precision];
 }
 
-/* Column-major D (m x n) = A (m x k) op(B) (+ C with beta): A is never transposed here (BGRADA
- * works only with a non-transposed A); B is (k x n), or (n x k) with tb = T. */
-static struct lt_plan *plan_for(int epilogue, int64_t m, int64_t n, int64_t k, cublasOperation_t tb)
+/* Column-major D (m x n) = op(A) op(B) (+ C with beta): A is (m x k), or (k x m) with ta = T
+ * (BGRADA works only with a non-transposed A); B is (k x n), or (n x k) with tb = T. aux_ld: the
+ * leading dimension in bits of the relu bit mask of the AUX epilogues (0 for the others). */
+static struct lt_plan *plan_for(int epilogue, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n,
+                                int64_t k, int64_t aux_ld)
 {
     struct lt_plan *free_slot = NULL;
     for (int i = 0; i < PLAN_SLOTS; i++) {
         struct lt_plan *p = &plans[i];
-        if (p->used && p->epilogue == epilogue && p->m == m && p->n == n && p->k == k && p->tb == tb)
+        if (p->used && p->epilogue == epilogue && p->m == m && p->n == n && p->k == k && p->ta == ta &&
+            p->tb == tb && p->aux_ld == aux_ld)
             return p;
         if (!p->used && !free_slot)
             free_slot = p;
@@ -92,14 +95,18 @@ static struct lt_plan *plan_for(int epilogue, int64_t m, int64_t n, int64_t k, c
         free_slot = &plans[0];
     }
     struct lt_plan *p = free_slot;
-    *p = (struct lt_plan){1, epilogue, m, n, k, tb};
-    cublasOperation_t ta = CUBLAS_OP_N;
+    *p = (struct lt_plan){1, epilogue, m, n, k, aux_ld, ta, tb};
     cublasLtEpilogue_t epi = (cublasLtEpilogue_t)epilogue;
     LT_CHECK(cublasLtMatmulDescCreate(&p->desc, compute, CUDA_R_32F));
     LT_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
     LT_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
     LT_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
-    LT_CHECK(cublasLtMatrixLayoutCreate(&p->a, CUDA_R_32F, (uint64_t)m, (uint64_t)k, m));
+    if (aux_ld)
+        LT_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &aux_ld, sizeof aux_ld));
+    if (ta == CUBLAS_OP_N)
+        LT_CHECK(cublasLtMatrixLayoutCreate(&p->a, CUDA_R_32F, (uint64_t)m, (uint64_t)k, m));
+    else
+        LT_CHECK(cublasLtMatrixLayoutCreate(&p->a, CUDA_R_32F, (uint64_t)k, (uint64_t)m, k));
     if (tb == CUBLAS_OP_N)
         LT_CHECK(cublasLtMatrixLayoutCreate(&p->b, CUDA_R_32F, (uint64_t)k, (uint64_t)n, k));
     else
@@ -126,10 +133,13 @@ static struct lt_plan *plan_for(int epilogue, int64_t m, int64_t n, int64_t k, c
     return p;
 }
 
-static void run_plan(struct lt_plan *p, const void *bias, float beta, const float *a, const float *b, float *c)
+static void run_plan(struct lt_plan *p, const void *bias, const void *aux, float beta, const float *a, const float *b,
+                     float *c)
 {
     const float alpha = 1.0f;
     LT_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+    if (p->aux_ld)
+        LT_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux, sizeof aux));
     LT_CHECK(cublasLtMatmul(lt, p->desc, &alpha, a, p->a, b, p->b, &beta, c, p->c, c, p->c, &p->algo, workspace,
                             WORKSPACE_BYTES, cudaStreamPerThread));
 }
@@ -183,18 +193,41 @@ __global__ void relu_in_place_kernel(float *z, int64_t n)
     GRID_STRIDE(i, n) z[i] = z[i] > 0.0f ? z[i] : 0.0f;
 }
 
-void gemm_dense_forward(float *z, const float *x, const float *w, const float *b, int64_t rows, int64_t in,
-                        int64_t out, int relu)
+/* A bias gradient cuBLASLt writes (the epilogues do not add), to be added to the arena's. Grown
+ * outside graph capture: the first full step, run before any recording, sizes it. */
+static float *bias_grad_scratch(int64_t n)
+{
+    static float *scratch;
+    static int64_t len;
+    if (len < n) {
+        if (scratch)
+            CUDA_CHECK(cudaFree(scratch));
+        CUDA_CHECK(cudaMalloc(&scratch, (size_t)n * sizeof(float)));
+        len = n;
+    }
+    return scratch;
+}
+
+/* cuBLASLt's relu bit mask: a bit per value, its leading dimension a multiple of 128 bits. */
+static int64_t relu_mask_ld(int64_t out) { return (out + 127) / 128 * 128; }
+
+size_t gemm_relu_mask_bytes(int64_t rows, int64_t out) { return (size_t)(relu_mask_ld(out) / 8 * rows); }
+
+int gemm_dense_forward(float *z, void *relu_mask, const float *x, const float *w, const float *b, int64_t rows,
+                       int64_t in, int64_t out, int relu)
 {
     /* col-major: Z^T (out x rows) = W^T (out x in) X^T (in x rows) + b, b along the out rows */
-    int epilogue = relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
+    int keep_mask = relu && relu_mask && aligned(relu_mask);
+    int epilogue = keep_mask ? CUBLASLT_EPILOGUE_RELU_AUX_BIAS : relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
     struct lt_plan *p = aligned(z) && aligned(x) && aligned(w) && aligned(b)
-                            ? plan_for(epilogue, out, rows, in, CUBLAS_OP_N)
+                            ? plan_for(epilogue, CUBLAS_OP_N, CUBLAS_OP_N, out, rows, in, keep_mask ? relu_mask_ld(out) : 0)
                             : NULL;
     if (p && p->supported) {
-        run_plan(p, b, 0.0f, w, x, z);
-        return;
+        run_plan(p, b, keep_mask ? relu_mask : NULL, 0.0f, w, x, z);
+        return keep_mask;
     }
+    if (keep_mask) /* no algorithm keeps the mask for this shape: without it */
+        return gemm_dense_forward(z, NULL, x, w, b, rows, in, out, relu);
     broadcast_bias_kernel<<<blocks_for(rows * out), THREADS>>>(z, b, rows, out);
     LAUNCH_CHECK();
     gemm(CUBLAS_OP_N, CUBLAS_OP_N, out, rows, in, 1.0f, w, out, x, in, 1.0f, z, out);
@@ -202,32 +235,47 @@ void gemm_dense_forward(float *z, const float *x, const float *w, const float *b
         relu_in_place_kernel<<<blocks_for(rows * out), THREADS>>>(z, rows * out);
         LAUNCH_CHECK();
     }
+    return 0;
 }
 
 void gemm_dense_weight_grad(float *dw, float *db, const float *dz, const float *x, int64_t rows, int64_t in,
                             int64_t out)
 {
     /* dW^T (out x in) += dZ^T (out x rows) X (rows x in); the BGRADA epilogue reduces dZ^T over its
-     * columns (the batch) into a bias gradient, written (not added): through a scratch vector. */
-    static float *db_scratch;
-    static int64_t scratch_len;
-    struct lt_plan *p = aligned(dw) && aligned(dz) && aligned(x)
-                            ? plan_for(CUBLASLT_EPILOGUE_BGRADA, out, in, rows, CUBLAS_OP_T)
+     * columns (the batch) into a bias gradient. */
+    struct lt_plan *p = db && aligned(dw) && aligned(dz) && aligned(x)
+                            ? plan_for(CUBLASLT_EPILOGUE_BGRADA, CUBLAS_OP_N, CUBLAS_OP_T, out, in, rows, 0)
                             : NULL;
     if (p && p->supported) {
-        if (scratch_len < out) {
-            if (db_scratch)
-                CUDA_CHECK(cudaFree(db_scratch));
-            CUDA_CHECK(cudaMalloc(&db_scratch, (size_t)out * sizeof(float)));
-            scratch_len = out;
-        }
-        run_plan(p, db_scratch, 1.0f, dz, x, dw);
-        add_kernel<<<blocks_for(out), THREADS>>>(db, db_scratch, out);
+        float *scratch = bias_grad_scratch(out);
+        run_plan(p, scratch, NULL, 1.0f, dz, x, dw);
+        add_kernel<<<blocks_for(out), THREADS>>>(db, scratch, out);
         LAUNCH_CHECK();
         return;
     }
     gemm(CUBLAS_OP_N, CUBLAS_OP_T, out, in, rows, 1.0f, dz, out, x, in, 1.0f, dw, out);
+    if (!db)
+        return;
     dim3 threads(32, 8);
     column_sums_kernel<<<(unsigned)((out + 31) / 32), threads>>>(db, dz, rows, out);
     LAUNCH_CHECK();
+}
+
+int gemm_dense_input_grad_relu(float *dx, float *db_below, const float *dz, const float *w, const void *mask_below,
+                               int64_t rows, int64_t in, int64_t out)
+{
+    /* dX^T (in x rows) = W (in x out) dZ^T (out x rows), the product the layer below sees as dY^T;
+     * DRELU_BGRAD zeroes it where that layer's mask (kept by RELU_AUX_BIAS on a Z^T of the same
+     * shape) says z <= 0, and reduces the result over its columns (the batch) into the bias
+     * gradient of the layer below. */
+    if (!(aligned(dx) && aligned(dz) && aligned(w) && aligned(mask_below)))
+        return 0;
+    struct lt_plan *p = plan_for(CUBLASLT_EPILOGUE_DRELU_BGRAD, CUBLAS_OP_T, CUBLAS_OP_N, in, rows, out, relu_mask_ld(in));
+    if (!p->supported)
+        return 0;
+    float *scratch = bias_grad_scratch(in);
+    run_plan(p, scratch, mask_below, 0.0f, w, dz, dx);
+    add_kernel<<<blocks_for(in), THREADS>>>(db_below, scratch, in);
+    LAUNCH_CHECK();
+    return 1;
 }

@@ -69,9 +69,23 @@ struct backend {
      * bias and applies relu in the product's epilogue (cuBLASLt RELU_BIAS) instead of two passes. */
     void (*dense_forward)(float *z, const float *x, const float *w, const float *b, int64_t rows,
                           int64_t in, int64_t out, int relu);
-    /* dw (in, out) += x^T dz; db (out) += column sums of dz; dx (rows, in) = dz w^T unless NULL */
+    /* dw (in, out) += x^T dz; db (out) += column sums of dz unless db is NULL (done already, see
+     * dense_input_grad_relu); dx (rows, in) = dz w^T unless NULL */
     void (*dense_backward)(float *dx, float *dw, float *db, const float *dz, const float *x,
                            const float *w, int64_t rows, int64_t in, int64_t out);
+    /* Optional (NULL on the CPU): a Dense relu layer's activation and bias gradients fused into the
+     * products next to it (cuBLASLt RELU_AUX_BIAS and DRELU_BGRAD), where the layer above is a
+     * Dense too. relu_mask_bytes is the size of the mask of (rows, out) outputs;
+     * dense_forward_relu_mask is dense_forward with relu that also keeps which z > 0 in the mask;
+     * dense_input_grad_relu is the layer above's dx = (dz w^T) * [mask of the layer below], with
+     * db_below += the column sums of that dx. Each returns 1 when done, 0 when not offered for
+     * these shapes (dense_forward_relu_mask then ran dense_forward and kept no mask;
+     * dense_input_grad_relu did nothing). */
+    size_t (*relu_mask_bytes)(int64_t rows, int64_t out);
+    int (*dense_forward_relu_mask)(float *z, void *mask, const float *x, const float *w, const float *b,
+                                   int64_t rows, int64_t in, int64_t out);
+    int (*dense_input_grad_relu)(float *dx, float *db_below, const float *dz, const float *w, const void *mask_below,
+                                 int64_t rows, int64_t in, int64_t out);
 
     /* Conv2D by im2col + GEMM. cols (rows*out_h*out_w, k_h*k_w*in_c) is scratch the caller keeps for
      * backward; the kernel is (k_h, k_w, in_c, out_c) as Keras stores it, so z = cols w + b, NHWC;

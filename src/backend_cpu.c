@@ -49,7 +49,7 @@ static void cpu_dense_backward(float *dx, float *dw, float *db, const float *dz,
 {
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)in, (blasint)out, (blasint)rows,
                 1.0f, x, (blasint)in, dz, (blasint)out, 1.0f, dw, (blasint)out);
-    for (int64_t r = 0; r < rows; r++) {
+    for (int64_t r = 0; r < rows && db; r++) {
         const float *row = dz + r * out;
         for (int64_t j = 0; j < out; j++)
             db[j] += row[j];

@@ -45,18 +45,34 @@ static void dense_init_params(const struct layer *l, float *host_arena, uint64_t
 static void dense_forward(struct layer *l, const struct pass_context *c)
 {
     enum activation act = l->spec.u.dense.activation;
-    c->be->dense_forward(l->z, l->x, l->w, l->b, c->rows, l->in_size, l->out_size, act == ACTIVATION_RELU);
+    l->relu_mask_valid = 0;
+    if (l->relu_mask)
+        l->relu_mask_valid = c->be->dense_forward_relu_mask(l->z, l->relu_mask, l->x, l->w, l->b, c->rows,
+                                                            l->in_size, l->out_size);
+    else
+        c->be->dense_forward(l->z, l->x, l->w, l->b, c->rows, l->in_size, l->out_size, act == ACTIVATION_RELU);
     if (act != ACTIVATION_LINEAR && act != ACTIVATION_RELU)
         c->be->activation_forward(l->y, l->z, c->rows, l->out_size, act);
 }
 
-/* On entry dy holds dL/dy, or dL/dz already when the loss was fused with the activation. */
+/* On entry dy holds dL/dy, or dL/dz already when the loss was fused with the activation or the
+ * layer above computed it (dz_ready, with the bias gradient). */
 static void dense_backward(struct layer *l, const struct pass_context *c)
 {
     enum activation act = l->spec.u.dense.activation;
-    if (!l->loss_fused && act != ACTIVATION_LINEAR)
+    int dz_ready = l->dz_ready;
+    l->dz_ready = 0;
+    if (!l->loss_fused && !dz_ready && act != ACTIVATION_LINEAR)
         c->be->activation_backward(l->dy, l->dy, l->y, c->rows, l->out_size, act);
-    c->be->dense_backward(l->dx, l->dw, l->db, l->dy, l->x, l->w, c->rows, l->in_size,
+    float *dx = l->dx;
+    struct layer *below = l->below;
+    if (dx && below && below->relu_mask_valid &&
+        c->be->dense_input_grad_relu(dx, below->db, l->dy, l->w, below->relu_mask, c->rows, l->in_size,
+                                     l->out_size)) {
+        below->dz_ready = 1;
+        dx = NULL;
+    }
+    c->be->dense_backward(dx, l->dw, dz_ready ? NULL : l->db, l->dy, l->x, l->w, c->rows, l->in_size,
                           l->out_size);
 }
 

@@ -76,6 +76,14 @@ struct layer {
     int32_t *argmax; /* maxpool2d: (rows, out) index of the max within the input sample */
     struct conv_geometry geom; /* conv2d / maxpool2d */
     int loss_fused; /* the loss wrote dL/dz into dy (softmax/sigmoid + cross-entropy) */
+
+    /* GPU only: a Dense relu layer under a Dense keeps a bit mask of z > 0 (backend
+     * dense_forward_relu_mask), so the layer above computes this layer's dL/dz and bias gradient
+     * in its dx product (dense_input_grad_relu). */
+    struct layer *below;  /* the layer whose y is x; NULL for the first */
+    void *relu_mask;      /* NULL where not fused */
+    int relu_mask_valid;  /* the last forward wrote it */
+    int dz_ready;         /* this step, the layer above wrote dL/dz into dy and added the bias gradient */
 };
 
 /* What a forward/backward pass needs besides the layer itself. */

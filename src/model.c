@@ -85,6 +85,7 @@ void model_allocate(struct model *m, const struct backend *be, int64_t max_rows)
         }
         l->x = prev_y;
         l->dx = prev_dy;
+        l->below = i > 0 ? &m->layers[i - 1] : NULL;
         size_t bytes = (size_t)max_rows * (size_t)l->out_size * sizeof(float);
         if (ops->owns_buffers) {
             l->y = be->alloc(bytes, "layer outputs");
@@ -98,6 +99,10 @@ void model_allocate(struct model *m, const struct backend *be, int64_t max_rows)
             l->z = has_z ? be->alloc(bytes, "pre-activations") : l->y;
             if (l->spec.kind == LAYER_KIND_DROPOUT)
                 l->mask = be->alloc((size_t)max_rows * (size_t)l->out_size, "dropout masks");
+            int dense_above = i + 1 < m->nlayers && m->layers[i + 1].spec.kind == LAYER_KIND_DENSE;
+            if (l->spec.kind == LAYER_KIND_DENSE && act == ACTIVATION_RELU && dense_above && be->relu_mask_bytes &&
+                be->relu_mask_bytes(max_rows, l->out_size) > 0)
+                l->relu_mask = be->alloc(be->relu_mask_bytes(max_rows, l->out_size), "relu masks");
             if (ops->allocate)
                 ops->allocate(l, be, max_rows);
         } else {
@@ -179,6 +184,8 @@ void model_free(struct model *m)
             m->be->free(l->dy);
             if (l->mask)
                 m->be->free(l->mask);
+            if (l->relu_mask)
+                m->be->free(l->relu_mask);
             if (layer_ops_table[l->spec.kind]->release)
                 layer_ops_table[l->spec.kind]->release(l, m->be);
         }

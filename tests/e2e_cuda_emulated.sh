@@ -40,6 +40,25 @@ train part --device cuda --resume auto
 out=$(compare gpu/last.h5 part/last.h5 0) && pass "stop after 6 epochs + resume on the device: $out" ||
   fail "resume on the device: $out"
 
+# Dense relu layers under Dense layers (the cancer model without its dropouts): their relu and bias
+# gradients come from the next layer's dx product (cuBLASLt RELU_AUX_BIAS forward, DRELU_BGRAD
+# backward; 134 and 152 in the emulator's count), against the CPU and against the unfused passes
+# (DPTRAIN_LT_DRELU=0).
+sed '/type = "dropout"/d' "$job" >stacked.cfg
+stacked() { "$DPTRAIN" fit stacked.cfg --run-dir "$1" --progress lines "${fp32[@]}" --set fit.epochs=12 "${@:2}" >"$1.log" 2>&1 || fail "$1: $(tail -2 "$1.log")"; }
+stacked stacked_cpu --device cpu
+DPTRAIN_EMULATE_STATS=1 stacked stacked_fused --device cuda
+DPTRAIN_EMULATE_STATS=1 DPTRAIN_LT_DRELU=0 stacked stacked_plain --device cuda
+counts() { grep -o 'epilogues queued:.*' "$1.log"; }
+if counts stacked_fused | grep -q ' 152:[1-9]' && ! counts stacked_plain | grep -q ' 152:'; then
+  out=$(compare stacked_cpu/last.h5 stacked_fused/last.h5 1e-5) && pass "fused relu gradients vs CPU: $out ($(counts stacked_fused))" ||
+    fail "fused relu gradients vs CPU: $out"
+  out=$(compare stacked_plain/last.h5 stacked_fused/last.h5 1e-5) && pass "fused relu gradients vs unfused: $out" ||
+    fail "fused relu gradients vs unfused: $out"
+else
+  fail "the fused relu path did not run as asked: fused $(counts stacked_fused); DPTRAIN_LT_DRELU=0 $(counts stacked_plain)"
+fi
+
 # tf32 (the GPU default) and bf16 against fp32 on the CPU: the loss of every epoch, as
 # tools/gpu-check.sh asks of the GPU (within 2e-2 relative); 20 epochs, no early stop.
 long=(--set fit.epochs=20 --set fit.early_stopping.patience=100)

@@ -99,6 +99,59 @@ static void dense_in_precisions(void)
     free(x), free(w), free(b), free(dz), free(z), free(zr), free(dx), free(dw), free(db);
 }
 
+/* A Dense relu layer under a Dense, fused (cuBLASLt RELU_AUX_BIAS keeps the relu mask, the layer
+ * above's DRELU_BGRAD product applies it and sums the bias gradient), against the CPU's unfused
+ * passes: dx of the layer above times [y > 0] of the GPU's own forward (so a value rounded to
+ * either side of 0 in tf32 or bf16 is judged as the GPU judged it), and the bias gradient added to
+ * what was there. 200 outputs: the mask's rows are padded to 256 bits. */
+static void relu_gradient_fused(void)
+{
+    static const char *const names[] = {"fp32", "tf32", "bf16"};
+    static const double tols[] = {1e-5, 1e-2, 3e-2};
+    const int64_t rows = 256, in = 96, mid = 200, out = 72;
+    float *x = random_host(rows * in, -1, 1), *w1 = random_host(in * mid, -0.3f, 0.3f), *b1 = random_host(mid, -0.5f, 0.5f);
+    float *w2 = random_host(mid * out, -0.3f, 0.3f), *dz2 = random_host(rows * out, -1, 1), *db1 = random_host(mid, -1, 1);
+    float *y1 = malloc(rows * mid * 4), *y1_gpu = malloc(rows * mid * 4), *dy1 = malloc(rows * mid * 4);
+    float *dz1 = malloc(rows * mid * 4), *dw2 = calloc(mid * out, 4), *db1_ref = malloc(mid * 4);
+    cpu->dense_forward(y1, x, w1, b1, rows, in, mid, 1);
+    float *gx = to_gpu(x, rows * in), *gw1 = to_gpu(w1, in * mid), *gb1 = to_gpu(b1, mid), *gw2 = to_gpu(w2, mid * out);
+    float *gdz2 = to_gpu(dz2, rows * out), *gy1 = gpu->alloc(rows * mid * 4, "t"), *gdx2 = gpu->alloc(rows * mid * 4, "t");
+    void *gmask = gpu->alloc(gpu->relu_mask_bytes(rows, mid), "t");
+    for (int p = 0; p < 3; p++) {
+        gpu->set_precision(p);
+        char label[64];
+        if (!gpu->dense_forward_relu_mask(gy1, gmask, gx, gw1, gb1, rows, in, mid)) {
+            printf("%s relu mask: not offered by cuBLASLt here (the unfused path runs)\n", names[p]);
+            continue;
+        }
+        snprintf(label, sizeof label, "%s dense+relu keeping mask", names[p]);
+        compare(label, y1, gy1, rows * mid, tols[p]);
+        gpu->download(y1_gpu, gy1, rows * mid * 4);
+        float *gdb1 = to_gpu(db1, mid);
+        if (!gpu->dense_input_grad_relu(gdx2, gdb1, gdz2, gw2, gmask, rows, mid, out)) {
+            printf("%s fused relu gradient: not offered by cuBLASLt here (the unfused path runs)\n", names[p]);
+            gpu->free(gdb1);
+            continue;
+        }
+        cpu->dense_backward(dy1, dw2, NULL, dz2, y1_gpu, w2, rows, mid, out);
+        cpu->activation_backward(dz1, dy1, y1_gpu, rows, mid, ACTIVATION_RELU);
+        memcpy(db1_ref, db1, mid * 4);
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t j = 0; j < mid; j++)
+                db1_ref[j] += dz1[r * mid + j];
+        snprintf(label, sizeof label, "%s fused relu gradient dz", names[p]);
+        compare(label, dz1, gdx2, rows * mid, tols[p]);
+        snprintf(label, sizeof label, "%s fused relu bias gradient", names[p]);
+        compare(label, db1_ref, gdb1, mid, tols[p]);
+        gpu->free(gdb1);
+    }
+    gpu->set_precision(0);
+    gpu->free(gx), gpu->free(gw1), gpu->free(gb1), gpu->free(gw2), gpu->free(gdz2), gpu->free(gy1), gpu->free(gdx2);
+    gpu->free(gmask);
+    free(x), free(w1), free(b1), free(w2), free(dz2), free(db1), free(y1), free(y1_gpu), free(dy1), free(dz1);
+    free(dw2), free(db1_ref);
+}
+
 /* A recorded step (dropout, then an Adam update) replayed for later steps: the step number and the
  * optimizer's rate come from the device scalars set before each replay, not from the values the
  * recording saw, so every replay matches the CPU at that step. */
@@ -336,6 +389,7 @@ int main(void)
     cpu->maxpool_backward(pdx, pdy, arg, &pg, 4);
     gpu->maxpool_backward(gpdx, gpdy, garg, &pg, 4);
     compare("maxpool backward", pdx, gpdx, n_in, 1e-6);
+    relu_gradient_fused();
     graph_replay_reads_step_scalars();
     batch_uploads_in_order();
     printf("%d failed\n", failures);

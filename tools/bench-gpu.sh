@@ -80,6 +80,12 @@ for w in "cancer_mlp $work/cancer.cfg 318 2000" ${mnist:+"mnist_cnn $work/mnist.
   rows+=("$(printf '| %-10s | %5s | %-4s | %12.0f | %12s | %-38s | %6s |' "$1" "$3" "tf32" \
     "$(echo "$d" | field samples_per_s)" "" "(dptrain without CUDA graphs)" "")")
 done
+# What the fused relu gradients (cuBLASLt RELU_AUX_BIAS / DRELU_BGRAD) are worth on seed_mlp.
+d=$(DPTRAIN_LT_DRELU=0 "$D" bench jobs/seed_mlp.cfg --device cuda --set fit.batch_size=1024 --set 'fit.precision="tf32"' \
+    --steps 100 --warmup-seconds 3 2>>"$out/errors.log")
+echo "dptrain seed_mlp b1024 tf32 without fused relu gradients: $d" | tee -a "$out/bench.log"
+rows+=("$(printf '| %-10s | %5s | %-4s | %12.0f | %12s | %-38s | %6s |' seed_mlp 1024 tf32 \
+  "$(echo "$d" | field samples_per_s)" "" "(dptrain, relu gradients unfused)" "")")
 {
   echo
   echo "GPU: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1); $(date -u +%Y-%m-%d)"

@@ -2,6 +2,7 @@
  * and does not check; streams.cpp runs the work in stream order). */
 #include "cublasLt.h"
 #include <barrier>
+#include <map>
 #include <cstdio>
 #include <thread>
 thread_local dim3 blockIdx, threadIdx, blockDim, gridDim;
@@ -41,13 +42,33 @@ static double as_input(float v, cublasComputeType_t compute)
     memcpy(&v, &bits, 4);
     return v;
 }
+/* The relu bit mask of the AUX epilogues: bit i + j * ld (ld in bits) for D's value (i, j). Its
+ * layout on a GPU is cuBLASLt's own; dptrain only hands it from one product to another. */
+static bool mask_bit(const void *aux, int64_t ld, int64_t i, int64_t j)
+{
+    uint64_t bit = (uint64_t)(i + j * ld);
+    return ((const uint8_t *)aux)[bit / 8] >> (bit % 8) & 1;
+}
+static void set_mask_bit(void *aux, int64_t ld, int64_t i, int64_t j, bool on)
+{
+    uint64_t bit = (uint64_t)(i + j * ld);
+    uint8_t &byte = ((uint8_t *)aux)[bit / 8];
+    byte = on ? byte | (uint8_t)(1u << (bit % 8)) : byte & (uint8_t)~(1u << (bit % 8));
+}
 /* D = alpha op(A) op(B) + beta C in double from the inputs rounded for `compute`, then the epilogue as cuBLASLt documents it: BIAS adds
- * bias[i] (a vector along D's rows), RELU clamps at 0, BGRADA writes the row sums of op(A) (m)
- * into bias. */
+ * bias[i] (a vector along D's rows), RELU clamps at 0 (with AUX, keeping which values were > 0 in
+ * the bit mask), DRELU zeroes the values whose mask bit is 0, BGRAD then writes D's row sums
+ * (m) into bias, BGRADA writes the row sums of op(A) (m) into bias. */
 static void matmul(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b,
                    int64_t ldb, float beta, const float *c, int64_t ldc, float *d, int64_t ldd, int epi, const float *bias,
-                   cublasComputeType_t compute)
+                   cublasComputeType_t compute, void *aux = nullptr, int64_t aux_ld = 0)
 {
+    const bool relu_aux = epi == CUBLASLT_EPILOGUE_RELU_AUX_BIAS, drelu = (epi & CUBLASLT_EPILOGUE_DRELU) == CUBLASLT_EPILOGUE_DRELU;
+    if ((relu_aux || drelu) && (!aux || aux_ld % 128 || aux_ld < m)) {
+        fprintf(stderr, "cublasLtMatmul: the relu bit mask needs EPILOGUE_AUX_POINTER and an AUX_LD (%lld) divisible by 128 and >= %lld rows\n",
+                (long long)aux_ld, (long long)m);
+        abort();
+    }
     /* op(A) by rows and op(B) by columns, contiguous, so the sums run over adjacent values */
     std::vector<double> rows_a(m * k), cols_b(n * k);
     for (int64_t i = 0; i < m; i++) for (int64_t p = 0; p < k; p++) rows_a[i * k + p] = as_input(at(a, lda, ta, i, p), compute);
@@ -59,10 +80,18 @@ static void matmul(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alph
             double s = 0;
             for (int64_t p = 0; p < k; p++) s += ra[p] * cb[p];
             double v = alpha * s + (beta != 0 ? beta * c[i + j * ldc] : 0.0);
+            if (drelu) {
+                if (!mask_bit(aux, aux_ld, i, j)) v = 0;
+                out[i + j * m] = (float)v;
+                continue;
+            }
             if (epi & CUBLASLT_EPILOGUE_BIAS) v += bias[i];
+            if (relu_aux) set_mask_bit(aux, aux_ld, i, j, v > 0);
             if (epi & CUBLASLT_EPILOGUE_RELU) v = v > 0 ? v : 0;
             out[i + j * m] = (float)v;
         }
+    if (epi == CUBLASLT_EPILOGUE_DRELU_BGRAD)
+        for (int64_t i = 0; i < m; i++) { double s = 0; for (int64_t j = 0; j < n; j++) s += out[i + j * m]; ((float *)bias)[i] = (float)s; }
     if (epi == CUBLASLT_EPILOGUE_BGRADA)
         for (int64_t i = 0; i < m; i++) { double s = 0; for (int64_t p = 0; p < k; p++) s += at(a, lda, ta, i, p); ((float *)bias)[i] = (float)s; }
     for (int64_t j = 0; j < n; j++) for (int64_t i = 0; i < m; i++) d[i + j * ldd] = out[i + j * m];
@@ -82,6 +111,8 @@ cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t d, cublasLtMa
     if (a == CUBLASLT_MATMUL_DESC_TRANSB) d->tb = *(const cublasOperation_t *)v;
     if (a == CUBLASLT_MATMUL_DESC_EPILOGUE) d->epi = *(const int *)v;
     if (a == CUBLASLT_MATMUL_DESC_BIAS_POINTER) d->bias = *(const float *const *)v;
+    if (a == CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER) d->aux = *(void *const *)v;
+    if (a == CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD) d->aux_ld = *(const int64_t *)v;
     return CUBLAS_STATUS_SUCCESS;
 }
 cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cublasLtMatmulDesc_t d, cublasLtMatrixLayout_t, cublasLtMatrixLayout_t,
@@ -92,10 +123,25 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cublasLtMatmulDe
     *found = getenv("DPTRAIN_EMULATE_NO_LT") ? 0 : !(d->epi == CUBLASLT_EPILOGUE_BGRADA && d->ta == CUBLAS_OP_T);
     return CUBLAS_STATUS_SUCCESS;
 }
+/* DPTRAIN_EMULATE_STATS=1: at exit, how many products of each epilogue were queued (stderr), so a
+ * test can tell which fused paths a run took. */
+static std::map<int, long> epilogue_counts;
+static void print_epilogue_counts(void)
+{
+    fprintf(stderr, "CUDA emulation: cuBLASLt epilogues queued:");
+    for (auto [epi, count] : epilogue_counts) fprintf(stderr, " %d:%ld", epi, count);
+    fprintf(stderr, "\n");
+}
+static void count_epilogue(int epi)
+{
+    static bool on = getenv("DPTRAIN_EMULATE_STATS") && atexit(print_epilogue_counts) == 0;
+    if (on) epilogue_counts[epi]++;
+}
 cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t d, const void *alpha, const void *a, cublasLtMatrixLayout_t la,
                               const void *b, cublasLtMatrixLayout_t lb, const void *beta, const void *c, cublasLtMatrixLayout_t lc,
                               void *dout, cublasLtMatrixLayout_t ld, const cublasLtMatmulAlgo_t *, void *, size_t, cudaStream_t stream)
 {
+    count_epilogue(d->epi);
     bool ta = d->ta == CUBLAS_OP_T, tb = d->tb == CUBLAS_OP_T;
     int64_t m = ld->rows, n = ld->cols, k = ta ? la->rows : la->cols;
     /* layouts must agree with the operation */
@@ -105,7 +151,7 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t d, const vo
     emu_desc dd = *d;
     int64_t lda = la->ld, ldb = lb->ld, ldc = lc->ld, ldd = ld->ld;
     emu_enqueue_on(stream, [=] { matmul(ta, tb, m, n, k, al, (const float *)a, lda, (const float *)b, ldb, be, (const float *)c, ldc,
-                                        (float *)dout, ldd, dd.epi, dd.bias, dd.compute); });
+                                        (float *)dout, ldd, dd.epi, dd.bias, dd.compute, dd.aux, dd.aux_ld); });
     return CUBLAS_STATUS_SUCCESS;
 }
 extern "C" int nvml_probe_open(const char *) { return -1; }
