@@ -237,12 +237,35 @@ __global__ void im2col_kernel(float *cols, const float *x, struct conv_geometry 
     }
 }
 
+/* The output row (or column) whose window has offset k on input row (or column) i, or -1. */
+__device__ int64_t window_at(int64_t i, int64_t k, int64_t pad, int64_t stride, int64_t out)
+{
+    int64_t t = i + pad - k;
+    if (t < 0 || t % stride)
+        return -1;
+    return t / stride < out ? t / stride : -1;
+}
+
+/* The backward passes of convolution and pooling gather: each input value's gradient sums what
+ * the windows over it send back, in the CPU's order (windows in output order: offsets from the
+ * last to the first), so they are deterministic, match the CPU's sums term by term, and write
+ * every value once (no atomics, no zeroing pass). */
 __global__ void col2im_kernel(float *dx, const float *dcols, struct conv_geometry g, int64_t rows)
 {
-    GRID_STRIDE(i, rows * g.out_h * g.out_w * g.k_h * g.k_w * g.in_c) {
-        int64_t to = im2col_source(i, g);
-        if (to >= 0)
-            atomicAdd(&dx[to], dcols[i]);
+    const int64_t patch = g.k_h * g.k_w * g.in_c;
+    GRID_STRIDE(i, rows * g.in_h * g.in_w * g.in_c) {
+        int64_t c = i % g.in_c, iw = (i / g.in_c) % g.in_w, ih = (i / (g.in_c * g.in_w)) % g.in_h;
+        int64_t n = i / (g.in_c * g.in_w * g.in_h);
+        float s = 0.0f;
+        for (int64_t kh = g.k_h - 1; kh >= 0; kh--) {
+            int64_t oh = window_at(ih, kh, g.pad_top, g.stride_h, g.out_h);
+            for (int64_t kw = g.k_w - 1; kw >= 0 && oh >= 0; kw--) {
+                int64_t ow = window_at(iw, kw, g.pad_left, g.stride_w, g.out_w);
+                if (ow >= 0)
+                    s += dcols[((n * g.out_h + oh) * g.out_w + ow) * patch + (kh * g.k_w + kw) * g.in_c + c];
+            }
+        }
+        dx[i] = s;
     }
 }
 
@@ -261,8 +284,7 @@ static void cuda_conv2d_backward(float *dx, float *dcols, float *dw, float *db, 
     cuda_dense_backward(dx ? dcols : NULL, dw, db, dz, cols, w, rows * g->out_h * g->out_w,
                         g->k_h * g->k_w * g->in_c, g->out_c);
     if (dx) {
-        CUDA_CHECK(cudaMemsetAsync(dx, 0, (size_t)(rows * g->in_h * g->in_w * g->in_c) * sizeof(float), 0));
-        int64_t n = rows * g->out_h * g->out_w * g->k_h * g->k_w * g->in_c;
+        int64_t n = rows * g->in_h * g->in_w * g->in_c;
         col2im_kernel<<<blocks_for(n), THREADS>>>(dx, dcols, *g, rows);
         LAUNCH_CHECK();
     }
@@ -300,7 +322,21 @@ __global__ void maxpool_backward_kernel(float *dx, const float *dy, const int32_
                                         int64_t rows)
 {
     const int64_t in = g.in_h * g.in_w * g.in_c, out = g.out_h * g.out_w * g.out_c;
-    GRID_STRIDE(o, rows * out) atomicAdd(&dx[(o / out) * in + argmax[o]], dy[o]);
+    GRID_STRIDE(i, rows * in) {
+        int64_t n = i / in, local = i % in;
+        int64_t c = local % g.in_c, iw = (local / g.in_c) % g.in_w, ih = local / (g.in_c * g.in_w);
+        float s = 0.0f;
+        for (int64_t kh = g.k_h - 1; kh >= 0; kh--) {
+            int64_t oh = window_at(ih, kh, g.pad_top, g.stride_h, g.out_h);
+            for (int64_t kw = g.k_w - 1; kw >= 0 && oh >= 0; kw--) {
+                int64_t ow = window_at(iw, kw, g.pad_left, g.stride_w, g.out_w);
+                int64_t o = n * out + (oh * g.out_w + ow) * g.out_c + c;
+                if (ow >= 0 && argmax[o] == local)
+                    s += dy[o];
+            }
+        }
+        dx[i] = s;
+    }
 }
 
 static void cuda_maxpool_forward(float *y, int32_t *argmax, const float *x, const struct conv_geometry *g, int64_t rows)
@@ -312,8 +348,7 @@ static void cuda_maxpool_forward(float *y, int32_t *argmax, const float *x, cons
 static void cuda_maxpool_backward(float *dx, const float *dy, const int32_t *argmax, const struct conv_geometry *g,
                                   int64_t rows)
 {
-    CUDA_CHECK(cudaMemsetAsync(dx, 0, (size_t)(rows * g->in_h * g->in_w * g->in_c) * sizeof(float), 0));
-    maxpool_backward_kernel<<<blocks_for(rows * g->out_h * g->out_w * g->out_c), THREADS>>>(dx, dy, argmax, *g, rows);
+    maxpool_backward_kernel<<<blocks_for(rows * g->in_h * g->in_w * g->in_c), THREADS>>>(dx, dy, argmax, *g, rows);
     LAUNCH_CHECK();
 }
 
