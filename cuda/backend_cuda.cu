@@ -193,9 +193,9 @@ static int cuda_dense_forward_relu_mask(float *z, void *mask, const float *x, co
 }
 
 static void cuda_dense_backward(float *dx, float *dw, float *db, const float *dz, const float *x, const float *w,
-                                int64_t rows, int64_t in, int64_t out)
+                                int64_t rows, int64_t in, int64_t out, int accumulate)
 {
-    gemm_dense_weight_grad(dw, db, dz, x, rows, in, out);
+    gemm_dense_weight_grad(dw, db, dz, x, rows, in, out, accumulate);
     if (dx) /* dX^T (in x rows) = W (in x out) dZ^T (out x rows) */
         gemm(CUBLAS_OP_T, CUBLAS_OP_N, in, rows, out, 1.0f, w, out, dz, out, 0.0f, dx, in);
 }
@@ -279,10 +279,10 @@ static void cuda_conv2d_forward(float *z, float *cols, const float *x, const flo
 }
 
 static void cuda_conv2d_backward(float *dx, float *dcols, float *dw, float *db, const float *dz, const float *cols,
-                                 const float *w, const struct conv_geometry *g, int64_t rows)
+                                 const float *w, const struct conv_geometry *g, int64_t rows, int accumulate)
 {
     cuda_dense_backward(dx ? dcols : NULL, dw, db, dz, cols, w, rows * g->out_h * g->out_w,
-                        g->k_h * g->k_w * g->in_c, g->out_c);
+                        g->k_h * g->k_w * g->in_c, g->out_c, accumulate);
     if (dx) {
         int64_t n = rows * g->in_h * g->in_w * g->in_c;
         col2im_kernel<<<blocks_for(n), THREADS>>>(dx, dcols, *g, rows);

@@ -163,8 +163,9 @@ __global__ void broadcast_bias_kernel(float *z, const float *b, int64_t rows, in
     GRID_STRIDE(i, rows * out) z[i] = b[i % out];
 }
 
-/* db[j] += sum over rows of dz[r][j]: one block per 32 columns, rows split over the block's warps. */
-__global__ void column_sums_kernel(float *db, const float *dz, int64_t rows, int64_t out)
+/* db[j] = (or += with accumulate) sum over rows of dz[r][j]: one block per 32 columns, rows split
+ * over the block's warps. */
+__global__ void column_sums_kernel(float *db, const float *dz, int64_t rows, int64_t out, int accumulate)
 {
     __shared__ float part[8][33];
     int64_t j = blockIdx.x * 32 + threadIdx.x;
@@ -177,7 +178,7 @@ __global__ void column_sums_kernel(float *db, const float *dz, int64_t rows, int
     if (threadIdx.y == 0 && j < out) {
         for (int y = 1; y < (int)blockDim.y; y++)
             s += part[y][threadIdx.x];
-        db[j] += s;
+        db[j] = accumulate ? db[j] + s : s;
     }
 }
 
@@ -193,8 +194,9 @@ __global__ void relu_in_place_kernel(float *z, int64_t n)
     GRID_STRIDE(i, n) z[i] = z[i] > 0.0f ? z[i] : 0.0f;
 }
 
-/* A bias gradient cuBLASLt writes (the epilogues do not add), to be added to the arena's. Grown
- * outside graph capture: the first full step, run before any recording, sizes it. */
+/* A bias gradient cuBLASLt writes (the epilogues do not add), to be added to the arena's when
+ * accumulating. Grown outside graph capture: the first full step, run before any recording,
+ * sizes it. */
 static float *bias_grad_scratch(int64_t n)
 {
     static float *scratch;
@@ -238,44 +240,57 @@ int gemm_dense_forward(float *z, void *relu_mask, const float *x, const float *w
     return 0;
 }
 
-void gemm_dense_weight_grad(float *dw, float *db, const float *dz, const float *x, int64_t rows, int64_t in,
-                            int64_t out)
+/* A bias gradient from an epilogue: straight into db, or through the scratch and added. */
+static float *bias_grad_target(float *db, int64_t n, int accumulate)
 {
-    /* dW^T (out x in) += dZ^T (out x rows) X (rows x in); the BGRADA epilogue reduces dZ^T over its
-     * columns (the batch) into a bias gradient. */
-    struct lt_plan *p = db && aligned(dw) && aligned(dz) && aligned(x)
+    return accumulate ? bias_grad_scratch(n) : db;
+}
+
+static void bias_grad_finish(float *db, const float *target, int64_t n)
+{
+    if (target == db)
+        return;
+    add_kernel<<<blocks_for(n), THREADS>>>(db, target, n);
+    LAUNCH_CHECK();
+}
+
+void gemm_dense_weight_grad(float *dw, float *db, const float *dz, const float *x, int64_t rows, int64_t in,
+                            int64_t out, int accumulate)
+{
+    /* dW^T (out x in) = (+=) dZ^T (out x rows) X (rows x in); the BGRADA epilogue reduces dZ^T over
+     * its columns (the batch) into a bias gradient. Written (beta 0), the old dW is never read. */
+    const float beta = accumulate ? 1.0f : 0.0f;
+    struct lt_plan *p = db && aligned(dw) && aligned(dz) && aligned(x) && aligned(db)
                             ? plan_for(CUBLASLT_EPILOGUE_BGRADA, CUBLAS_OP_N, CUBLAS_OP_T, out, in, rows, 0)
                             : NULL;
     if (p && p->supported) {
-        float *scratch = bias_grad_scratch(out);
-        run_plan(p, scratch, NULL, 1.0f, dz, x, dw);
-        add_kernel<<<blocks_for(out), THREADS>>>(db, scratch, out);
-        LAUNCH_CHECK();
+        float *target = bias_grad_target(db, out, accumulate);
+        run_plan(p, target, NULL, beta, dz, x, dw);
+        bias_grad_finish(db, target, out);
         return;
     }
-    gemm(CUBLAS_OP_N, CUBLAS_OP_T, out, in, rows, 1.0f, dz, out, x, in, 1.0f, dw, out);
+    gemm(CUBLAS_OP_N, CUBLAS_OP_T, out, in, rows, 1.0f, dz, out, x, in, beta, dw, out);
     if (!db)
         return;
     dim3 threads(32, 8);
-    column_sums_kernel<<<(unsigned)((out + 31) / 32), threads>>>(db, dz, rows, out);
+    column_sums_kernel<<<(unsigned)((out + 31) / 32), threads>>>(db, dz, rows, out, accumulate);
     LAUNCH_CHECK();
 }
 
 int gemm_dense_input_grad_relu(float *dx, float *db_below, const float *dz, const float *w, const void *mask_below,
-                               int64_t rows, int64_t in, int64_t out)
+                               int64_t rows, int64_t in, int64_t out, int accumulate)
 {
     /* dX^T (in x rows) = W (in x out) dZ^T (out x rows), the product the layer below sees as dY^T;
      * DRELU_BGRAD zeroes it where that layer's mask (kept by RELU_AUX_BIAS on a Z^T of the same
      * shape) says z <= 0, and reduces the result over its columns (the batch) into the bias
      * gradient of the layer below. */
-    if (!(aligned(dx) && aligned(dz) && aligned(w) && aligned(mask_below)))
+    if (!(aligned(dx) && aligned(dz) && aligned(w) && aligned(mask_below) && aligned(db_below)))
         return 0;
     struct lt_plan *p = plan_for(CUBLASLT_EPILOGUE_DRELU_BGRAD, CUBLAS_OP_T, CUBLAS_OP_N, in, rows, out, relu_mask_ld(in));
     if (!p->supported)
         return 0;
-    float *scratch = bias_grad_scratch(in);
-    run_plan(p, scratch, mask_below, 0.0f, w, dz, dx);
-    add_kernel<<<blocks_for(in), THREADS>>>(db_below, scratch, in);
-    LAUNCH_CHECK();
+    float *target = bias_grad_target(db_below, in, accumulate);
+    run_plan(p, target, mask_below, 0.0f, w, dz, dx);
+    bias_grad_finish(db_below, target, in);
     return 1;
 }

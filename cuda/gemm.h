@@ -28,14 +28,14 @@ int gemm_dense_forward(float *z, void *relu_mask, const float *x, const float *w
                        int64_t in, int64_t out, int relu);
 size_t gemm_relu_mask_bytes(int64_t rows, int64_t out);
 
-/* dw (in, out) += x^T dz and db (out) += column sums of dz (unless db is NULL). */
+/* dw (in, out) = x^T dz and db (out) = column sums of dz (unless db is NULL); += with accumulate. */
 void gemm_dense_weight_grad(float *dw, float *db, const float *dz, const float *x, int64_t rows, int64_t in,
-                            int64_t out);
+                            int64_t out, int accumulate);
 
-/* dx (rows, in) = (dz w^T) * [z > 0 of the layer below, from its relu mask], and db_below (in) +=
- * column sums of that dx, in one product (cuBLASLt DRELU_BGRAD). Returns 0, having done nothing,
- * where cuBLASLt offers no algorithm. */
+/* dx (rows, in) = (dz w^T) * [z > 0 of the layer below, from its relu mask], and db_below (in) =
+ * (+= with accumulate) column sums of that dx, in one product (cuBLASLt DRELU_BGRAD). Returns 0,
+ * having done nothing, where cuBLASLt offers no algorithm. */
 int gemm_dense_input_grad_relu(float *dx, float *db_below, const float *dz, const float *w, const void *mask_below,
-                               int64_t rows, int64_t in, int64_t out);
+                               int64_t rows, int64_t in, int64_t out, int accumulate);
 
 #endif

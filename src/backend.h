@@ -5,8 +5,10 @@
  *  - Pointers are backend memory (host memory for the CPU backend, device memory for CUDA).
  *  - Matrices are row-major. A batch of activations is (rows, cols). A Dense kernel is (in, out),
  *    as Keras stores it, so z = x w + b.
- *  - Parameter gradients ACCUMULATE (+=) and are zeroed once per step by the trainer; activation
- *    gradients are written (=).
+ *  - Parameter gradients are WRITTEN (=) by the one backward operation that owns them each step,
+ *    so no pass zeroes the arena first (on a GPU the weight-gradient GEMM then neither reads the
+ *    old values nor needs a zeroing pass); with accumulate = 1 they are added (+=). Activation
+ *    gradients are written.
  *  - Gradients are dL/dtheta (never negated). The loss scales its gradient by grad_scale, which the
  *    trainer sets to 1 / (rows of the GLOBAL batch), so summing gradients over ranks averages them.
  *  - Sizes are int64_t (seed_mlp has 4096 x 4096 kernels and 300 M rows). */
@@ -69,32 +71,33 @@ struct backend {
      * bias and applies relu in the product's epilogue (cuBLASLt RELU_BIAS) instead of two passes. */
     void (*dense_forward)(float *z, const float *x, const float *w, const float *b, int64_t rows,
                           int64_t in, int64_t out, int relu);
-    /* dw (in, out) += x^T dz; db (out) += column sums of dz unless db is NULL (done already, see
-     * dense_input_grad_relu); dx (rows, in) = dz w^T unless NULL */
+    /* dw (in, out) = x^T dz; db (out) = column sums of dz unless db is NULL (done already, see
+     * dense_input_grad_relu); += both with accumulate; dx (rows, in) = dz w^T unless NULL */
     void (*dense_backward)(float *dx, float *dw, float *db, const float *dz, const float *x,
-                           const float *w, int64_t rows, int64_t in, int64_t out);
+                           const float *w, int64_t rows, int64_t in, int64_t out, int accumulate);
     /* Optional (NULL on the CPU): a Dense relu layer's activation and bias gradients fused into the
      * products next to it (cuBLASLt RELU_AUX_BIAS and DRELU_BGRAD), where the layer above is a
      * Dense too. relu_mask_bytes is the size of the mask of (rows, out) outputs;
      * dense_forward_relu_mask is dense_forward with relu that also keeps which z > 0 in the mask;
      * dense_input_grad_relu is the layer above's dx = (dz w^T) * [mask of the layer below], with
-     * db_below += the column sums of that dx. Each returns 1 when done, 0 when not offered for
+     * db_below = (or += with accumulate) the column sums of that dx. Each returns 1 when done, 0 when not offered for
      * these shapes (dense_forward_relu_mask then ran dense_forward and kept no mask;
      * dense_input_grad_relu did nothing). */
     size_t (*relu_mask_bytes)(int64_t rows, int64_t out);
     int (*dense_forward_relu_mask)(float *z, void *mask, const float *x, const float *w, const float *b,
                                    int64_t rows, int64_t in, int64_t out);
     int (*dense_input_grad_relu)(float *dx, float *db_below, const float *dz, const float *w, const void *mask_below,
-                                 int64_t rows, int64_t in, int64_t out);
+                                 int64_t rows, int64_t in, int64_t out, int accumulate);
 
     /* Conv2D by im2col + GEMM. cols (rows*out_h*out_w, k_h*k_w*in_c) is scratch the caller keeps for
      * backward; the kernel is (k_h, k_w, in_c, out_c) as Keras stores it, so z = cols w + b, NHWC;
      * relu as for dense_forward. */
     void (*conv2d_forward)(float *z, float *cols, const float *x, const float *w, const float *b,
                            const struct conv_geometry *g, int64_t rows, int relu);
-    /* dw += cols^T dz; db += column sums of dz; dx = col2im(dz w^T) unless dx is NULL (dcols scratch) */
+    /* dw = cols^T dz; db = column sums of dz (+= both with accumulate); dx = col2im(dz w^T) unless
+     * dx is NULL (dcols scratch) */
     void (*conv2d_backward)(float *dx, float *dcols, float *dw, float *db, const float *dz, const float *cols,
-                            const float *w, const struct conv_geometry *g, int64_t rows);
+                            const float *w, const struct conv_geometry *g, int64_t rows, int accumulate);
     /* Max pooling (k_h x k_w windows, padding never wins); argmax keeps each output's input index */
     void (*maxpool_forward)(float *y, int32_t *argmax, const float *x, const struct conv_geometry *g, int64_t rows);
     /* dx = 0, then dx[argmax] += dy */

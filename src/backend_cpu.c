@@ -45,10 +45,12 @@ static void cpu_dense_forward(float *z, const float *x, const float *w, const fl
 }
 
 static void cpu_dense_backward(float *dx, float *dw, float *db, const float *dz, const float *x,
-                               const float *w, int64_t rows, int64_t in, int64_t out)
+                               const float *w, int64_t rows, int64_t in, int64_t out, int accumulate)
 {
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)in, (blasint)out, (blasint)rows,
-                1.0f, x, (blasint)in, dz, (blasint)out, 1.0f, dw, (blasint)out);
+                1.0f, x, (blasint)in, dz, (blasint)out, accumulate ? 1.0f : 0.0f, dw, (blasint)out);
+    if (db && !accumulate)
+        memset(db, 0, (size_t)out * sizeof(float));
     for (int64_t r = 0; r < rows && db; r++) {
         const float *row = dz + r * out;
         for (int64_t j = 0; j < out; j++)
@@ -118,10 +120,10 @@ static void cpu_conv2d_forward(float *z, float *cols, const float *x, const floa
 }
 
 static void cpu_conv2d_backward(float *dx, float *dcols, float *dw, float *db, const float *dz, const float *cols,
-                                const float *w, const struct conv_geometry *g, int64_t rows)
+                                const float *w, const struct conv_geometry *g, int64_t rows, int accumulate)
 {
     cpu_dense_backward(dx ? dcols : NULL, dw, db, dz, cols, w, rows * g->out_h * g->out_w,
-                       g->k_h * g->k_w * g->in_c, g->out_c);
+                       g->k_h * g->k_w * g->in_c, g->out_c, accumulate);
     if (dx)
         col2im_nhwc(dx, dcols, g, rows);
 }

@@ -105,7 +105,7 @@ static void conv2d_backward(struct layer *l, const struct pass_context *c)
     enum activation act = l->spec.u.conv2d.activation;
     if (act != ACTIVATION_LINEAR)
         c->be->activation_backward(l->dy, l->dy, l->y, c->rows * l->geom.out_h * l->geom.out_w, l->geom.out_c, act);
-    c->be->conv2d_backward(l->dx, l->dcols, l->dw, l->db, l->dy, l->cols, l->w, &l->geom, c->rows);
+    c->be->conv2d_backward(l->dx, l->dcols, l->dw, l->db, l->dy, l->cols, l->w, &l->geom, c->rows, 0);
 }
 
 const struct layer_ops layer_conv2d_ops = {

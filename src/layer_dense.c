@@ -68,12 +68,12 @@ static void dense_backward(struct layer *l, const struct pass_context *c)
     struct layer *below = l->below;
     if (dx && below && below->relu_mask_valid &&
         c->be->dense_input_grad_relu(dx, below->db, l->dy, l->w, below->relu_mask, c->rows, l->in_size,
-                                     l->out_size)) {
+                                     l->out_size, 0)) {
         below->dz_ready = 1;
         dx = NULL;
     }
     c->be->dense_backward(dx, l->dw, dz_ready ? NULL : l->db, l->dy, l->x, l->w, c->rows, l->in_size,
-                          l->out_size);
+                          l->out_size, 0);
 }
 
 const struct layer_ops layer_dense_ops = {

@@ -13,14 +13,14 @@ static void bucket_ready(void *arg, size_t first_offset)
 }
 
 /* Gradients of the slice [lo, hi), scaled by the global row count so that summing over ranks
- * averages. */
-
+ * averages. Backward writes every gradient (backend.h), so the arena is zeroed only for a slice
+ * without rows. */
 static void compute(struct train_step *t, const struct host_batch *hb, int64_t lo, int64_t hi, int64_t rows,
                     int64_t iteration)
 {
     struct model *m = t->m;
-    t->be->zero(m->grads, m->arena_floats * sizeof(float));
     if (hi <= lo) {
+        t->be->zero(m->grads, m->arena_floats * sizeof(float));
         /* No rows here (a batch smaller than the ranks): zero gradients, but the same buckets as
          * every other rank, or the collectives would not match. */
         for (int i = m->nlayers - 1; i >= 0 && t->allreduce; i--)

@@ -34,6 +34,16 @@ static float *to_gpu(const float *h, size_t n)
     return d;
 }
 
+/* Values a previous step left: an operation that writes gradients must not add to them. */
+static void fill_stale(float *dev, size_t n)
+{
+    float *h = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++)
+        h[i] = 1000.0f;
+    gpu->upload(dev, h, n * sizeof(float));
+    free(h);
+}
+
 static void compare(const char *what, const float *ref, const float *dev, size_t n, double tol)
 {
     float *got = malloc(n * sizeof(float));
@@ -62,7 +72,7 @@ static void dense_in_precisions(void)
     float *zr = malloc(rows * out * 4);
     cpu->dense_forward(z, x, w, b, rows, in, out, 0);
     cpu->activation_forward(zr, z, rows, out, ACTIVATION_RELU); /* the unfused way, for the relu epilogue */
-    cpu->dense_backward(dx, dw, db, dz, x, w, rows, in, out);
+    cpu->dense_backward(dx, dw, db, dz, x, w, rows, in, out, 0);
     float *gx = to_gpu(x, rows * in), *gw = to_gpu(w, in * out), *gb = to_gpu(b, out), *gdz = to_gpu(dz, rows * out);
     for (int p = 0; p < 3; p++) {
         const char *got = gpu->set_precision(p);
@@ -77,7 +87,8 @@ static void dense_in_precisions(void)
         snprintf(label, sizeof label, "%s dense+relu forward", names[p]);
         compare(label, zr, gz, rows * out, tols[p]);
         gpu->dense_forward(gz, gx, gw, gb, rows, in, out, 0);
-        gpu->dense_backward(gdx, gdw, gdb, gdz, gx, gw, rows, in, out);
+        fill_stale(gdw, in * out), fill_stale(gdb, out);
+        gpu->dense_backward(gdx, gdw, gdb, gdz, gx, gw, rows, in, out, 0);
         snprintf(label, sizeof label, "%s dense forward 256x320x192", names[p]);
         compare(label, z, gz, rows * out, tols[p]);
         snprintf(label, sizeof label, "%s dense dx", names[p]);
@@ -128,20 +139,24 @@ static void relu_gradient_fused(void)
         compare(label, y1, gy1, rows * mid, tols[p]);
         gpu->download(y1_gpu, gy1, rows * mid * 4);
         float *gdb1 = to_gpu(db1, mid);
-        if (!gpu->dense_input_grad_relu(gdx2, gdb1, gdz2, gw2, gmask, rows, mid, out)) {
+        int accumulate = p == 1; /* tf32 adds to the bias gradient there; fp32 and bf16 overwrite */
+        if (!accumulate)
+            fill_stale(gdb1, mid);
+        if (!gpu->dense_input_grad_relu(gdx2, gdb1, gdz2, gw2, gmask, rows, mid, out, accumulate)) {
             printf("%s fused relu gradient: not offered by cuBLASLt here (the unfused path runs)\n", names[p]);
             gpu->free(gdb1);
             continue;
         }
-        cpu->dense_backward(dy1, dw2, NULL, dz2, y1_gpu, w2, rows, mid, out);
+        cpu->dense_backward(dy1, dw2, NULL, dz2, y1_gpu, w2, rows, mid, out, 0);
         cpu->activation_backward(dz1, dy1, y1_gpu, rows, mid, ACTIVATION_RELU);
-        memcpy(db1_ref, db1, mid * 4);
+        for (int64_t j = 0; j < mid; j++)
+            db1_ref[j] = accumulate ? db1[j] : 0.0f;
         for (int64_t r = 0; r < rows; r++)
             for (int64_t j = 0; j < mid; j++)
                 db1_ref[j] += dz1[r * mid + j];
         snprintf(label, sizeof label, "%s fused relu gradient dz", names[p]);
         compare(label, dz1, gdx2, rows * mid, tols[p]);
-        snprintf(label, sizeof label, "%s fused relu bias gradient", names[p]);
+        snprintf(label, sizeof label, "%s fused relu bias gradient (%s)", names[p], accumulate ? "+=" : "=");
         compare(label, db1_ref, gdb1, mid, tols[p]);
         gpu->free(gdb1);
     }
@@ -276,14 +291,15 @@ int main(void)
     cpu->dense_forward(z, x, w, b, rows, in, out, 0);
     gpu->dense_forward(gz, gx, gw, gb, rows, in, out, 0);
     compare("dense forward", z, gz, rows * out, 1e-5);
-    cpu->dense_backward(dx, dw, db, dz, x, w, rows, in, out);
-    gpu->dense_backward(gdx, gdw, gdb, gdz, gx, gw, rows, in, out);
+    cpu->dense_backward(dx, dw, db, dz, x, w, rows, in, out, 0);
+    fill_stale(gdw, in * out), fill_stale(gdb, out);
+    gpu->dense_backward(gdx, gdw, gdb, gdz, gx, gw, rows, in, out, 0);
     compare("dense backward dx", dx, gdx, rows * in, 1e-5);
     compare("dense backward dw", dw, gdw, in * out, 1e-5);
     compare("dense backward db", db, gdb, out, 1e-5);
-    /* Gradients accumulate: a second backward adds the same again. */
-    cpu->dense_backward(dx, dw, db, dz, x, w, rows, in, out);
-    gpu->dense_backward(gdx, gdw, gdb, gdz, gx, gw, rows, in, out);
+    /* With accumulate, a second backward adds the same again. */
+    cpu->dense_backward(dx, dw, db, dz, x, w, rows, in, out, 1);
+    gpu->dense_backward(gdx, gdw, gdb, gdz, gx, gw, rows, in, out, 1);
     compare("dense backward dw (+=)", dw, gdw, in * out, 1e-5);
     compare("dense backward db (+=)", db, gdb, out, 1e-5);
     dense_in_precisions();
@@ -373,10 +389,12 @@ int main(void)
     cpu->conv2d_forward(cz, cols, cx, cw, cb, &g, 4, 0);
     gpu->conv2d_forward(gcz, gcols, gcx, gcw, gcb, &g, 4, 0);
     compare("conv2d forward", cz, gcz, n_out, 1e-5);
-    cpu->conv2d_backward(cdx, dcols, cdw, cdb, cdz, cols, cw, &g, 4);
-    gpu->conv2d_backward(gcdx, gdcols, gcdw, gcdb, gcdz, gcols, gcw, &g, 4);
+    cpu->conv2d_backward(cdx, dcols, cdw, cdb, cdz, cols, cw, &g, 4, 0);
+    fill_stale(gcdw, 27 * 5), fill_stale(gcdb, 5);
+    gpu->conv2d_backward(gcdx, gdcols, gcdw, gcdb, gcdz, gcols, gcw, &g, 4, 0);
     compare("conv2d backward dx", cdx, gcdx, n_in, 1e-5);
     compare("conv2d backward dw", cdw, gcdw, 27 * 5, 1e-5);
+    compare("conv2d backward db", cdb, gcdb, 5, 1e-5);
     {
         /* 2x2 stride 2 "valid" over 9x7: the last row and column are in no window */
         struct conv_geometry v;
@@ -384,13 +402,14 @@ int main(void)
         int64_t v_out = 4 * v.out_h * v.out_w * 5, v_cols = 4 * v.out_h * v.out_w * 12;
         float *vdz = random_host(v_out, -1, 1), *gvdz = to_gpu(vdz, v_out), *gvcols = gpu->alloc(v_cols * 4, "t");
         float *gvz = gpu->alloc(v_out * 4, "t"), *vz = malloc(v_out * 4);
-        memset(cdw, 0, 12 * 5 * 4), memset(cdb, 0, 5 * 4);
-        gpu->zero(gcdw, 12 * 5 * 4), gpu->zero(gcdb, 5 * 4);
+        fill_stale(gcdw, 12 * 5), fill_stale(gcdb, 5);
         cpu->conv2d_forward(vz, cols, cx, cw, cb, &v, 4, 0);
         gpu->conv2d_forward(gvz, gvcols, gcx, gcw, gcb, &v, 4, 0);
-        cpu->conv2d_backward(cdx, dcols, cdw, cdb, vdz, cols, cw, &v, 4);
-        gpu->conv2d_backward(gcdx, gdcols, gcdw, gcdb, gvdz, gvcols, gcw, &v, 4);
+        cpu->conv2d_backward(cdx, dcols, cdw, cdb, vdz, cols, cw, &v, 4, 0);
+        gpu->conv2d_backward(gcdx, gdcols, gcdw, gcdb, gvdz, gvcols, gcw, &v, 4, 0);
         compare("conv2d 2x2/2 valid backward dx", cdx, gcdx, n_in, 1e-5);
+        compare("conv2d 2x2/2 valid backward dw", cdw, gcdw, 12 * 5, 1e-5);
+        compare("conv2d 2x2/2 valid backward db", cdb, gcdb, 5, 1e-5);
         free(vdz), free(vz);
         gpu->free(gvdz), gpu->free(gvcols), gpu->free(gvz);
     }

@@ -213,7 +213,9 @@ static void check_case(const struct grad_case *gc)
     /* Engine: forward, loss, backward. */
     double acc[LOSS_ACC_COUNT] = {0};
     struct pass_context c = {be, rows, 1, test_seed(), 7, ids};
-    be->zero(m.grads, m.arena_floats * sizeof(float));
+    /* Stale values from a "previous step": backward must write every gradient, not add to it. */
+    for (size_t i = 0; i < m.arena_floats; i++)
+        m.grads[i] = 1000.0f;
     model_forward(&m, &c);
     const struct layer *last = &m.layers[m.nlayers - 1];
     struct loss_targets t = {gc->labels ? labels : NULL, gc->labels ? NULL : fvalues};
