@@ -505,10 +505,17 @@ __device__ int64_t argmax_row(const float *v, int64_t k)
     return b;
 }
 
+/* One block: each thread sums its rows (r = thread, thread + LOSS_THREADS, ...), then a fixed tree
+ * adds the threads' sums, so the loss and metric sums come out the same in every run (atomics
+ * would add in whatever order the rows finish). A batch is at most a few thousand rows. */
+enum { LOSS_THREADS = 64 };
+
 __global__ void loss_kernel(double *acc, float *dz, const float *z, const float *y, const int32_t *labels,
                             const float *values, int64_t rows, int64_t k, int loss, int metric, float scale)
 {
-    GRID_STRIDE(r, rows) {
+    __shared__ double part[2][LOSS_THREADS];
+    double loss_sum = 0.0, metric_sum = 0.0;
+    for (int64_t r = threadIdx.x; r < rows; r += blockDim.x) {
         const float *zr = z + r * k, *yr = y + r * k;
         double row = 0.0;
         if (loss == LOSS_MSE) {
@@ -558,17 +565,31 @@ __global__ void loss_kernel(double *acc, float *dz, const float *z, const float 
                 m += fabs((double)yr[j] - target_at(labels, values, r, j, k));
             m /= (double)k;
         }
-        atomicAdd(&acc[LOSS_ACC_LOSS], row);
-        atomicAdd(&acc[LOSS_ACC_METRIC], m);
-        atomicAdd(&acc[LOSS_ACC_ROWS], 1.0);
+        loss_sum += row;
+        metric_sum += m;
+    }
+    part[0][threadIdx.x] = loss_sum;
+    part[1][threadIdx.x] = metric_sum;
+    __syncthreads();
+    for (unsigned half = blockDim.x / 2; half > 0; half /= 2) {
+        if (threadIdx.x < half) {
+            part[0][threadIdx.x] += part[0][threadIdx.x + half];
+            part[1][threadIdx.x] += part[1][threadIdx.x + half];
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+        acc[LOSS_ACC_LOSS] += part[0][0];
+        acc[LOSS_ACC_METRIC] += part[1][0];
+        acc[LOSS_ACC_ROWS] += (double)rows;
     }
 }
 
 static void cuda_loss_forward_backward(double *acc, float *dz, const float *z, const float *y, struct loss_targets t,
                                        int64_t rows, int64_t k, struct loss_params p, float grad_scale)
 {
-    loss_kernel<<<blocks_for(rows), THREADS>>>(acc, dz, z, y, t.labels, t.values, rows, k, (int)p.loss,
-                                                (int)p.metric, grad_scale);
+    loss_kernel<<<1, LOSS_THREADS>>>(acc, dz, z, y, t.labels, t.values, rows, k, (int)p.loss, (int)p.metric,
+                                     grad_scale);
     LAUNCH_CHECK();
 }
 

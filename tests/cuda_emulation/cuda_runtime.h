@@ -104,7 +104,7 @@ void emu_run_grid(dim3 g, dim3 b, bool sync, std::function<void()> body);
     do {                                                                                            \
         auto args_ = std::make_tuple(__VA_ARGS__);                                                  \
         dim3 g_(grid), b_(block);                                                                   \
-        bool sync_ = !strcmp(#kernel, "column_sums_kernel");                                       \
+        bool sync_ = !strcmp(#kernel, "column_sums_kernel") || !strcmp(#kernel, "loss_kernel");   \
         emu_enqueue_on(cudaStreamPerThread, [=] { emu_run_grid(g_, b_, sync_, [=] { std::apply(kernel, args_); }); }, \
                        #kernel);                                                                    \
     } while (0)
