@@ -47,6 +47,13 @@ mpirun --oversubscribe -np 2 "$D" fit "$work/gpu_vs_cpu.cfg" --device cuda "${sm
 mpirun --oversubscribe -np 2 "$D" fit "$work/gpu_vs_cpu.cfg" --device cuda "${small[@]}" \
   --run-dir "$work/w-gpu2-nccl" >"$out/w-gpu2-nccl.log" 2>&1
 echo "(2 ranks on one GPU with NCCL must be refused:) $(grep -m1 error "$out/w-gpu2-nccl.log")"
+# The same GPU run twice: our kernels use no floating-point atomics, so this shows whether the
+# libraries' orders are reproducible too (bit for bit).
+"$D" fit "$work/gpu_vs_cpu.cfg" --device cuda "${small[@]}" --run-dir "$work/w-gpu1-again" >"$out/w-gpu1-again.log" 2>&1
+if command -v h5diff >/dev/null; then
+  h5diff "$work/w-gpu1/last.h5" "$work/w-gpu1-again/last.h5" /dense /dense >/dev/null 2>&1 &&
+    echo "the same GPU run twice: identical weights (bit for bit)" || echo "the same GPU run twice: weights DIFFER"
+fi | tee "$out/repeat.txt"
 for run in w-gpu1 w-nccl1 w-nccl1b w-gpu2; do
   for l in dense dense_1 dense_2; do
     if command -v h5diff >/dev/null; then
