@@ -14,7 +14,6 @@
 #include "gemm.h"
 #include "nvml_probe.h"
 #include "errors.h"
-
 #include "rng.h"
 
 #ifndef DPTRAIN_CUDA_ARCHS /* set by cuda/CMakeLists.txt from CMAKE_CUDA_ARCHITECTURES */
