@@ -658,6 +658,15 @@ static int cuda_memory_info(double *used_mb, double *total_mb)
     return 0;
 }
 
+extern "C" const char *backend_cuda_build_info(void)
+{
+#ifdef DPTRAIN_HAVE_NCCL
+    return "cpu, cuda (CUDA architectures " DPTRAIN_CUDA_ARCHS "), nccl";
+#else
+    return "cpu, cuda (CUDA architectures " DPTRAIN_CUDA_ARCHS "), no nccl";
+#endif
+}
+
 extern "C" int backend_cuda_device_count(void)
 {
     int count = 0;

@@ -12,6 +12,9 @@ extern "C" {
 
 extern const struct backend backend_cuda;
 
+/* "cpu, cuda for architectures ..., nccl": what this build has, for --version. */
+const char *backend_cuda_build_info(void);
+
 /* Number of visible CUDA devices (0 when there is no driver or no GPU). */
 int backend_cuda_device_count(void);
 

@@ -21,6 +21,15 @@ const struct backend *backend_select_gpu(int device, char *name, size_t name_len
 #endif
 }
 
+const char *backend_build_info(void)
+{
+#ifdef DPTRAIN_HAVE_CUDA
+    return backend_cuda_build_info();
+#else
+    return "cpu (built without CUDA)";
+#endif
+}
+
 const struct backend *backend_select(const char *device, int local_rank, struct dp_error *err)
 {
     if (!device || !strcmp(device, "auto")) {

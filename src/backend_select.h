@@ -13,4 +13,8 @@ const struct backend *backend_select(const char *device, int local_rank, struct 
 const struct backend *backend_select_gpu(int device, char *name, size_t name_len, char *bus_id, size_t bus_len,
                                          struct dp_error *err);
 
+/* What this dptrain was built with, for --version: "cpu" or the CUDA build's GPU architectures
+ * and NCCL. */
+const char *backend_build_info(void);
+
 #endif

@@ -224,7 +224,7 @@ static void write_prologue(FILE *f)
             "if [ -n \"$MODULE\" ] && command -v module >/dev/null 2>&1; then module load \"$MODULE\" || exit 1; fi\n"
             "command -v dptrain >/dev/null || { echo \"dptrain: not on PATH (module '$MODULE' not available?)\" >&2; "
             "exit 2; }\n"
-            "echo \"dptrain: $(command -v dptrain) ($(dptrain --version))\"\n"
+            "echo \"dptrain: $(command -v dptrain) ($(dptrain --version | tr '\\n' ' ' | sed 's/ $//'))\"\n"
             "# Example job files named as in the source tree are also found in the installed one.\n"
             "if [ ! -e \"$JOB\" ] && [ -n \"${DPTRAIN_HOME:-}\" ] && [ -e \"$DPTRAIN_HOME/share/dptrain/$JOB\" ]; then\n"
             "  JOB=$DPTRAIN_HOME/share/dptrain/$JOB\n"

@@ -4,6 +4,7 @@
 #include <unistd.h>
 #include <string.h>
 
+#include "backend_select.h"
 #include "cli.h"
 #include "comm.h"
 #include "errors.h"
@@ -59,7 +60,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
-        printf("dptrain %s\n", DPTRAIN_VERSION);
+        printf("dptrain %s\nbackends: %s\n", DPTRAIN_VERSION, backend_build_info());
         return 0;
     }
     static const struct {

@@ -11,7 +11,7 @@ fi
 BUILD=$(dirname "$DPTRAIN")
 PREFIX="$WORK/prefix with space"
 cmake --install "$BUILD" --prefix "$PREFIX" >install.log 2>&1 || { fail "cmake --install: $(tail -3 install.log)"; finish; }
-VERSION=$("$DPTRAIN" --version | awk '{print $NF}')
+VERSION=$("$DPTRAIN" --version | awk 'NR == 1 {print $NF}')
 [ -f "$PREFIX/modulefiles/dptrain/$VERSION.lua" ] && [ -f "$PREFIX/modulefiles-tcl/dptrain/$VERSION" ] &&
   pass "modulefiles installed (lua and tcl)" || fail "modulefiles missing: $(ls -R "$PREFIX" | head -20)"
 [ -f "$PREFIX/share/man/man1/dptrain.1" ] && pass "man page installed" || fail "no man page"
