@@ -154,7 +154,7 @@ static cudaGraph_t capturing;
 
 static int cuda_graph_begin(void)
 {
-    if (getenv("DPTRAIN_CUDA_SYNC") && strcmp(getenv("DPTRAIN_CUDA_SYNC"), "0"))
+    if (dp_env_flag("DPTRAIN_CUDA_SYNC", 0))
         return -1; /* synchronizing after every launch is not allowed while recording */
     CUDA_CHECK(cudaStreamBeginCapture(cudaStreamPerThread, cudaStreamCaptureModeThreadLocal));
     return 0;
@@ -199,18 +199,12 @@ static void cuda_dense_backward(float *dx, float *dw, float *db, const float *dz
         gemm(CUBLAS_OP_T, CUBLAS_OP_N, in, rows, out, 1.0f, w, out, dz, out, 0.0f, dx, in);
 }
 
-/* DPTRAIN_LT_DRELU=0 keeps the relu gradient in its own pass (to measure what the fusion gains). */
-static int relu_fusion_on(void)
+/* DPTRAIN_LT_DRELU=0 keeps the relu gradient in its own pass (to measure what the fusion gains):
+ * without masks no layer fuses it. */
+static size_t cuda_relu_mask_bytes(int64_t rows, int64_t out)
 {
-    static int on = -1;
-    if (on < 0) {
-        const char *env = getenv("DPTRAIN_LT_DRELU");
-        on = !(env && !strcmp(env, "0"));
-    }
-    return on;
+    return dp_env_flag("DPTRAIN_LT_DRELU", 1) ? gemm_relu_mask_bytes(rows, out) : 0;
 }
-
-static size_t cuda_relu_mask_bytes(int64_t rows, int64_t out) { return relu_fusion_on() ? gemm_relu_mask_bytes(rows, out) : 0; }
 
 /* ---- convolution and pooling (NHWC) ---- */
 

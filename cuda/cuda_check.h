@@ -33,7 +33,7 @@ static int debug_sync = -1; /* per translation unit: read once from the environm
     do {                                                                                                 \
         CUDA_CHECK(cudaGetLastError());                                                                  \
         if (debug_sync < 0)                                                                              \
-            debug_sync = getenv("DPTRAIN_CUDA_SYNC") && strcmp(getenv("DPTRAIN_CUDA_SYNC"), "0");         \
+            debug_sync = dp_env_flag("DPTRAIN_CUDA_SYNC", 0);                                            \
         if (debug_sync)                                                                                  \
             CUDA_CHECK(cudaDeviceSynchronize());                                                         \
     } while (0)

@@ -194,22 +194,6 @@ __global__ void relu_in_place_kernel(float *z, int64_t n)
     GRID_STRIDE(i, n) z[i] = z[i] > 0.0f ? z[i] : 0.0f;
 }
 
-/* A bias gradient cuBLASLt writes (the epilogues do not add), to be added to the arena's when
- * accumulating. Grown outside graph capture: the first full step, run before any recording,
- * sizes it. */
-static float *bias_grad_scratch(int64_t n)
-{
-    static float *scratch;
-    static int64_t len;
-    if (len < n) {
-        if (scratch)
-            CUDA_CHECK(cudaFree(scratch));
-        CUDA_CHECK(cudaMalloc(&scratch, (size_t)n * sizeof(float)));
-        len = n;
-    }
-    return scratch;
-}
-
 /* cuBLASLt's relu bit mask: a bit per value, its leading dimension a multiple of 128 bits. */
 static int64_t relu_mask_ld(int64_t out) { return (out + 127) / 128 * 128; }
 
@@ -240,10 +224,22 @@ int gemm_dense_forward(float *z, void *relu_mask, const float *x, const float *w
     return 0;
 }
 
-/* A bias gradient from an epilogue: straight into db, or through the scratch and added. */
+/* Where an epilogue writes a bias gradient (it cannot add): straight into db, or, to accumulate,
+ * into a scratch vector that bias_grad_finish adds. Training never accumulates, so the scratch
+ * is never allocated while a graph is being captured. */
 static float *bias_grad_target(float *db, int64_t n, int accumulate)
 {
-    return accumulate ? bias_grad_scratch(n) : db;
+    static float *scratch;
+    static int64_t len;
+    if (!accumulate)
+        return db;
+    if (len < n) {
+        if (scratch)
+            CUDA_CHECK(cudaFree(scratch));
+        CUDA_CHECK(cudaMalloc(&scratch, (size_t)n * sizeof(float)));
+        len = n;
+    }
+    return scratch;
 }
 
 static void bias_grad_finish(float *db, const float *target, int64_t n)

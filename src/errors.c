@@ -75,6 +75,12 @@ void dp_die_error(const struct dp_error *e)
     dp_die(e->code ? e->code : DP_EXIT_INTERNAL, "%s", e->msg);
 }
 
+int dp_env_flag(const char *name, int unset)
+{
+    const char *v = getenv(name);
+    return v ? strcmp(v, "0") != 0 : unset;
+}
+
 void dp_warn(const char *fmt, ...)
 {
     va_list ap;

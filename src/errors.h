@@ -46,6 +46,10 @@ void *dp_calloc(size_t count, size_t size, const char *what);
 void *dp_realloc(void *p, size_t bytes, const char *what);
 char *dp_strdup(const char *s);
 
+/* A switch in the environment (DPTRAIN_CUDA_GRAPHS=0, DPTRAIN_CUDA_SYNC=1, ...): `unset` when the
+ * variable is absent, else 0 for "0" and 1 for anything else. */
+int dp_env_flag(const char *name, int unset);
+
 /* Internal invariant: a bug if it fails, reported with the location. */
 #define DP_ASSERT(cond)                                                                    \
     do {                                                                                   \

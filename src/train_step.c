@@ -1,6 +1,5 @@
 #include "train_step.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 #include "model.h"
@@ -55,9 +54,8 @@ static int graph_usable(const struct train_step *t, int64_t rows)
         return 0;
     if (t->graph)
         return 1;
-    const char *env = getenv("DPTRAIN_CUDA_GRAPHS");
     return t->be != &backend_cpu && !t->graphs_off && (!t->allreduce || !strcmp(t->allreduce->name, "none")) &&
-           t->full_steps_run > 0 && !(env && !strcmp(env, "0"));
+           t->full_steps_run > 0 && dp_env_flag("DPTRAIN_CUDA_GRAPHS", 1);
 }
 
 void train_step_run(struct train_step *t, const struct host_batch *hb, int slot, int64_t lo, int64_t hi, int64_t rows,
