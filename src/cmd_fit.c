@@ -24,6 +24,7 @@ static const char help[] =
     "  --resume auto     continue from DIR/last.h5 when it exists, else start fresh (one batch script\n"
     "                    serves the first run and every requeue)\n"
     "  --resume PATH     continue from the checkpoint PATH\n"
+    "                    (without --resume, a DIR with checkpoints is started over, and it says so)\n"
     "\n"
     "SIGTERM, SIGINT, SIGUSR1 and SIGUSR2 (what Slurm sends with --signal) finish the step in\n"
     "progress, write DIR/last.h5 and exit with status 3 (\"checkpointed, please requeue\"); a second\n"

@@ -505,10 +505,18 @@ static int read_fit(const struct schema_ctx *c, struct job_fit *f, const config_
         }
     }
 
-    const config_setting_t *opt = NULL;
-    if (get_group(c, g, "optimizer", 0, &opt))
-        return -1;
+    /* optimizer = { name = "sgd"; lr = ...; }, or as in Keras' compile(optimizer="adam") the name
+     * alone, with that optimizer's defaults. */
+    const config_setting_t *opt = NULL, *given = member(g, "optimizer");
     int kind = OPTIMIZER_ADAM;
+    if (given && config_setting_type(given) == CONFIG_TYPE_STRING) {
+        if (get_choice(c, g, "optimizer", &kind, OPTIMIZER_ADAM, optimizer_names, 1))
+            return -1;
+    } else if (given && !config_setting_is_group(given)) {
+        return schema_fail(c, given, "expected an optimizer name like \"adam\" or a group { name = ...; lr = ...; }");
+    } else {
+        opt = given;
+    }
     if (opt) {
         static const char *const okeys[] = {"name", "lr", "momentum", "nesterov", "decay", "beta_1",
                                             "beta_2", "epsilon", "rho", NULL};

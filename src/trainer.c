@@ -259,6 +259,18 @@ static int resolve_resume(const struct fit_options *o, char *buf, size_t len, co
     return 0;
 }
 
+/* A fresh start over an earlier run replaces its checkpoints, as Keras would; say so with the other
+ * start-up lines (stderr stays for errors), since a requeued job without --resume auto loses its
+ * work this way. */
+static void say_if_starting_over(const struct fit_options *o)
+{
+    char last[4096];
+    snprintf(last, sizeof last, "%s/last.h5", o->run_dir);
+    if (!o->resume && comm_world.rank == 0 && access(last, F_OK) == 0)
+        printf("Starting over: %s holds an earlier run, whose checkpoints this run replaces (--resume auto "
+               "continues it)\n", o->run_dir);
+}
+
 int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_error *err)
 {
     double wall_start = time_now();
@@ -277,6 +289,7 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
         fit_state_free(&s);
         return -1;
     }
+    say_if_starting_over(o);
     if (comm_world.rank == 0)
         run_dir_remove_temporaries(o->run_dir);
     check_replicas_agree(&s.model);

@@ -177,4 +177,9 @@ d = f["dptrain"]
 assert d.attrs["format"] == b"dptrain-checkpoint" and d.attrs["epoch"] == 4
 PY
 fi
+
+# Starting over (no --resume) in a run dir with checkpoints: allowed, as in Keras, but said.
+"$DPTRAIN" fit r.cfg --run-dir term --set fit.epochs=1 >again.log 2>&1 &&
+  grep -q "Starting over: term holds an earlier run.*--resume auto continues it" again.log &&
+  pass "a fresh start over an earlier run says so" || fail "fresh start over an earlier run: $(head -2 again.log)"
 finish

@@ -86,6 +86,32 @@ START_TEST(good_job_loads_with_defaults)
 }
 END_TEST
 
+/* Keras' compile(optimizer="rmsprop"): the name alone gives that optimizer with its defaults. */
+START_TEST(optimizer_by_name_alone)
+{
+    static const char *const group = "optimizer = { name = \"sgd\"; lr = 0.1; momentum = 0.9; };";
+    int rc;
+    const char *msg = load_variant(group, "optimizer = \"rmsprop\";", NULL, 0, &rc);
+    ck_assert_msg(rc == 0, "%s", msg);
+    struct job job;
+    struct dp_error err = {0};
+    char text[sizeof good + 64];
+    const char *at = strstr(good, group);
+    snprintf(text, sizeof text, "%.*soptimizer = \"sgd\";%s", (int)(at - good), good, at + strlen(group));
+    ck_assert_msg(job_load(&job, write_job("named.cfg", text), NULL, 0, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(job.fit.optimizer.kind, OPTIMIZER_SGD);
+    ck_assert(job.fit.optimizer.lr == 0.01 && job.fit.optimizer.momentum == 0.0);
+    job_free(&job);
+    const char *sets[] = {"fit.optimizer=\"adam\""};
+    ck_assert_msg(job_load(&job, write_job("named.cfg", text), sets, 1, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(job.fit.optimizer.kind, OPTIMIZER_ADAM);
+    ck_assert(job.fit.optimizer.lr == 0.001 && job.fit.optimizer.epsilon == 1e-7);
+    job_free(&job);
+    expect_error(group, "optimizer = \"adamw\";", "variant.cfg:13: fit.optimizer: \"adamw\" is not one of");
+    expect_error(group, "optimizer = 3;", "variant.cfg:13: fit.optimizer: expected an optimizer name");
+}
+END_TEST
+
 START_TEST(overrides_apply_and_are_validated)
 {
     const char *sets[] = {"fit.epochs=3", "fit.optimizer.lr=0.5", "model.[0].units=12", "name=renamed",
@@ -165,6 +191,7 @@ int main(void)
     Suite *s = suite_create("jobfile");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, good_job_loads_with_defaults);
+    tcase_add_test(tc, optimizer_by_name_alone);
     tcase_add_test(tc, overrides_apply_and_are_validated);
     tcase_add_test(tc, errors_name_file_and_line);
     tcase_add_test(tc, syntax_and_structure_errors);
