@@ -167,6 +167,29 @@ static int get_bool(const struct schema_ctx *c, const config_setting_t *g, const
 }
 
 /* A string that must be one of choices (NULL-terminated); *out is its index. */
+/* s lower-cased without underscores, "pooling" shortened to "pool": the key under which Keras'
+ * spellings of a name (class names like "MaxPooling2D", "RMSprop", "SparseCategoricalCrossentropy"
+ * and function names like "max_pooling2d") meet ours. */
+static void spelling_key(char *key, size_t len, const char *s)
+{
+    size_t n = 0;
+    for (; *s && n + 1 < len; s++)
+        if (*s != '_')
+            key[n++] = (char)(*s >= 'A' && *s <= 'Z' ? *s - 'A' + 'a' : *s);
+    key[n] = 0;
+    char *pooling = strstr(key, "pooling");
+    if (pooling)
+        memmove(pooling + 4, pooling + 7, strlen(pooling + 7) + 1);
+}
+
+static int same_spelling(const char *given, const char *choice)
+{
+    char a[64], b[64];
+    spelling_key(a, sizeof a, given);
+    spelling_key(b, sizeof b, choice);
+    return !strcmp(a, b);
+}
+
 static int get_choice(const struct schema_ctx *c, const config_setting_t *g, const char *name, int *out,
                       int def, const char *const *choices, int required)
 {
@@ -183,6 +206,11 @@ static int get_choice(const struct schema_ctx *c, const config_setting_t *g, con
     const char *v = config_setting_get_string(s);
     for (int i = 0; choices[i]; i++)
         if (!strcmp(choices[i], v)) {
+            *out = i;
+            return 0;
+        }
+    for (int i = 0; choices[i]; i++)
+        if (same_spelling(v, choices[i])) {
             *out = i;
             return 0;
         }

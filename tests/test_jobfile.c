@@ -112,6 +112,34 @@ START_TEST(optimizer_by_name_alone)
 }
 END_TEST
 
+/* Keras' spellings of names (class names, snake_case function names) are accepted as ours. */
+START_TEST(keras_spellings_of_names)
+{
+    static const char text[] =
+        "data = { file = \"d.h5\"; };\n"
+        "model = ( { type = \"Conv2D\"; filters = 4; kernel_size = 3; activation = \"ReLU\"; },\n"
+        "          { type = \"MaxPooling2D\"; pool_size = 2; padding = \"Same\"; }, { type = \"max_pooling2d\"; },\n"
+        "          { type = \"Flatten\"; }, { type = \"Dense\"; units = 10; activation = \"Softmax\"; } );\n"
+        "fit = { loss = \"SparseCategoricalCrossentropy\"; optimizer = { name = \"RMSprop\"; }; };\n";
+    struct job job;
+    struct dp_error err = {0};
+    ck_assert_msg(job_load(&job, write_job("keras.cfg", text), NULL, 0, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(job.nlayers, 5);
+    static const enum layer_kind kinds[] = {LAYER_KIND_CONV2D, LAYER_KIND_MAXPOOL2D, LAYER_KIND_MAXPOOL2D,
+                                            LAYER_KIND_FLATTEN, LAYER_KIND_DENSE};
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(job.layers[i].kind, kinds[i]);
+    ck_assert_int_eq(job.layers[0].u.conv2d.activation, ACTIVATION_RELU);
+    ck_assert_int_eq(job.layers[1].u.maxpool2d.same, 1);
+    ck_assert_int_eq(job.layers[4].u.dense.activation, ACTIVATION_SOFTMAX);
+    ck_assert_int_eq(job.fit.loss, LOSS_SPARSE_CATEGORICAL_CROSSENTROPY);
+    ck_assert_int_eq(job.fit.optimizer.kind, OPTIMIZER_RMSPROP);
+    job_free(&job);
+    expect_error("type = \"dense\"; units = 8;", "type = \"Dence\"; units = 8;",
+                 "variant.cfg:4: model.[0].type: \"Dence\" is not one of \"dense\"");
+}
+END_TEST
+
 START_TEST(overrides_apply_and_are_validated)
 {
     const char *sets[] = {"fit.epochs=3", "fit.optimizer.lr=0.5", "model.[0].units=12", "name=renamed",
@@ -192,6 +220,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, good_job_loads_with_defaults);
     tcase_add_test(tc, optimizer_by_name_alone);
+    tcase_add_test(tc, keras_spellings_of_names);
     tcase_add_test(tc, overrides_apply_and_are_validated);
     tcase_add_test(tc, errors_name_file_and_line);
     tcase_add_test(tc, syntax_and_structure_errors);
