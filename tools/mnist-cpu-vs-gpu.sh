@@ -3,14 +3,17 @@
 # from the same seed, then print both times, the speed-up and both test accuracies.
 #   tools/mnist-cpu-vs-gpu.sh [EPOCHS]          (default 1; the tutorial's job has 5)
 # Needs a CUDA build (build-gpu/, or DPTRAIN=path) and the MNIST IDX files in $DPTRAIN_DATA/mnist
-# (default ../shared/data/mnist).
+# (default ../shared/data/mnist, else .devdeps/data/mnist).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 epochs=${1:-1}
 D=${DPTRAIN:-build-gpu/dptrain}
 [ -x "$D" ] || D=build/dptrain
-data=${DPTRAIN_DATA:-../shared/data}/mnist
-[ -d "$data" ] || { echo "mnist-cpu-vs-gpu: no MNIST files in $data (set DPTRAIN_DATA)" >&2; exit 2; }
+data=
+for dir in "${DPTRAIN_DATA:-../shared/data}/mnist" .devdeps/data/mnist; do # .devdeps: on the GPU machine
+  [ -d "$dir" ] && { data=$dir; break; }
+done
+[ -n "$data" ] || { echo "mnist-cpu-vs-gpu: no MNIST files in ${DPTRAIN_DATA:-../shared/data}/mnist (set DPTRAIN_DATA)" >&2; exit 2; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$D" import mnist "$data" -o "$work/mnist.h5" >/dev/null
