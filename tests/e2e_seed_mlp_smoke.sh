@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The seed tutorial's job, scaled down: synthetic rows generated on the fly train exactly like the
 # same rows written by `dptrain synth`; fit writes its files; the loss goes down; --dry-run prints
-# the resolved job with overrides.
+# the resolved job with overrides; idle OpenMP and OpenBLAS threads are set to sleep
+# soon instead of spinning.
 source "$(dirname "$0")/e2e_lib.sh"
 JOB=$SRC/jobs/seed_mlp.cfg
 small=(--set data.synthetic.rows=3000 --set model.[1].units=64 --set model.[3].units=64
@@ -32,4 +33,24 @@ grep -q '"samples_per_second"' onfly/summary.json && pass "summary.json has samp
 grep -q "^Epoch 3/3 - 30/30 - .* - loss: .* - mae: " onfly.log && pass "one progress line per epoch in a log" ||
   fail "progress lines: $(grep Epoch onfly.log | head -2)"
 "$DPTRAIN" inspect onfly/last.h5 | grep -q "epoch 3" && pass "inspect shows the epoch" || fail "inspect last.h5"
+# The environment a run trains with (src/main.c sets both libraries' idle threads to sleep soon and
+# starts itself again; a user's own value is kept).
+thread_env() { # [VAR=VALUE ...]: the two settings of a running fit started with only these, from /proc
+  env -u OMP_WAIT_POLICY -u OPENBLAS_THREAD_TIMEOUT "$@" "$DPTRAIN" fit "$JOB" "${small[@]}" --set fit.epochs=100000 \
+    --run-dir envrun >/dev/null 2>&1 &
+  local pid=$! i seen=
+  for i in $(seq 100); do
+    seen=$(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -E "^(OMP_WAIT_POLICY|OPENBLAS_THREAD_TIMEOUT)=" | sort | tr '\n' ' ')
+    case $seen in *OMP_WAIT_POLICY*OPENBLAS*|*OPENBLAS*OMP_WAIT_POLICY*) break ;; esac
+    sleep 0.1
+  done
+  kill -KILL $pid 2>/dev/null; wait $pid 2>/dev/null
+  echo "$seen"
+}
+seen=$(thread_env)
+[ "$seen" = "OMP_WAIT_POLICY=PASSIVE OPENBLAS_THREAD_TIMEOUT=20 " ] && pass "idle threads sleep: $seen" ||
+  fail "thread settings of a run: '$seen'"
+seen=$(thread_env OMP_WAIT_POLICY=ACTIVE OPENBLAS_THREAD_TIMEOUT=9)
+[ "$seen" = "OMP_WAIT_POLICY=ACTIVE OPENBLAS_THREAD_TIMEOUT=9 " ] && pass "a user's own thread settings are kept" ||
+  fail "a user's thread settings: '$seen'"
 finish
