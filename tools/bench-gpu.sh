@@ -3,9 +3,11 @@
 # full training steps (forward, loss, backward, Adam) on random data already in device memory.
 # PyTorch runs in each of its configurations (default and fused Adam; torch.compile default and
 # reduce-overhead, i.e. CUDA graphs) and the table compares against the fastest.
-#   tools/bench-gpu.sh [--quick] [--full-seed]
-#     --quick      fewer PyTorch variants (no torch.compile)
-#     --full-seed  also train the full seed tutorial job (300 M synthetic rows, 1 epoch) and time it
+#   tools/bench-gpu.sh [--quick] [--full-seed | --seed-job-only]
+#     --quick          fewer PyTorch variants: torch.compile only where GPU.md found it fastest
+#                      (mnist_cnn at batch 32, reduce-overhead); fits one 10-minute device call
+#     --full-seed      also train the full seed tutorial job (300 M synthetic rows, 1 epoch), timed
+#     --seed-job-only  only that job (a device call of its own: its goal is under 6 minutes)
 # Needs a CUDA build (build-gpu/, made here when missing) and torch with CUDA for python3.
 # Logs and the table go to $OUT (default ./bench-gpu).
 set -uo pipefail
@@ -18,9 +20,14 @@ for r in "$REF" .devdeps/torch_reference.py ../shared/bench/torch_reference.py; 
   [ -n "$r" ] && [ -f "$r" ] && { REF=$r; break; }
 done
 PY=${PYTHON:-python3}
-quick=0 full=0
+quick=0 full=0 table=1
 for a in "$@"; do
-  case $a in --quick) quick=1 ;; --full-seed) full=1 ;; *) echo "bench-gpu: unknown option $a" >&2; exit 2 ;; esac
+  case $a in
+    --quick) quick=1 ;;
+    --full-seed) full=1 ;;
+    --seed-job-only) full=1 table=0 ;;
+    *) echo "bench-gpu: unknown option $a" >&2; exit 2 ;;
+  esac
 done
 if [ ! -x build-gpu/dptrain ]; then
   cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DDPTRAIN_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 >"$out/configure.log" 2>&1 &&
@@ -51,7 +58,11 @@ bench() { # workload job batch precision steps
   echo "dptrain $w b$b $prec: $d" | tee -a "$out/bench.log"
   ds=$(echo "$d" | field samples_per_s)
   local variants=("--adam default" "--adam fused")
-  [ $quick = 1 ] || variants+=("--adam fused --compile default" "--adam fused --compile reduce-overhead")
+  if [ $quick = 0 ]; then
+    variants+=("--adam fused --compile default" "--adam fused --compile reduce-overhead")
+  elif [ "$w" = mnist_cnn ] && [ "$b" = 32 ]; then
+    variants+=("--adam fused --compile reduce-overhead")
+  fi
   for cfg in "${variants[@]}"; do
     # shellcheck disable=SC2086
     p=$("$PY" "$REF" speed "$w" --device cuda --precision "$prec" --batch "$b" --steps "$steps" --warmup-seconds 3 $cfg \
@@ -63,36 +74,40 @@ bench() { # workload job batch precision steps
   rows+=("$(printf '| %-10s | %5s | %-4s | %12.0f | %12.0f | %-38s | %6.2fx |' "$w" "$b" "$prec" "${ds:-0}" "$best" \
     "$bestcfg" "$(awk -v a="${ds:-0}" -v b="$best" 'BEGIN{print (b > 0 ? a / b : 0)}')")")
 }
-for prec in fp32 tf32 bf16; do bench seed_mlp jobs/seed_mlp.cfg 1024 "$prec" 100; done
-bench cancer_mlp "$work/cancer.cfg" 318 tf32 2000
-if [ -n "$mnist" ]; then
-  bench mnist_cnn "$work/mnist.cfg" 32 tf32 1000
-  bench mnist_cnn "$work/mnist.cfg" 1024 tf32 200
-else
-  echo "bench-gpu: no MNIST files (DPTRAIN_DATA/mnist, ../shared/data/mnist); mnist_cnn left out" | tee -a "$out/bench.log"
-fi
-# What CUDA graphs are worth on the launch-bound workloads: the same steps with them turned off.
-for w in "cancer_mlp $work/cancer.cfg 318 2000" ${mnist:+"mnist_cnn $work/mnist.cfg 32 1000"}; do
-  set -- $w
-  d=$(DPTRAIN_CUDA_GRAPHS=0 "$D" bench "$2" --device cuda --set fit.batch_size="$3" --steps "$4" --warmup-seconds 3 \
-      2>>"$out/errors.log")
-  echo "dptrain $1 b$3 tf32 without CUDA graphs: $d" | tee -a "$out/bench.log"
-  rows+=("$(printf '| %-10s | %5s | %-4s | %12.0f | %12s | %-38s | %6s |' "$1" "$3" "tf32" \
-    "$(echo "$d" | field samples_per_s)" "" "(dptrain without CUDA graphs)" "")")
-done
-# What the fused relu gradients (cuBLASLt RELU_AUX_BIAS / DRELU_BGRAD) are worth on seed_mlp.
-d=$(DPTRAIN_LT_DRELU=0 "$D" bench jobs/seed_mlp.cfg --device cuda --set fit.batch_size=1024 --set 'fit.precision="tf32"' \
-    --steps 100 --warmup-seconds 3 2>>"$out/errors.log")
-echo "dptrain seed_mlp b1024 tf32 without fused relu gradients: $d" | tee -a "$out/bench.log"
-rows+=("$(printf '| %-10s | %5s | %-4s | %12.0f | %12s | %-38s | %6s |' seed_mlp 1024 tf32 \
-  "$(echo "$d" | field samples_per_s)" "" "(dptrain, relu gradients unfused)" "")")
-{
-  echo
-  echo "GPU: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1); $(date -u +%Y-%m-%d)"
-  echo "| workload   | batch | prec | dptrain samples/s | best pytorch samples/s | pytorch config | ratio |"
-  echo "|------------|-------|------|--------------|--------------|----------------------------------------|--------|"
-  printf '%s\n' "${rows[@]}"
-} | tee "$out/table.md"
+# The table: every workload, dptrain and PyTorch one after the other.
+speed_table() {
+  for prec in fp32 tf32 bf16; do bench seed_mlp jobs/seed_mlp.cfg 1024 "$prec" 100; done
+  bench cancer_mlp "$work/cancer.cfg" 318 tf32 2000
+  if [ -n "$mnist" ]; then
+    bench mnist_cnn "$work/mnist.cfg" 32 tf32 1000
+    bench mnist_cnn "$work/mnist.cfg" 1024 tf32 200
+  else
+    echo "bench-gpu: no MNIST files (DPTRAIN_DATA/mnist, ../shared/data/mnist); mnist_cnn left out" | tee -a "$out/bench.log"
+  fi
+  # What CUDA graphs are worth on the launch-bound workloads: the same steps with them turned off.
+  for w in "cancer_mlp $work/cancer.cfg 318 2000" ${mnist:+"mnist_cnn $work/mnist.cfg 32 1000"}; do
+    set -- $w
+    d=$(DPTRAIN_CUDA_GRAPHS=0 "$D" bench "$2" --device cuda --set fit.batch_size="$3" --steps "$4" --warmup-seconds 3 \
+        2>>"$out/errors.log")
+    echo "dptrain $1 b$3 tf32 without CUDA graphs: $d" | tee -a "$out/bench.log"
+    rows+=("$(printf '| %-10s | %5s | %-4s | %12.0f | %12s | %-38s | %6s |' "$1" "$3" "tf32" \
+      "$(echo "$d" | field samples_per_s)" "" "(dptrain without CUDA graphs)" "")")
+  done
+  # What the fused relu gradients (cuBLASLt RELU_AUX_BIAS / DRELU_BGRAD) are worth on seed_mlp.
+  d=$(DPTRAIN_LT_DRELU=0 "$D" bench jobs/seed_mlp.cfg --device cuda --set fit.batch_size=1024 --set 'fit.precision="tf32"' \
+      --steps 100 --warmup-seconds 3 2>>"$out/errors.log")
+  echo "dptrain seed_mlp b1024 tf32 without fused relu gradients: $d" | tee -a "$out/bench.log"
+  rows+=("$(printf '| %-10s | %5s | %-4s | %12.0f | %12s | %-38s | %6s |' seed_mlp 1024 tf32 \
+    "$(echo "$d" | field samples_per_s)" "" "(dptrain, relu gradients unfused)" "")")
+  {
+    echo
+    echo "GPU: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1); $(date -u +%Y-%m-%d)"
+    echo "| workload   | batch | prec | dptrain samples/s | best pytorch samples/s | pytorch config | ratio |"
+    echo "|------------|-------|------|--------------|--------------|----------------------------------------|--------|"
+    printf '%s\n' "${rows[@]}"
+  } | tee "$out/table.md"
+}
+[ $table = 0 ] || speed_table
 if [ $full = 1 ]; then
   start=$(date +%s.%N)
   "$D" fit jobs/seed_mlp.cfg --device cuda --set data.synthetic.rows=300000000 --run-dir "$work/full" --progress lines \

@@ -6,10 +6,12 @@
 #      side by side (the GPU in tf32);
 #   3. 1 rank, 1 rank through NCCL (a communicator of one; also in buckets during backward) and
 #      2 ranks sharing the GPU (fit.allreduce = "mpi") against the CPU: final weights;
-#   4. tools/bench-gpu.sh: dptrain against PyTorch on the same GPU (--quick unless FULL=1);
+#   4. tools/bench-gpu.sh: dptrain against PyTorch on the same GPU (--quick; FULL=1 tries every
+#      torch.compile variant, which may not fit one 10-minute device call);
 #   5. tools/mnist-cpu-vs-gpu.sh: the MNIST tutorial's CPU and GPU times, one epoch each.
 # Each failed check prints a PROBLEM line; the exit status is 1 when steps 1-3 had any.
 # Logs go to $OUT (or ./gpu-check).     source .devdeps/use.sh use; tools/gpu-check.sh
+# The 300 M-row seed job is a call of its own: tools/bench-gpu.sh --seed-job-only.
 # EMULATED=DIR rehearses steps 1-3 without a GPU, with the emulated device of a CUDA-off build in
 # DIR (tests/dptrain_emulated, tests/test_cuda_emulated), so the script itself is known to work
 # before GPU time is spent on it (step 4 needs PyTorch with CUDA and is left out; GPU_CHECK_ROWS,
@@ -94,7 +96,7 @@ fi
 echo "gpu-check: $problems problem(s) in steps 1-3"
 [ -n "${EMULATED:-}" ] && exit $((problems > 0))
 echo "== 4. speed against PyTorch"
-if [ "${FULL:-0}" = 1 ]; then OUT=$out tools/bench-gpu.sh --full-seed; else OUT=$out tools/bench-gpu.sh --quick; fi
+if [ "${FULL:-0}" = 1 ]; then OUT=$out tools/bench-gpu.sh; else OUT=$out tools/bench-gpu.sh --quick; fi
 echo "== 5. the MNIST tutorial's comparison: 1 epoch on the CPU and on the GPU"
 DPTRAIN=$D tools/mnist-cpu-vs-gpu.sh 1 2>&1 | tee "$out/mnist-cpu-vs-gpu.txt" | tail -5
 echo "gpu-check: $problems problem(s) in steps 1-3 (above)"
