@@ -167,9 +167,10 @@ static int get_bool(const struct schema_ctx *c, const config_setting_t *g, const
 }
 
 /* A string that must be one of choices (NULL-terminated); *out is its index. */
-/* s lower-cased without underscores, "pooling" shortened to "pool": the key under which Keras'
- * spellings of a name (class names like "MaxPooling2D", "RMSprop", "SparseCategoricalCrossentropy"
- * and function names like "max_pooling2d") meet ours. */
+/* s lower-cased without underscores, "pooling" shortened to "pool", Keras' long names of mse and
+ * mae shortened: the key under which Keras' spellings of a name (class names like "MaxPooling2D",
+ * "RMSprop", "SparseCategoricalCrossentropy", "MeanSquaredError", and function names like
+ * "max_pooling2d", "mean_absolute_error") meet ours. */
 static void spelling_key(char *key, size_t len, const char *s)
 {
     size_t n = 0;
@@ -180,6 +181,10 @@ static void spelling_key(char *key, size_t len, const char *s)
     char *pooling = strstr(key, "pooling");
     if (pooling)
         memmove(pooling + 4, pooling + 7, strlen(pooling + 7) + 1);
+    if (!strcmp(key, "meansquarederror"))
+        snprintf(key, len, "mse");
+    else if (!strcmp(key, "meanabsoluteerror"))
+        snprintf(key, len, "mae");
 }
 
 static int same_spelling(const char *given, const char *choice)
@@ -522,9 +527,9 @@ static int read_fit(const struct schema_ctx *c, struct job_fit *f, const config_
             if (config_setting_type(e) != CONFIG_TYPE_STRING)
                 return schema_fail(c, e, "expected a metric name (string)");
             const char *v = config_setting_get_string(e);
-            if (!strcmp(v, "accuracy") || !strcmp(v, "acc"))
+            if (same_spelling(v, "accuracy") || same_spelling(v, "acc"))
                 f->metric = METRIC_ACCURACY;
-            else if (!strcmp(v, "mae"))
+            else if (same_spelling(v, "mae"))
                 f->metric = METRIC_MAE;
             else
                 return schema_fail(c, e, "unknown metric \"%s\" (known: \"accuracy\", \"mae\")", v);

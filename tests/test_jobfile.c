@@ -135,6 +135,13 @@ START_TEST(keras_spellings_of_names)
     ck_assert_int_eq(job.fit.loss, LOSS_SPARSE_CATEGORICAL_CROSSENTROPY);
     ck_assert_int_eq(job.fit.optimizer.kind, OPTIMIZER_RMSPROP);
     job_free(&job);
+    static const char regression[] =
+        "data = { file = \"d.h5\"; };\nmodel = ( { type = \"dense\"; units = 1; } );\n"
+        "fit = { loss = \"mean_squared_error\"; metrics = [\"MeanAbsoluteError\"]; };\n";
+    ck_assert_msg(job_load(&job, write_job("keras_mse.cfg", regression), NULL, 0, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(job.fit.loss, LOSS_MSE);
+    ck_assert_int_eq(job.fit.metric, METRIC_MAE);
+    job_free(&job);
     expect_error("type = \"dense\"; units = 8;", "type = \"Dence\"; units = 8;",
                  "variant.cfg:4: model.[0].type: \"Dence\" is not one of \"dense\"");
 }
