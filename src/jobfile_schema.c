@@ -374,18 +374,45 @@ static int get_pair(const struct schema_ctx *c, const config_setting_t *g, const
     return 0;
 }
 
+/* Keras' input_shape = [28, 28, 1] (a sample's shape, without the batch): allowed on the first
+ * layer only, where model_build checks it against the data. */
+static int get_input_shape(const struct schema_ctx *c, const config_setting_t *layer, struct shape *out)
+{
+    static const char usage[] = "expected the shape of one sample, like [28, 28, 1] or [30] (positive integers)";
+    const config_setting_t *s = member(layer, "input_shape");
+    out->rank = 0;
+    if (!s)
+        return 0;
+    if (config_setting_index(layer) != 0)
+        return schema_fail(c, s, "belongs on the first layer only (the others take the shape of the layer before)");
+    int t = config_setting_type(s), scalar = t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64;
+    int n = scalar ? 1 : t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST ? config_setting_length(s) : 0;
+    if (n < 1 || n > SHAPE_MAX_RANK)
+        return schema_fail(c, s, "%s", usage);
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = scalar ? s : config_setting_get_elem(s, (unsigned)i);
+        int et = config_setting_type(e);
+        int64_t v = et == CONFIG_TYPE_INT || et == CONFIG_TYPE_INT64 ? config_setting_get_int64(e) : 0;
+        if (v < 1 || v > (INT64_C(1) << 24))
+            return schema_fail(c, s, "%s", usage);
+        out->dims[i] = v;
+    }
+    out->rank = n;
+    return 0;
+}
+
 static int read_layer(const struct schema_ctx *c, struct layer_spec *l, const config_setting_t *s)
 {
     if (!config_setting_is_group(s))
         return schema_fail(c, s, "each layer is a group { type = \"dense\"; ... }");
     l->line = config_setting_source_line(s);
     int kind;
-    if (get_choice(c, s, "type", &kind, 0, layer_kind_names, 1))
+    if (get_choice(c, s, "type", &kind, 0, layer_kind_names, 1) || get_input_shape(c, s, &l->input_shape))
         return -1;
     l->kind = (enum layer_kind)kind;
     switch (l->kind) {
     case LAYER_KIND_DENSE: {
-        static const char *const keys[] = {"type", "units", "activation", NULL};
+        static const char *const keys[] = {"type", "units", "activation", "input_shape", NULL};
         int act;
         if (check_keys(c, s, keys) ||
             get_int(c, s, "units", &l->u.dense.units, 0, 1, INT64_C(1) << 24, 1) ||
@@ -395,7 +422,7 @@ static int read_layer(const struct schema_ctx *c, struct layer_spec *l, const co
         break;
     }
     case LAYER_KIND_DROPOUT: {
-        static const char *const keys[] = {"type", "rate", NULL};
+        static const char *const keys[] = {"type", "rate", "input_shape", NULL};
         if (check_keys(c, s, keys) ||
             get_float(c, s, "rate", &l->u.dropout.rate, 0.5, 0.0, 1.0, 0, 1))
             return -1;
@@ -404,7 +431,8 @@ static int read_layer(const struct schema_ctx *c, struct layer_spec *l, const co
         break;
     }
     case LAYER_KIND_CONV2D: {
-        static const char *const keys[] = {"type", "filters", "kernel_size", "strides", "padding", "activation", NULL};
+        static const char *const keys[] = {"type",    "filters",    "kernel_size", "strides",
+                                           "padding", "activation", "input_shape", NULL};
         static const char *const paddings[] = {"valid", "same", NULL};
         int act;
         if (check_keys(c, s, keys) ||
@@ -420,7 +448,7 @@ static int read_layer(const struct schema_ctx *c, struct layer_spec *l, const co
         break;
     }
     case LAYER_KIND_MAXPOOL2D: {
-        static const char *const keys[] = {"type", "pool_size", "strides", "padding", NULL};
+        static const char *const keys[] = {"type", "pool_size", "strides", "padding", "input_shape", NULL};
         static const char *const paddings[] = {"valid", "same", NULL};
         if (check_keys(c, s, keys) ||
             get_pair(c, s, "pool_size", l->u.maxpool2d.pool, 2, 0) ||
@@ -434,7 +462,7 @@ static int read_layer(const struct schema_ctx *c, struct layer_spec *l, const co
         break;
     }
     case LAYER_KIND_FLATTEN: {
-        static const char *const keys[] = {"type", NULL};
+        static const char *const keys[] = {"type", "input_shape", NULL};
         if (check_keys(c, s, keys))
             return -1;
         break;

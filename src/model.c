@@ -17,6 +17,18 @@ int model_build(struct model *m, const struct layer_spec *specs, int nspecs,
     memset(m, 0, sizeof *m);
     if (nspecs < 1)
         return dp_error_set(err, DP_EXIT_INPUT, "%s: the model has no layers", file);
+    const struct shape *declared = &specs[0].input_shape;
+    if (declared->rank > 0 &&
+        (declared->rank != input_shape->rank ||
+         memcmp(declared->dims, input_shape->dims, (size_t)declared->rank * sizeof declared->dims[0]) != 0)) {
+        char want[96], got[96]; /* "(None, 28, 28, 1)" without the batch's "None, " */
+        shape_format(want, sizeof want, declared);
+        shape_format(got, sizeof got, input_shape);
+        memmove(want + 1, want + 7, strlen(want + 7) + 1);
+        memmove(got + 1, got + 7, strlen(got + 7) + 1);
+        return dp_error_set(err, DP_EXIT_INPUT, "%s:%d: input_shape %s does not match the data, whose samples are %s",
+                            file, specs[0].line, want, got);
+    }
     m->nlayers = nspecs;
     m->layers = dp_calloc((size_t)nspecs, sizeof *m->layers, "layers");
     m->input_shape = *input_shape;

@@ -39,6 +39,11 @@ sed 's/epochs = 1;/epochs = 1 batch_size/' job.cfg >syntax.cfg
 expect_error 2 "syntax.cfg:4: syntax error" "$DPTRAIN" fit syntax.cfg
 sed 's/activation = "relu"/activation = "re\\nlu"/' job.cfg >newline.cfg # a quoted newline stays on the one line
 expect_error 2 'newline.cfg:3: model.[0].activation: "re\nlu" is not one of' "$DPTRAIN" fit newline.cfg
+sed 's/units = 4;/units = 4; input_shape = [4];/' job.cfg >shape.cfg # Keras' input_shape, checked against the data
+expect_error 2 "shape.cfg:3: input_shape (4) does not match the data, whose samples are (3)" "$DPTRAIN" fit shape.cfg
+sed 's/units = 4;/units = 4; input_shape = [3];/' job.cfg >shape_ok.cfg
+"$DPTRAIN" fit shape_ok.cfg --run-dir shape_ok >shape_ok.log 2>&1 && pass "input_shape that matches the data trains" ||
+  fail "input_shape [3]: $(tail -2 shape_ok.log)"
 grep -v '^fit' job.cfg >nofit.cfg
 expect_error 2 "nofit.cfg: missing section 'fit'" "$DPTRAIN" fit nofit.cfg
 

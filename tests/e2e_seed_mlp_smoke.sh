@@ -40,7 +40,8 @@ thread_env() { # [VAR=VALUE ...]: the two settings of a running fit started with
     --run-dir envrun >/dev/null 2>&1 &
   local pid=$! i seen=
   for i in $(seq 100); do
-    seen=$(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -E "^(OMP_WAIT_POLICY|OPENBLAS_THREAD_TIMEOUT)=" | sort | tr '\n' ' ')
+    seen=$(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -E "^(OMP_WAIT_POLICY|OPENBLAS_THREAD_TIMEOUT)=" |
+      sort | tr '\n' ' ')
     case $seen in *OMP_WAIT_POLICY*OPENBLAS*|*OPENBLAS*OMP_WAIT_POLICY*) break ;; esac
     sleep 0.1
   done

@@ -117,7 +117,8 @@ START_TEST(keras_spellings_of_names)
 {
     static const char text[] =
         "data = { file = \"d.h5\"; };\n"
-        "model = ( { type = \"Conv2D\"; filters = 4; kernel_size = 3; activation = \"ReLU\"; },\n"
+        "model = ( { type = \"Conv2D\"; filters = 4; kernel_size = 3; activation = \"ReLU\";\n"
+        "            input_shape = [28, 28, 1]; },\n"
         "          { type = \"MaxPooling2D\"; pool_size = 2; padding = \"Same\"; }, { type = \"max_pooling2d\"; },\n"
         "          { type = \"Flatten\"; }, { type = \"Dense\"; units = 10; activation = \"Softmax\"; } );\n"
         "fit = { loss = \"SparseCategoricalCrossentropy\"; optimizer = { name = \"RMSprop\"; }; };\n";
@@ -130,6 +131,9 @@ START_TEST(keras_spellings_of_names)
     for (int i = 0; i < 5; i++)
         ck_assert_int_eq(job.layers[i].kind, kinds[i]);
     ck_assert_int_eq(job.layers[0].u.conv2d.activation, ACTIVATION_RELU);
+    ck_assert_int_eq(job.layers[0].input_shape.rank, 3);
+    ck_assert(job.layers[0].input_shape.dims[0] == 28 && job.layers[0].input_shape.dims[2] == 1);
+    ck_assert_int_eq(job.layers[1].input_shape.rank, 0);
     ck_assert_int_eq(job.layers[1].u.maxpool2d.same, 1);
     ck_assert_int_eq(job.layers[4].u.dense.activation, ACTIVATION_SOFTMAX);
     ck_assert_int_eq(job.fit.loss, LOSS_SPARSE_CATEGORICAL_CROSSENTROPY);
@@ -142,6 +146,9 @@ START_TEST(keras_spellings_of_names)
     ck_assert_int_eq(job.fit.loss, LOSS_MSE);
     ck_assert_int_eq(job.fit.metric, METRIC_MAE);
     job_free(&job);
+    expect_error("rate = 0.5;", "rate = 0.5; input_shape = [8];",
+                 "variant.cfg:5: model.[1].input_shape: belongs on the first layer");
+    expect_error("units = 8;", "units = 8; input_shape = [0, 3];", "variant.cfg:4: model.[0].input_shape: expected the shape");
     expect_error("type = \"dense\"; units = 8;", "type = \"Dence\"; units = 8;",
                  "variant.cfg:4: model.[0].type: \"Dence\" is not one of \"dense\"");
 }

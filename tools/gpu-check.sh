@@ -62,7 +62,8 @@ done
 paste -d' ' <(cut -d, -f2 "$work/cpu/history.csv") <(cut -d, -f2 "$work/cuda/history.csv") |
   awk 'NR == 1 { print "epoch cpu_loss gpu_loss rel_diff"; next }
        { d = ($1 - $2) / $1; if (d < 0) d = -d; printf "%5d %s %s %.2e\n", NR - 1, $1, $2, d; if (d > m) m = d }
-       END { printf "max relative difference %.2e (%s)\n", m, (NR > 1 && m < 2e-2) ? "within tf32 tolerance" : "FAIL" }' |
+       END { ok = NR > 1 && m < 2e-2
+             printf "max relative difference %.2e (%s)\n", m, ok ? "within tf32 tolerance" : "FAIL" }' |
   tee "$out/loss-cpu-vs-gpu.txt"
 grep -q "within tf32 tolerance" "$out/loss-cpu-vs-gpu.txt" || problem "GPU loss curve does not track the CPU's"
 echo "== 3. final weights: CPU, 1 GPU rank, 2 ranks on the one GPU (fit.allreduce = \"mpi\")"
