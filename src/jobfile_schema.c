@@ -66,6 +66,23 @@ static const char *type_name(int type)
     }
 }
 
+/* Where a key that is unknown in one section lives, for a hint ("shuffle" under fit, as Keras'
+ * fit(shuffle=True) has it, belongs in data). */
+static const char *home_of(const char *key)
+{
+    static const char *const homes[][2] = {
+        {"file", "data"}, {"validation_split", "data"}, {"normalize", "data"}, {"shuffle", "data"},
+        {"epochs", "fit"}, {"batch_size", "fit"}, {"loss", "fit"}, {"metrics", "fit"}, {"optimizer", "fit"},
+        {"seed", "fit"}, {"steps_per_epoch", "fit"}, {"checkpoint", "fit"}, {"early_stopping", "fit"},
+        {"lr", "fit.optimizer"}, {"learning_rate", "fit.optimizer"}, {"momentum", "fit.optimizer"},
+        {"nesterov", "fit.optimizer"}, {"beta_1", "fit.optimizer"}, {"beta_2", "fit.optimizer"},
+        {"epsilon", "fit.optimizer"}, {"rho", "fit.optimizer"}};
+    for (size_t i = 0; i < sizeof homes / sizeof homes[0]; i++)
+        if (!strcmp(homes[i][0], key))
+            return homes[i][1];
+    return NULL;
+}
+
 /* Refuses keys of group that are not in allowed (NULL-terminated). */
 static int check_keys(const struct schema_ctx *c, const config_setting_t *group, const char *const *allowed)
 {
@@ -81,6 +98,9 @@ static int check_keys(const struct schema_ctx *c, const config_setting_t *group,
             size_t used = 0;
             for (const char *const *a = allowed; *a && used < sizeof list; a++)
                 used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", used ? ", " : "", *a);
+            const char *home = home_of(name);
+            if (home)
+                return schema_fail(c, s, "unknown key '%s' here; it belongs in %s (known here: %s)", name, home, list);
             return schema_fail(c, s, "unknown key '%s' (known here: %s)", name, list);
         }
     }
@@ -579,7 +599,7 @@ static int read_fit(const struct schema_ctx *c, struct job_fit *f, const config_
         opt = given;
     }
     if (opt) {
-        static const char *const okeys[] = {"name", "lr", "momentum", "nesterov", "decay", "beta_1",
+        static const char *const okeys[] = {"name", "lr", "learning_rate", "momentum", "nesterov", "decay", "beta_1",
                                             "beta_2", "epsilon", "rho", NULL};
         if (check_keys(c, opt, okeys) || get_choice(c, opt, "name", &kind, OPTIMIZER_ADAM, optimizer_names, 1))
             return -1;
@@ -587,7 +607,17 @@ static int read_fit(const struct schema_ctx *c, struct job_fit *f, const config_
     struct optimizer_config *o = &f->optimizer;
     optimizer_config_defaults(o, (enum optimizer_kind)kind);
     if (opt) {
-        if (get_float(c, opt, "lr", &o->lr, o->lr, 0.0, 1e6, 1, 0) ||
+        /* Keras 2.3 and later call lr learning_rate: either name, not both, except that a --set of
+         * one overrides the other written in the file. */
+        const config_setting_t *lr = member(opt, "lr"), *learning_rate = member(opt, "learning_rate");
+        const char *lr_key = learning_rate ? "learning_rate" : "lr";
+        if (lr && learning_rate) {
+            int lr_set = config_setting_get_hook(lr) == &job_override_marker;
+            if (lr_set == (config_setting_get_hook(learning_rate) == &job_override_marker))
+                return schema_fail(c, learning_rate, "give lr or learning_rate, not both");
+            lr_key = lr_set ? "lr" : "learning_rate";
+        }
+        if (get_float(c, opt, lr_key, &o->lr, o->lr, 0.0, 1e6, 1, 0) ||
             get_float(c, opt, "momentum", &o->momentum, o->momentum, 0.0, 1.0, 0, 1) ||
             get_bool(c, opt, "nesterov", &o->nesterov, 0) ||
             get_float(c, opt, "decay", &o->decay, 0.0, 0.0, 1e6, 0, 0) ||

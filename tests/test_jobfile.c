@@ -154,6 +154,28 @@ START_TEST(keras_spellings_of_names)
 }
 END_TEST
 
+/* Keras 2.3 and later: learning_rate for lr. */
+START_TEST(learning_rate_as_keras_names_it)
+{
+    static const char *const group = "optimizer = { name = \"sgd\"; lr = 0.1; momentum = 0.9; };";
+    static const char *const keras = "optimizer = { name = \"sgd\"; learning_rate = 0.25; momentum = 0.9; };";
+    char text[sizeof good + 64];
+    const char *at = strstr(good, group);
+    snprintf(text, sizeof text, "%.*s%s%s", (int)(at - good), good, keras, at + strlen(group));
+    struct job job;
+    struct dp_error err = {0};
+    ck_assert_msg(job_load(&job, write_job("lr.cfg", text), NULL, 0, &err) == 0, "%s", err.msg);
+    ck_assert(job.fit.optimizer.lr == 0.25);
+    job_free(&job);
+    const char *sets[] = {"fit.optimizer.lr=0.5"}; /* a --set of the other name wins over the file */
+    ck_assert_msg(job_load(&job, write_job("lr.cfg", text), sets, 1, &err) == 0, "%s", err.msg);
+    ck_assert(job.fit.optimizer.lr == 0.5);
+    job_free(&job);
+    expect_error("lr = 0.1;", "lr = 0.1; learning_rate = 0.2;",
+                 "variant.cfg:13: fit.optimizer.learning_rate: give lr or learning_rate, not both");
+}
+END_TEST
+
 START_TEST(overrides_apply_and_are_validated)
 {
     const char *sets[] = {"fit.epochs=3", "fit.optimizer.lr=0.5", "model.[0].units=12", "name=renamed",
@@ -191,6 +213,10 @@ END_TEST
 START_TEST(errors_name_file_and_line)
 {
     expect_error("  epochs = 4;", "  epochs = 4;\n  epochz = 5;", "variant.cfg:10: fit.epochz: unknown key");
+    /* Keras' fit(shuffle=...) and a bare lr: the message says where they belong */
+    expect_error("  epochs = 4;", "  epochs = 4;\n  shuffle = false;",
+                 "variant.cfg:10: fit.shuffle: unknown key 'shuffle' here; it belongs in data");
+    expect_error("  epochs = 4;", "  epochs = 4;\n  lr = 0.1;", "fit.lr: unknown key 'lr' here; it belongs in fit.optimizer");
     expect_error("units = 8;", "units = \"8\";", "variant.cfg:4:");
     expect_error("batch_size = 16;", "batch_size = 16.5;", "variant.cfg:10: fit.batch_size: expected an integer");
     expect_error("batch_size = 16;", "batch_size = 0;", "variant.cfg:10: fit.batch_size: 0 is out of range");
@@ -235,6 +261,7 @@ int main(void)
     tcase_add_test(tc, good_job_loads_with_defaults);
     tcase_add_test(tc, optimizer_by_name_alone);
     tcase_add_test(tc, keras_spellings_of_names);
+    tcase_add_test(tc, learning_rate_as_keras_names_it);
     tcase_add_test(tc, overrides_apply_and_are_validated);
     tcase_add_test(tc, errors_name_file_and_line);
     tcase_add_test(tc, syntax_and_structure_errors);
