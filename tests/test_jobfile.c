@@ -148,7 +148,8 @@ START_TEST(keras_spellings_of_names)
     job_free(&job);
     expect_error("rate = 0.5;", "rate = 0.5; input_shape = [8];",
                  "variant.cfg:5: model.[1].input_shape: belongs on the first layer");
-    expect_error("units = 8;", "units = 8; input_shape = [0, 3];", "variant.cfg:4: model.[0].input_shape: expected the shape");
+    expect_error("units = 8;", "units = 8; input_shape = [0, 3];",
+                 "variant.cfg:4: model.[0].input_shape: expected the shape");
     expect_error("type = \"dense\"; units = 8;", "type = \"Dence\"; units = 8;",
                  "variant.cfg:4: model.[0].type: \"Dence\" is not one of \"dense\"");
 }
@@ -216,7 +217,8 @@ START_TEST(errors_name_file_and_line)
     /* Keras' fit(shuffle=...) and a bare lr: the message says where they belong */
     expect_error("  epochs = 4;", "  epochs = 4;\n  shuffle = false;",
                  "variant.cfg:10: fit.shuffle: unknown key 'shuffle' here; it belongs in data");
-    expect_error("  epochs = 4;", "  epochs = 4;\n  lr = 0.1;", "fit.lr: unknown key 'lr' here; it belongs in fit.optimizer");
+    expect_error("  epochs = 4;", "  epochs = 4;\n  lr = 0.1;",
+                 "fit.lr: unknown key 'lr' here; it belongs in fit.optimizer");
     expect_error("units = 8;", "units = \"8\";", "variant.cfg:4:");
     expect_error("batch_size = 16;", "batch_size = 16.5;", "variant.cfg:10: fit.batch_size: expected an integer");
     expect_error("batch_size = 16;", "batch_size = 0;", "variant.cfg:10: fit.batch_size: 0 is out of range");
