@@ -186,7 +186,6 @@ static int get_bool(const struct schema_ctx *c, const config_setting_t *g, const
     return 0;
 }
 
-/* A string that must be one of choices (NULL-terminated); *out is its index. */
 /* s lower-cased without underscores, "pooling" shortened to "pool", Keras' long names of mse and
  * mae shortened: the key under which Keras' spellings of a name (class names like "MaxPooling2D",
  * "RMSprop", "SparseCategoricalCrossentropy", "MeanSquaredError", and function names like
@@ -215,6 +214,8 @@ static int same_spelling(const char *given, const char *choice)
     return !strcmp(a, b);
 }
 
+/* A string that must be one of choices (NULL-terminated), as written or as Keras spells it; *out
+ * is its index. */
 static int get_choice(const struct schema_ctx *c, const config_setting_t *g, const char *name, int *out,
                       int def, const char *const *choices, int required)
 {

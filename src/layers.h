@@ -32,7 +32,7 @@ void shape_format(char *buf, size_t len, const struct shape *s);
 struct layer_spec {
     enum layer_kind kind;
     int line;            /* job file line, for messages */
-    struct shape input_shape; /* Keras' input_shape on the first layer, checked against the data (rank 0: not given) */
+    struct shape input_shape; /* Keras' input_shape, first layer only: checked against the data (rank 0: none) */
     union {
         struct { int64_t units; enum activation activation; } dense;
         struct { double rate; } dropout;
