@@ -66,20 +66,26 @@ static const char *type_name(int type)
     }
 }
 
-/* Where a key that is unknown in one section lives, for a hint ("shuffle" under fit, as Keras'
- * fit(shuffle=True) has it, belongs in data). */
+/* The keys of the main sections (NULL-terminated). */
+static const char *const data_keys[] = {"file", "source", "synthetic", "validation_split", "shuffle",
+                                        "normalize", "shuffle_buffer_mb", "reader_thread", NULL};
+static const char *const fit_keys[] = {"seed", "epochs", "batch_size", "steps_per_epoch", "loss",
+                                       "metrics", "optimizer", "checkpoint", "early_stopping",
+                                       "threads", "allreduce", "precision", "nccl_timeout",
+                                       "readback_steps", "allreduce_bucket_mb", NULL};
+static const char *const optimizer_keys[] = {"name", "lr", "learning_rate", "momentum", "nesterov", "decay",
+                                             "beta_1", "beta_2", "epsilon", "rho", NULL};
+
+/* Which main section a key unknown where it stands belongs in, for a hint ("shuffle" under fit, as
+ * Keras' fit(shuffle=True) has it, belongs in data); NULL if none. */
 static const char *home_of(const char *key)
 {
-    static const char *const homes[][2] = {
-        {"file", "data"}, {"validation_split", "data"}, {"normalize", "data"}, {"shuffle", "data"},
-        {"epochs", "fit"}, {"batch_size", "fit"}, {"loss", "fit"}, {"metrics", "fit"}, {"optimizer", "fit"},
-        {"seed", "fit"}, {"steps_per_epoch", "fit"}, {"checkpoint", "fit"}, {"early_stopping", "fit"},
-        {"lr", "fit.optimizer"}, {"learning_rate", "fit.optimizer"}, {"momentum", "fit.optimizer"},
-        {"nesterov", "fit.optimizer"}, {"beta_1", "fit.optimizer"}, {"beta_2", "fit.optimizer"},
-        {"epsilon", "fit.optimizer"}, {"rho", "fit.optimizer"}};
-    for (size_t i = 0; i < sizeof homes / sizeof homes[0]; i++)
-        if (!strcmp(homes[i][0], key))
-            return homes[i][1];
+    static const struct { const char *const *keys; const char *section; } sections[] = {
+        {data_keys, "data"}, {fit_keys, "fit"}, {optimizer_keys, "fit.optimizer"}};
+    for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++)
+        for (const char *const *k = sections[i].keys; *k; k++)
+            if (!strcmp(*k, key) && strcmp(key, "name"))
+                return sections[i].section;
     return NULL;
 }
 
@@ -301,11 +307,9 @@ static int expand_globs(const struct schema_ctx *c, struct job_data *d, const co
 
 static int read_data(const struct schema_ctx *c, struct job_data *d, const config_setting_t *g)
 {
-    static const char *const keys[] = {"file", "source", "synthetic", "validation_split", "shuffle",
-                                       "normalize", "shuffle_buffer_mb", "reader_thread", NULL};
     static const char *const sources[] = {"file", "synthetic", NULL};
     static const char *const normalizers[] = {"none", "standard", NULL};
-    if (check_keys(c, g, keys))
+    if (check_keys(c, g, data_keys))
         return -1;
     const config_setting_t *file = member(g, "file");
     int source, norm;
@@ -537,11 +541,7 @@ const char *const precision_names[] = {"auto", "fp32", "tf32", "bf16", NULL};
 
 static int read_fit(const struct schema_ctx *c, struct job_fit *f, const config_setting_t *g)
 {
-    static const char *const keys[] = {"seed", "epochs", "batch_size", "steps_per_epoch", "loss",
-                                       "metrics", "optimizer", "checkpoint", "early_stopping",
-                                       "threads", "allreduce", "precision", "nccl_timeout",
-                                       "readback_steps", "allreduce_bucket_mb", NULL};
-    if (check_keys(c, g, keys))
+    if (check_keys(c, g, fit_keys))
         return -1;
     int64_t seed;
     int loss, allreduce, precision;
@@ -600,9 +600,7 @@ static int read_fit(const struct schema_ctx *c, struct job_fit *f, const config_
         opt = given;
     }
     if (opt) {
-        static const char *const okeys[] = {"name", "lr", "learning_rate", "momentum", "nesterov", "decay", "beta_1",
-                                            "beta_2", "epsilon", "rho", NULL};
-        if (check_keys(c, opt, okeys) || get_choice(c, opt, "name", &kind, OPTIMIZER_ADAM, optimizer_names, 1))
+        if (check_keys(c, opt, optimizer_keys) || get_choice(c, opt, "name", &kind, OPTIMIZER_ADAM, optimizer_names, 1))
             return -1;
     }
     struct optimizer_config *o = &f->optimizer;
