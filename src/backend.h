@@ -80,9 +80,9 @@ struct backend {
      * Dense too. relu_mask_bytes is the size of the mask of (rows, out) outputs;
      * dense_forward_relu_mask is dense_forward with relu that also keeps which z > 0 in the mask;
      * dense_input_grad_relu is the layer above's dx = (dz w^T) * [mask of the layer below], with
-     * db_below = (or += with accumulate) the column sums of that dx. Each returns 1 when done, 0 when not offered for
-     * these shapes (dense_forward_relu_mask then ran dense_forward and kept no mask;
-     * dense_input_grad_relu did nothing). */
+     * db_below = (or += with accumulate) the column sums of that dx. Each returns 1 when done, 0
+     * when not offered for these shapes (dense_forward_relu_mask then ran dense_forward and kept
+     * no mask; dense_input_grad_relu did nothing). */
     size_t (*relu_mask_bytes)(int64_t rows, int64_t out);
     int (*dense_forward_relu_mask)(float *z, void *mask, const float *x, const float *w, const float *b,
                                    int64_t rows, int64_t in, int64_t out);
