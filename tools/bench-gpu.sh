@@ -53,7 +53,7 @@ field() { sed -n "s/.*\"$1\": \([0-9.e+-]*\).*/\1/p" | head -1; }
 rows=()
 bench() { # workload job batch precision steps
   local w=$1 job=$2 b=$3 prec=$4 steps=$5 d ds best=0 bestcfg=none p ps cfg
-  d=$("$D" bench "$job" --device cuda --set fit.batch_size="$b" --set "fit.precision=\"$prec\"" --steps "$steps" \
+  d=$(timeout -k 10 120 "$D" bench "$job" --device cuda --set fit.batch_size="$b" --set "fit.precision=\"$prec\"" --steps "$steps" \
       --warmup-seconds 3 2>>"$out/errors.log")
   echo "dptrain $w b$b $prec: $d" | tee -a "$out/bench.log"
   ds=$(echo "$d" | field samples_per_s)
@@ -65,7 +65,7 @@ bench() { # workload job batch precision steps
   fi
   for cfg in "${variants[@]}"; do
     # shellcheck disable=SC2086
-    p=$("$PY" "$REF" speed "$w" --device cuda --precision "$prec" --batch "$b" --steps "$steps" --warmup-seconds 3 $cfg \
+    p=$(timeout -k 10 300 "$PY" "$REF" speed "$w" --device cuda --precision "$prec" --batch "$b" --steps "$steps" --warmup-seconds 3 $cfg \
         2>>"$out/errors.log" | tail -1)
     echo "pytorch $w b$b $prec $cfg: $p" | tee -a "$out/bench.log"
     ps=$(echo "$p" | field samples_per_s)
@@ -87,14 +87,14 @@ speed_table() {
   # What CUDA graphs are worth on the launch-bound workloads: the same steps with them turned off.
   for w in "cancer_mlp $work/cancer.cfg 318 2000" ${mnist:+"mnist_cnn $work/mnist.cfg 32 1000"}; do
     set -- $w
-    d=$(DPTRAIN_CUDA_GRAPHS=0 "$D" bench "$2" --device cuda --set fit.batch_size="$3" --steps "$4" --warmup-seconds 3 \
+    d=$(DPTRAIN_CUDA_GRAPHS=0 timeout -k 10 120 "$D" bench "$2" --device cuda --set fit.batch_size="$3" --steps "$4" --warmup-seconds 3 \
         2>>"$out/errors.log")
     echo "dptrain $1 b$3 tf32 without CUDA graphs: $d" | tee -a "$out/bench.log"
     rows+=("$(printf '| %-10s | %5s | %-4s | %12.0f | %12s | %-38s | %6s |' "$1" "$3" "tf32" \
       "$(echo "$d" | field samples_per_s)" "" "(dptrain without CUDA graphs)" "")")
   done
   # What the fused relu gradients (cuBLASLt RELU_AUX_BIAS / DRELU_BGRAD) are worth on seed_mlp.
-  d=$(DPTRAIN_LT_DRELU=0 "$D" bench jobs/seed_mlp.cfg --device cuda --set fit.batch_size=1024 --set 'fit.precision="tf32"' \
+  d=$(DPTRAIN_LT_DRELU=0 timeout -k 10 120 "$D" bench jobs/seed_mlp.cfg --device cuda --set fit.batch_size=1024 --set 'fit.precision="tf32"' \
       --steps 100 --warmup-seconds 3 2>>"$out/errors.log")
   echo "dptrain seed_mlp b1024 tf32 without fused relu gradients: $d" | tee -a "$out/bench.log"
   rows+=("$(printf '| %-10s | %5s | %-4s | %12.0f | %12s | %-38s | %6s |' seed_mlp 1024 tf32 \

@@ -9,7 +9,8 @@
 #   4. tools/bench-gpu.sh: dptrain against PyTorch on the same GPU (--quick; FULL=1 tries every
 #      torch.compile variant, which may not fit one 10-minute device call);
 #   5. tools/mnist-cpu-vs-gpu.sh: the MNIST tutorial's CPU and GPU times, one epoch each.
-# Each failed check prints a PROBLEM line; the exit status is 1 when steps 1-3 had any.
+# Each run has a time limit (a hang costs minutes, not the whole device call); each failed check
+# prints a PROBLEM line; the exit status is 1 when steps 1-3 had any.
 # Logs go to $OUT (or ./gpu-check).     source .devdeps/use.sh use; tools/gpu-check.sh
 # The 300 M-row seed job is a call of its own: tools/bench-gpu.sh --seed-job-only.
 # EMULATED=DIR rehearses steps 1-3 without a GPU, with the emulated device of a CUDA-off build in
@@ -39,7 +40,7 @@ done
 problems=0
 problem() { echo "PROBLEM: $*"; problems=$((problems + 1)); }
 echo "== 1. kernels against the CPU backend"
-"$kernels" | tee "$out/kernels.log"
+timeout -k 10 300 "$kernels" | tee "$out/kernels.log"
 [ "${PIPESTATUS[0]}" = 0 ] || problem "kernel tests failed ($out/kernels.log)"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -52,7 +53,7 @@ fit() {
   local dir=$1 ranks=$2 launch=()
   shift 2
   [ "$ranks" = 1 ] || launch=(mpirun --oversubscribe -np "$ranks")
-  "${launch[@]}" "$D" fit "$work/gpu_vs_cpu.cfg" --run-dir "$work/$dir" --progress lines "$@" >"$out/$dir.log" 2>&1 ||
+  timeout -k 10 240 "${launch[@]}" "$D" fit "$work/gpu_vs_cpu.cfg" --run-dir "$work/$dir" --progress lines "$@" >"$out/$dir.log" 2>&1 ||
     problem "$dir: exit $?: $(tail -2 "$out/$dir.log" | tr '\n' ' ')"
 }
 echo "== 2. loss per epoch, CPU (fp32) and GPU (tf32), same data and initial weights"
@@ -74,7 +75,7 @@ fit w-nccl1 1 --device cuda "${small[@]}" --set 'fit.allreduce="nccl"'
 grep -m1 "all-reduce" "$out/w-nccl1.log"
 fit w-nccl1b 1 --device cuda "${small[@]}" --set 'fit.allreduce="nccl"' --set fit.allreduce_bucket_mb=0.004
 fit w-gpu2 2 --device cuda "${small[@]}" --set 'fit.allreduce="mpi"'
-mpirun --oversubscribe -np 2 "$D" fit "$work/gpu_vs_cpu.cfg" --device cuda "${small[@]}" --run-dir "$work/w-gpu2-nccl" \
+timeout -k 10 120 mpirun --oversubscribe -np 2 "$D" fit "$work/gpu_vs_cpu.cfg" --device cuda "${small[@]}" --run-dir "$work/w-gpu2-nccl" \
   >"$out/w-gpu2-nccl.log" 2>&1
 refusal=$(grep -m1 "error" "$out/w-gpu2-nccl.log")
 echo "(2 ranks on one GPU with NCCL must be refused:) $refusal"
