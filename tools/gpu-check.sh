@@ -11,7 +11,7 @@
 #   5. tools/mnist-cpu-vs-gpu.sh: the MNIST tutorial's CPU and GPU times, one epoch each.
 # Each run has a time limit (a hang costs minutes, not the whole device call); each failed check
 # prints a PROBLEM line; the exit status is 1 when steps 1-3 had any.
-# Logs go to $OUT (or ./gpu-check).     source .devdeps/use.sh use; tools/gpu-check.sh
+# Output in $OUT (or ./gpu-check).     source .devdeps/use.sh use; tools/gpu-check.sh
 # The 300 M-row seed job is a call of its own: tools/bench-gpu.sh --seed-job-only.
 # EMULATED=DIR rehearses steps 1-3 without a GPU, with the emulated device of a CUDA-off build in
 # DIR (tests/dptrain_emulated, tests/test_cuda_emulated), so the script itself is known to work
@@ -19,8 +19,20 @@
 # default 20000, makes its training runs shorter).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-out=${OUT:-gpu-check}
-mkdir -p "$out"
+# Everything it prints goes to $OUT/gpu-check.txt; the logs of each step are bundled at the end
+# into $OUT/logs.tgz (a device call brings back 8 files at most), with the speed table beside it.
+dest=${OUT:-gpu-check}
+out=$dest/logs
+rm -rf "$out" && mkdir -p "$out"
+exec > >(tee "$dest/gpu-check.txt") 2>&1
+work=
+bundle() {
+  [ -n "$work" ] && rm -rf "$work"
+  [ -f "$out/table.md" ] && cp "$out/table.md" "$dest/"
+  tar czf "$dest/logs.tgz" -C "$dest" logs && rm -rf "$out"
+}
+trap bundle EXIT
+trap 'echo "gpu-check: stopped by a signal"; exit 143' TERM INT
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 if [ -n "${EMULATED:-}" ]; then
   D=$(cd "$EMULATED" && pwd)/tests/dptrain_emulated
@@ -43,7 +55,6 @@ echo "== 1. kernels against the CPU backend"
 timeout -k 10 300 "$kernels" | tee "$out/kernels.log"
 [ "${PIPESTATUS[0]}" = 0 ] || problem "kernel tests failed ($out/kernels.log)"
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 (cd "$work" && "$D" synth --rows "${GPU_CHECK_ROWS:-20000}" --features 30 --targets 2 -o s.h5 >/dev/null)
 sed -e "s|\"cancer.h5\"|\"$work/s.h5\"|" -e 's|"categorical_crossentropy"|"mse"|' -e 's|"accuracy"|"mae"|g' \
   -e 's|val_accuracy|val_mae|g' -e 's|"max"|"min"|g' jobs/cancer_mlp.cfg >"$work/gpu_vs_cpu.cfg"
