@@ -11,6 +11,7 @@
 
 #include "backend_cuda.h"
 #include "cuda_check.h"
+#include "fast_divide.h"
 #include "gemm.h"
 #include "nvml_probe.h"
 #include "errors.h"
@@ -208,54 +209,95 @@ static size_t cuda_relu_mask_bytes(int64_t rows, int64_t out)
 
 /* ---- convolution and pooling (NHWC) ---- */
 
-/* Element i of the im2col matrix (rows * out_h * out_w patches of k_h * k_w * in_c values): the
- * index of the input value it copies, or -1 where the patch lies in the padding. */
-__device__ int64_t im2col_source(int64_t i, const struct conv_geometry &g)
+/* The index kernels count in 32 bits and divide with fast_divisor: conv_index is conv_geometry
+ * with the divisors they need. A launch covers whole samples and fewer than 2^31 values (batches
+ * beyond that take several launches); DPTRAIN_CUDA_LAUNCH_VALUES lowers the limit, so tests
+ * cover the split. */
+struct conv_index {
+    uint32_t in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, stride_h, stride_w, pad_top, pad_left, patch;
+    struct fast_divisor by_in_c, by_in_w, by_in_h, by_out_c, by_out_w, by_out_h, by_k_w, by_stride_h, by_stride_w,
+        by_patch;
+};
+
+static struct conv_index conv_index_make(const struct conv_geometry *g)
 {
-    const int64_t patch = g.k_h * g.k_w * g.in_c;
-    int64_t e = i % patch, pix = i / patch;
-    int64_t c = e % g.in_c, kw = (e / g.in_c) % g.k_w, kh = e / (g.in_c * g.k_w);
-    int64_t ow = pix % g.out_w, oh = (pix / g.out_w) % g.out_h, n = pix / (g.out_w * g.out_h);
-    int64_t ih = oh * g.stride_h + kh - g.pad_top, iw = ow * g.stride_w + kw - g.pad_left;
-    if (ih < 0 || ih >= g.in_h || iw < 0 || iw >= g.in_w)
-        return -1;
-    return ((n * g.in_h + ih) * g.in_w + iw) * g.in_c + c;
+    struct conv_index x;
+    x.in_h = (uint32_t)g->in_h, x.in_w = (uint32_t)g->in_w, x.in_c = (uint32_t)g->in_c;
+    x.out_h = (uint32_t)g->out_h, x.out_w = (uint32_t)g->out_w, x.out_c = (uint32_t)g->out_c;
+    x.k_h = (uint32_t)g->k_h, x.k_w = (uint32_t)g->k_w, x.stride_h = (uint32_t)g->stride_h;
+    x.stride_w = (uint32_t)g->stride_w, x.pad_top = (uint32_t)g->pad_top, x.pad_left = (uint32_t)g->pad_left;
+    x.patch = x.k_h * x.k_w * x.in_c;
+    x.by_in_c = fast_divisor_make(x.in_c), x.by_in_w = fast_divisor_make(x.in_w);
+    x.by_in_h = fast_divisor_make(x.in_h), x.by_out_c = fast_divisor_make(x.out_c);
+    x.by_out_w = fast_divisor_make(x.out_w), x.by_out_h = fast_divisor_make(x.out_h);
+    x.by_k_w = fast_divisor_make(x.k_w), x.by_stride_h = fast_divisor_make(x.stride_h);
+    x.by_stride_w = fast_divisor_make(x.stride_w), x.by_patch = fast_divisor_make(x.patch);
+    return x;
 }
 
-__global__ void im2col_kernel(float *cols, const float *x, struct conv_geometry g, int64_t rows)
+/* How many samples one launch takes, when a sample has `a` values on one side and `b` on the other. */
+static int64_t samples_per_launch(int64_t a, int64_t b)
 {
-    GRID_STRIDE(i, rows * g.out_h * g.out_w * g.k_h * g.k_w * g.in_c) {
-        int64_t from = im2col_source(i, g);
-        cols[i] = from < 0 ? 0.0f : x[from];
+    static int64_t limit;
+    if (!limit) {
+        const char *v = getenv("DPTRAIN_CUDA_LAUNCH_VALUES");
+        limit = v && atoll(v) > 0 && atoll(v) < INT32_MAX ? atoll(v) : INT32_MAX;
+    }
+    int64_t per_sample = a > b ? a : b;
+    if (per_sample > limit)
+        dp_die(DP_EXIT_INPUT, "CUDA: a sample of %lld values is more than convolution and pooling take on the GPU "
+               "(%lld)", (long long)per_sample, (long long)limit);
+    return limit / per_sample;
+}
+
+#define GRID_STRIDE32(i, n) for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += gridDim.x * blockDim.x)
+
+/* cols holds rows * out_h * out_w patches of k_h * k_w * in_c values; padding reads as 0. */
+__global__ void im2col_kernel(float *cols, const float *x, struct conv_index g, uint32_t n)
+{
+    GRID_STRIDE32(i, n) {
+        uint32_t pix, kk, kh, q, sample;
+        uint32_t c = fast_divmod(fast_divmod(i, g.by_patch, &pix), g.by_in_c, &kk);
+        uint32_t kw = fast_divmod(kk, g.by_k_w, &kh);
+        uint32_t ow = fast_divmod(pix, g.by_out_w, &q), oh = fast_divmod(q, g.by_out_h, &sample);
+        int32_t ih = (int32_t)(oh * g.stride_h + kh) - (int32_t)g.pad_top;
+        int32_t iw = (int32_t)(ow * g.stride_w + kw) - (int32_t)g.pad_left;
+        cols[i] = ih < 0 || ih >= (int32_t)g.in_h || iw < 0 || iw >= (int32_t)g.in_w
+                      ? 0.0f
+                      : x[((sample * g.in_h + (uint32_t)ih) * g.in_w + (uint32_t)iw) * g.in_c + c];
     }
 }
 
-/* The output row (or column) whose window has offset k on input row (or column) i, or -1. */
-__device__ int64_t window_at(int64_t i, int64_t k, int64_t pad, int64_t stride, int64_t out)
+/* The output rows (or columns) [*first, *last] whose windows cover input row t - pad, t = i + pad:
+ * those with o * stride <= t < o * stride + k. Visiting them upwards visits the window offsets
+ * t - o * stride downwards, the CPU's order. */
+__device__ void windows_over(uint32_t t, uint32_t k, uint32_t out, struct fast_divisor stride, uint32_t *first,
+                             uint32_t *last)
 {
-    int64_t t = i + pad - k;
-    if (t < 0 || t % stride)
-        return -1;
-    return t / stride < out ? t / stride : -1;
+    *first = t >= k ? fast_div(t - k + stride.d, stride) : 0; /* ceil((t - k + 1) / stride) */
+    uint32_t hi = fast_div(t, stride);
+    *last = hi < out - 1 ? hi : out - 1;
 }
 
 /* The backward passes of convolution and pooling gather: each input value's gradient sums what
- * the windows over it send back, in the CPU's order (windows in output order: offsets from the
- * last to the first), so they are deterministic, match the CPU's sums term by term, and write
- * every value once (no atomics, no zeroing pass). */
-__global__ void col2im_kernel(float *dx, const float *dcols, struct conv_geometry g, int64_t rows)
+ * the windows over it send back, in the CPU's order (windows in output order), so they are
+ * deterministic, match the CPU's sums term by term, and write every value once (no atomics, no
+ * zeroing pass). */
+__global__ void col2im_kernel(float *dx, const float *dcols, struct conv_index g, uint32_t n)
 {
-    const int64_t patch = g.k_h * g.k_w * g.in_c;
-    GRID_STRIDE(i, rows * g.in_h * g.in_w * g.in_c) {
-        int64_t c = i % g.in_c, iw = (i / g.in_c) % g.in_w, ih = (i / (g.in_c * g.in_w)) % g.in_h;
-        int64_t n = i / (g.in_c * g.in_w * g.in_h);
+    GRID_STRIDE32(i, n) {
+        uint32_t q, r, sample, oh0, oh1, ow0, ow1;
+        uint32_t c = fast_divmod(i, g.by_in_c, &q), iw = fast_divmod(q, g.by_in_w, &r);
+        uint32_t ih = fast_divmod(r, g.by_in_h, &sample);
+        uint32_t th = ih + g.pad_top, tw = iw + g.pad_left;
+        windows_over(th, g.k_h, g.out_h, g.by_stride_h, &oh0, &oh1);
+        windows_over(tw, g.k_w, g.out_w, g.by_stride_w, &ow0, &ow1);
         float s = 0.0f;
-        for (int64_t kh = g.k_h - 1; kh >= 0; kh--) {
-            int64_t oh = window_at(ih, kh, g.pad_top, g.stride_h, g.out_h);
-            for (int64_t kw = g.k_w - 1; kw >= 0 && oh >= 0; kw--) {
-                int64_t ow = window_at(iw, kw, g.pad_left, g.stride_w, g.out_w);
-                if (ow >= 0)
-                    s += dcols[((n * g.out_h + oh) * g.out_w + ow) * patch + (kh * g.k_w + kw) * g.in_c + c];
+        for (uint32_t oh = oh0; oh <= oh1; oh++) {
+            uint32_t kh = th - oh * g.stride_h;
+            for (uint32_t ow = ow0; ow <= ow1; ow++) {
+                uint32_t kw = tw - ow * g.stride_w;
+                s += dcols[((sample * g.out_h + oh) * g.out_w + ow) * g.patch + (kh * g.k_w + kw) * g.in_c + c];
             }
         }
         dx[i] = s;
@@ -265,9 +307,14 @@ __global__ void col2im_kernel(float *dx, const float *dcols, struct conv_geometr
 static void cuda_conv2d_forward(float *z, float *cols, const float *x, const float *w, const float *b,
                                 const struct conv_geometry *g, int64_t rows, int relu)
 {
-    int64_t n = rows * g->out_h * g->out_w * g->k_h * g->k_w * g->in_c;
-    im2col_kernel<<<blocks_for(n), THREADS>>>(cols, x, *g, rows);
-    LAUNCH_CHECK();
+    const int64_t in = g->in_h * g->in_w * g->in_c, per_row = g->out_h * g->out_w * g->k_h * g->k_w * g->in_c;
+    const int64_t step = samples_per_launch(in, per_row);
+    const struct conv_index ix = conv_index_make(g);
+    for (int64_t r = 0; r < rows; r += step) {
+        uint32_t n = (uint32_t)((rows - r < step ? rows - r : step) * per_row);
+        im2col_kernel<<<blocks_for(n), THREADS>>>(cols + r * per_row, x + r * in, ix, n);
+        LAUNCH_CHECK();
+    }
     cuda_dense_forward(z, cols, w, b, rows * g->out_h * g->out_w, g->k_h * g->k_w * g->in_c, g->out_c, relu);
 }
 
@@ -276,33 +323,41 @@ static void cuda_conv2d_backward(float *dx, float *dcols, float *dw, float *db, 
 {
     cuda_dense_backward(dx ? dcols : NULL, dw, db, dz, cols, w, rows * g->out_h * g->out_w,
                         g->k_h * g->k_w * g->in_c, g->out_c, accumulate);
-    if (dx) {
-        int64_t n = rows * g->in_h * g->in_w * g->in_c;
-        col2im_kernel<<<blocks_for(n), THREADS>>>(dx, dcols, *g, rows);
+    if (!dx)
+        return;
+    const int64_t in = g->in_h * g->in_w * g->in_c, per_row = g->out_h * g->out_w * g->k_h * g->k_w * g->in_c;
+    const int64_t step = samples_per_launch(in, per_row);
+    const struct conv_index ix = conv_index_make(g);
+    for (int64_t r = 0; r < rows; r += step) {
+        uint32_t n = (uint32_t)((rows - r < step ? rows - r : step) * in);
+        col2im_kernel<<<blocks_for(n), THREADS>>>(dx + r * in, dcols + r * per_row, ix, n);
         LAUNCH_CHECK();
     }
 }
 
-__global__ void maxpool_forward_kernel(float *y, int32_t *argmax, const float *x, struct conv_geometry g, int64_t rows)
+/* argmax keeps the index of the winning value within its sample; padding never wins. */
+__global__ void maxpool_forward_kernel(float *y, int32_t *argmax, const float *x, struct conv_index g, uint32_t n)
 {
-    GRID_STRIDE(o, rows * g.out_h * g.out_w * g.out_c) {
-        int64_t c = o % g.out_c, ow = (o / g.out_c) % g.out_w, oh = (o / (g.out_c * g.out_w)) % g.out_h;
-        int64_t n = o / (g.out_c * g.out_w * g.out_h);
+    GRID_STRIDE32(o, n) {
+        uint32_t q, r, sample;
+        uint32_t c = fast_divmod(o, g.by_out_c, &q), ow = fast_divmod(q, g.by_out_w, &r);
+        uint32_t oh = fast_divmod(r, g.by_out_h, &sample);
+        const float *xs = x + sample * g.in_h * g.in_w * g.in_c;
         float best = -INFINITY;
         int32_t where = -1;
-        for (int64_t kh = 0; kh < g.k_h; kh++) {
-            int64_t ih = oh * g.stride_h + kh - g.pad_top;
-            if (ih < 0 || ih >= g.in_h)
+        for (uint32_t kh = 0; kh < g.k_h; kh++) {
+            int32_t ih = (int32_t)(oh * g.stride_h + kh) - (int32_t)g.pad_top;
+            if (ih < 0 || ih >= (int32_t)g.in_h)
                 continue;
-            for (int64_t kw = 0; kw < g.k_w; kw++) {
-                int64_t iw = ow * g.stride_w + kw - g.pad_left;
-                if (iw < 0 || iw >= g.in_w)
+            for (uint32_t kw = 0; kw < g.k_w; kw++) {
+                int32_t iw = (int32_t)(ow * g.stride_w + kw) - (int32_t)g.pad_left;
+                if (iw < 0 || iw >= (int32_t)g.in_w)
                     continue;
-                int64_t i = (ih * g.in_w + iw) * g.in_c + c;
-                float v = x[n * g.in_h * g.in_w * g.in_c + i];
+                int32_t i = (ih * (int32_t)g.in_w + iw) * (int32_t)g.in_c + (int32_t)c;
+                float v = xs[i];
                 if (where < 0 || v > best) {
                     best = v;
-                    where = (int32_t)i;
+                    where = i;
                 }
             }
         }
@@ -311,38 +366,51 @@ __global__ void maxpool_forward_kernel(float *y, int32_t *argmax, const float *x
     }
 }
 
-__global__ void maxpool_backward_kernel(float *dx, const float *dy, const int32_t *argmax, struct conv_geometry g,
-                                        int64_t rows)
+__global__ void maxpool_backward_kernel(float *dx, const float *dy, const int32_t *argmax, struct conv_index g,
+                                        uint32_t n)
 {
-    const int64_t in = g.in_h * g.in_w * g.in_c, out = g.out_h * g.out_w * g.out_c;
-    GRID_STRIDE(i, rows * in) {
-        int64_t n = i / in, local = i % in;
-        int64_t c = local % g.in_c, iw = (local / g.in_c) % g.in_w, ih = local / (g.in_c * g.in_w);
+    const uint32_t in = g.in_h * g.in_w * g.in_c, out = g.out_h * g.out_w * g.out_c;
+    GRID_STRIDE32(i, n) {
+        uint32_t q, r, sample, oh0, oh1, ow0, ow1;
+        uint32_t c = fast_divmod(i, g.by_in_c, &q), iw = fast_divmod(q, g.by_in_w, &r);
+        uint32_t ih = fast_divmod(r, g.by_in_h, &sample);
+        const int32_t local = (int32_t)(i - sample * in);
+        windows_over(ih + g.pad_top, g.k_h, g.out_h, g.by_stride_h, &oh0, &oh1);
+        windows_over(iw + g.pad_left, g.k_w, g.out_w, g.by_stride_w, &ow0, &ow1);
         float s = 0.0f;
-        for (int64_t kh = g.k_h - 1; kh >= 0; kh--) {
-            int64_t oh = window_at(ih, kh, g.pad_top, g.stride_h, g.out_h);
-            for (int64_t kw = g.k_w - 1; kw >= 0 && oh >= 0; kw--) {
-                int64_t ow = window_at(iw, kw, g.pad_left, g.stride_w, g.out_w);
-                int64_t o = n * out + (oh * g.out_w + ow) * g.out_c + c;
-                if (ow >= 0 && argmax[o] == local)
+        for (uint32_t oh = oh0; oh <= oh1; oh++)
+            for (uint32_t ow = ow0; ow <= ow1; ow++) {
+                uint32_t o = sample * out + (oh * g.out_w + ow) * g.out_c + c;
+                if (argmax[o] == local)
                     s += dy[o];
             }
-        }
         dx[i] = s;
     }
 }
 
 static void cuda_maxpool_forward(float *y, int32_t *argmax, const float *x, const struct conv_geometry *g, int64_t rows)
 {
-    maxpool_forward_kernel<<<blocks_for(rows * g->out_h * g->out_w * g->out_c), THREADS>>>(y, argmax, x, *g, rows);
-    LAUNCH_CHECK();
+    const int64_t in = g->in_h * g->in_w * g->in_c, out = g->out_h * g->out_w * g->out_c;
+    const int64_t step = samples_per_launch(in, out);
+    const struct conv_index ix = conv_index_make(g);
+    for (int64_t r = 0; r < rows; r += step) {
+        uint32_t n = (uint32_t)((rows - r < step ? rows - r : step) * out);
+        maxpool_forward_kernel<<<blocks_for(n), THREADS>>>(y + r * out, argmax + r * out, x + r * in, ix, n);
+        LAUNCH_CHECK();
+    }
 }
 
 static void cuda_maxpool_backward(float *dx, const float *dy, const int32_t *argmax, const struct conv_geometry *g,
                                   int64_t rows)
 {
-    maxpool_backward_kernel<<<blocks_for(rows * g->in_h * g->in_w * g->in_c), THREADS>>>(dx, dy, argmax, *g, rows);
-    LAUNCH_CHECK();
+    const int64_t in = g->in_h * g->in_w * g->in_c, out = g->out_h * g->out_w * g->out_c;
+    const int64_t step = samples_per_launch(in, out);
+    const struct conv_index ix = conv_index_make(g);
+    for (int64_t r = 0; r < rows; r += step) {
+        uint32_t n = (uint32_t)((rows - r < step ? rows - r : step) * in);
+        maxpool_backward_kernel<<<blocks_for(n), THREADS>>>(dx + r * in, dy + r * out, argmax + r * out, ix, n);
+        LAUNCH_CHECK();
+    }
 }
 
 /* ---- activations ---- */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "backend_cuda.h"
+#include "fast_divide.h"
 #include "layers.h"
 #include "rng.h"
 #include "test_util.h"
@@ -263,8 +264,35 @@ static void batch_uploads_in_order(void)
     gpu->free(input), gpu->free(ids);
 }
 
+/* fast_divisor (the kernels' index arithmetic) against the / and % of C: every divisor up to 4096
+ * and random ones up to 2^31 - 1, with dividends at the multiples' edges and at random below 2^31. */
+static void fast_division_exact(void)
+{
+    uint64_t state = test_seed() | 1, wrong = 0, checked = 0;
+    for (int t = 0; t < 6096; t++) {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        uint32_t d = t < 4096 ? (uint32_t)t + 1 : (uint32_t)(state >> 33) % 0x7fffffffu + 1;
+        struct fast_divisor f = fast_divisor_make(d);
+        uint32_t top = 0x7fffffffu / d * d; /* the largest multiple of d below 2^31 */
+        uint32_t edges[] = {0, 1, d - 1, d, d + 1, top - 1, top, 0x7fffffffu - 1, 0x7fffffffu};
+        for (int k = 0; k < 9 + 64; k++) {
+            state = state * 6364136223846793005ull + 1442695040888963407ull;
+            uint32_t n = k < 9 ? edges[k] : (uint32_t)(state >> 33);
+            if (n > 0x7fffffffu)
+                continue;
+            uint32_t q, r = fast_divmod(n, f, &q);
+            wrong += q != n / d || r != n % d;
+            checked++;
+        }
+    }
+    printf("%-28s %llu of %llu quotients wrong%s\n", "fast division", (unsigned long long)wrong,
+           (unsigned long long)checked, wrong ? "  FAIL" : "");
+    failures += wrong != 0;
+}
+
 int main(void)
 {
+    fast_division_exact();
     if (backend_cuda_device_count() < 1) {
         printf("SKIP: no CUDA device visible\n");
         return 77;

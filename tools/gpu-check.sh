@@ -54,6 +54,9 @@ problem() { echo "PROBLEM: $*"; problems=$((problems + 1)); }
 echo "== 1. kernels against the CPU backend"
 timeout -k 10 300 "$kernels" | tee "$out/kernels.log"
 [ "${PIPESTATUS[0]}" = 0 ] || problem "kernel tests failed ($out/kernels.log)"
+# again with convolution and pooling split into launches of a few samples (as batches beyond 2^31 values are)
+DPTRAIN_CUDA_LAUNCH_VALUES=600 timeout -k 10 300 "$kernels" >"$out/kernels-split.log" 2>&1 ||
+  problem "kernel tests with split launches failed: $(grep FAIL "$out/kernels-split.log" | head -3 | tr '\n' ' ')"
 work=$(mktemp -d)
 (cd "$work" && "$D" synth --rows "${GPU_CHECK_ROWS:-20000}" --features 30 --targets 2 -o s.h5 >/dev/null)
 sed -e "s|\"cancer.h5\"|\"$work/s.h5\"|" -e 's|"categorical_crossentropy"|"mse"|' -e 's|"accuracy"|"mae"|g' \
