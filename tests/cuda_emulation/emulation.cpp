@@ -124,7 +124,7 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cublasLtMatmulDe
     return CUBLAS_STATUS_SUCCESS;
 }
 /* DPTRAIN_EMULATE_STATS=1: at exit, how many products of each epilogue were queued (stderr), so a
- * test can tell which fused paths a run took. */
+ * test can tell which fused paths a run took; streams.cpp adds the size of each captured graph. */
 static std::map<int, long> epilogue_counts;
 static void print_epilogue_counts(void)
 {

@@ -344,6 +344,8 @@ cudaError_t cudaStreamEndCapture(cudaStream_t, cudaGraph_t *g)
     std::lock_guard<std::recursive_mutex> hold(device);
     *g = recording;
     recording = nullptr;
+    if (getenv("DPTRAIN_EMULATE_STATS")) /* a graph's nodes are what a launch-bound step costs */
+        fprintf(stderr, "CUDA emulation: captured a graph of %zu operations\n", (*g)->ops.size());
     if (recording_invalidated) {
         delete *g;
         *g = nullptr;
