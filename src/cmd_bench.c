@@ -12,12 +12,36 @@
 #include "trainer.h"
 
 static const char help[] =
-    "usage: dptrain bench JOB [--steps N] [--warmup-seconds S] [--device cpu|cuda|auto] [--set KEY=VALUE ...]\n"
+    "usage: dptrain bench JOB [--steps N] [--warmup-seconds S] [--device cpu|cuda|auto] [--profile]\n"
+    "                         [--set KEY=VALUE ...]\n"
     "\n"
     "Times full training steps (forward, loss, backward, optimizer) of JOB's model at\n"
     "fit.batch_size on random data already in memory, after a warm-up, the way\n"
     "torch_reference.py speed measures PyTorch. Prints one JSON line with ms_per_step and\n"
-    "samples_per_s. The input shape comes from the job's data (file or synthetic).\n";
+    "samples_per_s. The input shape comes from the job's data (file or synthetic).\n"
+    "\n"
+    "  --profile   then run the steps again (at most 50) with each part timed alone: every\n"
+    "              layer's forward and backward, the input upload, the loss, the optimizer,\n"
+    "              the device synchronized around each (no CUDA graph, no overlap), and print\n"
+    "              a table of milliseconds per step after the JSON line\n";
+
+/* Milliseconds per step of each part; `step` is the step as timed without the profile (seconds). */
+static void print_profile(const struct step_profile *p, const struct model *m, double step)
+{
+    const double per = 1e3 / (double)p->steps;
+    double sum = p->upload + p->loss + p->optimizer;
+    printf("Where a step's time goes (%lld steps, each part alone: the device synchronized around it)\n",
+           (long long)p->steps);
+    printf("%-32s %12s %12s\n", "part", "forward ms", "backward ms");
+    for (int i = 0; i < m->nlayers; i++) {
+        printf("%-32s %12.4f %12.4f\n", m->layers[i].name, p->forward[i] * per, p->backward[i] * per);
+        sum += p->forward[i] + p->backward[i];
+    }
+    printf("%-32s %12.4f\n", "input upload", p->upload * per);
+    printf("%-32s %12.4f\n", "loss (forward and gradient)", p->loss * per);
+    printf("%-32s %12.4f\n", "optimizer", p->optimizer * per);
+    printf("%-32s %12.4f   (the step timed as it runs: %.4f ms)\n", "sum of the parts", sum * per, step * 1e3);
+}
 
 int cmd_bench(int argc, char **argv)
 {
@@ -27,6 +51,7 @@ int cmd_bench(int argc, char **argv)
     int64_t steps = 50;
     const char *device = "auto";
     double warmup = 2.0;
+    int profile = 0;
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) {
             fputs(help, stdout);
@@ -36,6 +61,8 @@ int cmd_bench(int argc, char **argv)
             device = cli_value(argc, argv, &i, "--device");
         } else if (!strcmp(argv[i], "--steps")) {
             steps = cli_int64("--steps", cli_value(argc, argv, &i, "--steps"), 1, 1000000);
+        } else if (!strcmp(argv[i], "--profile")) {
+            profile = 1;
         } else if (!strcmp(argv[i], "--warmup-seconds")) {
             warmup = cli_double("--warmup-seconds", cli_value(argc, argv, &i, "--warmup-seconds"), 0, 3600);
         } else if (argv[i][0] != '-' && !job_path) {
@@ -132,6 +159,19 @@ int cmd_bench(int argc, char **argv)
            "\"batch\": %lld, \"threads\": %d, \"steps\": %lld, \"ms_per_step\": %.4f, \"samples_per_s\": %.1f}\n",
            job.name, be->name, precision, (long long)batch, omp_get_max_threads(), (long long)steps, dt * 1e3,
            (double)batch / dt);
+    if (profile) {
+        struct step_profile prof = {dp_calloc((size_t)m.nlayers, sizeof(double), "a profile"),
+                                    dp_calloc((size_t)m.nlayers, sizeof(double), "a profile")};
+        ts.profile = &prof;
+        for (int64_t s = 0; s < (steps < 50 ? steps : 50); s++, iteration++) {
+            be->zero(db.acc, LOSS_ACC_COUNT * sizeof(double));
+            train_step_run(&ts, &pool[iteration % POOL], (int)(iteration & 1), 0, batch, batch, iteration);
+        }
+        be->synchronize();
+        print_profile(&prof, &m, dt);
+        free(prof.forward);
+        free(prof.backward);
+    }
     train_step_free(&ts);
     for (int p = 0; p < POOL; p++)
         host_batch_free_pinned(&pool[p], be);

@@ -99,6 +99,9 @@ struct pass_context {
      * its first parameter (gradients from there to the arena's end are final): all-reduce buckets. */
     void (*grads_final)(void *arg, size_t first_offset);
     void *grads_final_arg;
+    /* Optional (bench --profile): each layer's forward and backward timed alone, the device
+     * synchronized around it, and the seconds added to slot i of these arrays. */
+    double *forward_seconds, *backward_seconds;
 };
 
 struct layer_ops {

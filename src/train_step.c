@@ -5,6 +5,15 @@
 #include "model.h"
 #include "timeutil.h"
 
+/* With a profile: the clock after the device has finished what was queued; else 0. */
+static double profile_clock(const struct train_step *t)
+{
+    if (!t->profile)
+        return 0;
+    t->be->synchronize();
+    return time_now();
+}
+
 /* Called by backward after each layer with parameters: a bucket may start summing. */
 static void bucket_ready(void *arg, size_t first_offset)
 {
@@ -32,25 +41,35 @@ static void compute(struct train_step *t, const struct host_batch *hb, int64_t l
         c.grads_final = bucket_ready;
         c.grads_final_arg = t->allreduce;
     }
+    if (t->profile) {
+        c.forward_seconds = t->profile->forward;
+        c.backward_seconds = t->profile->backward;
+    }
     model_forward(m, &c);
     const struct layer *last = &m->layers[m->nlayers - 1];
+    double t0 = profile_clock(t);
     t->be->loss_forward_backward(t->db->acc, m->loss_dz, last->z, last->y, device_batch_targets(t->db, hb), hi - lo,
                                  t->k, t->lp, 1.0f / (float)rows);
+    if (t->profile)
+        t->profile->loss += profile_clock(t) - t0;
     model_backward(m, &c);
 }
 
 static void update(struct train_step *t, const struct optimizer_step_params *sp)
 {
     struct model *m = t->m;
+    double t0 = profile_clock(t);
     t->be->optimizer_step(m->params, m->grads, t->opt_state[0], t->opt_state[1], m->arena_floats, *sp);
+    if (t->profile)
+        t->profile->optimizer += profile_clock(t) - t0;
 }
 
 /* Graphs: one rank (nothing to all-reduce), a backend that records them, a full batch of a shape
- * already run once (so every buffer and GEMM plan exists before recording).
+ * already run once (so every buffer and GEMM plan exists before recording), not while profiling.
  * DPTRAIN_CUDA_GRAPHS=0 turns them off. */
 static int graph_usable(const struct train_step *t, int64_t rows)
 {
-    if (rows != t->batch)
+    if (rows != t->batch || t->profile)
         return 0;
     if (t->graph)
         return 1;
@@ -64,8 +83,13 @@ void train_step_run(struct train_step *t, const struct host_batch *hb, int slot,
     const struct backend *be = t->be;
     struct optimizer_step_params sp;
     optimizer_step_params_make(&sp, t->optimizer, iteration);
+    double t_upload = profile_clock(t);
     if (hi > lo)
         device_batch_upload_async(t->db, t->m, hb, t->k, slot);
+    if (t->profile) {
+        t->profile->upload += profile_clock(t) - t_upload;
+        t->profile->steps++;
+    }
     be->set_step_scalars((uint32_t)iteration, &sp, slot);
     be->host_fence_record(slot);
     double t0 = time_now();

@@ -15,6 +15,14 @@
 #include "model.h"
 #include "optimizer.h"
 
+/* Where a step's time goes (dptrain bench --profile): each part timed alone, the device
+ * synchronized before and after it (so no graph and no overlap), seconds summed over `steps`. */
+struct step_profile {
+    double *forward, *backward; /* per layer */
+    double upload, loss, optimizer;
+    int64_t steps;
+};
+
 struct train_step {
     /* set by the caller */
     const struct backend *be;
@@ -27,6 +35,7 @@ struct train_step {
     uint64_t seed;                /* dropout keys */
     int64_t batch;                /* full global batch */
     struct grad_allreduce *allreduce;
+    struct step_profile *profile; /* NULL but in bench --profile */
     /* kept between steps */
     void *graph;                  /* the recorded step, or NULL */
     int64_t full_steps_run;       /* full batches run as ordinary calls */

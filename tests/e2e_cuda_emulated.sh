@@ -143,5 +143,9 @@ if [ -f "$DATA/mnist/train-images-idx3-ubyte.gz" ]; then
   DPTRAIN_EMULATE_DEFER=1 "$DPTRAIN" fit "$SRC/jobs/mnist_cnn.cfg" "${short[@]}" --device cuda --run-dir mdefer >mdefer.log 2>&1 ||
     fail "mnist, deferred schedule: $(tail -2 mdefer.log)"
   out=$(compare mgpu/last.h5 mdefer/last.h5 0) && pass "CNN, deferred schedule: $out" || fail "CNN, deferred schedule: $out"
+  sed "s|\"mnist.h5\"|\"$PWD/mnist.h5\"|" "$SRC/jobs/mnist_cnn.cfg" >mnist.cfg
+  "$DPTRAIN" bench mnist.cfg --device cuda --steps 2 --warmup-seconds 0 --profile --set fit.batch_size=4 \
+    >mprofile.txt 2>mprofile.err || fail "bench --profile on the device: $(tail -2 mprofile.err)"
+  check_profile mprofile.txt conv2d max_pooling2d conv2d_1 max_pooling2d_1 flatten dense dense_1
 fi
 finish

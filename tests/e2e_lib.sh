@@ -51,6 +51,27 @@ make_dep_modules() {
   echo $deps
 }
 
+# check_profile OUTPUT LAYER...: `dptrain bench --profile` printed its JSON line first, then a row
+# for each named layer (forward and backward ms), the upload, loss and optimizer rows, and a sum
+# that is the rows' total (within the rounding of 4 decimals).
+check_profile() {
+  local out=$1
+  shift
+  head -1 "$out" | grep -q '"ms_per_step"' || { fail "bench --profile: the JSON line is not first: $(head -1 "$out")"; return; }
+  local layer
+  for layer in "$@"; do
+    grep -Eq "^$layer +[0-9.]+ +[0-9.]+$" "$out" || { fail "bench --profile: no row for $layer: $(cat "$out")"; return; }
+  done
+  awk -v n=$# '
+    /^(input upload|loss \(forward and gradient\)|optimizer) / { s += $NF; parts++ }
+    NF == 3 && $2 ~ /^[0-9.]+$/ && $3 ~ /^[0-9.]+$/ { s += $2 + $3; layers++ }
+    /^sum of the parts/ { sum = $5 }
+    END { d = s - sum; if (d < 0) d = -d
+          exit !(parts == 3 && layers == n && sum > 0 && d <= 1e-4 * (n * 2 + 3)) }' "$out" &&
+    pass "bench --profile: $# layers, upload, loss, optimizer; $(grep '^sum of the parts' "$out" | tr -s ' ')" ||
+    fail "bench --profile: the rows do not add up to the sum: $(cat "$out")"
+}
+
 finish() {
   echo "$passes passed, $failures failed"
   [ "$failures" -eq 0 ]

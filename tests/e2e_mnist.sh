@@ -23,6 +23,10 @@ acc=$("$DPTRAIN" evaluate "$SRC/jobs/mnist_cnn.cfg" --weights run/last.h5 --json
 awk -v a="$acc" 'BEGIN { exit !(a >= 0.93) }' && pass "400 steps of batch 32: test accuracy $acc >= 0.93" ||
   fail "test accuracy $acc after 400 steps"
 
+"$DPTRAIN" bench "$SRC/jobs/mnist_cnn.cfg" --steps 3 --warmup-seconds 0 --profile --set fit.threads=1 >profile.txt 2>&1 ||
+  fail "bench --profile: $(tail -2 profile.txt)"
+check_profile profile.txt conv2d max_pooling2d conv2d_1 max_pooling2d_1 flatten dense dense_1
+
 # Same result with 1 and 2 ranks (within rounding), as for Dense models: 40 steps of batch 32.
 if /usr/bin/python3 -c "import h5py" 2>/dev/null; then
   short=(--set fit.epochs=1 --set fit.steps_per_epoch=40 --set fit.threads=1)

@@ -9,7 +9,7 @@
 #     --full-seed      also train the full seed tutorial job (300 M synthetic rows, 1 epoch), timed
 #     --seed-job-only  only that job (a device call of its own: its goal is under 6 minutes)
 # Needs a CUDA build (build-gpu/, made here when missing) and torch with CUDA for python3.
-# Logs and the table go to $OUT (default ./bench-gpu).
+# Logs, the table and each workload's profile (dptrain bench --profile) go to $OUT (default ./bench-gpu).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -99,6 +99,13 @@ speed_table() {
   echo "dptrain seed_mlp b1024 tf32 without fused relu gradients: $d" | tee -a "$out/bench.log"
   rows+=("$(printf '| %-10s | %5s | %-4s | %12.0f | %12s | %-38s | %6s |' seed_mlp 1024 tf32 \
     "$(echo "$d" | field samples_per_s)" "" "(dptrain, relu gradients unfused)" "")")
+  # Where each workload's step goes (bench --profile: every layer and part timed alone), in profile.txt.
+  for w in "seed_mlp jobs/seed_mlp.cfg 1024" "cancer_mlp $work/cancer.cfg 318" \
+    ${mnist:+"mnist_cnn $work/mnist.cfg 32" "mnist_cnn $work/mnist.cfg 1024"}; do
+    set -- $w
+    { echo "== $1, batch $3, tf32"; timeout -k 10 120 "$D" bench "$2" --device cuda --set fit.batch_size="$3" --steps 50 \
+        --warmup-seconds 1 --profile 2>&1; } >>"$out/profile.txt"
+  done
   {
     echo
     echo "GPU: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1); $(date -u +%Y-%m-%d)"
