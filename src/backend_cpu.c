@@ -132,18 +132,16 @@ static void cpu_maxpool_forward(float *y, int32_t *argmax, const float *x, const
                                 int64_t rows)
 {
     const int64_t C = g->in_c, in_plane = g->in_h * g->in_w * C;
-    /* Channels innermost: each window position is a contiguous run of C values (NHWC), compared
-     * against the running maxima of all channels at once. The first maximum in window order wins. */
+    /* Channels innermost: each window position is a contiguous run of C values (NHWC). The first
+     * position in the window is copied, the others compared without branches (strictly greater
+     * wins, so the first maximum in window order does; the channels' comparisons are vectorized). */
 #pragma omp parallel for if (rows * g->out_h * g->out_w * C > CPU_PARALLEL_MIN)
     for (int64_t p = 0; p < rows * g->out_h; p++) {
         const int64_t n = p / g->out_h, oh = p % g->out_h;
         for (int64_t ow = 0; ow < g->out_w; ow++) {
-            float *best = y + ((n * g->out_h + oh) * g->out_w + ow) * C;
-            int32_t *where = argmax + ((n * g->out_h + oh) * g->out_w + ow) * C;
-            for (int64_t c = 0; c < C; c++) {
-                best[c] = -INFINITY;
-                where[c] = -1;
-            }
+            float *restrict best = y + ((n * g->out_h + oh) * g->out_w + ow) * C;
+            int32_t *restrict where = argmax + ((n * g->out_h + oh) * g->out_w + ow) * C;
+            int started = 0;
             for (int64_t kh = 0; kh < g->k_h; kh++) {
                 const int64_t ih = oh * g->stride_h + kh - g->pad_top;
                 if (ih < 0 || ih >= g->in_h)
@@ -153,13 +151,26 @@ static void cpu_maxpool_forward(float *y, int32_t *argmax, const float *x, const
                     if (iw < 0 || iw >= g->in_w)
                         continue;
                     const int32_t base = (int32_t)((ih * g->in_w + iw) * C);
-                    const float *xv = x + n * in_plane + base;
-                    for (int64_t c = 0; c < C; c++)
-                        if (where[c] < 0 || xv[c] > best[c]) {
+                    const float *restrict xv = x + n * in_plane + base;
+                    if (!started) {
+                        for (int64_t c = 0; c < C; c++) {
                             best[c] = xv[c];
                             where[c] = base + (int32_t)c;
                         }
+                        started = 1;
+                        continue;
+                    }
+                    for (int64_t c = 0; c < C; c++) { /* the index chosen by a mask: GCC vectorizes that */
+                        const float v = xv[c], b = best[c];
+                        const int32_t greater = -(int32_t)(v > b), w = where[c];
+                        best[c] = v > b ? v : b;
+                        where[c] = (w & ~greater) | ((base + (int32_t)c) & greater);
+                    }
                 }
+            }
+            for (int64_t c = 0; c < C && !started; c++) { /* a window over padding alone */
+                best[c] = -INFINITY;
+                where[c] = -1;
             }
         }
     }
@@ -233,9 +244,14 @@ static void cpu_activation_backward(float *dz, const float *dy, const float *y, 
             memcpy(dz, dy, (size_t)n * sizeof(float));
         break;
     case ACTIVATION_RELU:
-#pragma omp parallel for if (n > CPU_PARALLEL_MIN)
-        for (int64_t i = 0; i < n; i++)
-            dz[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+        /* Both values loaded whatever the sign, so the compiler selects instead of branching
+         * (relu's signs are a coin toss: mispredicted branches made this loop cost as much as a
+         * convolution); dz may be dy itself, element for element. */
+#pragma omp parallel for simd if (n > CPU_PARALLEL_MIN)
+        for (int64_t i = 0; i < n; i++) {
+            const float g = dy[i], v = y[i];
+            dz[i] = v > 0.0f ? g : 0.0f;
+        }
         break;
     case ACTIVATION_SIGMOID:
 #pragma omp parallel for if (n > CPU_PARALLEL_MIN)
