@@ -61,26 +61,33 @@ static void cpu_dense_backward(float *dx, float *dw, float *db, const float *dz,
                     1.0f, dz, (blasint)out, w, (blasint)out, 0.0f, dx, (blasint)in);
 }
 
-/* im2col for NHWC: row (n, oh, ow) holds the patch in (kh, kw, c) order, zeros where padded. */
+/* im2col for NHWC: row (n, oh, ow) holds the patch in (kh, kw, c) order, zeros where padded. The
+ * window's positions on one input row are adjacent in x, so each kernel row is one copy (with
+ * zeros either side where it hangs over the padding), not one per position. */
 static void im2col_nhwc(float *cols, const float *x, const struct conv_geometry *g, int64_t rows)
 {
-    const int64_t patch = g->k_h * g->k_w * g->in_c;
+    const int64_t C = g->in_c, patch = g->k_h * g->k_w * C;
 #pragma omp parallel for collapse(2) if (rows * g->out_h * g->out_w * patch > CPU_PARALLEL_MIN)
     for (int64_t n = 0; n < rows; n++)
         for (int64_t oh = 0; oh < g->out_h; oh++)
             for (int64_t ow = 0; ow < g->out_w; ow++) {
                 float *dst = cols + ((n * g->out_h + oh) * g->out_w + ow) * patch;
+                const int64_t iw0 = ow * g->stride_w - g->pad_left; /* the window's first column */
+                const int64_t lo = iw0 < 0 ? -iw0 : 0;              /* kernel columns [lo, hi) are inside */
+                const int64_t hi = iw0 + g->k_w > g->in_w ? g->in_w - iw0 : g->k_w;
                 for (int64_t kh = 0; kh < g->k_h; kh++) {
-                    int64_t ih = oh * g->stride_h + kh - g->pad_top;
-                    for (int64_t kw = 0; kw < g->k_w; kw++) {
-                        int64_t iw = ow * g->stride_w + kw - g->pad_left;
-                        float *d = dst + (kh * g->k_w + kw) * g->in_c;
-                        if (ih < 0 || ih >= g->in_h || iw < 0 || iw >= g->in_w)
-                            memset(d, 0, (size_t)g->in_c * sizeof(float));
-                        else
-                            memcpy(d, x + ((n * g->in_h + ih) * g->in_w + iw) * g->in_c,
-                                   (size_t)g->in_c * sizeof(float));
+                    const int64_t ih = oh * g->stride_h + kh - g->pad_top;
+                    float *d = dst + kh * g->k_w * C;
+                    if (ih < 0 || ih >= g->in_h || hi <= lo) {
+                        memset(d, 0, (size_t)(g->k_w * C) * sizeof(float));
+                        continue;
                     }
+                    if (lo > 0)
+                        memset(d, 0, (size_t)(lo * C) * sizeof(float));
+                    memcpy(d + lo * C, x + ((n * g->in_h + ih) * g->in_w + iw0 + lo) * C,
+                           (size_t)((hi - lo) * C) * sizeof(float));
+                    if (hi < g->k_w)
+                        memset(d + hi * C, 0, (size_t)((g->k_w - hi) * C) * sizeof(float));
                 }
             }
 }
