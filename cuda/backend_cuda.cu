@@ -250,7 +250,35 @@ static int64_t samples_per_launch(int64_t a, int64_t b)
     return limit / per_sample;
 }
 
-#define GRID_STRIDE32(i, n) for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += gridDim.x * blockDim.x)
+/* A layer's launches: its index geometry, the values per sample on the input side (in) and on the
+ * other (out: im2col's columns, or pooling's outputs), and how many samples one launch takes. */
+struct launch_plan {
+    struct conv_index ix;
+    int64_t in, out, step;
+};
+
+static struct launch_plan launch_plan_make(const struct conv_geometry *g, int64_t out)
+{
+    struct launch_plan p = {conv_index_make(g), g->in_h * g->in_w * g->in_c, out, 0};
+    p.step = samples_per_launch(p.in, p.out);
+    return p;
+}
+
+/* The values a launch from sample r covers, per_sample for each of its samples. */
+static uint32_t launch_values(const struct launch_plan *p, int64_t r, int64_t rows, int64_t per_sample)
+{
+    return (uint32_t)((rows - r < p->step ? rows - r : p->step) * per_sample);
+}
+
+static int64_t cols_per_sample(const struct conv_geometry *g)
+{
+    return g->out_h * g->out_w * g->k_h * g->k_w * g->in_c;
+}
+
+static int64_t pooled_per_sample(const struct conv_geometry *g) { return g->out_h * g->out_w * g->out_c; }
+
+#define GRID_STRIDE32(i, n) \
+    for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += gridDim.x * blockDim.x)
 
 /* cols holds rows * out_h * out_w patches of k_h * k_w * in_c values; padding reads as 0. */
 __global__ void im2col_kernel(float *cols, const float *x, struct conv_index g, uint32_t n)
@@ -307,12 +335,10 @@ __global__ void col2im_kernel(float *dx, const float *dcols, struct conv_index g
 static void cuda_conv2d_forward(float *z, float *cols, const float *x, const float *w, const float *b,
                                 const struct conv_geometry *g, int64_t rows, int relu)
 {
-    const int64_t in = g->in_h * g->in_w * g->in_c, per_row = g->out_h * g->out_w * g->k_h * g->k_w * g->in_c;
-    const int64_t step = samples_per_launch(in, per_row);
-    const struct conv_index ix = conv_index_make(g);
-    for (int64_t r = 0; r < rows; r += step) {
-        uint32_t n = (uint32_t)((rows - r < step ? rows - r : step) * per_row);
-        im2col_kernel<<<blocks_for(n), THREADS>>>(cols + r * per_row, x + r * in, ix, n);
+    const struct launch_plan p = launch_plan_make(g, cols_per_sample(g));
+    for (int64_t r = 0; r < rows; r += p.step) {
+        uint32_t n = launch_values(&p, r, rows, p.out);
+        im2col_kernel<<<blocks_for(n), THREADS>>>(cols + r * p.out, x + r * p.in, p.ix, n);
         LAUNCH_CHECK();
     }
     cuda_dense_forward(z, cols, w, b, rows * g->out_h * g->out_w, g->k_h * g->k_w * g->in_c, g->out_c, relu);
@@ -325,12 +351,10 @@ static void cuda_conv2d_backward(float *dx, float *dcols, float *dw, float *db, 
                         g->k_h * g->k_w * g->in_c, g->out_c, accumulate);
     if (!dx)
         return;
-    const int64_t in = g->in_h * g->in_w * g->in_c, per_row = g->out_h * g->out_w * g->k_h * g->k_w * g->in_c;
-    const int64_t step = samples_per_launch(in, per_row);
-    const struct conv_index ix = conv_index_make(g);
-    for (int64_t r = 0; r < rows; r += step) {
-        uint32_t n = (uint32_t)((rows - r < step ? rows - r : step) * in);
-        col2im_kernel<<<blocks_for(n), THREADS>>>(dx + r * in, dcols + r * per_row, ix, n);
+    const struct launch_plan p = launch_plan_make(g, cols_per_sample(g));
+    for (int64_t r = 0; r < rows; r += p.step) {
+        uint32_t n = launch_values(&p, r, rows, p.in);
+        col2im_kernel<<<blocks_for(n), THREADS>>>(dx + r * p.in, dcols + r * p.out, p.ix, n);
         LAUNCH_CHECK();
     }
 }
@@ -390,12 +414,10 @@ __global__ void maxpool_backward_kernel(float *dx, const float *dy, const int32_
 
 static void cuda_maxpool_forward(float *y, int32_t *argmax, const float *x, const struct conv_geometry *g, int64_t rows)
 {
-    const int64_t in = g->in_h * g->in_w * g->in_c, out = g->out_h * g->out_w * g->out_c;
-    const int64_t step = samples_per_launch(in, out);
-    const struct conv_index ix = conv_index_make(g);
-    for (int64_t r = 0; r < rows; r += step) {
-        uint32_t n = (uint32_t)((rows - r < step ? rows - r : step) * out);
-        maxpool_forward_kernel<<<blocks_for(n), THREADS>>>(y + r * out, argmax + r * out, x + r * in, ix, n);
+    const struct launch_plan p = launch_plan_make(g, pooled_per_sample(g));
+    for (int64_t r = 0; r < rows; r += p.step) {
+        uint32_t n = launch_values(&p, r, rows, p.out);
+        maxpool_forward_kernel<<<blocks_for(n), THREADS>>>(y + r * p.out, argmax + r * p.out, x + r * p.in, p.ix, n);
         LAUNCH_CHECK();
     }
 }
@@ -403,12 +425,10 @@ static void cuda_maxpool_forward(float *y, int32_t *argmax, const float *x, cons
 static void cuda_maxpool_backward(float *dx, const float *dy, const int32_t *argmax, const struct conv_geometry *g,
                                   int64_t rows)
 {
-    const int64_t in = g->in_h * g->in_w * g->in_c, out = g->out_h * g->out_w * g->out_c;
-    const int64_t step = samples_per_launch(in, out);
-    const struct conv_index ix = conv_index_make(g);
-    for (int64_t r = 0; r < rows; r += step) {
-        uint32_t n = (uint32_t)((rows - r < step ? rows - r : step) * in);
-        maxpool_backward_kernel<<<blocks_for(n), THREADS>>>(dx + r * in, dy + r * out, argmax + r * out, ix, n);
+    const struct launch_plan p = launch_plan_make(g, pooled_per_sample(g));
+    for (int64_t r = 0; r < rows; r += p.step) {
+        uint32_t n = launch_values(&p, r, rows, p.in);
+        maxpool_backward_kernel<<<blocks_for(n), THREADS>>>(dx + r * p.in, dy + r * p.out, argmax + r * p.out, p.ix, n);
         LAUNCH_CHECK();
     }
 }

@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "timeutil.h"
+
 #ifdef DPTRAIN_HAVE_CUDA
 #include "backend_cuda.h"
 #endif
@@ -50,4 +52,10 @@ const struct backend *backend_select(const char *device, int local_rank, struct 
     }
     dp_error_set(err, DP_EXIT_INPUT, "--device %s: expected cpu, cuda or auto", device);
     return NULL;
+}
+
+double backend_clock(const struct backend *be)
+{
+    be->synchronize();
+    return time_now();
 }

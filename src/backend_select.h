@@ -13,6 +13,9 @@ const struct backend *backend_select(const char *device, int local_rank, struct 
 const struct backend *backend_select_gpu(int device, char *name, size_t name_len, char *bus_id, size_t bus_len,
                                          struct dp_error *err);
 
+/* The host clock (seconds) once `be` has finished all it was given: profiles time device work. */
+double backend_clock(const struct backend *be);
+
 /* What this dptrain was built with, for --version: "cpu" or the CUDA build's GPU architectures
  * and NCCL. */
 const char *backend_build_info(void);

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend_select.h"
 #include "errors.h"
-#include "timeutil.h"
 
 /* Tensors start on 64-float (256-byte) boundaries so that BLAS, cuBLAS and vector loads never see a
  * misaligned view. */
@@ -145,30 +145,23 @@ void model_set_loss(struct model *m, enum loss_kind loss)
     last->loss_fused = loss != LOSS_MSE && last->spec.kind == LAYER_KIND_DENSE;
 }
 
-/* The clock after the device has finished what was queued (profiling only). */
-static double device_clock(const struct pass_context *c)
-{
-    c->be->synchronize();
-    return time_now();
-}
-
 void model_forward(struct model *m, const struct pass_context *c)
 {
     for (int i = 0; i < m->nlayers; i++) {
-        double t = c->forward_seconds ? device_clock(c) : 0;
+        double t = c->forward_seconds ? backend_clock(c->be) : 0;
         layer_ops_table[m->layers[i].spec.kind]->forward(&m->layers[i], c);
         if (c->forward_seconds)
-            c->forward_seconds[i] += device_clock(c) - t;
+            c->forward_seconds[i] += backend_clock(c->be) - t;
     }
 }
 
 void model_backward(struct model *m, const struct pass_context *c)
 {
     for (int i = m->nlayers - 1; i >= 0; i--) {
-        double t = c->backward_seconds ? device_clock(c) : 0;
+        double t = c->backward_seconds ? backend_clock(c->be) : 0;
         layer_ops_table[m->layers[i].spec.kind]->backward(&m->layers[i], c);
         if (c->backward_seconds)
-            c->backward_seconds[i] += device_clock(c) - t;
+            c->backward_seconds[i] += backend_clock(c->be) - t;
         if (c->grads_final && m->layers[i].nparams > 0)
             c->grads_final(c->grads_final_arg, m->layers[i].param_offsets[0]);
     }
