@@ -17,11 +17,16 @@ cp "$DATA/mnist/train-labels-idx1-ubyte.gz" bad/t10k-images-idx3-ubyte.gz
 expect_error 2 "bad/t10k-images-idx3-ubyte.gz: not an MNIST image file" "$DPTRAIN" import mnist bad -o b.h5
 [ ! -e b.h5 ] && pass "failed imports leave no file" || fail "a failed import left b.h5"
 
-"$DPTRAIN" fit "$SRC/jobs/mnist_cnn.cfg" --set fit.epochs=1 --set fit.steps_per_epoch=400 --set fit.threads=1 \
-  --run-dir run >fit.log 2>&1 || { fail "fit: $(tail -3 fit.log)"; finish; }
+# The tutorial's job for one whole epoch (1875 steps of batch 32, 20-40 s on 2 cores). The issue's
+# 0.985 after one epoch is where this model lands give or take the seed (README: 16 seeds, mean
+# 0.9840, sd 0.0022, from 0.9800 to 0.9879; PyTorch the same). Another CPU's BLAS rounds
+# differently, which acts like another seed, so the bound sits 4 sd under the mean: a broken
+# layer lands far below it. Seed 1 with 2 threads here: 0.9832.
+"$DPTRAIN" fit "$SRC/jobs/mnist_cnn.cfg" --set fit.epochs=1 --set fit.threads=2 --run-dir run >fit.log 2>&1 ||
+  { fail "fit: $(tail -3 fit.log)"; finish; }
 acc=$("$DPTRAIN" evaluate "$SRC/jobs/mnist_cnn.cfg" --weights run/last.h5 --json | sed -n 's/.*"accuracy": \([0-9.]*\).*/\1/p')
-awk -v a="$acc" 'BEGIN { exit !(a >= 0.93) }' && pass "400 steps of batch 32: test accuracy $acc >= 0.93" ||
-  fail "test accuracy $acc after 400 steps"
+awk -v a="$acc" 'BEGIN { exit !(a >= 0.975) }' && pass "1 epoch ($(grep -o '[0-9.]* s, [0-9]* samples/s' fit.log)): test accuracy $acc >= 0.975" ||
+  fail "test accuracy $acc after 1 epoch"
 
 "$DPTRAIN" bench "$SRC/jobs/mnist_cnn.cfg" --steps 3 --warmup-seconds 0 --profile --set fit.threads=1 >profile.txt 2>&1 ||
   fail "bench --profile: $(tail -2 profile.txt)"
