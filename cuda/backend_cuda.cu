@@ -711,22 +711,6 @@ static void cuda_optimizer_step(float *w, const float *g, float *s0, float *s1, 
     LAUNCH_CHECK();
 }
 
-__global__ void finite_kernel(int *bad, const float *x, int64_t n)
-{
-    GRID_STRIDE(i, n) if (!isfinite(x[i])) *bad = 1;
-}
-
-static int cuda_all_finite(const float *x, size_t n)
-{
-    int *bad = (int *)cuda_alloc(sizeof(int), "a flag");
-    finite_kernel<<<blocks_for((int64_t)n), THREADS>>>(bad, x, (int64_t)n);
-    LAUNCH_CHECK();
-    int host = 0;
-    cuda_download(&host, bad, sizeof host);
-    cuda_free(bad);
-    return !host;
-}
-
 static const char *cuda_set_precision(int precision) { return gemm_set_precision(precision); }
 
 static int cuda_utilization(double *percent) { return nvml_probe_utilization(percent); }
@@ -823,7 +807,6 @@ extern "C" const struct backend backend_cuda = {
     cuda_dropout_backward,
     cuda_loss_forward_backward,
     cuda_optimizer_step,
-    cuda_all_finite,
     cuda_set_precision,
     cuda_memory_info,
     cuda_utilization,

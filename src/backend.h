@@ -131,9 +131,6 @@ struct backend {
     void (*optimizer_step)(float *w, const float *g, float *state0, float *state1, size_t n,
                            struct optimizer_step_params p);
 
-    /* 1 when every one of x[0..n) is finite. */
-    int (*all_finite)(const float *x, size_t n);
-
     /* Matrix-product precision: 0 fp32, 1 tf32, 2 bf16 (a backend without them computes fp32);
      * returns the name of what it will use. */
     const char *(*set_precision)(int precision);

@@ -445,15 +445,6 @@ static void cpu_optimizer_step(float *w, const float *g, float *s0, float *s1, s
     }
 }
 
-static int cpu_all_finite(const float *x, size_t n)
-{
-    int ok = 1;
-#pragma omp parallel for reduction(&& : ok) if (n > CPU_PARALLEL_MIN)
-    for (size_t i = 0; i < n; i++)
-        ok = ok && isfinite(x[i]);
-    return ok;
-}
-
 static void *cpu_host_alloc(size_t bytes, const char *what) { return dp_calloc(1, bytes, what); }
 static void cpu_fence(int slot) { (void)slot; }
 
@@ -518,7 +509,6 @@ const struct backend backend_cpu = {
     .dropout_backward = cpu_dropout_backward,
     .loss_forward_backward = cpu_loss_forward_backward,
     .optimizer_step = cpu_optimizer_step,
-    .all_finite = cpu_all_finite,
     .set_precision = cpu_set_precision,
     .memory_info = cpu_memory_info,
     .utilization = cpu_utilization,
