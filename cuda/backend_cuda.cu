@@ -241,7 +241,8 @@ static int64_t samples_per_launch(int64_t a, int64_t b)
     static int64_t limit;
     if (!limit) {
         const char *v = getenv("DPTRAIN_CUDA_LAUNCH_VALUES");
-        limit = v && atoll(v) > 0 && atoll(v) < INT32_MAX ? atoll(v) : INT32_MAX;
+        limit = v ? atoll(v) : 0;
+        limit = limit > 0 && limit < INT32_MAX ? limit : INT32_MAX;
     }
     int64_t per_sample = a > b ? a : b;
     if (per_sample > limit)
@@ -276,9 +277,6 @@ static int64_t cols_per_sample(const struct conv_geometry *g)
 }
 
 static int64_t pooled_per_sample(const struct conv_geometry *g) { return g->out_h * g->out_w * g->out_c; }
-
-#define GRID_STRIDE32(i, n) \
-    for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += gridDim.x * blockDim.x)
 
 /* cols holds rows * out_h * out_w patches of k_h * k_w * in_c values; padding reads as 0. */
 __global__ void im2col_kernel(float *cols, const float *x, struct conv_index g, uint32_t n)

@@ -47,5 +47,8 @@ static inline unsigned blocks_for(int64_t n)
 }
 
 #define GRID_STRIDE(i, n) for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
+/* The same in 32 bits, for n below 2^31 (the index kernels of convolution and pooling) */
+#define GRID_STRIDE32(i, n) \
+    for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += gridDim.x * blockDim.x)
 
 #endif
