@@ -18,7 +18,7 @@ static void *reader_thread(void *arg)
 {
     struct batch_prefetch *p = arg;
     p->be->bind_thread();
-    h5io_init(); /* HDF5's error printing is off per thread: this one reads too */
+    h5io_init_thread(); /* HDF5's error printing is off per thread: this one reads too */
     pthread_mutex_lock(&p->mu);
     for (;;) {
         while (!p->quit && !p->busy)

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "atomic_file.h"
 #include "cli.h"
 #include "csv.h"
 #include "evaluator.h"
@@ -105,11 +106,10 @@ int cmd_predict(int argc, char **argv)
         m.be->download(pred + start * k, last->y, (size_t)(n * k) * sizeof(float));
     }
     if (ends_with(out, ".csv")) {
-        char tmp[4096];
-        snprintf(tmp, sizeof tmp, "%s.tmp", out);
-        FILE *f = fopen(tmp, "w");
-        if (!f)
-            dp_die(DP_EXIT_INPUT, "%s: cannot write", out);
+        struct atomic_file csv_out;
+        if (atomic_file_open(&csv_out, out, &err) != 0)
+            dp_die_error(&err);
+        FILE *f = csv_out.f;
         for (int64_t r = 0; r < rows; r++) {
             const float *p = pred + r * k;
             for (int64_t j = 0; j < k; j++)
@@ -118,14 +118,15 @@ int cmd_predict(int argc, char **argv)
                 fprintf(f, ",%lld", (long long)predicted_class(p, k));
             fputc('\n', f);
         }
-        if (fclose(f) != 0 || rename(tmp, out) != 0)
-            dp_die(DP_EXIT_INTERNAL, "%s: cannot write", out);
+        if (atomic_file_commit(&csv_out, &err) != 0)
+            dp_die_error(&err);
     } else {
-        char tmp[4096];
-        snprintf(tmp, sizeof tmp, "%s.tmp", out);
+        char tmp[4200];
+        atomic_file_temp_name(tmp, sizeof tmp, out);
         hid_t f = h5io_create(tmp);
         if (f < 0)
             dp_die(DP_EXIT_INPUT, "%s: cannot create", out);
+        dp_temp_file_track(tmp); /* a failed write ends in dp_die, which deletes it */
         int64_t dims[2] = {rows, k};
         h5io_write_f32(f, "predictions", 2, dims, pred, out);
         if (classify) {
@@ -136,7 +137,8 @@ int cmd_predict(int argc, char **argv)
             free(cls);
         }
         if (H5Fclose(f) < 0 || rename(tmp, out) != 0)
-            dp_die(DP_EXIT_INTERNAL, "%s: cannot write", out);
+            dp_die(DP_EXIT_INTERNAL, "%s: cannot write (disk full?)", out);
+        dp_temp_file_forget(tmp);
     }
     printf("%s: %lld predictions of %lld outputs\n", out, (long long)rows, (long long)k);
     free(pred);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "atomic_file.h"
 #include "cli.h"
 #include "errors.h"
 
@@ -189,14 +190,15 @@ static int report_scaling(int argc, char **argv)
     if (mkdir(out_dir, 0777) != 0 && errno != EEXIST)
         dp_die(DP_EXIT_INPUT, "%s: cannot create: %s", out_dir, strerror(errno));
     char path[4200];
-    snprintf(path, sizeof path, "%s/scaling.csv", out_dir);
-    FILE *csv = fopen(path, "w");
-    snprintf(path, sizeof path, "%s/scaling.md", out_dir);
-    FILE *md = fopen(path, "w");
-    snprintf(path, sizeof path, "%s/scaling.dat", out_dir);
-    FILE *dat = fopen(path, "w");
-    if (!csv || !md || !dat)
-        dp_die(DP_EXIT_INPUT, "%s: cannot write the report files", out_dir);
+    static const char *const names[] = {"scaling.csv", "scaling.md", "scaling.dat"};
+    struct atomic_file files[3];
+    struct dp_error err = {0};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", out_dir, names[i]);
+        if (atomic_file_open(&files[i], path, &err) != 0)
+            dp_die(DP_EXIT_INPUT, "%s", err.msg);
+    }
+    FILE *csv = files[0].f, *md = files[1].f, *dat = files[2].f;
     fprintf(csv, "ranks,samples_per_second,step_seconds,speedup,efficiency,compute_share,allreduce_share,data_share\n");
     char head[512];
     snprintf(head, sizeof head, "%s scaling of %s (%s; global batch %g%s; steady state, first %g steps left out)",
@@ -253,9 +255,9 @@ static int report_scaling(int argc, char **argv)
         }
         free(list);
     }
-    fclose(csv);
-    fclose(md);
-    fclose(dat);
+    for (int i = 0; i < 3; i++)
+        if (atomic_file_commit(&files[i], &err) != 0)
+            dp_die_error(&err);
     /* The plot: speed-up and efficiency against ranks, with the ideal lines. */
     snprintf(path, sizeof path, "cd '%s' && gnuplot 2>gnuplot.log", out_dir);
     FILE *gp = popen(path, "w");

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "cli.h"
 #include "errors.h"
 #include "jobfile.h"
@@ -451,9 +452,13 @@ int cmd_sbatch(int argc, char **argv)
     if (submit) {
         submit_script(buf, len);
     } else if (out) {
-        FILE *o = fopen(out, "w");
-        if (!o || fwrite(buf, 1, len, o) != len || fclose(o) != 0)
-            dp_die(DP_EXIT_INPUT, "%s: cannot write", out);
+        struct atomic_file o;
+        struct dp_error err = {0};
+        if (atomic_file_open(&o, out, &err) != 0)
+            dp_die(DP_EXIT_INPUT, "%s", err.msg);
+        fwrite(buf, 1, len, o.f);
+        if (atomic_file_commit(&o, &err) != 0)
+            dp_die_error(&err);
         printf("%s: batch script for %s\n", out, q.job_path ? q.job_path : "any job file (--generic)");
     } else {
         fwrite(buf, 1, len, stdout);

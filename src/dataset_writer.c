@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "h5io.h"
 
 #define WRITE_CHECK(expr, path)                                                                     \
@@ -21,7 +22,7 @@ int dataset_writer_open(struct dataset_writer *w, const char *path, struct dp_er
     w->path = dp_strdup(path);
     size_t n = strlen(path) + 32;
     w->tmp_path = dp_malloc(n, "a path");
-    snprintf(w->tmp_path, n, "%s.tmp.%ld", path, (long)getpid());
+    atomic_file_temp_name(w->tmp_path, n, path);
     w->file = h5io_create(w->tmp_path);
     if (w->file < 0) {
         free(w->path);
@@ -29,6 +30,7 @@ int dataset_writer_open(struct dataset_writer *w, const char *path, struct dp_er
         return dp_error_set(err, DP_EXIT_INPUT, "%s: cannot create (does the directory exist and is it "
                             "writable?)", path);
     }
+    dp_temp_file_track(w->tmp_path); /* a failed write ends in dp_die, which deletes it */
     return 0;
 }
 
@@ -119,6 +121,7 @@ int dataset_writer_commit(struct dataset_writer *w, struct dp_error *err)
         rc = dp_error_set(err, DP_EXIT_INTERNAL, "%s: cannot rename into place: %s", w->path, strerror(errno));
     if (rc)
         unlink(w->tmp_path);
+    dp_temp_file_forget(w->tmp_path);
     free(w->path);
     free(w->tmp_path);
     return rc;
@@ -128,6 +131,7 @@ void dataset_writer_abort(struct dataset_writer *w)
 {
     H5Fclose(w->file);
     unlink(w->tmp_path);
+    dp_temp_file_forget(w->tmp_path);
     free(w->path);
     free(w->tmp_path);
 }

@@ -1,5 +1,6 @@
 #include "errors.h"
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,38 @@ static void print_line(const char *kind, const char *fmt, va_list ap)
     }
 }
 
+/* A few slots are plenty: a process writes one checkpoint or data set at a time. A slot's path is
+ * written before it is marked used, so a signal handler never reads half a path. */
+enum { TEMP_SLOTS = 8 };
+static char temp_paths[TEMP_SLOTS][4200];
+static volatile sig_atomic_t temp_used[TEMP_SLOTS];
+
+void dp_temp_file_track(const char *path)
+{
+    for (int i = 0; i < TEMP_SLOTS; i++)
+        if (!temp_used[i]) {
+            snprintf(temp_paths[i], sizeof temp_paths[i], "%s", path);
+            temp_used[i] = 1;
+            return;
+        }
+}
+
+void dp_temp_file_forget(const char *path)
+{
+    for (int i = 0; i < TEMP_SLOTS; i++)
+        if (temp_used[i] && !strcmp(temp_paths[i], path))
+            temp_used[i] = 0;
+}
+
+void dp_temp_files_remove(void)
+{
+    for (int i = 0; i < TEMP_SLOTS; i++)
+        if (temp_used[i]) {
+            unlink(temp_paths[i]);
+            temp_used[i] = 0;
+        }
+}
+
 void dp_die(int code, const char *fmt, ...)
 {
     va_list ap;
@@ -65,6 +98,7 @@ void dp_die(int code, const char *fmt, ...)
     print_line("error", fmt, ap);
     va_end(ap);
     fflush(stderr);
+    dp_temp_files_remove();
     if (exit_hook)
         exit_hook(code);
     exit(code);

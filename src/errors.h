@@ -37,6 +37,13 @@ void dp_die_error(const struct dp_error *e) __attribute__((__noreturn__));
  * this is, for message prefixes. */
 void dp_set_exit_hook(void (*hook)(int code), int rank, int size);
 
+/* Temporary files being written (a checkpoint or data set before its rename into place): dp_die,
+ * and a second Ctrl-C, delete those still tracked, so a failed run leaves no partial file behind. */
+void dp_temp_file_track(const char *path);
+void dp_temp_file_forget(const char *path);
+/* Deletes the tracked files; safe in a signal handler. */
+void dp_temp_files_remove(void);
+
 /* Warnings go to stderr, prefixed. */
 void dp_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -1,10 +1,10 @@
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
+#include "atomic_file.h"
 #include "comm.h"
 #include "fit_state.h"
 #include "layers.h"
@@ -82,12 +82,13 @@ int fit_write_summary(struct fit_state *s, const double *last_row, double wall, 
         free(per_rank);
         return 0;
     }
-    FILE *f = fopen(s->path_summary, "w");
-    if (!f) {
+    struct atomic_file out;
+    if (atomic_file_open(&out, s->path_summary, err) != 0) {
         free(bindings);
         free(per_rank);
-        return dp_error_set(err, DP_EXIT_INTERNAL, "%s: cannot write: %s", s->path_summary, strerror(errno));
+        return -1;
     }
+    FILE *f = out.f;
     const char *metric = s->job->fit.metric != METRIC_NONE ? metric_names[s->job->fit.metric] : NULL;
     fprintf(f, "{\n  \"name\": \"%s\",\n", s->job->name);
     fprintf(f, "  \"backend\": \"%s\",\n", s->be->name);
@@ -159,8 +160,6 @@ int fit_write_summary(struct fit_state *s, const double *last_row, double wall, 
     json_number(f, "wall_seconds", wall, 1);
     json_number(f, "peak_rss_mb", (double)ru.ru_maxrss / 1024.0, 0);
     fprintf(f, "}\n");
-    if (fclose(f) != 0)
-        return dp_error_set(err, DP_EXIT_INTERNAL, "%s: cannot write", s->path_summary);
-    return 0;
+    return atomic_file_commit(&out, err);
 }
 

@@ -7,7 +7,18 @@
 
 void h5io_init(void)
 {
+    H5dont_atexit();
+    h5io_init_thread();
+}
+
+void h5io_init_thread(void)
+{
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+void h5io_finish(void)
+{
+    H5close();
 }
 
 hid_t h5io_open_read(const char *path, struct dp_error *err)

@@ -8,9 +8,18 @@
 
 #include "errors.h"
 
-/* Turns HDF5's own error-stack printing off for the calling thread (thread-safe HDF5 keeps it per
- * thread): failures become our one-line messages. */
+/* The first HDF5 call of the process: turns HDF5's own error-stack printing off (see
+ * h5io_init_thread) and its clean-up at exit, which h5io_finish does instead. An error exit
+ * (dp_die) skips it: HDF5 1.10 crashes closing a file whose writes failed (a full disk), and the
+ * files open then are temporaries that dp_die deletes anyway. */
 void h5io_init(void);
+
+/* Turns HDF5's error-stack printing off for the calling thread (thread-safe HDF5 keeps it per
+ * thread): failures become our one-line messages. */
+void h5io_init_thread(void);
+
+/* Closes whatever HDF5 still holds; once, on the way out of a run that did not fail. */
+void h5io_finish(void);
 
 /* Opens an existing HDF5 file read-only; a missing, unreadable or non-HDF5 file is bad input. */
 hid_t h5io_open_read(const char *path, struct dp_error *err);

@@ -1,6 +1,6 @@
 #include "history.h"
 
-#include <errno.h>
+#include "atomic_file.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,11 +18,10 @@ void history_append(struct history *h, const double row[HISTORY_COLUMNS])
 
 int history_write_csv(const struct history *h, const char *path, const char *metric, struct dp_error *err)
 {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return dp_error_set(err, DP_EXIT_INTERNAL, "%s: cannot write: %s", tmp, strerror(errno));
+    struct atomic_file out;
+    if (atomic_file_open(&out, path, err) != 0)
+        return -1;
+    FILE *f = out.f;
     if (metric)
         fprintf(f, "epoch,loss,%s,val_loss,val_%s,seconds,lr\n", metric, metric);
     else
@@ -41,9 +40,7 @@ int history_write_csv(const struct history *h, const char *path, const char *met
         }
         fputc('\n', f);
     }
-    if (fclose(f) != 0 || rename(tmp, path) != 0)
-        return dp_error_set(err, DP_EXIT_INTERNAL, "%s: cannot write: %s", path, strerror(errno));
-    return 0;
+    return atomic_file_commit(&out, err);
 }
 
 void history_free(struct history *h)

@@ -86,6 +86,7 @@ int main(int argc, char **argv)
             /* Only fit is data-parallel; under mpirun the other commands run on rank 0 alone. */
             int rc = comm_world.rank == 0 || commands[i].fn == cmd_fit ? commands[i].fn(argc - 1, argv + 1) : 0;
             comm_finalize();
+            h5io_finish();
             return rc;
         }
     dp_die(DP_EXIT_INPUT, "unknown command '%s' (see 'dptrain --help')", cmd);

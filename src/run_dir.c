@@ -30,6 +30,12 @@ int run_dir_create(const char *path, struct dp_error *err)
     free(p);
     if (rc)
         return dp_error_set(err, DP_EXIT_INPUT, "%s: cannot create directory: %s", path, strerror(errno));
+    /* Said now, not when the first epoch's files are written. */
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return dp_error_set(err, DP_EXIT_INPUT, "%s: not a directory (the run dir)", path);
+    if (access(path, W_OK | X_OK) != 0)
+        return dp_error_set(err, DP_EXIT_INPUT, "%s: cannot write in the run dir: %s", path, strerror(errno));
     return 0;
 }
 
@@ -89,7 +95,7 @@ void run_dir_remove_temporaries(const char *run_dir)
         return;
     struct dirent *e;
     while ((e = readdir(dir))) {
-        if (!strstr(e->d_name, ".h5.tmp.") && !strstr(e->d_name, ".csv.tmp"))
+        if (!strstr(e->d_name, ".h5.tmp.") && !strstr(e->d_name, ".csv.tmp") && !strstr(e->d_name, ".json.tmp."))
             continue;
         char path[4400];
         snprintf(path, sizeof path, "%s/%s", run_dir, e->d_name);

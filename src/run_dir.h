@@ -5,11 +5,12 @@
 
 #include "errors.h"
 
-/* Creates path and its missing parents (mkdir -p); an input error naming it when it cannot. */
+/* Creates path and its missing parents (mkdir -p); an input error naming it when it cannot, or
+ * when it is not a directory dptrain can write in. */
 int run_dir_create(const char *path, struct dp_error *err);
 /* Before last.h5 is replaced: links it as last-eEEEEEE-sSSSSSSSS.h5 and keeps the newest `keep`. */
 void run_dir_keep_previous(const char *run_dir, const char *path_last, int64_t keep);
-/* Removes *.h5.tmp.* and *.csv.tmp files: never valid checkpoints. */
+/* Removes the temporaries of a killed writer (*.h5.tmp.*, *.csv.tmp*, *.json.tmp.*). */
 void run_dir_remove_temporaries(const char *run_dir);
 
 #endif

@@ -4,6 +4,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "errors.h"
+
 /* Stop requests from signals: the first asks for a clean stop at the next step boundary, a second
  * SIGINT ends the process at once (checkpoints are renamed into place, so the last good one stays). */
 static volatile sig_atomic_t stop_signal;
@@ -14,6 +16,7 @@ static void on_stop_signal(int sig)
         static const char msg[] = "\ndptrain: second interrupt, exiting now (last.h5 untouched)\n";
         ssize_t ignored = write(STDERR_FILENO, msg, sizeof msg - 1);
         (void)ignored;
+        dp_temp_files_remove(); /* a checkpoint half written */
         _exit(130);
     }
     stop_signal = sig;

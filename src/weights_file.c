@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "h5io.h"
 
 static const char *const opt_state_names[2][OPTIMIZER_COUNT] = {
@@ -93,14 +94,15 @@ int checkpoint_write(const char *path, const struct checkpoint_contents *c, stru
                 }
         }
 
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    char tmp[4200];
+    atomic_file_temp_name(tmp, sizeof tmp, path);
     hid_t f = h5io_create(tmp);
     if (f < 0) {
         free(weights);
         return dp_error_set(err, DP_EXIT_INTERNAL, "%s: cannot create (directory missing or not "
                             "writable?)", tmp);
     }
+    dp_temp_file_track(tmp); /* a failed write below ends in dp_die, which deletes it */
     const char **layer_names = dp_calloc((size_t)m->nlayers, sizeof(char *), "layer names");
     for (int i = 0; i < m->nlayers; i++)
         layer_names[i] = m->layers[i].name;
@@ -166,15 +168,20 @@ int checkpoint_write(const char *path, const struct checkpoint_contents *c, stru
         H5Dclose(ds);
     }
     H5Gclose(d);
-    if (H5Fflush(f, H5F_SCOPE_GLOBAL) < 0 || H5Fclose(f) < 0) {
+    /* Closed even when the flush failed, so HDF5 lets go of the file before it is deleted. */
+    herr_t flushed = H5Fflush(f, H5F_SCOPE_GLOBAL);
+    if (H5Fclose(f) < 0 || flushed < 0) {
         unlink(tmp);
-        return dp_error_set(err, DP_EXIT_INTERNAL, "%s: HDF5 failed to flush (disk full?)", tmp);
+        dp_temp_file_forget(tmp);
+        return dp_error_set(err, DP_EXIT_INTERNAL, "%s not written: HDF5 failed to flush it (disk full?)", path);
     }
     if (fsync_path(tmp, 0) != 0 || rename(tmp, path) != 0) {
         int e = errno;
         unlink(tmp);
+        dp_temp_file_forget(tmp);
         return dp_error_set(err, DP_EXIT_INTERNAL, "%s: cannot commit checkpoint: %s", path, strerror(e));
     }
+    dp_temp_file_forget(tmp);
     char *dir_copy = dp_strdup(path);
     fsync_path(dirname(dir_copy), 1); /* best effort: makes the rename durable */
     free(dir_copy);

@@ -74,6 +74,10 @@ head -n 30 y.csv >yshort.csv
 expect_error 2 "x.csv has 40 rows but yshort.csv has 30" "$DPTRAIN" import csv --x x.csv --y yshort.csv -o s.h5
 expect_error 2 "weights.h5: cannot open" "$DPTRAIN" evaluate job.cfg --weights weights.h5
 "$DPTRAIN" fit job.cfg --run-dir good >/dev/null 2>&1 || fail "a valid fit failed"
+touch plainfile
+expect_error 2 "plainfile: not a directory (the run dir)" "$DPTRAIN" fit job.cfg --run-dir plainfile
+grep -q "^Epoch" out.txt && fail "a run dir that is a file was found only after training" ||
+  pass "a run dir that is a file is refused before training"
 sed 's/units = 4;/units = 5;/' job.cfg >other.cfg
 "$DPTRAIN" import csv --x x.csv --y y.csv -o data.h5 --test-split 0.25 --seed 1 >/dev/null
 expect_error 2 "good/best.h5 (layer dense, model layer dense): dataset 'dense/kernel:0' has shape (3, 4), expected (3, 5)" \

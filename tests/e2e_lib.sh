@@ -32,6 +32,15 @@ expect_error() {
   fi
 }
 
+# same_weights A.h5 B.h5: the weights of every layer named in the caller's array `layers` are
+# bit-identical.
+same_weights() {
+  local l
+  for l in "${layers[@]}"; do
+    h5diff -q "$1" "$2" "/$l" "/$l" >/dev/null 2>&1 || return 1
+  done
+}
+
 need_data() {
   if [ ! -f "$DATA/$1" ]; then
     echo "SKIP: $DATA/$1 not found (set DPTRAIN_DATA to the shared data directory)"

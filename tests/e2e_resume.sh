@@ -14,12 +14,7 @@ fit = { epochs = 4; batch_size = 64; loss = "mse"; metrics = ["mae"]; seed = 3;
         checkpoint = { monitor = "val_loss"; every_steps = 40; keep = 2; };
         early_stopping = { monitor = "val_loss"; patience = 10; restore_best_weights = true; }; };
 CFG
-layers=(dense dense_1 dense_2)
-same_weights() { # a.h5 b.h5: every weight dataset bit-identical
-  for l in "${layers[@]}"; do
-    h5diff -q "$1" "$2" "/$l" "/$l" >/dev/null 2>&1 || return 1
-  done
-}
+layers=(dense dense_1 dense_2) # for same_weights
 "$DPTRAIN" fit r.cfg --run-dir straight >straight.log 2>&1 || fail "straight run: $(tail -2 straight.log)"
 
 # 1. SIGTERM mid-epoch, then --resume auto
