@@ -14,7 +14,7 @@ ctest --test-dir build --output-on-failure "$@"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DDPTRAIN_SANITIZE=ON -DDPTRAIN_CUDA=OFF >/dev/null
 cmake --build build-asan -j "$(nproc)" 2>&1 | grep -E "warning:|error:" >&2 || true
 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -L unit
-# damaged inputs and the whole program on the emulated GPU, under the sanitizers (leaks not
+# damaged inputs, a full disk and the whole program on the emulated GPU, under the sanitizers (leaks not
 # counted: error exits do not free)
 ASAN_OPTIONS=detect_leaks=0 DPTRAIN_FUZZ_ITERATIONS=100 ctest --test-dir build-asan --output-on-failure -L "fuzz|emulated"
 # the batch reader thread beside training, on the CPU and the emulated device
