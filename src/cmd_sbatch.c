@@ -234,8 +234,11 @@ static void write_prologue(FILE *f)
 
 static void write_launch(FILE *f, const struct request *q, long long tasks_per_node)
 {
-    const char *fit = q->job_path ? "dptrain fit \"$JOB\" --run-dir \"$RUN_DIR\" --resume auto \"${SETS[@]}\""
-                                  : "dptrain fit \"$JOB\" ${RUN_DIR:+--run-dir \"$RUN_DIR\"} --resume auto \"${SETS[@]}\"";
+    /* --progress lines: the output goes to a file, but mpirun hands rank 0 a terminal of its own */
+    const char *fit = q->job_path
+                          ? "dptrain fit \"$JOB\" --run-dir \"$RUN_DIR\" --resume auto --progress lines \"${SETS[@]}\""
+                          : "dptrain fit \"$JOB\" ${RUN_DIR:+--run-dir \"$RUN_DIR\"} --resume auto --progress lines "
+                            "\"${SETS[@]}\"";
     /* The trap goes in before the launch: a signal in between would otherwise end this shell. */
     fprintf(f,
             "# The signal before the time limit (and a TERM) goes on to the ranks as USR1 (srun and mpirun\n"
