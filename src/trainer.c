@@ -321,8 +321,9 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
                comm_world.size, (long long)batch, (long long)(batch / comm_world.size),
                (long long)((batch + comm_world.size - 1) / comm_world.size), s.allreduce.name,
                (double)m->arena_floats * sizeof(float) / 1e6);
-    printf("Backend: %s (%s), %d threads; optimizer %s (lr %g); loss %s; run dir %s\n", be->name, s.precision,
-           omp_get_max_threads(), optimizer_names[f->optimizer.kind], f->optimizer.lr, loss_names[f->loss],
+    int threads = omp_get_max_threads();
+    printf("Backend: %s (%s), %d thread%s; optimizer %s (lr %g); loss %s; run dir %s\n", be->name, s.precision,
+           threads, threads == 1 ? "" : "s", optimizer_names[f->optimizer.kind], f->optimizer.lr, loss_names[f->loss],
            o->run_dir);
     fflush(stdout);
 
