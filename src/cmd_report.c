@@ -2,11 +2,13 @@
  * their summary.json files, as a table (stdout, Markdown, CSV) and a gnuplot PNG, plus an optional
  * projection to more GPUs from a ring all-reduce model. */
 #include <errno.h>
+#include <libgen.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "atomic_file.h"
 #include "cli.h"
@@ -89,8 +91,17 @@ static void read_run(struct run *r, const char *arg)
     else
         snprintf(r->path, sizeof r->path, "%s", arg);
     char *t = slurp(r->path);
-    if (!t)
-        dp_die(DP_EXIT_INPUT, "%s: cannot read: %s", r->path, strerror(errno));
+    if (!t) {
+        int e = errno;
+        /* runs/x/metrics.json and the like: the figures are in summary.json beside it */
+        char *dir = dp_strdup(r->path), beside[4200];
+        snprintf(beside, sizeof beside, "%s/summary.json", dirname(dir));
+        free(dir);
+        if (strcmp(beside, r->path) && access(beside, R_OK) == 0)
+            dp_die(DP_EXIT_INPUT, "%s: cannot read: %s (a run's figures are in %s: give it, or the run dir)", r->path,
+                   strerror(e), beside);
+        dp_die(DP_EXIT_INPUT, "%s: cannot read: %s", r->path, strerror(e));
+    }
     json_string(t, "name", r->name, sizeof r->name, r->path);
     json_string(t, "model", r->model, sizeof r->model, r->path);
     json_string(t, "device", r->device, sizeof r->device, r->path);

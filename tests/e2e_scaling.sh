@@ -48,5 +48,7 @@ fi
 sed 's/units = 256;/units = 128;/' s.cfg >other.cfg
 "$DPTRAIN" fit other.cfg --set fit.epochs=1 --set fit.steps_per_epoch=10 --run-dir other >/dev/null 2>&1
 expect_error 2 "are runs of different jobs or models" "$DPTRAIN" report scaling strong/ranks-1 other -o mixed
+expect_error 2 "strong/ranks-1/metrics.json: cannot read: No such file or directory (a run's figures are in strong/ranks-1/summary.json" \
+  "$DPTRAIN" report scaling strong/ranks-1/metrics.json strong/ranks-2
 expect_error 2 "needs a 1-rank run as its baseline" "$DPTRAIN" report scaling strong/ranks-2 strong/ranks-4 -o nobase
 finish
