@@ -16,6 +16,12 @@ static int strcmp_ptr(const void *a, const void *b) { return strcmp(*(const char
 
 int run_dir_create(const char *path, struct dp_error *err)
 {
+    /* Room for the longest name inside (last-eEEEEEE-sSSSSSSSS.h5.tmp.PID) within PATH_MAX, so no
+     * file name is ever cut short. */
+    const size_t longest = 4000;
+    if (strlen(path) > longest)
+        return dp_error_set(err, DP_EXIT_INPUT, "%.60s...: the run dir's path is too long (%zu characters; at most %zu)",
+                            path, strlen(path), longest);
     char *p = dp_strdup(path);
     for (char *s = p + 1; *s; s++)
         if (*s == '/') {

@@ -78,6 +78,8 @@ touch plainfile
 expect_error 2 "plainfile: not a directory (the run dir)" "$DPTRAIN" fit job.cfg --run-dir plainfile
 grep -q "^Epoch" out.txt && fail "a run dir that is a file was found only after training" ||
   pass "a run dir that is a file is refused before training"
+long_dir=$(printf 'd%.0s' {1..200}); long_dir=$(printf "$long_dir/%.0s" {1..20})
+expect_error 2 "the run dir's path is too long (4020 characters; at most 4000)" "$DPTRAIN" fit job.cfg --run-dir "$long_dir"
 sed 's/units = 4;/units = 5;/' job.cfg >other.cfg
 "$DPTRAIN" import csv --x x.csv --y y.csv -o data.h5 --test-split 0.25 --seed 1 >/dev/null
 expect_error 2 "good/best.h5 (layer dense, model layer dense): dataset 'dense/kernel:0' has shape (3, 4), expected (3, 5)" \
