@@ -122,11 +122,9 @@ int cmd_predict(int argc, char **argv)
             dp_die_error(&err);
     } else {
         char tmp[4200];
-        atomic_file_temp_name(tmp, sizeof tmp, out);
-        hid_t f = h5io_create(tmp);
+        hid_t f = h5io_create_temp(out, tmp, sizeof tmp);
         if (f < 0)
             dp_die(DP_EXIT_INPUT, "%s: cannot create", out);
-        dp_temp_file_track(tmp); /* a failed write ends in dp_die, which deletes it */
         int64_t dims[2] = {rows, k};
         h5io_write_f32(f, "predictions", 2, dims, pred, out);
         if (classify) {
@@ -136,9 +134,8 @@ int cmd_predict(int argc, char **argv)
             h5io_write_i64(f, "classes", 1, &rows, cls, out);
             free(cls);
         }
-        if (H5Fclose(f) < 0 || rename(tmp, out) != 0)
-            dp_die(DP_EXIT_INTERNAL, "%s: cannot write (disk full?)", out);
-        dp_temp_file_forget(tmp);
+        if (h5io_commit_temp(f, tmp, out, 0, &err) != 0)
+            dp_die_error(&err);
     }
     printf("%s: %lld predictions of %lld outputs\n", out, (long long)rows, (long long)k);
     free(pred);

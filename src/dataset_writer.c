@@ -1,12 +1,9 @@
 #include "dataset_writer.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "atomic_file.h"
 #include "h5io.h"
 
 #define WRITE_CHECK(expr, path)                                                                     \
@@ -22,15 +19,13 @@ int dataset_writer_open(struct dataset_writer *w, const char *path, struct dp_er
     w->path = dp_strdup(path);
     size_t n = strlen(path) + 32;
     w->tmp_path = dp_malloc(n, "a path");
-    atomic_file_temp_name(w->tmp_path, n, path);
-    w->file = h5io_create(w->tmp_path);
+    w->file = h5io_create_temp(path, w->tmp_path, n);
     if (w->file < 0) {
         free(w->path);
         free(w->tmp_path);
         return dp_error_set(err, DP_EXIT_INPUT, "%s: cannot create (does the directory exist and is it "
                             "writable?)", path);
     }
-    dp_temp_file_track(w->tmp_path); /* a failed write ends in dp_die, which deletes it */
     return 0;
 }
 
@@ -114,14 +109,7 @@ void split_writer_close(struct split_writer *s)
 
 int dataset_writer_commit(struct dataset_writer *w, struct dp_error *err)
 {
-    int rc = 0;
-    if (H5Fclose(w->file) < 0)
-        rc = dp_error_set(err, DP_EXIT_INTERNAL, "%s: HDF5 failed to close (disk full?)", w->tmp_path);
-    else if (rename(w->tmp_path, w->path) != 0)
-        rc = dp_error_set(err, DP_EXIT_INTERNAL, "%s: cannot rename into place: %s", w->path, strerror(errno));
-    if (rc)
-        unlink(w->tmp_path);
-    dp_temp_file_forget(w->tmp_path);
+    int rc = h5io_commit_temp(w->file, w->tmp_path, w->path, 0, err);
     free(w->path);
     free(w->tmp_path);
     return rc;
@@ -129,9 +117,7 @@ int dataset_writer_commit(struct dataset_writer *w, struct dp_error *err)
 
 void dataset_writer_abort(struct dataset_writer *w)
 {
-    H5Fclose(w->file);
-    unlink(w->tmp_path);
-    dp_temp_file_forget(w->tmp_path);
+    h5io_discard_temp(w->file, w->tmp_path);
     free(w->path);
     free(w->tmp_path);
 }

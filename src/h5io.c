@@ -1,9 +1,13 @@
 #include "h5io.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "atomic_file.h"
 
 void h5io_init(void)
 {
@@ -38,7 +42,7 @@ hid_t h5io_open_read(const char *path, struct dp_error *err)
     return f;
 }
 
-hid_t h5io_create(const char *path)
+static hid_t create_file(const char *path)
 {
     /* The HDF5 1.10 file format checksums all metadata (superblock, object headers, chunk
      * indexes), so a damaged file is refused when opened or read instead of misread; HDF5 1.10
@@ -54,6 +58,52 @@ hid_t h5io_create(const char *path)
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     H5Pclose(fapl);
     return f;
+}
+
+hid_t h5io_create_temp(const char *path, char *tmp, size_t tmp_size)
+{
+    atomic_file_temp_name(tmp, tmp_size, path);
+    hid_t f = create_file(tmp);
+    if (f >= 0)
+        dp_temp_file_track(tmp);
+    return f;
+}
+
+static int fsync_path(const char *path, int directory)
+{
+    int fd = open(path, directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+int h5io_commit_temp(hid_t f, const char *tmp, const char *path, int durable, struct dp_error *err)
+{
+    /* Closed even when the flush failed, so HDF5 lets go of the file before it is deleted. */
+    herr_t flushed = H5Fflush(f, H5F_SCOPE_GLOBAL);
+    int rc = 0;
+    if (H5Fclose(f) < 0 || flushed < 0)
+        rc = dp_error_set(err, DP_EXIT_INTERNAL, "%s not written: HDF5 failed to flush it (disk full?)", path);
+    else if ((durable && fsync_path(tmp, 0) != 0) || rename(tmp, path) != 0)
+        rc = dp_error_set(err, DP_EXIT_INTERNAL, "%s not written: cannot move it into place: %s", path, strerror(errno));
+    if (rc)
+        unlink(tmp);
+    dp_temp_file_forget(tmp);
+    if (!rc && durable) {
+        char *dir = dp_strdup(path);
+        fsync_path(dirname(dir), 1); /* best effort: makes the rename durable */
+        free(dir);
+    }
+    return rc;
+}
+
+void h5io_discard_temp(hid_t f, const char *tmp)
+{
+    H5Fclose(f);
+    unlink(tmp);
+    dp_temp_file_forget(tmp);
 }
 
 int h5io_exists(hid_t loc, const char *name)

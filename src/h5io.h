@@ -24,9 +24,15 @@ void h5io_finish(void);
 /* Opens an existing HDF5 file read-only; a missing, unreadable or non-HDF5 file is bad input. */
 hid_t h5io_open_read(const char *path, struct dp_error *err);
 
-/* Creates (truncates) path in the HDF5 1.10 file format, whose metadata is checksummed; < 0 when
- * it cannot. */
-hid_t h5io_create(const char *path);
+/* Output files appear whole or not at all (as atomic_file.h's text files): h5io_create_temp creates
+ * path's temporary (its name into tmp) in the HDF5 1.10 file format, whose metadata is checksummed,
+ * < 0 when it cannot; a failed write then ends in dp_die, which deletes the temporary.
+ * h5io_commit_temp flushes and closes the file and renames it over path (durable: fsyncs the file
+ * first and the directory after, as checkpoints need); when that fails the temporary is deleted,
+ * path is untouched, and err names path. h5io_discard_temp closes and deletes it. */
+hid_t h5io_create_temp(const char *path, char *tmp, size_t tmp_size);
+int h5io_commit_temp(hid_t f, const char *tmp, const char *path, int durable, struct dp_error *err);
+void h5io_discard_temp(hid_t f, const char *tmp);
 
 /* 1 when loc has a link called name (a direct child). */
 int h5io_exists(hid_t loc, const char *name);

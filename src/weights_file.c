@@ -1,15 +1,10 @@
 #include "weights_file.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "atomic_file.h"
 #include "h5io.h"
 
 static const char *const opt_state_names[2][OPTIMIZER_COUNT] = {
@@ -67,16 +62,6 @@ static float *download_arena(const struct model *m, const float *arena)
     return host;
 }
 
-static int fsync_path(const char *path, int directory)
-{
-    int fd = open(path, directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 int checkpoint_write(const char *path, const struct checkpoint_contents *c, struct dp_error *err)
 {
     const struct model *m = c->model;
@@ -95,14 +80,12 @@ int checkpoint_write(const char *path, const struct checkpoint_contents *c, stru
         }
 
     char tmp[4200];
-    atomic_file_temp_name(tmp, sizeof tmp, path);
-    hid_t f = h5io_create(tmp);
+    hid_t f = h5io_create_temp(path, tmp, sizeof tmp);
     if (f < 0) {
         free(weights);
         return dp_error_set(err, DP_EXIT_INTERNAL, "%s: cannot create (directory missing or not "
                             "writable?)", tmp);
     }
-    dp_temp_file_track(tmp); /* a failed write below ends in dp_die, which deletes it */
     const char **layer_names = dp_calloc((size_t)m->nlayers, sizeof(char *), "layer names");
     for (int i = 0; i < m->nlayers; i++)
         layer_names[i] = m->layers[i].name;
@@ -168,24 +151,7 @@ int checkpoint_write(const char *path, const struct checkpoint_contents *c, stru
         H5Dclose(ds);
     }
     H5Gclose(d);
-    /* Closed even when the flush failed, so HDF5 lets go of the file before it is deleted. */
-    herr_t flushed = H5Fflush(f, H5F_SCOPE_GLOBAL);
-    if (H5Fclose(f) < 0 || flushed < 0) {
-        unlink(tmp);
-        dp_temp_file_forget(tmp);
-        return dp_error_set(err, DP_EXIT_INTERNAL, "%s not written: HDF5 failed to flush it (disk full?)", path);
-    }
-    if (fsync_path(tmp, 0) != 0 || rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        dp_temp_file_forget(tmp);
-        return dp_error_set(err, DP_EXIT_INTERNAL, "%s: cannot commit checkpoint: %s", path, strerror(e));
-    }
-    dp_temp_file_forget(tmp);
-    char *dir_copy = dp_strdup(path);
-    fsync_path(dirname(dir_copy), 1); /* best effort: makes the rename durable */
-    free(dir_copy);
-    return 0;
+    return h5io_commit_temp(f, tmp, path, 1, err);
 }
 
 int weights_load(struct model *m, const char *path, struct dp_error *err)
