@@ -4,10 +4,13 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "h5io.h"
@@ -42,6 +45,62 @@ int run_dir_create(const char *path, struct dp_error *err)
         return dp_error_set(err, DP_EXIT_INPUT, "%s: not a directory (the run dir)", path);
     if (access(path, W_OK | X_OK) != 0)
         return dp_error_set(err, DP_EXIT_INPUT, "%s: cannot write in the run dir: %s", path, strerror(errno));
+    return 0;
+}
+
+/* Who holds the lock, as its holder wrote it into the lock file. */
+static void read_holder(int fd, char *out, size_t len)
+{
+    ssize_t n = pread(fd, out, len - 1, 0);
+    out[n > 0 ? n : 0] = 0;
+    out[strcspn(out, "\n")] = 0;
+    if (!*out)
+        snprintf(out, len, "a process that has not said who it is");
+}
+
+int run_dir_lock(const char *run_dir, int wait_seconds, struct dp_error *err)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/.dptrain.lock", run_dir);
+    /* Kept open (not inherited by children) until the process ends: the kernel then drops the
+     * lock, whatever the ending, kill -9 included. */
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0)
+        return dp_error_set(err, DP_EXIT_INPUT, "%s: cannot create the run dir's lock file: %s", path, strerror(errno));
+    char holder[512];
+    for (int waited = 0;; waited++) {
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+            break;
+        if (errno != EWOULDBLOCK) {
+            /* a file system without locks (some NFS or Lustre mounts): go on unguarded */
+            close(fd);
+            return 0;
+        }
+        read_holder(fd, holder, sizeof holder);
+        if (waited >= wait_seconds) {
+            close(fd);
+            return dp_error_set(err, DP_EXIT_INPUT, "%s is in use by another dptrain fit (%s); give this one "
+                                "another --run-dir, or stop that one", run_dir, holder);
+        }
+        if (waited == 0)
+            printf("Waiting up to %d s for %s, in use by %s (a requeued job's predecessor ending?)\n", wait_seconds,
+                   run_dir, holder);
+        fflush(stdout);
+        sleep(1);
+    }
+    char host[256] = "";
+    if (gethostname(host, sizeof host - 1) != 0)
+        snprintf(host, sizeof host, "an unknown host");
+    const char *job = getenv("SLURM_JOB_ID");
+    char since[64] = "";
+    time_t now = time(NULL);
+    struct tm utc;
+    strftime(since, sizeof since, "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&now, &utc));
+    char line[512];
+    int n = snprintf(line, sizeof line, "pid %ld on %s%s%s, since %s\n", (long)getpid(), host,
+                     job ? ", Slurm job " : "", job ? job : "", since);
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)n, 0) != n)
+        dp_warn("%s: cannot record this run in the lock file", path);
     return 0;
 }
 

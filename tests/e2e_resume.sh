@@ -177,4 +177,18 @@ fi
 "$DPTRAIN" fit r.cfg --run-dir term --set fit.epochs=1 >again.log 2>&1 &&
   grep -q "Starting over: term holds an earlier run.*--resume auto continues it" again.log &&
   pass "a fresh start over an earlier run says so" || fail "fresh start over an earlier run: $(head -2 again.log)"
+
+# 8. One run dir, one fit at a time: a second fit is refused and names the first; a resumed one (a
+# requeued job whose predecessor is still ending) waits for it, then continues.
+"$DPTRAIN" fit r.cfg --run-dir busy >busy1.log 2>&1 &
+holder=$!
+for _ in $(seq 200); do grep -q "^pid $holder " busy/.dptrain.lock 2>/dev/null && break; sleep 0.05; done
+expect_error 2 "busy is in use by another dptrain fit (pid $holder on " "$DPTRAIN" fit r.cfg --run-dir busy
+"$DPTRAIN" fit r.cfg --run-dir busy --resume auto >busy2.log 2>&1
+rc=$?
+wait $holder
+holder_rc=$?
+[ $rc -eq 0 ] && [ $holder_rc -eq 0 ] && grep -q "^Waiting up to 60 s for busy, in use by pid $holder on " busy2.log &&
+  same_weights straight/last.h5 busy/last.h5 && pass "a resumed fit waits for the run dir's holder, then continues" ||
+  fail "waiting for the run dir: exit $rc (holder $holder_rc): $(head -c 300 busy2.log)"
 finish
