@@ -18,7 +18,7 @@ static const char help[] =
     "  --set KEY=VALUE   override a scalar of the job, e.g. --set fit.epochs=3 --set fit.optimizer.lr=0.1\n"
     "                    (list elements: --set model.[0].units=64)\n"
     "  --run-dir DIR     default runs/NAME, NAME from the job's name key; one fit at a time uses it\n"
-    "                    (another is refused, naming it; with --resume, waits a minute for it)\n"
+    "                    (another is refused, naming it; with --resume, waits 5 minutes for it)\n"
     "  --dry-run         print the resolved job (file + overrides), then exit\n"
     "  --progress MODE   bar (live, default on a terminal) or lines (one per epoch, default otherwise)\n"
     "  --device D        cpu, cuda, or auto (default: cuda when built with CUDA and a GPU is visible)\n"

@@ -281,9 +281,10 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
     const char *resume_path;
     /* Two fits on one run dir would overwrite each other's checkpoints (and delete each other's
      * temporaries below). A resumed run may be a requeued job whose predecessor is still ending:
-     * it waits a minute for the run dir. */
+     * it waits five minutes for the run dir: a crashed node's lock on a shared file system
+     * lasts until its lease runs out (about 90 s on NFSv4). */
     if (comm_world.rank == 0 &&
-        (run_dir_create(o->run_dir, err) != 0 || run_dir_lock(o->run_dir, o->resume ? 60 : 0, err) != 0))
+        (run_dir_create(o->run_dir, err) != 0 || run_dir_lock(o->run_dir, o->resume ? 300 : 0, err) != 0))
         return -1;
     if (resolve_resume(o, resume_buf, sizeof resume_buf, &resume_path, err) != 0)
         return -1;

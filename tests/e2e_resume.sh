@@ -188,7 +188,7 @@ expect_error 2 "busy is in use by another dptrain fit (pid $holder on " "$DPTRAI
 rc=$?
 wait $holder
 holder_rc=$?
-[ $rc -eq 0 ] && [ $holder_rc -eq 0 ] && grep -q "^Waiting up to 60 s for busy, in use by pid $holder on " busy2.log &&
+[ $rc -eq 0 ] && [ $holder_rc -eq 0 ] && grep -q "^Waiting up to 300 s for busy, in use by pid $holder on " busy2.log &&
   same_weights straight/last.h5 busy/last.h5 && pass "a resumed fit waits for the run dir's holder, then continues" ||
   fail "waiting for the run dir: exit $rc (holder $holder_rc): $(head -c 300 busy2.log)"
 finish
