@@ -9,6 +9,7 @@
 #include "comm.h"
 #include "errors.h"
 #include "h5io.h"
+#include "stop_signals.h"
 
 static const char usage[] =
     "usage: dptrain COMMAND [ARGS]\n"
@@ -58,6 +59,7 @@ int main(int argc, char **argv)
 {
     ensure_idle_threads_sleep(argv);
     h5io_init();
+    stop_signals_remove_temporaries_on_exit();
     comm_init(&argc, &argv);
     if (argc < 2) {
         fputs(usage, stderr);

@@ -36,6 +36,28 @@ void stop_signals_install(void)
     sigaction(SIGUSR2, &sa, NULL);
 }
 
+static void on_exit_signal(int sig)
+{
+    dp_temp_files_remove();
+    signal(sig, SIG_DFL);
+    raise(sig); /* ends the process with the signal's own status */
+}
+
+void stop_signals_remove_temporaries_on_exit(void)
+{
+    static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_exit_signal;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        struct sigaction old;
+        /* a signal the launcher set to be ignored (nohup, a background job's SIGINT) stays ignored */
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+            sigaction(sigs[i], &sa, NULL);
+    }
+}
+
 const char *stop_signal_name(int sig)
 {
     switch (sig) {

@@ -4,6 +4,10 @@
 /* SIGTERM, SIGINT, SIGUSR1 and SIGUSR2 ask training to stop cleanly at the next step boundary; a
  * second SIGINT exits at once (130). Install clears any earlier request. */
 void stop_signals_install(void);
+/* Until a command installs its own handling (fit: the above), SIGTERM, SIGINT and SIGHUP end the
+ * process as usual, but first delete the temporaries of files being written (errors.h), so an
+ * interrupted import or predict leaves no half-written file behind. */
+void stop_signals_remove_temporaries_on_exit(void);
 /* The signal that asked to stop, or 0. */
 int stop_signal_pending(void);
 /* Records a stop request (another rank was signalled). */

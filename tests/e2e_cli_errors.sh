@@ -70,6 +70,15 @@ expect_error 2 "ragged.csv:7: 2 fields, but line 1 has 3" "$DPTRAIN" import csv 
 sed '9s/.*/1,abc,2/' x.csv >word.csv
 expect_error 2 "word.csv:9: field 2: 'abc' is not a number" "$DPTRAIN" import csv --x word.csv --y y.csv -o w.h5
 [ ! -e r.h5 ] && [ ! -e w.h5 ] && pass "failed imports leave no output file" || fail "a failed import left a file"
+# An interrupted writer (Ctrl-C, a job killed at its time limit) deletes its temporary file.
+"$DPTRAIN" synth --rows 50000000 --features 10 -o stopped.h5 >/dev/null 2>&1 &
+writer=$!
+for _ in $(seq 200); do ls stopped.h5.tmp.* >/dev/null 2>&1 && break; sleep 0.05; done
+kill -TERM $writer
+wait $writer
+rc=$?
+[ $rc -eq 143 ] && [ -z "$(ls stopped.h5* 2>/dev/null)" ] && pass "a writer stopped by SIGTERM leaves no temporary file" ||
+  fail "SIGTERM during synth: exit $rc, left: $(ls stopped.h5* 2>/dev/null)"
 head -n 30 y.csv >yshort.csv
 expect_error 2 "x.csv has 40 rows but yshort.csv has 30" "$DPTRAIN" import csv --x x.csv --y yshort.csv -o s.h5
 expect_error 2 "weights.h5: cannot open" "$DPTRAIN" evaluate job.cfg --weights weights.h5
