@@ -9,6 +9,17 @@ void atomic_file_temp_name(char *tmp, size_t size, const char *path)
     snprintf(tmp, size, "%s.tmp.%ld", path, (long)getpid());
 }
 
+int atomic_file_is_temp_name(const char *name)
+{
+    const char *t = strstr(name, ".tmp.");
+    if (!t || t == name || !t[5])
+        return 0;
+    for (const char *d = t + 5; *d; d++)
+        if (*d < '0' || *d > '9')
+            return 0;
+    return 1;
+}
+
 int atomic_file_open(struct atomic_file *a, const char *path, struct dp_error *err)
 {
     memset(a, 0, sizeof *a);

@@ -27,4 +27,7 @@ void atomic_file_abort(struct atomic_file *a);
 /* The name of a temporary for path, unique to this process (path.tmp.PID). */
 void atomic_file_temp_name(char *tmp, size_t size, const char *path);
 
+/* 1 when a file name is such a temporary (NAME.tmp.DIGITS): left by a killed writer, never valid. */
+int atomic_file_is_temp_name(const char *name);
+
 #endif

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "h5io.h"
 
 static int strcmp_ptr(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
@@ -135,7 +136,7 @@ void run_dir_keep_previous(const char *run_dir, const char *path_last, int64_t k
     size_t n = 0;
     struct dirent *e;
     while ((e = readdir(dir))) {
-        if (strncmp(e->d_name, "last-e", 6) || !strstr(e->d_name, ".h5") || strstr(e->d_name, ".tmp."))
+        if (strncmp(e->d_name, "last-e", 6) || !strstr(e->d_name, ".h5") || atomic_file_is_temp_name(e->d_name))
             continue;
         names = dp_realloc(names, (n + 1) * sizeof(char *), "file names");
         names[n++] = dp_strdup(e->d_name);
@@ -160,7 +161,7 @@ void run_dir_remove_temporaries(const char *run_dir)
         return;
     struct dirent *e;
     while ((e = readdir(dir))) {
-        if (!strstr(e->d_name, ".h5.tmp.") && !strstr(e->d_name, ".csv.tmp") && !strstr(e->d_name, ".json.tmp."))
+        if (!atomic_file_is_temp_name(e->d_name))
             continue;
         char path[4400];
         snprintf(path, sizeof path, "%s/%s", run_dir, e->d_name);
