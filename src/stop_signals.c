@@ -1,6 +1,7 @@
 #include "stop_signals.h"
 
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -22,8 +23,21 @@ static void on_stop_signal(int sig)
     stop_signal = sig;
 }
 
+static long long test_sigterm_step = -1;
+
+void stop_signals_test_point(long long step)
+{
+    if (step == test_sigterm_step)
+        raise(SIGTERM);
+}
+
 void stop_signals_install(void)
 {
+    const char *at = getenv("DPTRAIN_TEST_SIGTERM_AT_STEP");
+    char *end;
+    test_sigterm_step = at && *at ? strtoll(at, &end, 10) : -1;
+    if (at && *at && *end)
+        test_sigterm_step = -1;
     stop_signal = 0;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

@@ -13,5 +13,9 @@ int stop_signal_pending(void);
 /* Records a stop request (another rank was signalled). */
 void stop_signal_set(int sig);
 const char *stop_signal_name(int sig);
+/* For tests, so that a stop lands at a known step whatever the machine's speed: with
+ * DPTRAIN_TEST_SIGTERM_AT_STEP=N in the environment, the process sends itself SIGTERM when its
+ * optimizer step N (counted over the whole run, resumes included) has been computed. */
+void stop_signals_test_point(long long step);
 
 #endif

@@ -398,6 +398,7 @@ int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_er
             int readback = since_readback + 1 >= readback_steps || step + 1 == steps ||
                            (f->checkpoint.every_steps > 0 && (s.pos.iterations + 1) % f->checkpoint.every_steps == 0);
             train_step_run(&s.step, hb, (int)(step & 1), lo, hi, rows, s.pos.iterations);
+            stop_signals_test_point(s.pos.iterations + 1);
             double t2 = t1 + s.step.seconds_compute, t3 = t2 + s.step.seconds_allreduce;
             if (readback) {
                 grad_allreduce_sync(&s.allreduce); /* NCCL's timeout applies to this wait too */

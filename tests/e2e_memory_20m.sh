@@ -12,5 +12,5 @@ CFG
 "$DPTRAIN" fit mem.cfg --run-dir run >fit.log 2>&1 || { fail "fit: $(tail -3 fit.log)"; finish; }
 rss=$(sed -n 's/.*"peak_rss_mb": \([0-9.]*\).*/\1/p' run/summary.json)
 echo "peak RSS: $rss MB for $(du -m big.h5 | cut -f1) MB of data"
-awk -v r="$rss" 'BEGIN { exit !(r > 0 && r < 1024) }' && pass "peak memory $rss MB < 1024 MB" || fail "peak memory $rss MB"
+holds "$rss" 'v > 0 && v < 1024' && pass "peak memory $rss MB < 1024 MB" || fail "peak memory $rss MB"
 finish

@@ -5,8 +5,7 @@
 source "$(dirname "$0")/e2e_lib.sh"
 LMOD_INIT=/usr/share/lmod/lmod/init/bash
 if [ ! -r "$LMOD_INIT" ]; then
-  echo "SKIP: Lmod is not installed (apt-get install lmod; tools/test.sh does)"
-  exit 77
+  skip_test "Lmod is not installed (apt-get install lmod; tools/test.sh does)"
 fi
 BUILD=$(dirname "$DPTRAIN")
 PREFIX="$WORK/prefix with space"

@@ -3,11 +3,11 @@
 # and shuffling on, a global batch that 4 does not divide); a corrupt shard ends the whole job
 # promptly; a 2-rank run stopped by SIGTERM and resumed on 2 ranks ends bit-identical.
 source "$(dirname "$0")/e2e_lib.sh"
-command -v mpirun >/dev/null || { echo "SKIP: mpirun not found"; exit 77; }
+command -v mpirun >/dev/null || skip_test "mpirun not found"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 MPIRUN=(mpirun --oversubscribe --bind-to none)
 CMP=$SRC/tests/compare_weights.py
-/usr/bin/python3 -c "import h5py" 2>/dev/null || { echo "SKIP: python3-h5py needed to compare weights"; exit 77; }
+have_h5py || skip_test "python3-h5py needed to compare weights"
 
 "$DPTRAIN" synth --rows 4000 --features 10 --seed 2 -o a.h5 >/dev/null
 "$DPTRAIN" synth --rows 1000 --features 10 --seed 3 -o b.h5 >/dev/null

@@ -1,8 +1,35 @@
 #!/usr/bin/env bash
-# Stop anywhere and resume: a run stopped by SIGTERM mid-epoch, one stopped between epochs, and one
-# killed with SIGKILL again and again (during checkpoint writes too) all end bit-identical to an
-# uninterrupted run. Bad checkpoints given to --resume are refused with exit 2 and left untouched.
+# Stop anywhere and resume: a run stopped by SIGTERM mid-epoch, one stopped between epochs, one
+# stopped mid-epoch while streaming its data in windows, and one killed with SIGKILL again and again
+# (during checkpoint writes too) all end bit-identical to an uninterrupted run, and their logs show
+# that they resumed where they stopped (a restart from scratch would give the same weights too).
+# Bad checkpoints given to --resume are refused with exit 2 and left untouched.
+# The SIGTERMs come from the process itself at a given step (DPTRAIN_TEST_SIGTERM_AT_STEP) and the
+# kills at random times scaled by the uninterrupted run's duration, so the verdicts do not depend on
+# the machine's speed.
 source "$(dirname "$0")/e2e_lib.sh"
+
+# stopped_at LOG: "EPOCH STEP" of a "Stopped by SIGTERM at epoch E, step S/N" line; resumed_at LOG:
+# "EPOCH STEP" of the "Resumed from ...: epoch E continues at step S" line (S: the first step to run).
+stopped_at() { sed -n 's/^Stopped by SIGTERM at epoch \([0-9]*\), step \([0-9]*\)\/[0-9]*;.*/\1 \2/p' "$1"; }
+resumed_at() { sed -n 's/^Resumed from [^:]*: epoch \([0-9]*\) continues at step \([0-9]*\) .*/\1 \2/p' "$1"; }
+# stop_and_resume NAME STEP CFG ARGS...: a fit into run dir NAME that sends itself SIGTERM at optimizer
+# step STEP must end with exit 3 mid-epoch; the resumed fit must say it continues at the next step.
+stop_and_resume() {
+  local name=$1 at=$2 cfg=$3
+  shift 3
+  DPTRAIN_TEST_SIGTERM_AT_STEP=$at "$DPTRAIN" fit "$cfg" --run-dir "$name" "$@" >"$name.log" 2>&1
+  local rc=$? stop resumed
+  stop=$(stopped_at "$name.log")
+  if [ $rc -eq 3 ] && [ -n "$stop" ]; then pass "$name: SIGTERM at step $at: exit 3, stopped at epoch/step $stop"
+  else fail "$name: SIGTERM at step $at: exit $rc: $(tail -2 "$name.log")"; fi
+  "$DPTRAIN" fit "$cfg" --run-dir "$name" --resume auto "$@" >"$name-resumed.log" 2>&1 ||
+    fail "$name: resume: $(tail -2 "$name-resumed.log")"
+  resumed=$(resumed_at "$name-resumed.log")
+  [ -n "$stop" ] && [ "$resumed" = "${stop% *} $((${stop#* } + 1))" ] &&
+    pass "$name: the resumed run continues at epoch/step $resumed" ||
+    fail "$name: stopped at '$stop' but resumed at '$resumed': $(grep -m1 -E '^(Resum|Start)' "$name-resumed.log")"
+}
 
 "$DPTRAIN" synth --rows 20000 --features 10 --seed 2 -o r.h5 >/dev/null || { fail synth; finish; }
 cat >r.cfg <<'CFG'
@@ -15,19 +42,13 @@ fit = { epochs = 4; batch_size = 64; loss = "mse"; metrics = ["mae"]; seed = 3;
         early_stopping = { monitor = "val_loss"; patience = 10; restore_best_weights = true; }; };
 CFG
 layers=(dense dense_1 dense_2) # for same_weights
+start=$EPOCHREALTIME
 "$DPTRAIN" fit r.cfg --run-dir straight >straight.log 2>&1 || fail "straight run: $(tail -2 straight.log)"
+run_seconds=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }')
 
-# 1. SIGTERM mid-epoch, then --resume auto
-"$DPTRAIN" fit r.cfg --run-dir term >term.log 2>&1 &
-pid=$!
-sleep 1.2
-kill -TERM $pid
-wait $pid
-rc=$?
-if [ $rc -eq 3 ] && grep -Eq "Stopped by SIGTERM (at|after) epoch" term.log; then pass "SIGTERM: checkpointed, exit 3"
-elif [ $rc -eq 0 ]; then echo "note: the run finished before SIGTERM arrived"
-else fail "SIGTERM run exited $rc: $(tail -2 term.log)"; fi
-"$DPTRAIN" fit r.cfg --run-dir term --resume auto >term2.log 2>&1 || fail "resume after SIGTERM: $(tail -2 term2.log)"
+# 1. SIGTERM mid-epoch (step 130 of epoch 1's 250; a checkpoint every 40 steps), then --resume auto
+stop_and_resume term 130 r.cfg
+[ "$(stopped_at term.log)" = "1 130" ] || fail "term: stopped at '$(stopped_at term.log)', not epoch 1 step 130"
 same_weights straight/last.h5 term/last.h5 && pass "SIGTERM + resume: bit-identical final weights" ||
   fail "SIGTERM + resume: final weights differ"
 diff <(cut -d, -f1-5 straight/history.csv) <(cut -d, -f1-5 term/history.csv) >/dev/null &&
@@ -47,19 +68,28 @@ grep -q "epochs changed from 2 to 4" b2.log && pass "changed epochs are said" ||
 same_weights straight_nr/last.h5 between_nr/last.h5 && pass "stop between epochs + resume: bit-identical" ||
   fail "stop between epochs + resume: weights differ"
 
-# 3. SIGKILL at random moments, many times; last.h5 must always open and resume must work
+# 3. SIGKILL at random moments, many times; last.h5 must always open and resume must work. Each run
+# is killed a random time after its training starts (its Backend line), at most a twelfth of the
+# uninterrupted run's time, so twelve runs cannot finish the job: every kill must land mid-training.
 kills=0
 for i in $(seq 1 12); do
   "$DPTRAIN" fit r.cfg --run-dir killed --resume auto >"k$i.log" 2>&1 &
   pid=$!
-  sleep "0.$((RANDOM % 9 + 1))"
-  if kill -9 $pid 2>/dev/null; then kills=$((kills + 1)); fi
+  for _ in $(seq 1000); do grep -q '^Backend:' "k$i.log" && break; kill -0 $pid 2>/dev/null || break; sleep 0.01; done
+  sleep "$(awk -v t="$run_seconds" -v r=$RANDOM 'BEGIN { printf "%.3f", t / 12 * r / 32768 }')"
+  kill -9 $pid 2>/dev/null
   wait $pid 2>/dev/null
+  rc=$?
+  if [ $rc -eq 137 ]; then kills=$((kills + 1)); else echo "note: run $i was not killed (exit $rc): $(tail -1 "k$i.log")"; fi
   if [ -e killed/last.h5 ] && ! "$DPTRAIN" inspect killed/last.h5 >/dev/null 2>&1; then
     fail "after kill -9 number $i, last.h5 does not open"
   fi
 done
+[ $kills -ge 10 ] && pass "$kills of 12 kill -9s landed during training (the run takes ${run_seconds} s)" ||
+  fail "only $kills of 12 kill -9s landed during training"
 "$DPTRAIN" fit r.cfg --run-dir killed --resume auto >kfinal.log 2>&1 || fail "final resume after kills: $(tail -2 kfinal.log)"
+grep -Eq "^Resumed from killed/last.h5.* \(([1-9][0-9]*) optimizer steps done\)" kfinal.log &&
+  pass "the final run resumed: $(grep -m1 '^Resumed' kfinal.log)" || fail "the final run did not resume: $(grep -m1 -E '^(Resum|Start)' kfinal.log)"
 same_weights straight/last.h5 killed/last.h5 && pass "$kills x kill -9 + resume: bit-identical final weights" ||
   fail "kill -9 + resume: final weights differ"
 
@@ -80,10 +110,11 @@ expect_error 2 "was trained with adam but sgd.cfg asks for sgd" "$DPTRAIN" fit s
 [ "$sums" = "$(md5sum truncated.h5 corrupt.h5 r.h5)" ] && pass "refused files are untouched" || fail "a refused file changed"
 cmp -s good.h5 straight/last.h5 && pass "the resumed-from checkpoint is untouched" || fail "good.h5 changed"
 
-# 5. Two SIGINTs: the second exits at once; last.h5 stays a valid checkpoint
+# 5. Two SIGINTs: the second exits at once; last.h5 stays a valid checkpoint. Sent once the first
+# checkpoint is there, while checkpoints are written at every step.
 "$DPTRAIN" fit r.cfg --run-dir twice --set fit.checkpoint.every_steps=1 >twice.log 2>&1 &
 pid=$!
-sleep 1
+for _ in $(seq 1000); do [ -e twice/last.h5 ] && break; sleep 0.01; done
 kill -INT $pid
 kill -INT $pid
 wait $pid
@@ -106,15 +137,10 @@ rb=(--set fit.readback_steps=7)
 "$DPTRAIN" fit r.cfg --run-dir rb "${rb[@]}" >rb.log 2>&1 || fail "readback 7: $(tail -2 rb.log)"
 same_weights straight/last.h5 rb/last.h5 && diff <(cut -d, -f1-5 straight/history.csv) <(cut -d, -f1-5 rb/history.csv) >/dev/null &&
   pass "read-back every 7 steps: same weights and history as every step" || fail "read-back every 7 steps changes results"
-"$DPTRAIN" fit r.cfg --run-dir rbterm "${rb[@]}" >rbt.log 2>&1 &
-pid=$!
-sleep 1.2
-kill -TERM $pid
-wait $pid
-rc=$?
-"$DPTRAIN" fit r.cfg --run-dir rbterm --resume auto "${rb[@]}" >rbt2.log 2>&1 || fail "resume (readback 7): $(tail -2 rbt2.log)"
-[ $rc -eq 3 ] || [ $rc -eq 0 ] || fail "readback 7 SIGTERM run exited $rc"
-same_weights straight/last.h5 rbterm/last.h5 && pass "read-back every 7 steps: SIGTERM ($rc) + resume bit-identical" ||
+# SIGTERM at step 380 (epoch 2, step 130): it takes effect at the next read-back (step 131).
+stop_and_resume rbterm 380 r.cfg "${rb[@]}"
+[ "$(stopped_at rbterm.log)" = "2 131" ] || fail "rbterm: stopped at '$(stopped_at rbterm.log)', not at the read-back after step 130 of epoch 2"
+same_weights straight/last.h5 rbterm/last.h5 && pass "read-back every 7 steps: SIGTERM + resume bit-identical" ||
   fail "read-back every 7 steps: weights differ after SIGTERM + resume"
 before=$(md5sum nan/last.h5)
 expect_error 4 "loss became NaN" "$DPTRAIN" fit sgd_ok.cfg --run-dir nan --resume auto --set fit.optimizer.lr=1e6 "${rb[@]}"
@@ -136,6 +162,14 @@ sed 's/file = "r.h5";/file = "big.h5"; shuffle_buffer_mb = 1;/; s/epochs = 4;/ep
 same_weights stream_t/last.h5 stream_n/last.h5 &&
   [ "$(ls stream_t/last-e*.h5 | wc -l)" -eq 2 ] && pass "streaming in windows with mid-epoch checkpoints: thread on and off agree" ||
   fail "streaming: reader thread on and off differ"
+# Stopped mid-epoch while streaming: 48,000 training rows of 44 bytes (2.1 MB) in windows of at most
+# 1 MB make at least 3 windows, so the last window boundary lies beyond row 24,000. Stopped at step
+# 200 of epoch 2 (row 12,800), the resumed run reloads its window mid-way and crosses into the next.
+layers=(dense dense_1 dense_2)
+stop_and_resume stream_stop 950 stream.cfg
+[ "$(stopped_at stream_stop.log)" = "2 200" ] || fail "stream_stop: stopped at '$(stopped_at stream_stop.log)', not epoch 2 step 200"
+same_weights stream_t/last.h5 stream_stop/last.h5 && pass "streaming: SIGTERM mid-epoch + resume across a window boundary, bit-identical" ||
+  fail "streaming: weights differ after SIGTERM + resume"
 /usr/bin/python3 - <<'PY' || fail "writing the bad-label CSVs"
 import random
 random.seed(1)

@@ -2,8 +2,8 @@
 # Scaling reports: a sweep of 1, 2 and 4 CPU ranks; the report's numbers recomputed from the
 # summaries (efficiency within 1e-9 of the formula); a PNG is written; mixed runs are refused.
 source "$(dirname "$0")/e2e_lib.sh"
-command -v mpirun >/dev/null || { echo "SKIP: mpirun not found"; exit 77; }
-/usr/bin/python3 -c "import json" || exit 77
+command -v mpirun >/dev/null || skip_test "mpirun not found"
+/usr/bin/python3 -c "import json" || skip_test "/usr/bin/python3 not found"
 "$DPTRAIN" synth --rows 20000 --features 64 --targets 4 -o s.h5 >/dev/null
 cat >s.cfg <<'CFG'
 name = "sweep";
@@ -33,7 +33,9 @@ DPTRAIN="$DPTRAIN" "$SRC/tools/scaling-sweep" s.cfg --ranks 1,2 --steps 30 --mod
 import csv, json, sys
 d = sys.argv[1]
 s = {p: json.load(open(f"{d}/ranks-{p}/summary.json")) for p in (1, 2)}
-for r in csv.DictReader(open(f"{d}/report/scaling.csv")):
+rows = list(csv.DictReader(open(f"{d}/report/scaling.csv")))
+assert [int(float(r["ranks"])) for r in rows] == [1, 2], rows
+for r in rows:
     p = int(float(r["ranks"]))
     x1, xp = s[1]["steady_samples_per_second"], s[p]["steady_samples_per_second"]
     assert abs(float(r["efficiency"]) - xp / (p * x1)) <= 1e-9
@@ -42,6 +44,8 @@ PY
 grep -q "^weak scaling" weak.txt && pass "weak sweep reported as weak" || fail "weak sweep label"
 if command -v gnuplot >/dev/null; then
   [ "$(head -c 4 strong/report/scaling.png | tail -c 3)" = "PNG" ] && pass "scaling.png written" || fail "no PNG"
+else
+  skip_part "gnuplot not found: the scaling plot"
 fi
 "$DPTRAIN" report scaling strong/ranks-1 strong/ranks-2 -o proj --project 1,2,8,64 >proj.txt &&
   grep -q "| *64 |" proj.txt && pass "projection to 64 GPUs printed" || fail "projection"

@@ -11,19 +11,13 @@
 # Needs root (it starts the daemons); skips elsewhere. Takes about 3 minutes on 2 cores.
 source "$(dirname "$0")/e2e_lib.sh"
 if [ "$(id -u)" != 0 ]; then
-  echo "SKIP: starting a local Slurm cluster needs root"
-  exit 77
+  skip_test "starting a local Slurm cluster needs root"
 fi
 SLURM_TOOLS=$SRC/tests/slurm
 started_here=0
 scontrol ping 2>/dev/null | grep -q "is UP" || started_here=1
 if ! bash "$SLURM_TOOLS/start-slurm.sh" >start.log 2>&1; then
-  if [ "${CI:-}" = true ]; then
-    fail "start-slurm.sh: $(tail -n 3 start.log)"
-    finish
-  fi
-  echo "SKIP: could not start the local Slurm cluster: $(tail -2 start.log)"
-  exit 77
+  skip_test "could not start the local Slurm cluster: $(tail -n 3 start.log)"
 fi
 cleanup() {
   scancel --name=requeue_mlp,cancer_mlp,seed_small,sweep >/dev/null 2>&1
@@ -142,7 +136,7 @@ if [ -n "$id_cancer" ]; then
   "$D" evaluate "$SRC/jobs/cancer_mlp.cfg" --weights runs/cancer_mlp/best.h5 --json >eval.json 2>eval.err ||
     fail "evaluate: $(cat eval.err)"
   acc=$(grep -o '"accuracy": [0-9.]*' eval.json | awk '{print $2}')
-  awk -v a="$acc" 'BEGIN { exit !(a >= 0.85) }' && pass "cancer_mlp trained under Slurm: test accuracy $acc" ||
+  holds "$acc" 'v >= 0.85' && pass "cancer_mlp trained under Slurm: test accuracy $acc" ||
     fail "cancer_mlp test accuracy $acc"
 fi
 

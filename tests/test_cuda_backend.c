@@ -45,7 +45,18 @@ static void fill_stale(float *dev, size_t n)
     free(h);
 }
 
-static void compare(const char *what, const float *ref, const float *dev, size_t n, double tol)
+/* One value each side, relative to the reference's own size (a count of right answers off by one
+ * shows, however large the loss sum beside it). */
+static void compare_scalar(const char *what, double ref, double got, double tol)
+{
+    double err = fabs(got - ref) / fmax(fabs(ref), 1e-30);
+    if (isnan(got))
+        err = INFINITY;
+    printf("%-28s %.9g vs %.9g%s\n", what, got, ref, err <= tol ? "" : "  FAIL");
+    failures += !(err <= tol);
+}
+
+static double compare(const char *what, const float *ref, const float *dev, size_t n, double tol)
 {
     float *got = malloc(n * sizeof(float));
     gpu->download(got, dev, n * sizeof(float));
@@ -57,6 +68,7 @@ static void compare(const char *what, const float *ref, const float *dev, size_t
     printf("%-28s max relative error %.3g%s\n", what, worst, worst <= tol ? "" : "  FAIL");
     failures += !(worst <= tol);
     free(got);
+    return worst;
 }
 
 /* The Dense products at a size where cuBLASLt picks tensor-core kernels, in each precision, against
@@ -66,6 +78,7 @@ static void dense_in_precisions(void)
 {
     static const char *const names[] = {"fp32", "tf32", "bf16"};
     static const double tols[] = {1e-5, 1e-2, 3e-2};
+    double forward_error[3] = {0};
     const int64_t rows = 256, in = 320, out = 192;
     float *x = random_host(rows * in, -1, 1), *w = random_host(in * out, -0.2f, 0.2f), *b = random_host(out, -1, 1);
     float *dz = random_host(rows * out, -1, 1);
@@ -91,7 +104,7 @@ static void dense_in_precisions(void)
         fill_stale(gdw, in * out), fill_stale(gdb, out);
         gpu->dense_backward(gdx, gdw, gdb, gdz, gx, gw, rows, in, out, 0);
         snprintf(label, sizeof label, "%s dense forward 256x320x192", names[p]);
-        compare(label, z, gz, rows * out, tols[p]);
+        forward_error[p] = compare(label, z, gz, rows * out, tols[p]);
         snprintf(label, sizeof label, "%s dense dx", names[p]);
         compare(label, dx, gdx, rows * in, tols[p]);
         snprintf(label, sizeof label, "%s dense dw", names[p]);
@@ -103,6 +116,14 @@ static void dense_in_precisions(void)
         gpu->free(gdw);
         gpu->free(gdb);
     }
+    /* The tolerances above also pass a product that ignores the precision asked for: the rounding
+     * must show. Inputs rounded to tf32 (10 mantissa bits) put the largest error of these 49,152
+     * sums of 320 products near 5e-4 of the largest output, bf16 (7 bits) about 8 times that;
+     * fp32 stays near 1e-6. */
+    int rounded = forward_error[1] > 1e-4 && forward_error[2] > 3 * forward_error[1] && forward_error[0] < 1e-5;
+    printf("%-28s fp32 %.2g, tf32 %.2g, bf16 %.2g%s\n", "precision shows in rounding", forward_error[0],
+           forward_error[1], forward_error[2], rounded ? "" : "  FAIL (tf32 > 1e-4 and bf16 > 3 x tf32 expected)");
+    failures += !rounded;
     gpu->set_precision(0); /* the rest of the test is fp32 */
     gpu->free(gx);
     gpu->free(gw);
@@ -166,6 +187,81 @@ static void relu_gradient_fused(void)
     gpu->free(gmask);
     free(x), free(w1), free(b1), free(w2), free(dz2), free(db1), free(y1), free(y1_gpu), free(dy1), free(dz1);
     free(dw2), free(db1_ref);
+}
+
+/* Every loss x output activation x metric x target form the job schema allows (job_target_mode:
+ * labels only for the categorical losses; a single output only where the loss allows it), at 1, 3
+ * and 10 outputs: the gradient with respect to the logits and the three sums (added to what the
+ * accumulators held), each against the CPU backend. */
+static void losses_and_metrics(void)
+{
+    const int64_t rows = 67; /* not a multiple of the kernel's 64 threads */
+    static const int64_t ks[] = {1, 3, 10};
+    int combos = 0;
+    for (int loss = 0; loss < LOSS_COUNT; loss++)
+        for (int a = 0; a < ACTIVATION_COUNT; a++) {
+            enum activation need = loss_required_activation((enum loss_kind)loss);
+            if (need != ACTIVATION_COUNT && a != (int)need)
+                continue;
+            for (int metric = 0; metric < METRIC_COUNT; metric++) {
+                if (metric == METRIC_ACCURACY && loss == LOSS_MSE)
+                    continue; /* refused by the schema */
+                for (int ki = 0; ki < 3; ki++) {
+                    int64_t k = ks[ki];
+                    int categorical = loss == LOSS_CATEGORICAL_CROSSENTROPY || loss == LOSS_SPARSE_CATEGORICAL_CROSSENTROPY;
+                    if (categorical && k < 2)
+                        continue;
+                    for (int with_labels = 0; with_labels < 2; with_labels++) {
+                        /* labels: the categorical losses only; float values: all but the sparse one */
+                        if (with_labels ? !categorical : loss == LOSS_SPARSE_CATEGORICAL_CROSSENTROPY)
+                            continue;
+                        size_t n = (size_t)(rows * k);
+                        float *z = random_host(n, -3, 3), *t = random_host(n, -1, 1);
+                        float *y = malloc(n * 4), *dz = malloc(n * 4);
+                        int32_t labels[67];
+                        float *draw = random_host(rows, 0, 1);
+                        for (int64_t r = 0; r < rows; r++) {
+                            labels[r] = (int32_t)fmin(k - 1, floor(draw[r] * k));
+                            for (int64_t j = 0; j < k; j++) {
+                                if (loss == LOSS_BINARY_CROSSENTROPY)
+                                    t[r * k + j] = t[r * k + j] > 0; /* 0/1 targets */
+                                else if (loss == LOSS_CATEGORICAL_CROSSENTROPY)
+                                    t[r * k + j] = j == labels[r]; /* one-hot */
+                            }
+                        }
+                        float *gz = to_gpu(z, n), *gt = to_gpu(t, n), *gy = gpu->alloc(n * 4, "t");
+                        float *gdz = gpu->alloc(n * 4, "t");
+                        int32_t *glabels = gpu->alloc(sizeof labels, "t");
+                        gpu->upload(glabels, labels, sizeof labels);
+                        cpu->activation_forward(y, z, rows, k, (enum activation)a);
+                        gpu->activation_forward(gy, gz, rows, k, (enum activation)a);
+                        double acc[LOSS_ACC_COUNT] = {1.5, 2.5, 3.0}, gacc_host[LOSS_ACC_COUNT];
+                        double *gacc = gpu->alloc(sizeof acc, "t");
+                        gpu->upload(gacc, acc, sizeof acc);
+                        struct loss_params lp = {(enum loss_kind)loss, (enum metric_kind)metric, (enum activation)a};
+                        struct loss_targets tc = {with_labels ? labels : NULL, with_labels ? NULL : t};
+                        struct loss_targets tg = {with_labels ? glabels : NULL, with_labels ? NULL : gt};
+                        fill_stale(gdz, n);
+                        cpu->loss_forward_backward(acc, dz, z, y, tc, rows, k, lp, 1.0f / rows);
+                        gpu->loss_forward_backward(gacc, gdz, gz, gy, tg, rows, k, lp, 1.0f / rows);
+                        gpu->download(gacc_host, gacc, sizeof gacc_host);
+                        char label[96];
+                        snprintf(label, sizeof label, "%s/%s/%s k=%lld %s: dz", loss_names[loss], activation_names[a],
+                                 metric_names[metric], (long long)k, with_labels ? "labels" : "values");
+                        compare(label, dz, gdz, n, 1e-5);
+                        static const char *const sums[] = {"loss sum", "metric sum", "rows"};
+                        for (int i = 0; i < LOSS_ACC_COUNT; i++) {
+                            snprintf(label, sizeof label, "  %s", sums[i]);
+                            compare_scalar(label, acc[i], gacc_host[i], 1e-6);
+                        }
+                        combos++;
+                        free(z), free(t), free(y), free(dz), free(draw);
+                        gpu->free(gz), gpu->free(gt), gpu->free(gy), gpu->free(gdz), gpu->free(glabels), gpu->free(gacc);
+                    }
+                }
+            }
+        }
+    printf("%-28s %d combinations compared\n", "losses and metrics", combos);
 }
 
 /* A recorded step (dropout, then an Adam update) replayed for later steps: the step number and the
@@ -433,6 +529,7 @@ int main(void)
         fill_stale(gcdw, 12 * 5), fill_stale(gcdb, 5);
         cpu->conv2d_forward(vz, cols, cx, cw, cb, &v, 4, 0);
         gpu->conv2d_forward(gvz, gvcols, gcx, gcw, gcb, &v, 4, 0);
+        compare("conv2d 2x2/2 valid forward", vz, gvz, v_out, 1e-5);
         cpu->conv2d_backward(cdx, dcols, cdw, cdb, vdz, cols, cw, &v, 4, 0);
         gpu->conv2d_backward(gcdx, gdcols, gcdw, gcdb, gvdz, gvcols, gcw, &v, 4, 0);
         compare("conv2d 2x2/2 valid backward dx", cdx, gcdx, n_in, 1e-5);
@@ -467,6 +564,7 @@ int main(void)
         free(py), free(pdy), free(pdx), free(arg);
         gpu->free(garg), gpu->free(gpy), gpu->free(gpdy), gpu->free(gpdx);
     }
+    losses_and_metrics();
     relu_gradient_fused();
     graph_replay_reads_step_scalars();
     batch_uploads_in_order();

@@ -101,15 +101,21 @@ static char *open_written(const char *name, int64_t rows, struct row_source *s, 
 
 START_TEST(epoch_order_is_a_permutation_with_bounded_windows)
 {
-    const int64_t rows = 20000;
+    /* 150,000 rows of 28 stored bytes (6 floats and a label) are 4.2 MB: with 1 MB of buffer (in
+     * whole blocks of chunks), at least 4 windows */
+    const int64_t rows = 150000, row_bytes = 6 * 4 + 4;
     struct row_source s;
     struct normalizer n;
     open_written("perm.h5", rows, &s, &n);
     struct dp_error err;
     struct batch_reader r;
-    /* 1 MB of buffer: several windows over these rows */
     ck_assert(batch_reader_init(&r, &s, &n, 0, rows, 1, test_seed(), 1, 1, 5, 5, &err) == 0);
-    ck_assert_msg(r.nwindows >= 1, "windows %lld", (long long)r.nwindows);
+    ck_assert_msg(r.nwindows >= 4, "windows %lld", (long long)r.nwindows);
+    /* a window holds whole HDF5 chunks: at most the buffer, or one chunk where a chunk is larger */
+    int64_t most = (1 << 20) / row_bytes > s.chunk_rows ? (1 << 20) / row_bytes : s.chunk_rows;
+    for (int64_t w = 0; w < r.nwindows; w++)
+        ck_assert_msg(r.window_pos[w + 1] - r.window_pos[w] <= most, "window %lld: %lld rows (chunks of %lld)",
+                      (long long)w, (long long)(r.window_pos[w + 1] - r.window_pos[w]), (long long)s.chunk_rows);
     struct host_batch hb;
     host_batch_alloc(&hb, 333, s.x_cols, 5, 1);
     int64_t *first_epoch = malloc(sizeof(int64_t) * rows);
@@ -361,6 +367,19 @@ static void build(struct model *m, const struct layer_spec *specs, int n, int64_
     model_allocate(m, &backend_cpu, 4);
 }
 
+/* The parameters of every layer are the same in two arenas (the alignment gaps between them are
+ * not stored). */
+static int same_parameters(const struct model *m, const float *a, const float *b)
+{
+    for (int i = 0; i < m->nlayers; i++)
+        for (int p = 0; p < m->layers[i].nparams; p++) {
+            size_t at = m->layers[i].param_offsets[p], n = shape_size(&m->layers[i].param_shapes[p]);
+            if (memcmp(a + at, b + at, n * sizeof(float)))
+                return 0;
+        }
+    return 1;
+}
+
 START_TEST(checkpoint_round_trip_keras_layout)
 {
     const struct layer_spec specs[] = {DENSE(7, RELU), {.kind = LAYER_KIND_DROPOUT, .u.dropout = {0.5}},
@@ -371,18 +390,67 @@ START_TEST(checkpoint_round_trip_keras_layout)
     for (int j = 0; j < 7; j++)
         m.layers[0].b[j] = (float)j * 0.5f;
     char *path = tmp_path("ck.h5");
-    struct train_position pos = {.epoch = 3, .iterations = 42, .best = 0.9, .lr = 0.01};
+    /* Every field the checkpoint holds, each with a value of its own, so a field written to or
+     * read from the wrong place shows. */
+    struct train_position pos = {.epoch = 3, .step_in_epoch = 17, .iterations = 42, .seed = 0x123456789abcdef1ull,
+                                 .best = 0.9, .best_epoch = 2, .wait = 1, .lr = 0.01, .es_best = 0.25,
+                                 .epoch_loss_sum = 12.5, .epoch_metric_sum = 7.75, .epoch_rows = 99,
+                                 .train_seconds = 3.5, .samples = 4242};
     struct optimizer_config oc;
     optimizer_config_defaults(&oc, OPTIMIZER_ADAM);
     float *state[2] = {backend_cpu.alloc(m.arena_floats * 4, "s"), backend_cpu.alloc(m.arena_floats * 4, "s")};
-    struct checkpoint_contents c = {.model = &m, .job_text = "name = \"x\";", .opt = &oc, .opt_state = state,
-                                    .nopt_state = 2, .pos = &pos};
+    float *es_best = malloc(m.arena_floats * 4);
+    rng_uniform_fill(state[0], m.arena_floats, test_seed(), RNG_DOMAIN_INIT, 91, 0);
+    rng_uniform_fill(state[1], m.arena_floats, test_seed(), RNG_DOMAIN_INIT, 92, 0);
+    rng_uniform_fill(es_best, m.arena_floats, test_seed(), RNG_DOMAIN_INIT, 93, 0);
+    double mean[5] = {0.5, -1, 2, 3.25, 1e-3}, std[5] = {1, 2, 0.5, 4, 1e3};
+    struct normalizer norm = {NORMALIZE_STANDARD, 5, mean, std};
+    struct history hist = {0};
+    for (int e = 0; e < 3; e++) {
+        double row[HISTORY_COLUMNS] = {e + 1, 1.0 / (e + 1), 0.5 + e * 0.1, 1.5 / (e + 1), NAN, 0.25 * e, 0.01};
+        history_append(&hist, row);
+    }
+    const char *job_text = "name = \"x\";\ndata = { file = \"a b.h5\"; };";
+    struct checkpoint_contents c = {.model = &m, .job_text = job_text, .norm = &norm, .opt = &oc,
+                                    .opt_state = state, .nopt_state = 2, .pos = &pos, .history = &hist,
+                                    .es_best_weights = es_best};
     struct dp_error err;
     ck_assert_msg(checkpoint_write(path, &c, &err) == 0, "%s", err.msg);
 
     build(&m2, specs, 4, 5);
     ck_assert_msg(weights_load(&m2, path, &err) == 0, "%s", err.msg);
     ck_assert(memcmp(m.params, m2.params, m.arena_floats * sizeof(float)) == 0);
+    struct checkpoint_state st;
+    ck_assert_msg(checkpoint_read_state(path, &m2, &st, &err) == 0, "%s", err.msg);
+    ck_assert((st.pos.epoch == pos.epoch && st.pos.step_in_epoch == pos.step_in_epoch &&
+              st.pos.iterations == pos.iterations && st.pos.seed == pos.seed && st.pos.best == pos.best &&
+              st.pos.best_epoch == pos.best_epoch && st.pos.wait == pos.wait && st.pos.lr == pos.lr &&
+              st.pos.es_best == pos.es_best && st.pos.epoch_loss_sum == pos.epoch_loss_sum &&
+              st.pos.epoch_metric_sum == pos.epoch_metric_sum && st.pos.epoch_rows == pos.epoch_rows &&
+              st.pos.train_seconds == pos.train_seconds && st.pos.samples == pos.samples));
+    ck_assert_str_eq(st.job_text, job_text);
+    ck_assert_str_eq(st.optimizer, "adam");
+    ck_assert_int_eq(st.nopt_state, 2);
+    ck_assert(st.es_best_weights);
+    for (int i = 0; i < 2; i++)
+        ck_assert(same_parameters(&m, st.opt_state[i], state[i]));
+    ck_assert(same_parameters(&m, st.es_best_weights, es_best));
+    ck_assert_int_eq(st.history.rows, 3);
+    for (int64_t i = 0; i < 3 * HISTORY_COLUMNS; i++)
+        ck_assert(st.history.v[i] == hist.v[i] || (isnan(st.history.v[i]) && isnan(hist.v[i])));
+    ck_assert_int_eq(st.norm.kind, NORMALIZE_STANDARD);
+    ck_assert_int_eq(st.norm.cols, 5);
+    ck_assert(memcmp(st.norm.mean, mean, sizeof mean) == 0 && memcmp(st.norm.std, std, sizeof std) == 0);
+    checkpoint_state_free(&st);
+    struct normalizer n2;
+    ck_assert_msg(checkpoint_read_normalizer(path, &n2, 5, &err) == 0, "%s", err.msg);
+    ck_assert(n2.kind == NORMALIZE_STANDARD && memcmp(n2.mean, mean, sizeof mean) == 0 &&
+              memcmp(n2.std, std, sizeof std) == 0);
+    normalizer_free(&n2);
+    char *text;
+    ck_assert(checkpoint_read_job_text(path, &text, &err) == 0);
+    ck_assert_str_eq(text, job_text);
+    free(text);
 
     /* The layout Keras' legacy loader reads. */
     hid_t f = h5io_open_read(path, &err);
@@ -434,6 +502,8 @@ START_TEST(checkpoint_round_trip_keras_layout)
     ck_assert(weights_load(&m2, path, &err) == 0);
     backend_cpu.free(state[0]);
     backend_cpu.free(state[1]);
+    free(es_best);
+    history_free(&hist);
     model_free(&m);
     model_free(&m2);
 }

@@ -5,6 +5,7 @@
 
 #include "backend.h"
 #include "optimizer.h"
+#include "rng.h"
 #include "test_util.h"
 
 static void run_two_steps(struct optimizer_config *c, const double expect[3])
@@ -78,6 +79,61 @@ START_TEST(rmsprop_keras_defaults)
 }
 END_TEST
 
+/* Epsilon where it matters: gradients near sqrt(epsilon), so that Keras' sqrt(v) + eps (Adam) and
+ * sqrt(v + eps) (RMSprop) differ from each other, and from no epsilon, by far more than rounding.
+ * Fresh random weights and gradients; three steps against a double reference of Keras' formulas. */
+static void check_epsilon(enum optimizer_kind kind)
+{
+    enum { N = 64, STEPS = 3 };
+    struct optimizer_config c;
+    optimizer_config_defaults(&c, kind);
+    c.lr = 0.01;
+    c.epsilon = 1e-4;
+    float w[N], g[STEPS][N], s0[N] = {0}, s1[N] = {0};
+    double rw[N], rm[N] = {0}, rv[N] = {0};
+    rng_uniform_fill(w, N, test_seed(), RNG_DOMAIN_INIT, 7, 0);
+    for (int it = 0; it < STEPS; it++) {
+        rng_uniform_fill(g[it], N, test_seed(), RNG_DOMAIN_INIT, 8 + it, 0);
+        for (int i = 0; i < N; i++)
+            g[it][i] = (g[it][i] - 0.5f) * 0.04f; /* |g| < 0.02: g^2 is at most 4 eps */
+    }
+    for (int i = 0; i < N; i++)
+        rw[i] = w[i];
+    for (int it = 0; it < STEPS; it++) {
+        struct optimizer_step_params p;
+        optimizer_step_params_make(&p, &c, it);
+        backend_cpu.optimizer_step(w, g[it], s0, s1, N, p);
+        double t = it + 1;
+        for (int i = 0; i < N; i++) {
+            double gi = g[it][i];
+            if (kind == OPTIMIZER_ADAM) {
+                double alpha = c.lr * sqrt(1 - pow(c.beta2, t)) / (1 - pow(c.beta1, t));
+                rm[i] += (gi - rm[i]) * (1 - c.beta1);
+                rv[i] += (gi * gi - rv[i]) * (1 - c.beta2);
+                rw[i] -= alpha * rm[i] / (sqrt(rv[i]) + c.epsilon);
+            } else {
+                rv[i] = c.rho * rv[i] + (1 - c.rho) * gi * gi;
+                rw[i] -= c.lr * gi / sqrt(rv[i] + c.epsilon);
+            }
+        }
+    }
+    for (int i = 0; i < N; i++)
+        ck_assert_msg(fabs(w[i] - rw[i]) <= 1e-6 * fmax(1.0, fabs(rw[i])), "%s eps: w[%d] = %.9g, expected %.9g",
+                      optimizer_names[kind], i, w[i], rw[i]);
+}
+
+START_TEST(adam_epsilon_outside_the_root)
+{
+    check_epsilon(OPTIMIZER_ADAM);
+}
+END_TEST
+
+START_TEST(rmsprop_epsilon_inside_the_root)
+{
+    check_epsilon(OPTIMIZER_RMSPROP);
+}
+END_TEST
+
 START_TEST(decayed_learning_rate_reported)
 {
     struct optimizer_config c;
@@ -97,6 +153,8 @@ int main(void)
     tcase_add_test(tc, sgd_nesterov_decay);
     tcase_add_test(tc, adam_keras_defaults);
     tcase_add_test(tc, rmsprop_keras_defaults);
+    tcase_add_test(tc, adam_epsilon_outside_the_root);
+    tcase_add_test(tc, rmsprop_epsilon_inside_the_root);
     tcase_add_test(tc, decayed_learning_rate_reported);
     suite_add_tcase(s, tc);
     return test_run_suite(s);

@@ -33,7 +33,8 @@ jobs=$(nproc 2>/dev/null || echo 2)
 # shellcheck disable=SC2086
 cmake -S . -B build -DCMAKE_BUILD_TYPE="${DPTRAIN_BUILD_TYPE:-Release}" ${DPTRAIN_CMAKE_ARGS:-} >build-configure.log 2>&1 ||
   { cat build-configure.log >&2; exit 1; }
-cmake --build build -j "$jobs" 2>&1 | grep -E "warning|error|Error" >&2 || true
-test -x build/dptrain || { echo "setup: build failed (see above)" >&2; exit 1; }
 rm -f build-configure.log
+# The build's own exit status decides: a stale build/dptrain from an earlier build must not pass.
+tools/build-dir.sh build
+test -x build/dptrain || { echo "setup: build/dptrain missing after the build" >&2; exit 1; }
 echo "setup: built build/dptrain ($(build/dptrain --version))"

@@ -11,7 +11,14 @@
  * documentation (emulation.cpp), the tensor cores' own order of sums (tf32/bf16 inputs are rounded
  * as they would be, then summed in double), NCCL between several ranks (nccl.h here
  * emulates a communicator of one), and anything about speed. The GPU test on a
- * real device (label gpu) stays the authority. */
+ * real device (label gpu) stays the authority.
+ *
+ * Device memory is host memory here, so streams.cpp keeps a registry of device allocations and
+ * checks what crosses the API: a copy's direction against where its source and destination live,
+ * memsets, every pointer argument of a kernel launch, and the matrices, bias and mask handed to
+ * cuBLAS, cuBLASLt and NCCL must lie in device memory (a host pointer there aborts with the call
+ * named). What it cannot see: host code that reads or writes a device pointer directly (the
+ * addresses are valid on the CPU), and pointers inside structs passed to a kernel by value. */
 #pragma once
 #include <cstdint>
 #include <cstdio>
@@ -20,6 +27,7 @@
 #include <cmath>
 #include <functional>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 typedef enum { cudaSuccess = 0, cudaErrorInvalidDeviceFunction = 98, cudaErrorNoKernelImageForDevice = 209,
                cudaErrorNotReady = 600, cudaErrorStreamCaptureUnsupported = 900,
@@ -55,6 +63,19 @@ inline double atomicAdd(double *a, double v) { double o = *a; *a += v; return o;
 inline unsigned __umulhi(unsigned a, unsigned b) { return (unsigned)(((unsigned long long)a * b) >> 32); }
 const char *cudaGetErrorString(cudaError_t e);
 cudaError_t emu_malloc(void **p, size_t n, bool pinned);
+/* Aborts naming `who` unless [p, p + bytes) lies in one device allocation (NULL passes when
+ * null_ok). */
+void emu_check_device(const void *p, size_t bytes, const char *who, bool null_ok = true);
+/* Every pointer argument of a kernel launch must point into device memory. */
+template <class T> inline void emu_check_kernel_arg(const T &v, const char *kernel)
+{
+    if constexpr (std::is_pointer_v<T>)
+        emu_check_device((const void *)v, 1, kernel);
+}
+template <class... A> inline void emu_check_kernel_args(const char *kernel, const std::tuple<A...> &args)
+{
+    std::apply([&](const A &...a) { (emu_check_kernel_arg(a, kernel), ...); }, args);
+}
 template <class T> cudaError_t cudaMalloc(T **p, size_t n) { return emu_malloc((void **)p, n, false); }
 template <class T> cudaError_t cudaMallocHost(T **p, size_t n) { return emu_malloc((void **)p, n, true); }
 cudaError_t cudaFree(void *p);
@@ -105,6 +126,7 @@ void emu_run_grid(dim3 g, dim3 b, bool sync, std::function<void()> body);
         auto args_ = std::make_tuple(__VA_ARGS__);                                                  \
         dim3 g_(grid), b_(block);                                                                   \
         bool sync_ = !strcmp(#kernel, "column_sums_kernel") || !strcmp(#kernel, "loss_kernel");   \
+        emu_check_kernel_args(#kernel, args_);                                                      \
         emu_enqueue_on(cudaStreamPerThread, [=] { emu_run_grid(g_, b_, sync_, [=] { std::apply(kernel, args_); }); }, \
                        #kernel);                                                                    \
     } while (0)

@@ -100,6 +100,9 @@ cublasStatus_t cublasGemmEx(cublasHandle_t, cublasOperation_t ta, cublasOperatio
                             const void *a, cudaDataType, int lda, const void *b, cudaDataType, int ldb, const void *beta, void *c,
                             cudaDataType, int ldc, cublasComputeType_t compute, int)
 {
+    emu_check_device(a, 4, "cublasGemmEx A", false);
+    emu_check_device(b, 4, "cublasGemmEx B", false);
+    emu_check_device(c, 4, "cublasGemmEx C", false);
     float al = *(const float *)alpha, be = *(const float *)beta;
     emu_enqueue([=] { matmul(ta == CUBLAS_OP_T, tb == CUBLAS_OP_T, m, n, k, al, (const float *)a, lda, (const float *)b, ldb, be,
                              (const float *)c, ldc, (float *)c, ldc, 1, nullptr, compute); });
@@ -147,6 +150,14 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t d, const vo
     /* layouts must agree with the operation */
     if ((int64_t)(ta ? la->cols : la->rows) != m || (int64_t)(tb ? lb->cols : lb->rows) != k || (int64_t)(tb ? lb->rows : lb->cols) != n ||
         (int64_t)lc->rows != m || (int64_t)lc->cols != n) { fprintf(stderr, "cublasLtMatmul: layouts disagree\n"); abort(); }
+    emu_check_device(a, 4, "cublasLtMatmul A", false);
+    emu_check_device(b, 4, "cublasLtMatmul B", false);
+    emu_check_device(c, 4, "cublasLtMatmul C", false);
+    emu_check_device(dout, 4, "cublasLtMatmul D", false);
+    if ((d->epi & CUBLASLT_EPILOGUE_BIAS) || d->epi == CUBLASLT_EPILOGUE_DRELU_BGRAD || d->epi == CUBLASLT_EPILOGUE_BGRADA)
+        emu_check_device(d->bias, 4, "cublasLtMatmul bias", false);
+    if (d->epi == CUBLASLT_EPILOGUE_RELU_AUX_BIAS || (d->epi & CUBLASLT_EPILOGUE_DRELU) == CUBLASLT_EPILOGUE_DRELU)
+        emu_check_device(d->aux, 1, "cublasLtMatmul relu mask", false);
     float al = *(const float *)alpha, be = *(const float *)beta;
     emu_desc dd = *d;
     int64_t lda = la->ld, ldb = lb->ld, ldc = lc->ld, ldd = ld->ld;

@@ -23,6 +23,8 @@ inline ncclResult_t ncclCommInitRankConfig(ncclComm_t *c, int size, ncclUniqueId
 inline ncclResult_t ncclCommGetAsyncError(ncclComm_t, ncclResult_t *r) { *r = ncclSuccess; return ncclSuccess; }
 inline ncclResult_t ncclAllReduce(const void *send, void *recv, size_t n, ncclDataType_t, ncclRedOp_t, ncclComm_t, cudaStream_t s)
 {
+    emu_check_device(send, n * sizeof(float), "ncclAllReduce send buffer", false);
+    emu_check_device(recv, n * sizeof(float), "ncclAllReduce receive buffer", false);
     emu_enqueue_allreduce(s, [=] {
         if (send != recv)
             memcpy(recv, send, n * sizeof(float));

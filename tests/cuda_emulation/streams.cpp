@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 
 struct CUstream_st {
@@ -35,6 +36,7 @@ static std::recursive_mutex device; /* one device: queueing and running work, on
 static CUstream_st default_stream;
 static std::vector<CUstream_st *> streams = {&default_stream};
 static std::map<const char *, size_t, std::less<>> pinned; /* cudaMallocHost blocks: start, bytes */
+static std::map<const char *, size_t, std::less<>> device_blocks; /* cudaMalloc blocks: start, bytes */
 static emu_graph *recording;
 static std::thread::id recording_thread;
 static bool recording_invalidated;
@@ -161,11 +163,55 @@ cudaError_t emu_malloc(void **p, size_t n, bool is_pinned)
     if (forbidden_in_capture())
         return cudaErrorStreamCaptureUnsupported;
     size_t bytes = (n + 255) / 256 * 256;
+    if (bytes == 0)
+        bytes = 256;
     *p = aligned_alloc(256, bytes);
     memset(*p, 0xA5, bytes);
     if (is_pinned)
         pinned[(const char *)*p] = n;
+    else
+        device_blocks[(const char *)*p] = n ? n : 1;
     return cudaSuccess;
+}
+
+static bool in_blocks(const std::map<const char *, size_t, std::less<>> &blocks, const void *p, size_t n)
+{
+    auto it = blocks.upper_bound((const char *)p);
+    if (it == blocks.begin())
+        return false;
+    --it;
+    return (const char *)p >= it->first && (const char *)p + n <= it->first + it->second;
+}
+
+void emu_check_device(const void *p, size_t bytes, const char *who, bool null_ok)
+{
+    std::lock_guard<std::recursive_mutex> hold(device);
+    if ((p || !null_ok) && !in_blocks(device_blocks, p, bytes ? bytes : 1)) {
+        char what[256];
+        snprintf(what, sizeof what, "%s: %p (%zu bytes) is not device memory%s", who, p, bytes,
+                 in_blocks(pinned, p, 1) ? " (it is pinned host memory)" : "");
+        hazard(what);
+    }
+}
+
+/* A copy's direction must match where its ends live. */
+static void check_copy(void *d, const void *s, size_t n, cudaMemcpyKind k, const char *who)
+{
+    char what[96];
+    bool d_dev = k == cudaMemcpyHostToDevice || k == cudaMemcpyDeviceToDevice;
+    bool s_dev = k == cudaMemcpyDeviceToHost || k == cudaMemcpyDeviceToDevice;
+    snprintf(what, sizeof what, "%s %s: destination", who, k == cudaMemcpyHostToDevice ? "HostToDevice" :
+             k == cudaMemcpyDeviceToHost ? "DeviceToHost" : "DeviceToDevice");
+    if (d_dev)
+        emu_check_device(d, n, what, false);
+    else if (in_blocks(device_blocks, d, 1))
+        hazard((std::string(what) + " is device memory").c_str());
+    what[strlen(what) - strlen("destination")] = 0;
+    strcat(what, "source");
+    if (s_dev)
+        emu_check_device(s, n, what, false);
+    else if (in_blocks(device_blocks, s, 1))
+        hazard((std::string(what) + " is device memory").c_str());
 }
 
 /* Frees wait for the device, as cudaFree does: queued work may still use the block. */
@@ -176,6 +222,7 @@ static cudaError_t free_block(void *p)
         return cudaErrorStreamCaptureUnsupported;
     run_all();
     pinned.erase((const char *)p);
+    device_blocks.erase((const char *)p);
     free(p);
     return cudaSuccess;
 }
@@ -194,6 +241,7 @@ static bool is_pinned(const void *p, size_t n)
 cudaError_t cudaMemset(void *p, int v, size_t n)
 {
     std::lock_guard<std::recursive_mutex> hold(device);
+    emu_check_device(p, n, "cudaMemset", false);
     if (forbidden_in_capture())
         return cudaErrorStreamCaptureUnsupported;
     emu_enqueue([=] { memset(p, v, n); });
@@ -202,14 +250,16 @@ cudaError_t cudaMemset(void *p, int v, size_t n)
 
 cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t s)
 {
+    emu_check_device(p, n, "cudaMemsetAsync", false);
     emu_enqueue_on(s, [=] { memset(p, v, n); });
     return cudaSuccess;
 }
 
 /* Returns when the copy is done, after the work queued before it on the default stream. */
-cudaError_t cudaMemcpy(void *d, const void *s, size_t n, cudaMemcpyKind)
+cudaError_t cudaMemcpy(void *d, const void *s, size_t n, cudaMemcpyKind k)
 {
     std::lock_guard<std::recursive_mutex> hold(device);
+    check_copy(d, s, n, k, "cudaMemcpy");
     if (forbidden_in_capture())
         return cudaErrorStreamCaptureUnsupported;
     host_wait(&default_stream, default_stream.queued);
@@ -222,6 +272,7 @@ cudaError_t cudaMemcpy(void *d, const void *s, size_t n, cudaMemcpyKind)
 cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind k, cudaStream_t stream)
 {
     std::lock_guard<std::recursive_mutex> hold(device);
+    check_copy(d, s, n, k, "cudaMemcpyAsync");
     if (k == cudaMemcpyHostToDevice && !is_pinned(s, n)) {
         std::shared_ptr<std::vector<char>> staged(new std::vector<char>((const char *)s, (const char *)s + n));
         emu_enqueue_on(stream, [=] { memcpy(d, staged->data(), n); });
