@@ -118,11 +118,16 @@ START_TEST(epoch_order_is_a_permutation_with_bounded_windows)
                       (long long)w, (long long)(r.window_pos[w + 1] - r.window_pos[w]), (long long)s.chunk_rows);
     struct host_batch hb;
     host_batch_alloc(&hb, 333, s.x_cols, 5, 1);
-    int64_t *first_epoch = malloc(sizeof(int64_t) * rows);
+    int64_t *first_epoch = malloc(sizeof(int64_t) * rows), *cur = malloc(sizeof(int64_t) * rows);
     char *seen = calloc((size_t)rows, 1);
     float ex[6];
     int32_t ey;
-    for (int epoch = 0; epoch < 2; epoch++) {
+    /* the chunk (block) each window starts with, per epoch: windows must not keep the same rows
+     * every epoch (a shuffle within windows only); 4 epochs alike by chance: (1/24)^3 */
+    enum { EPOCHS = 4, MAXW = 64 };
+    int64_t first_chunk[EPOCHS][MAXW];
+    ck_assert(r.nwindows <= MAXW);
+    for (int epoch = 0; epoch < EPOCHS; epoch++) {
         memset(seen, 0, (size_t)rows);
         batch_reader_begin_epoch(&r, epoch);
         int64_t same = 0;
@@ -136,15 +141,22 @@ START_TEST(epoch_order_is_a_permutation_with_bounded_windows)
                 make_rows(ex, &ey, 1, id);
                 ck_assert(memcmp(hb.x + i * 6, ex, sizeof ex) == 0);
                 ck_assert(hb.labels[i] == ey);
+                cur[pos + i] = id;
                 if (epoch == 0)
                     first_epoch[pos + i] = id;
                 else
                     same += first_epoch[pos + i] == id;
             }
         }
-        if (epoch == 1)
-            ck_assert_msg(same < rows / 50, "epochs 0 and 1 share %lld positions", (long long)same);
+        if (epoch > 0)
+            ck_assert_msg(same < rows / 50, "epochs 0 and %d share %lld positions", epoch, (long long)same);
+        for (int64_t w = 0; w < r.nwindows; w++)
+            first_chunk[epoch][w] = cur[r.window_pos[w]] / s.chunk_rows;
     }
+    int moved = 0;
+    for (int epoch = 1; epoch < EPOCHS; epoch++)
+        moved |= memcmp(first_chunk[epoch], first_chunk[0], sizeof(int64_t) * (size_t)r.nwindows) != 0;
+    ck_assert_msg(moved, "in %d epochs, every window held the same chunks", EPOCHS);
     /* Deterministic: a fresh reader gives epoch 1's order again. */
     struct batch_reader r2;
     ck_assert(batch_reader_init(&r2, &s, &n, 0, rows, 1, test_seed(), 1, 1, 5, 5, &err) == 0);
@@ -161,6 +173,7 @@ START_TEST(epoch_order_is_a_permutation_with_bounded_windows)
     ck_assert_int_eq(err.code, DP_EXIT_INPUT);
     batch_reader_free(&r3);
     free(first_epoch);
+    free(cur);
     free(seen);
     host_batch_free(&hb);
     batch_reader_free(&r);

@@ -5,7 +5,9 @@
 #   2. a short training run on GPU and on CPU from the same data and initial weights: loss curves
 #      side by side (the GPU in tf32);
 #   3. 1 rank, 1 rank through NCCL (a communicator of one; also in buckets during backward) and
-#      2 ranks sharing the GPU (fit.allreduce = "mpi") against the CPU: final weights;
+#      2 ranks sharing the GPU (fit.allreduce = "mpi") against the CPU: final weights; and the
+#      classification losses (binary, sparse and categorical cross-entropy with accuracy or mae,
+#      on 0/1 labels) trained on the GPU and on the CPU: final weights;
 #   4. tools/bench-gpu.sh: dptrain against PyTorch on the same GPU (--quick; FULL=1 tries every
 #      torch.compile variant, which may not fit one 10-minute device call);
 #   5. tools/mnist-cpu-vs-gpu.sh: the MNIST tutorial's CPU and GPU times, one epoch each.
@@ -64,10 +66,10 @@ sed -e "s|\"cancer.h5\"|\"$work/s.h5\"|" -e 's|"categorical_crossentropy"|"mse"|
 # fit RUN_DIR RANKS [OPTIONS...]: one training run, its log in $out/RUN_DIR.log; a failure is a
 # problem, shown with the end of its log.
 fit() {
-  local dir=$1 ranks=$2 launch=()
+  local dir=$1 ranks=$2 launch=() job=${JOB:-$work/gpu_vs_cpu.cfg}
   shift 2
   [ "$ranks" = 1 ] || launch=(mpirun --oversubscribe -np "$ranks")
-  timeout -k 10 240 "${launch[@]}" "$D" fit "$work/gpu_vs_cpu.cfg" --run-dir "$work/$dir" --progress lines "$@" >"$out/$dir.log" 2>&1 ||
+  timeout -k 10 240 "${launch[@]}" "$D" fit "$job" --run-dir "$work/$dir" --progress lines "$@" >"$out/$dir.log" 2>&1 ||
     problem "$dir: exit $?: $(tail -2 "$out/$dir.log" | tr '\n' ' ')"
 }
 echo "== 2. loss per epoch, CPU (fp32) and GPU (tf32), same data and initial weights"
@@ -97,16 +99,41 @@ case $refusal in *'fit.allreduce = "mpi"'*) ;; *) problem "2 ranks on one GPU wi
 # The same GPU run twice: our kernels use no floating-point atomics, so this shows whether the
 # libraries' orders are reproducible too (bit for bit; reported, not required).
 fit w-gpu1-again 1 --device cuda "${small[@]}"
+# Classification: 0/1 labels (is the sum of 8 uniform features above 4?), the output layer and
+# loss of each kind, with accuracy or mae, 3 epochs in fp32 on both devices.
+(cd "$work" && awk 'BEGIN { srand(3); for (i = 0; i < 2000; i++) { s = 0; l = ""
+     for (j = 0; j < 8; j++) { v = rand(); s += v; l = l (j ? "," : "") sprintf("%.5f", v) }
+     print l > "cx.csv"; print (s > 4 ? 1 : 0) > "cy.csv" } }' &&
+  "$D" import csv --x cx.csv --y cy.csv -o c.h5 >/dev/null) || problem "cannot make the classification data"
+classes=("binary_crossentropy 1 sigmoid accuracy" "sparse_categorical_crossentropy 2 softmax accuracy"
+         "categorical_crossentropy 2 softmax mae")
+for c in "${classes[@]}"; do
+  read -r loss units act metric <<<"$c"
+  printf 'data = { file = "%s/c.h5"; validation_split = 0.2; normalize = "standard"; };
+model = ( { type = "dense"; units = 16; activation = "relu"; }, { type = "dense"; units = %s; activation = "%s"; } );
+fit = { epochs = 3; batch_size = 64; loss = "%s"; metrics = ["%s"]; precision = "fp32"; optimizer = "adam"; };\n' \
+    "$work" "$units" "$act" "$loss" "$metric" >"$work/$loss.cfg"
+  for dev in cpu cuda; do
+    JOB=$work/$loss.cfg fit "c-$loss-$dev" 1 --device $dev
+  done
+done
 if [ -z "$PY" ]; then
   problem "no python3 with h5py and numpy: final weights not compared"
 else
   r=$("$PY" tests/compare_weights.py "$work/w-gpu1/last.h5" "$work/w-gpu1-again/last.h5" 0 2>&1) &&
     echo "the same GPU run twice: identical weights (bit for bit)" | tee "$out/repeat.txt" ||
     echo "the same GPU run twice: weights differ: $r" | tee "$out/repeat.txt"
-  for run in w-gpu1 w-nccl1 w-nccl1b w-gpu2; do
-    r=$("$PY" tests/compare_weights.py "$work/w-cpu/last.h5" "$work/$run/last.h5" 1e-3 2>&1 | tail -1) &&
-      echo "$run: equal to CPU, $r" || problem "$run: final weights differ from the CPU's: $r"
-  done | tee "$out/weights.txt"
+  { for run in w-gpu1 w-nccl1 w-nccl1b w-gpu2; do
+      r=$("$PY" tests/compare_weights.py "$work/w-cpu/last.h5" "$work/$run/last.h5" 1e-3 2>&1 | tail -1) &&
+        echo "$run: equal to CPU, $r" || problem "$run: final weights differ from the CPU's: $r"
+    done
+    for c in "${classes[@]}"; do
+      loss=${c%% *}
+      r=$("$PY" tests/compare_weights.py "$work/c-$loss-cpu/last.h5" "$work/c-$loss-cuda/last.h5" 1e-3 2>&1 | tail -1) &&
+        echo "$loss ($c): GPU equal to CPU, $r" || problem "$loss ($c): GPU weights differ from the CPU's: $r"
+      grep -h "^Epoch 3/3" -A1 "$out/c-$loss-cpu.log" "$out/c-$loss-cuda.log" | grep -o "val_[a-z]*: [0-9.]*" | tr '\n' ' '
+      echo
+    done; } | tee "$out/weights.txt"
   problems=$((problems + $(grep -c PROBLEM "$out/weights.txt")))
 fi
 echo "gpu-check: $problems problem(s) in steps 1-3"
