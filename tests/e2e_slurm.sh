@@ -88,7 +88,7 @@ if [ -f "$DATA/cancer/cancer_data.csv" ]; then
   id_cancer=$(awk '/Submitted batch job/ {print $4}' cancer.submit)
   [ -n "$id_cancer" ] && ids+=("$id_cancer") || fail "no job id from --submit: $(cat cancer.submit)"
 else
-  echo "note: $DATA/cancer not found; the cancer_mlp job is left out"
+  skip_part "$DATA/cancer not found: the cancer_mlp job under Slurm"
   id_cancer=
 fi
 # The installed generic template, with the job named as in the source tree (found via DPTRAIN_HOME).
