@@ -38,6 +38,7 @@ record() {
   elif [ "$5" -eq 0 ]; then verdict="NOT CAUGHT"; unnoticed=$((unnoticed + 1)); fi
   rows+=("$(printf '| %-18s | %-62s | %-26s | %s |' "$1" "$2" "$3" "$verdict")")
   echo "$1: $verdict (exit $4 without the fault, $5 with it)"
+  if [ "$4" -ne 0 ]; then grep -E "FAIL|note" "$scratch/$1.clean.log" | head -20 || tail -5 "$scratch/$1.clean.log"; fi
 }
 # replace FILE FROM TO: FROM (a literal line part, found exactly once) becomes TO
 replace() {

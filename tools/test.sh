@@ -11,6 +11,14 @@
 # munge itself (tests/slurm/start-slurm.sh, as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Under CI the example data must be there: say so at once rather than after the first tests.
+if [ "${CI:-}" = true ]; then
+  data=${DPTRAIN_DATA:-$PWD/../shared/data}
+  for f in cancer/cancer_data.csv cancer/cancer_target.csv mnist/train-images-idx3-ubyte.gz \
+           keras/mnist_cnn_keras3.16.0_legacy.h5; do
+    [ -f "$data/$f" ] || { echo "test.sh: CI=true but the example data is missing: $data/$f (set DPTRAIN_DATA)" >&2; exit 1; }
+  done
+fi
 DPTRAIN_EXTRA_PACKAGES="lmod ${DPTRAIN_EXTRA_PACKAGES:-}" tools/setup.sh
 ctest_log=$(mktemp /tmp/dptrain-ctest.XXXXXX)
 skipped_summary() {
