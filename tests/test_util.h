@@ -2,9 +2,11 @@
 #ifndef DPTRAIN_TEST_UTIL_H
 #define DPTRAIN_TEST_UTIL_H
 
+#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,18 +23,38 @@ static inline uint64_t test_seed(void)
     return seed;
 }
 
-/* A temporary directory for files the test writes. */
+static char test_tmpdir_path[256];
+
+/* The test directory holds plain files only. */
+static inline void test_tmpdir_remove(void)
+{
+    DIR *d = opendir(test_tmpdir_path);
+    if (!d)
+        return;
+    struct dirent *e;
+    char path[512];
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            snprintf(path, sizeof path, "%s/%s", test_tmpdir_path, e->d_name);
+            remove(path);
+        }
+    closedir(d);
+    rmdir(test_tmpdir_path);
+}
+
+/* A temporary directory for files the test writes, removed when the process that made it exits
+ * (Check runs each test in a process of its own, so each test has its own). */
 static inline const char *test_tmpdir(void)
 {
-    static char dir[256];
-    if (!dir[0]) {
-        snprintf(dir, sizeof dir, "/tmp/dptrain-test-XXXXXX");
-        if (!mkdtemp(dir)) {
+    if (!test_tmpdir_path[0]) {
+        snprintf(test_tmpdir_path, sizeof test_tmpdir_path, "/tmp/dptrain-test-XXXXXX");
+        if (!mkdtemp(test_tmpdir_path)) {
             perror("mkdtemp");
             exit(1);
         }
+        atexit(test_tmpdir_remove);
     }
-    return dir;
+    return test_tmpdir_path;
 }
 
 /* Runs a suite and turns its result into an exit status. */
