@@ -1,4 +1,4 @@
-/* The CUDA backend: the table of src/backend.h over device memory (cuBLAS for matrix products,
+/* The CUDA backend: the table of src/net/backend.h over device memory (cuBLAS for matrix products,
  * kernels for the rest). Declared for C; defined in backend_cuda.cu. */
 #ifndef DPTRAIN_BACKEND_CUDA_H
 #define DPTRAIN_BACKEND_CUDA_H
@@ -7,8 +7,8 @@
 extern "C" {
 #endif
 
-#include "backend.h"
-#include "errors.h"
+#include "net/backend.h"
+#include "base/errors.h"
 
 extern const struct backend backend_cuda;
 

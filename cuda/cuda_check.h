@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "errors.h"
+#include "base/errors.h"
 
 #define CUDA_CHECK(expr)                                                                                 \
     do {                                                                                                 \

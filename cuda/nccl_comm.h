@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#include "errors.h"
+#include "base/errors.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -46,7 +46,7 @@ else
   D=$PWD/build-gpu/dptrain
   kernels=build-gpu/tests/test_cuda_backend
 fi
-# A python with h5py and numpy compares weights (tests/compare_weights.py).
+# A python with h5py and numpy compares weights (tests/e2e/compare_weights.py).
 PY=
 for p in ${PYTHON:-} python3 /usr/bin/python3; do
   "$p" -c "import h5py, numpy" 2>/dev/null && { PY=$p; break; }
@@ -120,16 +120,16 @@ done
 if [ -z "$PY" ]; then
   problem "no python3 with h5py and numpy: final weights not compared"
 else
-  r=$("$PY" tests/compare_weights.py "$work/w-gpu1/last.h5" "$work/w-gpu1-again/last.h5" 0 2>&1) &&
+  r=$("$PY" tests/e2e/compare_weights.py "$work/w-gpu1/last.h5" "$work/w-gpu1-again/last.h5" 0 2>&1) &&
     echo "the same GPU run twice: identical weights (bit for bit)" | tee "$out/repeat.txt" ||
     echo "the same GPU run twice: weights differ: $r" | tee "$out/repeat.txt"
   { for run in w-gpu1 w-nccl1 w-nccl1b w-gpu2; do
-      r=$("$PY" tests/compare_weights.py "$work/w-cpu/last.h5" "$work/$run/last.h5" 1e-3 2>&1 | tail -1) &&
+      r=$("$PY" tests/e2e/compare_weights.py "$work/w-cpu/last.h5" "$work/$run/last.h5" 1e-3 2>&1 | tail -1) &&
         echo "$run: equal to CPU, $r" || problem "$run: final weights differ from the CPU's: $r"
     done
     for c in "${classes[@]}"; do
       loss=${c%% *}
-      r=$("$PY" tests/compare_weights.py "$work/c-$loss-cpu/last.h5" "$work/c-$loss-cuda/last.h5" 1e-3 2>&1 | tail -1) &&
+      r=$("$PY" tests/e2e/compare_weights.py "$work/c-$loss-cpu/last.h5" "$work/c-$loss-cuda/last.h5" 1e-3 2>&1 | tail -1) &&
         echo "$loss ($c): GPU equal to CPU, $r" || problem "$loss ($c): GPU weights differ from the CPU's: $r"
       grep -h "^Epoch 3/3" -A1 "$out/c-$loss-cpu.log" "$out/c-$loss-cuda.log" | grep -o "val_[a-z]*: [0-9.]*" | tr '\n' ' '
       echo

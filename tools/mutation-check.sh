@@ -74,41 +74,41 @@ mutant() {
 }
 
 mutant bce-gradient-sign "device binary cross-entropy gradient with its sign flipped" \
-  cuda/backend_cuda.cu 'dz[r * k + j] = (float)(((double)yr[j] - tt) / (double)k) * scale;' \
+  cuda/loss.cu 'dz[r * k + j] = (float)(((double)yr[j] - tt) / (double)k) * scale;' \
   'dz[r * k + j] = (float)((tt - (double)yr[j]) / (double)k) * scale;' test_cuda_emulated unit_cuda_emulated "$B/tests/test_cuda_emulated"
 mutant tf32-ignored "tf32 asked, fp32 computed" \
   cuda/gemm.cu '{CUBLAS_COMPUTE_32F, CUBLAS_COMPUTE_32F_FAST_TF32,' '{CUBLAS_COMPUTE_32F, CUBLAS_COMPUTE_32F,' \
   test_cuda_emulated unit_cuda_emulated "$B/tests/test_cuda_emulated"
 mutant conv-last-row "device convolution forward skips its last output row (valid)" \
-  cuda/backend_cuda.cu 'cuda_dense_forward(z, cols, w, b, rows * g->out_h * g->out_w, g->k_h' \
+  cuda/conv_pool.cu 'cuda_dense_forward(z, cols, w, b, rows * g->out_h * g->out_w, g->k_h' \
   'cuda_dense_forward(z, cols, w, b, rows * g->out_h * g->out_w - (g->pad_top == 0), g->k_h' \
   test_cuda_emulated unit_cuda_emulated "$B/tests/test_cuda_emulated"
 mutant copy-direction "upload declared as a device-to-host copy" \
-  cuda/backend_cuda.cu 'CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice))' \
+  cuda/device_memory.cu 'CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice))' \
   'CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost))' test_cuda_emulated unit_cuda_emulated "$B/tests/test_cuda_emulated"
 mutant windows-unshuffled "streamed data shuffled within windows only (blocks never move)" \
-  src/batch_reader.c 'if (r->shuffle && r->nwindows > 1)' 'if (r->shuffle && r->nwindows > 1 && 0)' \
+  src/data/batch_reader.c 'if (r->shuffle && r->nwindows > 1)' 'if (r->shuffle && r->nwindows > 1 && 0)' \
   test_data unit_data "$B/tests/test_data"
 mutant adam-no-epsilon "Adam without its epsilon" \
-  src/backend_cpu.c 'w[i] -= lr * m / (sqrtf(v) + eps);' 'w[i] -= lr * m / sqrtf(v);' \
+  src/net/backend_cpu.c 'w[i] -= lr * m / (sqrtf(v) + eps);' 'w[i] -= lr * m / sqrtf(v);' \
   test_optimizers unit_optimizers "$B/tests/test_optimizers"
 mutant rmsprop-epsilon "RMSprop with sqrt(v) + eps instead of Keras' sqrt(v + eps)" \
-  src/backend_cpu.c 'w[i] -= lr * g[i] / sqrtf(v + eps);' 'w[i] -= lr * g[i] / (sqrtf(v) + eps);' \
+  src/net/backend_cpu.c 'w[i] -= lr * g[i] / sqrtf(v + eps);' 'w[i] -= lr * g[i] / (sqrtf(v) + eps);' \
   test_optimizers unit_optimizers "$B/tests/test_optimizers"
 mutant checkpoint-field "checkpoint stores early stopping's wait as best_epoch" \
-  src/weights_file.c 'h5io_attr_i64(d, "best_epoch", c->pos->best_epoch, tmp);' \
+  src/train/weights_file.c 'h5io_attr_i64(d, "best_epoch", c->pos->best_epoch, tmp);' \
   'h5io_attr_i64(d, "best_epoch", c->pos->wait, tmp);' test_data unit_data "$B/tests/test_data"
 mutant weak-csv-empty "report scaling writes weak scaling's CSV without rows" \
-  src/cmd_report.c 'fprintf(csv, "%g,%.17g,%.17g,%.17g,%.17g,%.6f,%.6f,%.6f\n", r->ranks' \
+  src/cmd/cmd_report.c 'fprintf(csv, "%g,%.17g,%.17g,%.17g,%.17g,%.6f,%.6f,%.6f\n", r->ranks' \
   'if (strong) fprintf(csv, "%g,%.17g,%.17g,%.17g,%.17g,%.6f,%.6f,%.6f\n", r->ranks' \
-  dptrain e2e_scaling bash "$scratch/tests/e2e_scaling.sh" "$B/dptrain" "$scratch"
+  dptrain e2e_scaling bash "$scratch/tests/e2e/e2e_scaling.sh" "$B/dptrain" "$scratch"
 mutant resume-restarts "--resume auto starts over instead of resuming" \
-  src/trainer.c '    if (!o->resume)' '    if (1)' dptrain e2e_resume bash "$scratch/tests/e2e_resume.sh" "$B/dptrain" "$scratch"
+  src/train/trainer.c '    if (!o->resume)' '    if (1)' dptrain e2e_resume bash "$scratch/tests/e2e/e2e_resume.sh" "$B/dptrain" "$scratch"
 
 if selected failing-fits; then
-  bash "$scratch/tests/e2e_cancer_accuracy.sh" "$B/dptrain" "$scratch" >"$scratch/failing-fits.clean.log" 2>&1
+  bash "$scratch/tests/e2e/e2e_cancer_accuracy.sh" "$B/dptrain" "$scratch" >"$scratch/failing-fits.clean.log" 2>&1
   clean=$?
-  bash "$scratch/tests/e2e_cancer_accuracy.sh" "$scratch/failing-fits" "$scratch" >"$scratch/failing-fits.faulty.log" 2>&1
+  bash "$scratch/tests/e2e/e2e_cancer_accuracy.sh" "$scratch/failing-fits" "$scratch" >"$scratch/failing-fits.faulty.log" 2>&1
   record failing-fits "the fits of cancer seeds 3 and 4 fail" e2e_cancer_accuracy $clean $?
 fi
 if selected nan-weights; then
@@ -117,9 +117,9 @@ if selected nan-weights; then
    printf 'data = { file = "n.h5"; };\nmodel = ( { type = "dense"; units = 1; } );\nfit = { epochs = 1; loss = "mse"; };\n' >n.cfg &&
    "$B/dptrain" fit n.cfg --run-dir n >/dev/null && cp n/last.h5 nan.h5 &&
    /usr/bin/python3 -c 'import h5py, sys; f = h5py.File("nan.h5", "r+"); f["dense/dense/kernel:0"][0, 0] = float("nan")')
-  /usr/bin/python3 "$scratch/tests/compare_weights.py" "$scratch/n/last.h5" "$scratch/n/last.h5" 0 >/dev/null 2>&1
+  /usr/bin/python3 "$scratch/tests/e2e/compare_weights.py" "$scratch/n/last.h5" "$scratch/n/last.h5" 0 >/dev/null 2>&1
   clean=$?
-  /usr/bin/python3 "$scratch/tests/compare_weights.py" "$scratch/n/last.h5" "$scratch/nan.h5" 1 >/dev/null 2>&1
+  /usr/bin/python3 "$scratch/tests/e2e/compare_weights.py" "$scratch/n/last.h5" "$scratch/nan.h5" 1 >/dev/null 2>&1
   record nan-weights "a NaN weight compared with tolerance 1" compare_weights.py $clean $?
 fi
 

@@ -7,7 +7,7 @@
 # The example data is found at $DPTRAIN_DATA (default ../shared/data beside the checkout).
 # With CI=true (.ci/run sets it) a test that would skip fails instead, naming what it lacks; only
 # the GPU kernel test may skip there (no GPU on CI machines). The skipped tests are listed at the end.
-# Test-only packages: Lmod (tests/e2e_modules.sh); tests/e2e_slurm.sh installs and starts Slurm and
+# Test-only packages: Lmod (tests/e2e/e2e_modules.sh); tests/e2e/e2e_slurm.sh installs and starts Slurm and
 # munge itself (tests/slurm/start-slurm.sh, as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,4 +1,4 @@
-/* The CUDA runtime calls dptrain uses, emulated on the CPU, so tests/test_cuda_backend.c can run
+/* The CUDA runtime calls dptrain uses, emulated on the CPU, so tests/cuda/test_cuda_backend.c can run
  * the kernels of cuda/ in a build without a GPU (tests/CMakeLists.txt: unit_cuda_emulated).
  *
  * What this checks: every kernel's index arithmetic and formulas (compiled from the real .cu files,

@@ -1,0 +1,164 @@
+/* The CUDA backend's memory, the input pipeline (pinned host buffers, copies in stream order,
+ * fences per buffer), the step scalars kernels read from device memory, and graphs of a whole
+ * training step. */
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "backend_ops.h"
+#include "cuda_check.h"
+
+/* ---- memory ---- */
+
+void *cuda_alloc(size_t bytes, const char *what)
+{
+    void *p = NULL;
+    cudaError_t e = cudaMalloc(&p, bytes ? bytes : 256);
+    if (e != cudaSuccess)
+        dp_die(DP_EXIT_INTERNAL, "CUDA: out of device memory allocating %zu bytes for %s (%s)", bytes, what,
+               cudaGetErrorString(e));
+    CUDA_CHECK(cudaMemset(p, 0, bytes ? bytes : 256));
+    return p;
+}
+
+void cuda_free(void *p) { if (p) CUDA_CHECK(cudaFree(p)); }
+void cuda_upload(void *dst, const void *src, size_t bytes) { if (bytes) CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice)); }
+void cuda_download(void *dst, const void *src, size_t bytes) { if (bytes) CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost)); }
+void cuda_zero(void *p, size_t bytes) { if (bytes) CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, 0)); }
+void cuda_synchronize(void) { CUDA_CHECK(cudaDeviceSynchronize()); }
+
+/* ---- input pipeline: pinned host buffers, copies in stream order, fences per buffer ---- */
+
+void *cuda_host_alloc(size_t bytes, const char *what)
+{
+    void *p = NULL;
+    cudaError_t e = cudaMallocHost(&p, bytes ? bytes : 256);
+    if (e != cudaSuccess)
+        dp_die(DP_EXIT_INTERNAL, "CUDA: cannot allocate %zu bytes of pinned host memory for %s (%s)", bytes, what,
+               cudaGetErrorString(e));
+    memset(p, 0, bytes ? bytes : 256);
+    return p;
+}
+
+void cuda_host_free(void *p) { if (p) CUDA_CHECK(cudaFreeHost(p)); }
+
+/* A batch upload from host slot 0 or 1: host to device on a copy stream of its own, into a device
+ * staging buffer for that slot, so the copy of batch i+1 runs while the kernels of step i do;
+ * then, in the kernels' order, device to device to where the model reads it (microseconds at
+ * device bandwidth; the model's buffers, and a recorded graph, keep their addresses). */
+static cudaStream_t copy_stream;
+static cudaEvent_t staged[2], consumed[2]; /* copy done; staging buffer read by the kernels' stream */
+static char *staging[2];
+static size_t staging_bytes[2];
+
+static size_t staging_offset(size_t bytes) { return (bytes + 255) & ~(size_t)255; }
+
+void cuda_upload_batch_async(int slot, const struct host_copy *copies, int ncopies)
+{
+    if (!copy_stream) {
+        CUDA_CHECK(cudaStreamCreateWithFlags(&copy_stream, cudaStreamNonBlocking));
+        for (int i = 0; i < 2; i++) {
+            CUDA_CHECK(cudaEventCreateWithFlags(&staged[i], cudaEventDisableTiming));
+            CUDA_CHECK(cudaEventCreateWithFlags(&consumed[i], cudaEventDisableTiming));
+        }
+    }
+    size_t total = 0;
+    for (int i = 0; i < ncopies; i++)
+        total += staging_offset(copies[i].bytes);
+    if (total > staging_bytes[slot]) { /* cudaFree waits for the device: no copy still reads it */
+        if (staging[slot])
+            CUDA_CHECK(cudaFree(staging[slot]));
+        CUDA_CHECK(cudaMalloc(&staging[slot], total));
+        staging_bytes[slot] = total;
+    }
+    /* Overwrite the slot's staging buffer only once the previous device copies from it are done
+     * (an event never recorded is no wait). */
+    CUDA_CHECK(cudaStreamWaitEvent(copy_stream, consumed[slot], 0));
+    size_t at = 0;
+    for (int i = 0; i < ncopies; i++) {
+        if (copies[i].bytes)
+            CUDA_CHECK(cudaMemcpyAsync(staging[slot] + at, copies[i].src, copies[i].bytes, cudaMemcpyHostToDevice,
+                                       copy_stream));
+        at += staging_offset(copies[i].bytes);
+    }
+    CUDA_CHECK(cudaEventRecord(staged[slot], copy_stream));
+    CUDA_CHECK(cudaStreamWaitEvent(0, staged[slot], 0));
+    at = 0;
+    for (int i = 0; i < ncopies; i++) {
+        if (copies[i].bytes)
+            CUDA_CHECK(cudaMemcpyAsync(copies[i].dst, staging[slot] + at, copies[i].bytes, cudaMemcpyDeviceToDevice, 0));
+        at += staging_offset(copies[i].bytes);
+    }
+    CUDA_CHECK(cudaEventRecord(consumed[slot], 0));
+}
+
+static cudaEvent_t host_fences[2];
+
+void cuda_host_fence_record(int slot)
+{
+    if (!host_fences[slot])
+        CUDA_CHECK(cudaEventCreateWithFlags(&host_fences[slot], cudaEventDisableTiming));
+    CUDA_CHECK(cudaEventRecord(host_fences[slot], 0));
+}
+
+void cuda_host_fence_wait(int slot)
+{
+    if (host_fences[slot])
+        CUDA_CHECK(cudaEventSynchronize(host_fences[slot]));
+}
+
+/* ---- step scalars in device memory, and graphs of a whole training step ---- */
+
+struct step_scalars {
+    uint32_t step;
+    struct optimizer_step_params params;
+};
+static struct step_scalars *scalars_device, *scalars_staging; /* staging: 2 pinned slots */
+static int scalars_live; /* set_step_scalars was called: kernels read the device copy */
+
+const uint32_t *device_step(void) { return scalars_live ? &scalars_device->step : NULL; }
+const struct optimizer_step_params *device_params(void)
+{
+    return scalars_live ? &scalars_device->params : NULL;
+}
+
+void cuda_set_step_scalars(uint32_t step, const struct optimizer_step_params *p, int slot)
+{
+    if (!scalars_device) {
+        CUDA_CHECK(cudaMalloc(&scalars_device, sizeof *scalars_device));
+        CUDA_CHECK(cudaMallocHost(&scalars_staging, 2 * sizeof *scalars_staging));
+    }
+    scalars_staging[slot].step = step;
+    scalars_staging[slot].params = *p;
+    CUDA_CHECK(cudaMemcpyAsync(scalars_device, &scalars_staging[slot], sizeof *scalars_device, cudaMemcpyHostToDevice,
+                               0));
+    scalars_live = 1;
+}
+
+static cudaGraph_t capturing;
+
+int cuda_graph_begin(void)
+{
+    if (dp_env_flag("DPTRAIN_CUDA_SYNC", 0))
+        return -1; /* synchronizing after every launch is not allowed while recording */
+    CUDA_CHECK(cudaStreamBeginCapture(cudaStreamPerThread, cudaStreamCaptureModeThreadLocal));
+    return 0;
+}
+
+void *cuda_graph_end(void)
+{
+    CUDA_CHECK(cudaStreamEndCapture(cudaStreamPerThread, &capturing));
+    cudaGraphExec_t exec;
+    CUDA_CHECK(cudaGraphInstantiate(&exec, capturing, 0));
+    CUDA_CHECK(cudaGraphDestroy(capturing));
+    return (void *)exec;
+}
+
+void cuda_graph_launch(void *graph) { CUDA_CHECK(cudaGraphLaunch((cudaGraphExec_t)graph, cudaStreamPerThread)); }
+
+void cuda_graph_free(void *graph)
+{
+    if (graph)
+        CUDA_CHECK(cudaGraphExecDestroy((cudaGraphExec_t)graph));
+}

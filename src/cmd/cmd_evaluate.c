@@ -1,0 +1,133 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/cli.h"
+#include "train/evaluator.h"
+#include "base/h5io.h"
+#include "train/trainer.h"
+#include "train/weights_file.h"
+
+static const char help[] =
+    "usage: dptrain evaluate JOB --weights W [--data FILE] [--json] [--set KEY=VALUE ...]\n"
+    "\n"
+    "Evaluates weights file W (best.h5, last.h5) with the model of JOB on the /test group of the\n"
+    "job's data file (or of FILE), applying the normalization stored in W. Prints loss, the\n"
+    "metric and, for classification, the confusion matrix (rows: true class, columns: predicted).\n"
+    "  --json   one JSON object: {\"loss\", \"accuracy\" or \"mae\", \"rows\", \"confusion_matrix\"}\n";
+
+int cmd_evaluate(int argc, char **argv)
+{
+    const char *job_path = NULL, *weights = NULL, *data = NULL;
+    const char **sets = NULL;
+    int nsets = 0, json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (cli_is_help(argv[i])) {
+            fputs(help, stdout);
+            return 0;
+        } else if (cli_collect_set(argc, argv, &i, &sets, &nsets)) {
+        } else if (!strcmp(argv[i], "--weights")) {
+            weights = cli_value(argc, argv, &i, "--weights");
+        } else if (!strcmp(argv[i], "--data")) {
+            data = cli_value(argc, argv, &i, "--data");
+        } else if (!strcmp(argv[i], "--json")) {
+            json = 1;
+        } else if (argv[i][0] != '-' && !job_path) {
+            job_path = argv[i];
+        } else {
+            cli_unknown("evaluate", argv[i]);
+        }
+    }
+    if (!job_path || !weights)
+        dp_die(DP_EXIT_INPUT, "evaluate: needs JOB and --weights W (see 'dptrain evaluate --help')");
+    struct job job;
+    struct dp_error err = {0};
+    cli_load_job(job_path, sets, nsets, &job);
+    if (data) {
+        for (int i = 0; i < job.data.nfiles; i++)
+            free(job.data.files[i]);
+        free(job.data.files);
+        job.data.files = dp_calloc(1, sizeof(char *), "data files");
+        job.data.files[0] = dp_strdup(data);
+        job.data.nfiles = 1;
+        job.data.source = DATA_SOURCE_FILE;
+    }
+    hid_t probe = h5io_open_read(weights, &err); /* say so first when the weights file is bad */
+    if (probe < 0)
+        dp_die_error(&err);
+    H5Fclose(probe);
+    struct row_source src;
+    if (job_open_rows(&job, "test", &src, &err) != 0)
+        dp_die_error(&err);
+    struct model m;
+    struct target_mode tm;
+    struct normalizer norm;
+    if (job_build_model(&job, &src.x_shape, &m, &err) != 0 || job_target_mode(&job, &m, &src, &tm, &err) != 0)
+        dp_die_error(&err);
+    int64_t batch = job.fit.batch_size < 4096 ? 4096 : job.fit.batch_size;
+    if (batch > src.rows && src.rows > 0)
+        batch = src.rows;
+    model_allocate(&m, &backend_cpu, batch);
+    if (weights_load(&m, weights, &err) != 0 || checkpoint_read_normalizer(weights, &norm, src.x_cols, &err) != 0)
+        dp_die_error(&err);
+    if (job.data.normalize == NORMALIZE_STANDARD && norm.kind == NORMALIZE_NONE)
+        dp_warn("%s holds no normalization statistics but the job asks for normalize = \"standard\"; "
+                "evaluating on unnormalized features", weights);
+    struct batch_reader r;
+    struct host_batch hb;
+    struct device_batch db;
+    if (batch_reader_init(&r, &src, &norm, 0, src.rows, 0, 0, job.data.shuffle_buffer_mb, tm.want_labels,
+                          tm.classes, tm.k, &err) != 0)
+        dp_die_error(&err);
+    host_batch_alloc(&hb, batch, src.x_cols, tm.k, tm.want_labels);
+    device_batch_alloc(&db, m.be, batch, tm.k);
+    int classify = job.fit.loss != LOSS_MSE;
+    int64_t dim = tm.k == 1 ? 2 : tm.k;
+    int64_t *confusion = classify ? dp_calloc((size_t)(dim * dim), sizeof(int64_t), "confusion matrix") : NULL;
+    double acc[LOSS_ACC_COUNT];
+    struct loss_params lp = {job.fit.loss, job.fit.metric, m.layers[m.nlayers - 1].spec.u.dense.activation};
+    if (evaluate_rows(&m, &r, src.rows, batch, lp, &db, &hb, acc, confusion, NULL, NULL, &err) != 0)
+        dp_die_error(&err);
+    double loss = acc[LOSS_ACC_LOSS] / acc[LOSS_ACC_ROWS];
+    double metric = acc[LOSS_ACC_METRIC] / acc[LOSS_ACC_ROWS];
+    const char *metric_name = job.fit.metric != METRIC_NONE ? metric_names[job.fit.metric] : NULL;
+    if (json) {
+        printf("{\"loss\": %.9g", loss);
+        if (metric_name)
+            printf(", \"%s\": %.9g", metric_name, metric);
+        printf(", \"rows\": %lld", (long long)src.rows);
+        if (confusion) {
+            printf(", \"confusion_matrix\": [");
+            for (int64_t a = 0; a < dim; a++) {
+                printf("%s[", a ? ", " : "");
+                for (int64_t b = 0; b < dim; b++)
+                    printf("%s%lld", b ? ", " : "", (long long)confusion[a * dim + b]);
+                printf("]");
+            }
+            printf("]");
+        }
+        printf("}\n");
+    } else {
+        printf("%lld rows - loss: %.4f", (long long)src.rows, loss);
+        if (metric_name)
+            printf(" - %s: %.4f", metric_name, metric);
+        printf("\n");
+        if (confusion) {
+            printf("confusion matrix (rows: true class, columns: predicted):\n");
+            for (int64_t a = 0; a < dim; a++) {
+                for (int64_t b = 0; b < dim; b++)
+                    printf(" %7lld", (long long)confusion[a * dim + b]);
+                printf("\n");
+            }
+        }
+    }
+    free(confusion);
+    device_batch_free(&db, m.be);
+    host_batch_free(&hb);
+    batch_reader_free(&r);
+    normalizer_free(&norm);
+    model_free(&m);
+    row_source_close(&src);
+    job_free(&job);
+    return 0;
+}

@@ -1,0 +1,152 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/atomic_file.h"
+#include "cmd/cli.h"
+#include "data/csv.h"
+#include "train/evaluator.h"
+#include "base/h5io.h"
+#include "train/trainer.h"
+#include "train/weights_file.h"
+
+static const char help[] =
+    "usage: dptrain predict JOB --weights W --data F -o OUT [--set KEY=VALUE ...]\n"
+    "\n"
+    "Runs the model of JOB with weights W on the features of F and writes the model's outputs.\n"
+    "F: an HDF5 data set (its /test group, else /train) or a CSV file of features (no header).\n"
+    "OUT: .csv (one row per sample: the outputs, then the predicted class for classification)\n"
+    "or .h5 (/predictions float32 (rows, outputs) and, for classification, /classes int32).\n"
+    "The normalization stored in W is applied, as in training.\n";
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && !strcmp(s + a - b, suffix);
+}
+
+int cmd_predict(int argc, char **argv)
+{
+    const char *job_path = NULL, *weights = NULL, *data = NULL, *out = NULL;
+    const char **sets = NULL;
+    int nsets = 0;
+    for (int i = 1; i < argc; i++) {
+        if (cli_is_help(argv[i])) {
+            fputs(help, stdout);
+            return 0;
+        } else if (cli_collect_set(argc, argv, &i, &sets, &nsets)) {
+        } else if (!strcmp(argv[i], "--weights")) {
+            weights = cli_value(argc, argv, &i, "--weights");
+        } else if (!strcmp(argv[i], "--data")) {
+            data = cli_value(argc, argv, &i, "--data");
+        } else if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) {
+            out = cli_value(argc, argv, &i, "-o");
+        } else if (argv[i][0] != '-' && !job_path) {
+            job_path = argv[i];
+        } else {
+            cli_unknown("predict", argv[i]);
+        }
+    }
+    if (!job_path || !weights || !data || !out)
+        dp_die(DP_EXIT_INPUT, "predict: needs JOB, --weights W, --data F and -o OUT (see 'dptrain predict --help')");
+    if (!ends_with(out, ".csv") && !ends_with(out, ".h5") && !ends_with(out, ".hdf5"))
+        dp_die(DP_EXIT_INPUT, "predict: -o %s: the name must end in .csv or .h5", out);
+    struct job job;
+    struct dp_error err = {0};
+    cli_load_job(job_path, sets, nsets, &job);
+
+    /* Features as stored: from CSV (float) or from the HDF5 split. */
+    struct row_source src;
+    int from_csv = ends_with(data, ".csv");
+    double *csv = NULL;
+    int64_t rows, cols;
+    struct shape xshape;
+    if (from_csv) {
+        if (csv_read(data, &csv, &rows, &cols, &err) != 0)
+            dp_die_error(&err);
+        xshape = (struct shape){1, {cols}};
+    } else {
+        char *paths[1] = {(char *)data};
+        const char *group = row_source_files_have_group(paths, 1, "test") ? "test" : "train";
+        if (row_source_open_files(&src, paths, 1, group, &err) != 0)
+            dp_die_error(&err);
+        rows = src.rows;
+        cols = src.x_cols;
+        xshape = src.x_shape;
+    }
+    struct model m;
+    struct normalizer norm;
+    if (job_build_model(&job, &xshape, &m, &err) != 0)
+        dp_die_error(&err);
+    int64_t batch = 4096, k = m.output_size;
+    model_allocate(&m, &backend_cpu, batch);
+    if (weights_load(&m, weights, &err) != 0 || checkpoint_read_normalizer(weights, &norm, cols, &err) != 0)
+        dp_die_error(&err);
+    int classify = job.fit.loss != LOSS_MSE;
+    float *pred = dp_malloc((size_t)(rows * k) * sizeof(float), "predictions");
+    float *xb = dp_malloc((size_t)(batch * cols) * sizeof(float), "a batch");
+    void *stored = dp_malloc((size_t)(batch * cols) * sizeof(float), "a batch");
+    void *ystore = from_csv ? NULL : dp_malloc((size_t)batch * row_source_y_row_bytes(&src), "a batch");
+    const struct layer *last = &m.layers[m.nlayers - 1];
+    for (int64_t start = 0; start < rows; start += batch) {
+        int64_t n = rows - start < batch ? rows - start : batch;
+        enum x_dtype dt = X_DTYPE_FLOAT32;
+        if (from_csv) {
+            for (int64_t i = 0; i < n * cols; i++)
+                ((float *)stored)[i] = (float)csv[start * cols + i];
+        } else {
+            if (row_source_read(&src, start, n, stored, ystore, &err) != 0)
+                dp_die_error(&err);
+            dt = src.x_dtype;
+        }
+        normalizer_apply(&norm, xb, stored, dt, n);
+        m.be->upload(m.input, xb, (size_t)(n * cols) * sizeof(float));
+        struct pass_context c = {m.be, n, 0, 0, 0, NULL};
+        model_forward(&m, &c);
+        m.be->download(pred + start * k, last->y, (size_t)(n * k) * sizeof(float));
+    }
+    if (ends_with(out, ".csv")) {
+        struct atomic_file csv_out;
+        if (atomic_file_open(&csv_out, out, &err) != 0)
+            dp_die_error(&err);
+        FILE *f = csv_out.f;
+        for (int64_t r = 0; r < rows; r++) {
+            const float *p = pred + r * k;
+            for (int64_t j = 0; j < k; j++)
+                fprintf(f, "%s%.7g", j ? "," : "", p[j]);
+            if (classify)
+                fprintf(f, ",%lld", (long long)predicted_class(p, k));
+            fputc('\n', f);
+        }
+        if (atomic_file_commit(&csv_out, &err) != 0)
+            dp_die_error(&err);
+    } else {
+        char tmp[4200];
+        hid_t f = h5io_create_temp(out, tmp, sizeof tmp);
+        if (f < 0)
+            dp_die(DP_EXIT_INPUT, "%s: cannot create", out);
+        int64_t dims[2] = {rows, k};
+        h5io_write_f32(f, "predictions", 2, dims, pred, out);
+        if (classify) {
+            int64_t *cls = dp_malloc((size_t)rows * sizeof(int64_t), "classes");
+            for (int64_t r = 0; r < rows; r++)
+                cls[r] = predicted_class(pred + r * k, k);
+            h5io_write_i64(f, "classes", 1, &rows, cls, out);
+            free(cls);
+        }
+        if (h5io_commit_temp(f, tmp, out, 0, &err) != 0)
+            dp_die_error(&err);
+    }
+    printf("%s: %lld predictions of %lld outputs\n", out, (long long)rows, (long long)k);
+    free(pred);
+    free(xb);
+    free(stored);
+    free(ystore);
+    free(csv);
+    if (!from_csv)
+        row_source_close(&src);
+    normalizer_free(&norm);
+    model_free(&m);
+    job_free(&job);
+    return 0;
+}

@@ -1,0 +1,306 @@
+/* dptrain report scaling: speed-up and efficiency of a sweep of runs at several rank counts, from
+ * their summary.json files, as a table (stdout, Markdown, CSV) and a gnuplot PNG, plus an optional
+ * projection to more GPUs from a ring all-reduce model. */
+#include <errno.h>
+#include <libgen.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/atomic_file.h"
+#include "cmd/cli.h"
+#include "base/errors.h"
+
+static const char help[] =
+    "usage: dptrain report scaling RUN_DIR|summary.json ... [-o OUT_DIR] [--project P,P,...]\n"
+    "                      [--compute-seconds S] [--gpus-per-node G] [--nvlink-gbs B] [--ib-gbs B]\n"
+    "                      [--latency-us L] [--mode strong|weak]\n"
+    "\n"
+    "Reads each run's summary.json (steady-state figures: the first steps are left out, as the file\n"
+    "says) and prints ranks, samples/s, speed-up, efficiency and the compute / all-reduce / data-wait\n"
+    "shares of step time; writes OUT_DIR/scaling.md, scaling.csv and scaling.png (gnuplot).\n"
+    "Strong scaling (same global batch in every run): efficiency = T(1) / (P * T(P)), T the step time.\n"
+    "Weak scaling (same per-rank batch): efficiency = X(P) / (P * X(1)), X the samples per second.\n"
+    "A 1-rank run is the baseline. Runs of different jobs or models are refused. --mode says which\n"
+    "kind a single run (or an ambiguous sweep) is projected as.\n"
+    "\n"
+    "--project P,...  predicts step time and efficiency at P GPUs: compute T_c (measured on the 1-rank\n"
+    "run, or --compute-seconds) split over P ranks (strong) or kept (weak), plus a ring all-reduce of\n"
+    "the gradient bytes: 2(P-1)/P * bytes / bandwidth + 2(P-1) * latency, at NVLink bandwidth within a\n"
+    "node (P <= G) and InfiniBand bandwidth across nodes. Shown without overlap (T_c + T_ar) and with\n"
+    "full overlap of all-reduce and backward (max(T_c, T_ar)). Defaults: G 8, NVLink 150 GB/s, IB\n"
+    "(HDR, 200 Gb/s) 20 GB/s of all-reduce bus bandwidth, latency 10 us.\n";
+
+struct run {
+    char path[4096];
+    char name[256], model[2048], device[32];
+    double ranks, global_batch, per_rank_batch, gradient_bytes;
+    double step, sps, compute, allreduce, data, skipped;
+};
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = dp_malloc((size_t)n + 1, "a summary");
+    size_t got = fread(s, 1, (size_t)n, f);
+    s[got] = 0;
+    fclose(f);
+    return s;
+}
+
+/* summary.json is written by dptrain one key per line: "key": value */
+static const char *json_find(const char *text, const char *key)
+{
+    char pat[128];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *p = strstr(text, pat);
+    return p ? p + strlen(pat) : NULL;
+}
+
+static void json_number(const char *text, const char *key, double *out, const char *path)
+{
+    const char *p = json_find(text, key);
+    char *end;
+    if (!p || !strncmp(p, "null", 4) || ((*out = strtod(p, &end)), end == p))
+        dp_die(DP_EXIT_INPUT, "%s: no number \"%s\" (a summary.json of dptrain %s or later is needed)", path, key,
+               DPTRAIN_VERSION);
+}
+
+static void json_string(const char *text, const char *key, char *out, size_t len, const char *path)
+{
+    const char *p = json_find(text, key);
+    if (!p || *p != '"')
+        dp_die(DP_EXIT_INPUT, "%s: no string \"%s\"", path, key);
+    const char *e = strchr(p + 1, '"');
+    snprintf(out, len, "%.*s", (int)(e ? e - p - 1 : 0), p + 1);
+}
+
+static void read_run(struct run *r, const char *arg)
+{
+    struct stat st;
+    if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode))
+        snprintf(r->path, sizeof r->path, "%s/summary.json", arg);
+    else
+        snprintf(r->path, sizeof r->path, "%s", arg);
+    char *t = slurp(r->path);
+    if (!t) {
+        int e = errno;
+        /* runs/x/metrics.json and the like: the figures are in summary.json beside it */
+        char *dir = dp_strdup(r->path), beside[4200];
+        snprintf(beside, sizeof beside, "%s/summary.json", dirname(dir));
+        free(dir);
+        if (strcmp(beside, r->path) && access(beside, R_OK) == 0)
+            dp_die(DP_EXIT_INPUT, "%s: cannot read: %s (a run's figures are in %s: give it, or the run dir)", r->path,
+                   strerror(e), beside);
+        dp_die(DP_EXIT_INPUT, "%s: cannot read: %s", r->path, strerror(e));
+    }
+    json_string(t, "name", r->name, sizeof r->name, r->path);
+    json_string(t, "model", r->model, sizeof r->model, r->path);
+    json_string(t, "device", r->device, sizeof r->device, r->path);
+    json_number(t, "ranks", &r->ranks, r->path);
+    json_number(t, "global_batch", &r->global_batch, r->path);
+    json_number(t, "per_rank_batch", &r->per_rank_batch, r->path);
+    json_number(t, "gradient_bytes", &r->gradient_bytes, r->path);
+    json_number(t, "steady_step_seconds", &r->step, r->path);
+    json_number(t, "steady_samples_per_second", &r->sps, r->path);
+    json_number(t, "steady_compute_seconds", &r->compute, r->path);
+    json_number(t, "steady_allreduce_seconds", &r->allreduce, r->path);
+    json_number(t, "steady_data_seconds", &r->data, r->path);
+    json_number(t, "steady_steps_skipped", &r->skipped, r->path);
+    free(t);
+}
+
+static int by_ranks(const void *a, const void *b)
+{
+    double d = ((const struct run *)a)->ranks - ((const struct run *)b)->ranks;
+    return d < 0 ? -1 : d > 0;
+}
+
+static double ring_allreduce(double bytes, int p, int per_node, double nvlink, double ib, double latency)
+{
+    if (p <= 1)
+        return 0.0;
+    double bw = p <= per_node ? nvlink : ib;
+    return 2.0 * (p - 1) / p * bytes / bw + 2.0 * (p - 1) * latency;
+}
+
+static int report_scaling(int argc, char **argv)
+{
+    const char *out_dir = "scaling-report", *project = NULL, *force_mode = NULL;
+    double compute_override = 0, nvlink = 150e9, ib = 20e9, latency = 10e-6;
+    int per_node = 8;
+    struct run *runs = NULL;
+    int n = 0;
+    for (int i = 2; i < argc; i++) {
+        if (cli_is_help(argv[i])) {
+            fputs(help, stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "-o")) {
+            out_dir = cli_value(argc, argv, &i, "-o");
+        } else if (!strcmp(argv[i], "--project")) {
+            project = cli_value(argc, argv, &i, "--project");
+        } else if (!strcmp(argv[i], "--mode")) {
+            force_mode = cli_value(argc, argv, &i, "--mode");
+            if (strcmp(force_mode, "strong") && strcmp(force_mode, "weak"))
+                dp_die(DP_EXIT_INPUT, "--mode: expected strong or weak, got '%s'", force_mode);
+        } else if (!strcmp(argv[i], "--compute-seconds")) {
+            compute_override = cli_double("--compute-seconds", cli_value(argc, argv, &i, "--compute-seconds"), 1e-9, 1e6);
+        } else if (!strcmp(argv[i], "--gpus-per-node")) {
+            per_node = (int)cli_int64("--gpus-per-node", cli_value(argc, argv, &i, "--gpus-per-node"), 1, 1024);
+        } else if (!strcmp(argv[i], "--nvlink-gbs")) {
+            nvlink = 1e9 * cli_double("--nvlink-gbs", cli_value(argc, argv, &i, "--nvlink-gbs"), 1e-3, 1e6);
+        } else if (!strcmp(argv[i], "--ib-gbs")) {
+            ib = 1e9 * cli_double("--ib-gbs", cli_value(argc, argv, &i, "--ib-gbs"), 1e-3, 1e6);
+        } else if (!strcmp(argv[i], "--latency-us")) {
+            latency = 1e-6 * cli_double("--latency-us", cli_value(argc, argv, &i, "--latency-us"), 0, 1e6);
+        } else if (argv[i][0] != '-') {
+            runs = dp_realloc(runs, (size_t)(n + 1) * sizeof *runs, "runs");
+            read_run(&runs[n++], argv[i]);
+        } else {
+            cli_unknown("report scaling", argv[i]);
+        }
+    }
+    if (n < 1)
+        dp_die(DP_EXIT_INPUT, "report scaling: no run dirs given (see 'dptrain report scaling --help')");
+    qsort(runs, (size_t)n, sizeof *runs, by_ranks);
+    for (int i = 1; i < n; i++) {
+        if (strcmp(runs[i].name, runs[0].name) || strcmp(runs[i].model, runs[0].model) ||
+            runs[i].gradient_bytes != runs[0].gradient_bytes)
+            dp_die(DP_EXIT_INPUT, "%s and %s are runs of different jobs or models (%s: %s vs %s: %s); not mixing them",
+                   runs[0].path, runs[i].path, runs[0].name, runs[0].model, runs[i].name, runs[i].model);
+        if (runs[i].ranks == runs[i - 1].ranks)
+            dp_die(DP_EXIT_INPUT, "%s and %s both ran on %g ranks", runs[i - 1].path, runs[i].path, runs[i].ranks);
+    }
+    int strong = 1, weak = 1;
+    for (int i = 1; i < n; i++) {
+        strong &= runs[i].global_batch == runs[0].global_batch;
+        weak &= fabs(runs[i].per_rank_batch - runs[0].per_rank_batch) < 1e-9;
+    }
+    if (n > 1 && !strong && !weak)
+        dp_die(DP_EXIT_INPUT, "the runs keep neither the global batch (strong scaling) nor the per-rank batch (weak "
+               "scaling) fixed");
+    if (runs[0].ranks != 1)
+        dp_die(DP_EXIT_INPUT, "the sweep needs a 1-rank run as its baseline (smallest here: %g ranks in %s)",
+               runs[0].ranks, runs[0].path);
+    if (force_mode) {
+        int want_strong = !strcmp(force_mode, "strong");
+        if (n > 1 && !(want_strong ? strong : weak))
+            dp_die(DP_EXIT_INPUT, "--mode %s: these runs do not keep the %s batch fixed", force_mode,
+                   want_strong ? "global" : "per-rank");
+        strong = want_strong;
+    }
+    const char *mode = strong ? "strong" : "weak";
+    if (mkdir(out_dir, 0777) != 0 && errno != EEXIST)
+        dp_die(DP_EXIT_INPUT, "%s: cannot create: %s", out_dir, strerror(errno));
+    char path[4200];
+    static const char *const names[] = {"scaling.csv", "scaling.md", "scaling.dat"};
+    struct atomic_file files[3];
+    struct dp_error err = {0};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", out_dir, names[i]);
+        if (atomic_file_open(&files[i], path, &err) != 0)
+            dp_die(DP_EXIT_INPUT, "%s", err.msg);
+    }
+    FILE *csv = files[0].f, *md = files[1].f, *dat = files[2].f;
+    fprintf(csv, "ranks,samples_per_second,step_seconds,speedup,efficiency,compute_share,allreduce_share,data_share\n");
+    char head[512];
+    snprintf(head, sizeof head, "%s scaling of %s (%s; global batch %g%s; steady state, first %g steps left out)",
+             mode, runs[0].name, runs[0].device, runs[0].global_batch, strong ? "" : " at 1 rank", runs[0].skipped);
+    printf("%s\n", head);
+    fprintf(md, "%s\n\n", head);
+    const char *cols = "| ranks | samples/s | step ms | speed-up | efficiency | compute | all-reduce | data wait |";
+    printf("%s\n", cols);
+    fprintf(md, "%s\n|------:|----------:|--------:|---------:|-----------:|--------:|-----------:|----------:|\n", cols);
+    for (int i = 0; i < n; i++) {
+        const struct run *r = &runs[i];
+        double speedup = strong ? runs[0].step / r->step : r->sps / runs[0].sps;
+        double eff = strong ? runs[0].step / (r->ranks * r->step) : r->sps / (r->ranks * runs[0].sps);
+        double total = r->compute + r->allreduce + r->data;
+        double sc = total > 0 ? r->compute / total : 0, sa = total > 0 ? r->allreduce / total : 0,
+               sd = total > 0 ? r->data / total : 0;
+        char line[512];
+        snprintf(line, sizeof line, "| %5g | %9.0f | %7.3f | %7.2fx | %9.1f%% | %6.1f%% | %9.1f%% | %8.1f%% |", r->ranks,
+                 r->sps, r->step * 1e3, speedup, 100 * eff, 100 * sc, 100 * sa, 100 * sd);
+        printf("%s\n", line);
+        fprintf(md, "%s\n", line);
+        fprintf(csv, "%g,%.17g,%.17g,%.17g,%.17g,%.6f,%.6f,%.6f\n", r->ranks, r->sps, r->step, speedup, eff, sc, sa, sd);
+        fprintf(dat, "%g %.9g %.9g\n", r->ranks, speedup, eff);
+    }
+    if (project) {
+        double tc = compute_override > 0 ? compute_override : runs[0].step;
+        double bytes = runs[0].gradient_bytes;
+        snprintf(head, sizeof head, "\nprojection (%s scaling): T_c %.4g ms per step at 1 GPU%s, %.3g MB of gradients, "
+                 "%d GPUs per node, NVLink %.0f GB/s, InfiniBand %.0f GB/s, latency %.0f us",
+                 mode, tc * 1e3, compute_override > 0 ? " (given)" : " (measured)", bytes / 1e6, per_node, nvlink / 1e9,
+                 ib / 1e9, latency * 1e6);
+        printf("%s\n", head);
+        fprintf(md, "%s\n\n", head);
+        const char *pcols = "| GPUs | all-reduce ms | step ms (no overlap) | efficiency | step ms (overlap) | efficiency | measured |";
+        printf("%s\n", pcols);
+        fprintf(md, "%s\n|-----:|--------------:|---------------------:|-----------:|------------------:|-----------:|---------:|\n", pcols);
+        char *list = dp_strdup(project);
+        for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
+            int p = (int)cli_int64("--project", tok, 1, 1 << 20);
+            double ar = ring_allreduce(bytes, p, per_node, nvlink, ib, latency);
+            double comp = strong ? tc / p : tc;
+            double t0 = comp + ar, t1 = fmax(comp, ar);
+            double e0 = strong ? tc / (p * t0) : tc / t0, e1 = strong ? tc / (p * t1) : tc / t1;
+            char measured[32] = "";
+            for (int i = 0; i < n; i++)
+                if (runs[i].ranks == p)
+                    snprintf(measured, sizeof measured, "%.1f%%",
+                             100 * (strong ? runs[0].step / (p * runs[i].step) : runs[i].sps / (p * runs[0].sps)));
+            char line[512];
+            snprintf(line, sizeof line, "| %4d | %13.3f | %20.3f | %9.1f%% | %17.3f | %9.1f%% | %8s |", p, ar * 1e3,
+                     t0 * 1e3, 100 * e0, t1 * 1e3, 100 * e1, measured);
+            printf("%s\n", line);
+            fprintf(md, "%s\n", line);
+        }
+        free(list);
+    }
+    for (int i = 0; i < 3; i++)
+        if (atomic_file_commit(&files[i], &err) != 0)
+            dp_die_error(&err);
+    /* The plot: speed-up and efficiency against ranks, with the ideal lines. */
+    snprintf(path, sizeof path, "cd '%s' && gnuplot 2>gnuplot.log", out_dir);
+    FILE *gp = popen(path, "w");
+    int ok = gp != NULL;
+    if (gp) {
+        fprintf(gp, "set terminal pngcairo size 900,420 noenhanced\nset output 'scaling.png'\n"
+                    "set multiplot layout 1,2 title '%s scaling: %s'\nset grid\nset key left top\n"
+                    "set xlabel 'ranks'\nset ylabel 'speed-up'\n"
+                    "plot 'scaling.dat' using 1:2 with linespoints lw 2 pt 7 title 'measured', x with lines dt 2 title 'ideal'\n"
+                    "set ylabel 'efficiency'\nset yrange [0:1.2]\nset key right top\n"
+                    "plot 'scaling.dat' using 1:3 with linespoints lw 2 pt 7 title 'measured', 1 with lines dt 2 title 'ideal'\n"
+                    "unset multiplot\n", mode, runs[0].name);
+        ok = pclose(gp) == 0;
+    }
+    if (ok)
+        printf("wrote %s/scaling.md, scaling.csv, scaling.png\n", out_dir);
+    else
+        dp_warn("gnuplot failed or is missing (Debian: gnuplot-nox); wrote %s/scaling.md and scaling.csv, no PNG "
+                "(see %s/gnuplot.log)", out_dir, out_dir);
+    free(runs);
+    return 0;
+}
+
+int cmd_report(int argc, char **argv)
+{
+    if (argc < 2)
+        dp_die(DP_EXIT_INPUT, "report: which report? (known: scaling; see 'dptrain report --help')");
+    if (cli_is_help(argv[1])) {
+        fputs(help, stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "scaling"))
+        dp_die(DP_EXIT_INPUT, "report: unknown report '%s' (known: scaling)", argv[1]);
+    return report_scaling(argc, argv);
+}

@@ -1,0 +1,169 @@
+#include "dist/comm.h"
+
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/errors.h"
+
+struct comm comm_world = {0, 1, 0};
+
+#define MPI_CHECK(expr)                                                                              \
+    do {                                                                                             \
+        int mpi_rc_ = (expr);                                                                        \
+        if (mpi_rc_ != MPI_SUCCESS) {                                                                \
+            char mpi_msg_[MPI_MAX_ERROR_STRING];                                                     \
+            int mpi_len_ = 0;                                                                        \
+            MPI_Error_string(mpi_rc_, mpi_msg_, &mpi_len_);                                          \
+            dp_die(DP_EXIT_INTERNAL, "MPI: %s failed: %s (%s:%d)", #expr, mpi_msg_, __FILE__, __LINE__); \
+        }                                                                                            \
+    } while (0)
+
+static int launched_by_mpi(void)
+{
+    const char *force = getenv("DPTRAIN_MPI");
+    if (force)
+        return strcmp(force, "0") != 0;
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS", NULL};
+    for (int i = 0; vars[i]; i++)
+        if (getenv(vars[i]))
+            return 1;
+    return 0;
+}
+
+static void abort_job(int code)
+{
+    if (comm_world.mpi && comm_world.size > 1)
+        MPI_Abort(MPI_COMM_WORLD, code);
+    exit(code);
+}
+
+/* Rank and size from the launcher's environment, for messages before MPI is up (or when MPI_Init
+ * itself fails). mpirun's own variables come first: inside an allocation every rank it starts sees
+ * SLURM_PROCID=0. */
+static void rank_from_environment(void)
+{
+    static const char *const pairs[][2] = {
+        {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"}, {"PMI_RANK", "PMI_SIZE"}, {"SLURM_PROCID", "SLURM_NTASKS"}};
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        const char *r = getenv(pairs[i][0]), *n = getenv(pairs[i][1]);
+        if (r && n && atoi(n) > 0) {
+            dp_set_exit_hook(NULL, atoi(r), atoi(n));
+            return;
+        }
+    }
+}
+
+void comm_init(int *argc, char ***argv)
+{
+    if (!launched_by_mpi())
+        return;
+    rank_from_environment();
+    int provided;
+    if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+        fprintf(stderr, "dptrain: error: MPI_Init_thread failed\n");
+        exit(DP_EXIT_INTERNAL);
+    }
+    comm_world.mpi = 1;
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &comm_world.rank));
+    MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &comm_world.size));
+    dp_set_exit_hook(abort_job, comm_world.rank, comm_world.size);
+    if (comm_world.rank != 0 && !freopen("/dev/null", "w", stdout))
+        dp_warn("cannot silence stdout on rank %d", comm_world.rank);
+}
+
+void comm_finalize(void)
+{
+    if (comm_world.mpi)
+        MPI_Finalize();
+}
+
+/* MPI counts are int: longer buffers go in pieces. */
+#define MPI_PIECE ((size_t)1 << 30)
+
+void comm_allreduce_sum_f32(float *buf, size_t n)
+{
+    if (comm_world.size > 1)
+        for (size_t at = 0; at < n; at += MPI_PIECE)
+            MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, buf + at, (int)(n - at < MPI_PIECE ? n - at : MPI_PIECE), MPI_FLOAT,
+                                    MPI_SUM, MPI_COMM_WORLD));
+}
+
+static void allreduce_f64(double *buf, size_t n, MPI_Op op)
+{
+    if (comm_world.size > 1)
+        for (size_t at = 0; at < n; at += MPI_PIECE)
+            MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, buf + at, (int)(n - at < MPI_PIECE ? n - at : MPI_PIECE),
+                                    MPI_DOUBLE, op, MPI_COMM_WORLD));
+}
+
+void comm_iallreduce_sum_f32(struct comm_requests *r, float *buf, size_t n)
+{
+    if (comm_world.size <= 1)
+        return;
+    for (size_t at = 0; at < n; at += MPI_PIECE) {
+        if (r->count == r->cap) {
+            r->cap = r->cap ? 2 * r->cap : 16;
+            r->reqs = dp_realloc(r->reqs, (size_t)r->cap * sizeof(MPI_Request), "MPI requests");
+        }
+        MPI_Request *reqs = r->reqs;
+        MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, buf + at, (int)(n - at < MPI_PIECE ? n - at : MPI_PIECE), MPI_FLOAT,
+                                 MPI_SUM, MPI_COMM_WORLD, &reqs[r->count++]));
+    }
+}
+
+void comm_requests_progress(struct comm_requests *r)
+{
+    int done = 0;
+    if (r->count > 0)
+        MPI_CHECK(MPI_Testall(r->count, r->reqs, &done, MPI_STATUSES_IGNORE));
+    if (done)
+        r->count = 0;
+}
+
+void comm_requests_wait(struct comm_requests *r)
+{
+    if (r->count > 0)
+        MPI_CHECK(MPI_Waitall(r->count, r->reqs, MPI_STATUSES_IGNORE));
+    r->count = 0;
+}
+
+void comm_requests_free(struct comm_requests *r)
+{
+    free(r->reqs);
+    memset(r, 0, sizeof *r);
+}
+
+void comm_allreduce_sum_f64(double *buf, size_t n) { allreduce_f64(buf, n, MPI_SUM); }
+void comm_allreduce_max_f64(double *buf, size_t n) { allreduce_f64(buf, n, MPI_MAX); }
+void comm_allreduce_min_f64(double *buf, size_t n) { allreduce_f64(buf, n, MPI_MIN); }
+
+void comm_bcast_bytes(void *buf, size_t bytes, int root)
+{
+    if (comm_world.size > 1)
+        MPI_CHECK(MPI_Bcast(buf, (int)bytes, MPI_BYTE, root, MPI_COMM_WORLD));
+}
+
+void comm_allgather_bytes(const void *mine, void *all, size_t bytes)
+{
+    if (comm_world.size > 1)
+        MPI_CHECK(MPI_Allgather(mine, (int)bytes, MPI_BYTE, all, (int)bytes, MPI_BYTE, MPI_COMM_WORLD));
+    else
+        memcpy(all, mine, bytes);
+}
+
+void comm_barrier(void)
+{
+    if (comm_world.size > 1)
+        MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
+}
+
+void comm_abort(int code)
+{
+    abort_job(code);
+    exit(code);
+}
+

@@ -1,0 +1,717 @@
+/* The job schema: which keys exist, their types, ranges and defaults. Every message names the
+ * file and line of the offending setting, or the --set that gave it. */
+#include "job/jobfile_schema.h"
+
+#include <glob.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const int job_override_marker = 1;
+
+struct schema_ctx {
+    const char *file;
+    struct dp_error *err;
+};
+
+/* "file:line: path" or "--set path" for a setting. */
+static void setting_where(char *buf, size_t len, const struct schema_ctx *c, const config_setting_t *s)
+{
+    char path[256] = "";
+    const config_setting_t *chain[16];
+    int depth = 0;
+    for (const config_setting_t *p = s; p && config_setting_parent(p) && depth < 16; p = config_setting_parent(p))
+        chain[depth++] = p;
+    size_t used = 0;
+    for (int i = depth - 1; i >= 0 && used < sizeof path; i--) {
+        const char *name = config_setting_name(chain[i]);
+        if (name)
+            used += (size_t)snprintf(path + used, sizeof path - used, "%s%s", used ? "." : "", name);
+        else
+            used += (size_t)snprintf(path + used, sizeof path - used, "%s[%d]", used ? "." : "",
+                                     config_setting_index(chain[i]));
+    }
+    if (config_setting_get_hook(s) == &job_override_marker)
+        snprintf(buf, len, "--set %s", path);
+    else
+        snprintf(buf, len, "%s:%d: %s", c->file, config_setting_source_line(s), path[0] ? path : "(top level)");
+}
+
+static int schema_fail(const struct schema_ctx *c, const config_setting_t *s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int schema_fail(const struct schema_ctx *c, const config_setting_t *s, const char *fmt, ...)
+{
+    char where[320], what[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    setting_where(where, sizeof where, c, s);
+    return dp_error_set(c->err, DP_EXIT_INPUT, "%s: %s", where, what);
+}
+
+static const char *type_name(int type)
+{
+    switch (type) {
+    case CONFIG_TYPE_GROUP: return "a group { ... }";
+    case CONFIG_TYPE_INT:
+    case CONFIG_TYPE_INT64: return "an integer";
+    case CONFIG_TYPE_FLOAT: return "a number";
+    case CONFIG_TYPE_STRING: return "a string";
+    case CONFIG_TYPE_BOOL: return "true or false";
+    case CONFIG_TYPE_ARRAY: return "an array [ ... ]";
+    case CONFIG_TYPE_LIST: return "a list ( ... )";
+    default: return "a value";
+    }
+}
+
+/* The keys of the main sections (NULL-terminated). */
+static const char *const data_keys[] = {"file", "source", "synthetic", "validation_split", "shuffle",
+                                        "normalize", "shuffle_buffer_mb", "reader_thread", NULL};
+static const char *const fit_keys[] = {"seed", "epochs", "batch_size", "steps_per_epoch", "loss",
+                                       "metrics", "optimizer", "checkpoint", "early_stopping",
+                                       "threads", "allreduce", "precision", "nccl_timeout",
+                                       "readback_steps", "allreduce_bucket_mb", NULL};
+static const char *const optimizer_keys[] = {"name", "lr", "learning_rate", "momentum", "nesterov", "decay",
+                                             "beta_1", "beta_2", "epsilon", "rho", NULL};
+
+/* Which main section a key unknown where it stands belongs in, for a hint ("shuffle" under fit, as
+ * Keras' fit(shuffle=True) has it, belongs in data); NULL if none. */
+static const char *home_of(const char *key)
+{
+    static const struct { const char *const *keys; const char *section; } sections[] = {
+        {data_keys, "data"}, {fit_keys, "fit"}, {optimizer_keys, "fit.optimizer"}};
+    for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++)
+        for (const char *const *k = sections[i].keys; *k; k++)
+            if (!strcmp(*k, key) && strcmp(key, "name"))
+                return sections[i].section;
+    return NULL;
+}
+
+/* Refuses keys of group that are not in allowed (NULL-terminated). */
+static int check_keys(const struct schema_ctx *c, const config_setting_t *group, const char *const *allowed)
+{
+    int n = config_setting_length(group);
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
+        const char *name = config_setting_name(s);
+        int ok = 0;
+        for (const char *const *a = allowed; *a; a++)
+            ok |= !strcmp(*a, name);
+        if (!ok) {
+            char list[512] = "";
+            size_t used = 0;
+            for (const char *const *a = allowed; *a && used < sizeof list; a++)
+                used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", used ? ", " : "", *a);
+            const char *home = home_of(name);
+            if (home)
+                return schema_fail(c, s, "unknown key '%s' here; it belongs in %s (known here: %s)", name, home, list);
+            return schema_fail(c, s, "unknown key '%s' (known here: %s)", name, list);
+        }
+    }
+    return 0;
+}
+
+static const config_setting_t *member(const config_setting_t *group, const char *name)
+{
+    return group ? config_setting_get_member(group, name) : NULL;
+}
+
+static int get_group(const struct schema_ctx *c, const config_setting_t *parent, const char *name,
+                     int required, const config_setting_t **out)
+{
+    const config_setting_t *s = member(parent, name);
+    *out = NULL;
+    if (!s) {
+        if (required)
+            return dp_error_set(c->err, DP_EXIT_INPUT, "%s: missing section '%s'", c->file, name);
+        return 0;
+    }
+    if (!config_setting_is_group(s))
+        return schema_fail(c, s, "expected %s, got %s", type_name(CONFIG_TYPE_GROUP),
+                           type_name(config_setting_type(s)));
+    *out = s;
+    return 0;
+}
+
+static int get_int(const struct schema_ctx *c, const config_setting_t *g, const char *name, int64_t *out,
+                   int64_t def, int64_t min, int64_t max, int required)
+{
+    const config_setting_t *s = member(g, name);
+    if (!s) {
+        if (required)
+            return dp_error_set(c->err, DP_EXIT_INPUT, "%s:%d: missing key '%s'", c->file,
+                                g ? config_setting_source_line(g) : 0, name);
+        *out = def;
+        return 0;
+    }
+    int t = config_setting_type(s);
+    if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64)
+        return schema_fail(c, s, "expected an integer, got %s", type_name(t));
+    long long v = config_setting_get_int64(s);
+    if (v < min || v > max)
+        return schema_fail(c, s, "%lld is out of range [%lld, %lld]", v, (long long)min, (long long)max);
+    *out = v;
+    return 0;
+}
+
+static int get_float(const struct schema_ctx *c, const config_setting_t *g, const char *name, double *out,
+                     double def, double min, double max, int min_exclusive, int max_exclusive)
+{
+    const config_setting_t *s = member(g, name);
+    if (!s) {
+        *out = def;
+        return 0;
+    }
+    int t = config_setting_type(s);
+    double v;
+    if (t == CONFIG_TYPE_FLOAT)
+        v = config_setting_get_float(s);
+    else if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64)
+        v = (double)config_setting_get_int64(s);
+    else
+        return schema_fail(c, s, "expected a number, got %s", type_name(t));
+    if (v < min || v > max || (min_exclusive && v == min) || (max_exclusive && v == max))
+        return schema_fail(c, s, "%g is out of range %s%g, %g%s", v, min_exclusive ? "(" : "[", min, max,
+                           max_exclusive ? ")" : "]");
+    *out = v;
+    return 0;
+}
+
+static int get_bool(const struct schema_ctx *c, const config_setting_t *g, const char *name, int *out, int def)
+{
+    const config_setting_t *s = member(g, name);
+    if (!s) {
+        *out = def;
+        return 0;
+    }
+    if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+        return schema_fail(c, s, "expected true or false, got %s", type_name(config_setting_type(s)));
+    *out = config_setting_get_bool(s);
+    return 0;
+}
+
+/* s lower-cased without underscores, "pooling" shortened to "pool", Keras' long names of mse and
+ * mae shortened: the key under which Keras' spellings of a name (class names like "MaxPooling2D",
+ * "RMSprop", "SparseCategoricalCrossentropy", "MeanSquaredError", and function names like
+ * "max_pooling2d", "mean_absolute_error") meet ours. */
+static void spelling_key(char *key, size_t len, const char *s)
+{
+    size_t n = 0;
+    for (; *s && n + 1 < len; s++)
+        if (*s != '_')
+            key[n++] = (char)(*s >= 'A' && *s <= 'Z' ? *s - 'A' + 'a' : *s);
+    key[n] = 0;
+    char *pooling = strstr(key, "pooling");
+    if (pooling)
+        memmove(pooling + 4, pooling + 7, strlen(pooling + 7) + 1);
+    if (!strcmp(key, "meansquarederror"))
+        snprintf(key, len, "mse");
+    else if (!strcmp(key, "meanabsoluteerror"))
+        snprintf(key, len, "mae");
+}
+
+static int same_spelling(const char *given, const char *choice)
+{
+    char a[64], b[64];
+    spelling_key(a, sizeof a, given);
+    spelling_key(b, sizeof b, choice);
+    return !strcmp(a, b);
+}
+
+/* A string that must be one of choices (NULL-terminated), as written or as Keras spells it; *out
+ * is its index. */
+static int get_choice(const struct schema_ctx *c, const config_setting_t *g, const char *name, int *out,
+                      int def, const char *const *choices, int required)
+{
+    const config_setting_t *s = member(g, name);
+    if (!s) {
+        if (required)
+            return dp_error_set(c->err, DP_EXIT_INPUT, "%s:%d: missing key '%s'", c->file,
+                                g ? config_setting_source_line(g) : 0, name);
+        *out = def;
+        return 0;
+    }
+    if (config_setting_type(s) != CONFIG_TYPE_STRING)
+        return schema_fail(c, s, "expected a string, got %s", type_name(config_setting_type(s)));
+    const char *v = config_setting_get_string(s);
+    for (int i = 0; choices[i]; i++)
+        if (!strcmp(choices[i], v)) {
+            *out = i;
+            return 0;
+        }
+    for (int i = 0; choices[i]; i++)
+        if (same_spelling(v, choices[i])) {
+            *out = i;
+            return 0;
+        }
+    char list[256] = "";
+    size_t used = 0;
+    for (int i = 0; choices[i] && used < sizeof list; i++)
+        used += (size_t)snprintf(list + used, sizeof list - used, "%s\"%s\"", i ? ", " : "", choices[i]);
+    return schema_fail(c, s, "\"%s\" is not one of %s", v, list);
+}
+
+static int get_string(const struct schema_ctx *c, const config_setting_t *g, const char *name, char **out,
+                      const char *def)
+{
+    const config_setting_t *s = member(g, name);
+    if (!s) {
+        *out = def ? dp_strdup(def) : NULL;
+        return 0;
+    }
+    if (config_setting_type(s) != CONFIG_TYPE_STRING)
+        return schema_fail(c, s, "expected a string, got %s", type_name(config_setting_type(s)));
+    *out = dp_strdup(config_setting_get_string(s));
+    return 0;
+}
+
+/* data.file entries with *, ? or [ are globs, expanded in sorted order; one that matches nothing is
+ * an error naming the line. */
+static int expand_globs(const struct schema_ctx *c, struct job_data *d, const config_setting_t *file)
+{
+    char **out = NULL;
+    int n = 0;
+    for (int i = 0; i < d->nfiles; i++) {
+        if (!strpbrk(d->files[i], "*?[")) {
+            out = dp_realloc(out, (size_t)(n + 1) * sizeof(char *), "data files");
+            out[n++] = d->files[i];
+            continue;
+        }
+        glob_t g;
+        int rc = glob(d->files[i], 0, NULL, &g);
+        if (rc != 0 || g.gl_pathc == 0) {
+            if (rc == 0)
+                globfree(&g);
+            schema_fail(c, file, "'%s' matches no file", d->files[i]);
+            for (int j = i; j < d->nfiles; j++)
+                free(d->files[j]);
+            d->nfiles = n;
+            free(d->files);
+            d->files = out;
+            return -1;
+        }
+        for (size_t j = 0; j < g.gl_pathc; j++) {
+            out = dp_realloc(out, (size_t)(n + 1) * sizeof(char *), "data files");
+            out[n++] = dp_strdup(g.gl_pathv[j]);
+        }
+        globfree(&g);
+        free(d->files[i]);
+    }
+    free(d->files);
+    d->files = out;
+    d->nfiles = n;
+    return 0;
+}
+
+static int read_data(const struct schema_ctx *c, struct job_data *d, const config_setting_t *g)
+{
+    static const char *const sources[] = {"file", "synthetic", NULL};
+    static const char *const normalizers[] = {"none", "standard", NULL};
+    if (check_keys(c, g, data_keys))
+        return -1;
+    const config_setting_t *file = member(g, "file");
+    int source, norm;
+    if (get_choice(c, g, "source", &source, file ? DATA_SOURCE_FILE : DATA_SOURCE_SYNTHETIC, sources, 0))
+        return -1;
+    d->source = (enum data_source)source;
+    if (file) {
+        int t = config_setting_type(file);
+        if (t == CONFIG_TYPE_STRING) {
+            d->nfiles = 1;
+            d->files = dp_calloc(1, sizeof(char *), "data files");
+            d->files[0] = dp_strdup(config_setting_get_string(file));
+        } else if (t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST) {
+            d->nfiles = config_setting_length(file);
+            if (d->nfiles == 0)
+                return schema_fail(c, file, "the list of data files is empty");
+            d->files = dp_calloc((size_t)d->nfiles, sizeof(char *), "data files");
+            for (int i = 0; i < d->nfiles; i++) {
+                const config_setting_t *e = config_setting_get_elem(file, (unsigned)i);
+                if (config_setting_type(e) != CONFIG_TYPE_STRING)
+                    return schema_fail(c, e, "expected a file name (string)");
+                d->files[i] = dp_strdup(config_setting_get_string(e));
+            }
+        } else {
+            return schema_fail(c, file, "expected a file name or a list of file names, got %s",
+                               type_name(t));
+        }
+    }
+    if (file && expand_globs(c, d, file) != 0)
+        return -1;
+    if (d->source == DATA_SOURCE_FILE && !file)
+        return dp_error_set(c->err, DP_EXIT_INPUT, "%s:%d: data: source is \"file\" but no data.file is given",
+                            c->file, config_setting_source_line(g));
+    if (d->source == DATA_SOURCE_SYNTHETIC && file)
+        return schema_fail(c, file, "data.file is given but data.source is \"synthetic\"");
+
+    const config_setting_t *syn = NULL;
+    if (get_group(c, g, "synthetic", 0, &syn))
+        return -1;
+    if (syn) {
+        static const char *const skeys[] = {"rows", "features", "targets", "test_rows", NULL};
+        if (check_keys(c, syn, skeys))
+            return -1;
+    }
+    if (get_int(c, syn, "rows", &d->synthetic_rows, 32768, 1, INT64_C(1) << 40, 0) ||
+        get_int(c, syn, "features", &d->synthetic_features, 10, 1, 1 << 20, 0) ||
+        get_int(c, syn, "targets", &d->synthetic_targets, 1, 1, 1 << 20, 0) ||
+        get_int(c, syn, "test_rows", &d->synthetic_test_rows, 0, 0, INT64_C(1) << 40, 0))
+        return -1;
+    if (get_float(c, g, "validation_split", &d->validation_split, 0.0, 0.0, 1.0, 0, 1) ||
+        get_bool(c, g, "shuffle", &d->shuffle, 1) ||
+        get_choice(c, g, "normalize", &norm, NORMALIZE_NONE, normalizers, 0) ||
+        get_int(c, g, "shuffle_buffer_mb", &d->shuffle_buffer_mb, 256, 1, INT64_C(1) << 20, 0) ||
+        get_bool(c, g, "reader_thread", &d->reader_thread, 1))
+        return -1;
+    d->normalize = (enum normalize_kind)norm;
+    return 0;
+}
+
+/* An integer or a [h, w] pair of positive integers (kernel_size, strides, pool_size). */
+static int get_pair(const struct schema_ctx *c, const config_setting_t *g, const char *name, int64_t out[2],
+                    int64_t def, int required)
+{
+    const config_setting_t *s = member(g, name);
+    if (!s) {
+        if (required)
+            return dp_error_set(c->err, DP_EXIT_INPUT, "%s:%d: missing key '%s'", c->file,
+                                config_setting_source_line(g), name);
+        out[0] = out[1] = def;
+        return 0;
+    }
+    int t = config_setting_type(s);
+    if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) {
+        out[0] = out[1] = config_setting_get_int64(s);
+    } else if ((t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST) && config_setting_length(s) == 2) {
+        for (int i = 0; i < 2; i++) {
+            const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+            if (config_setting_type(e) != CONFIG_TYPE_INT && config_setting_type(e) != CONFIG_TYPE_INT64)
+                return schema_fail(c, s, "expected an integer or [height, width]");
+            out[i] = config_setting_get_int64(e);
+        }
+    } else {
+        return schema_fail(c, s, "expected an integer or [height, width], got %s", type_name(t));
+    }
+    if (out[0] < 1 || out[1] < 1 || out[0] > 4096 || out[1] > 4096)
+        return schema_fail(c, s, "values must be in [1, 4096]");
+    return 0;
+}
+
+/* Keras' input_shape = [28, 28, 1] (a sample's shape, without the batch): allowed on the first
+ * layer only, where model_build checks it against the data. */
+static int get_input_shape(const struct schema_ctx *c, const config_setting_t *layer, struct shape *out)
+{
+    static const char usage[] = "expected the shape of one sample, like [28, 28, 1] or [30] (positive integers)";
+    const config_setting_t *s = member(layer, "input_shape");
+    out->rank = 0;
+    if (!s)
+        return 0;
+    if (config_setting_index(layer) != 0)
+        return schema_fail(c, s, "belongs on the first layer only (the others take the shape of the layer before)");
+    int t = config_setting_type(s), scalar = t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64;
+    int n = scalar ? 1 : t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST ? config_setting_length(s) : 0;
+    if (n < 1 || n > SHAPE_MAX_RANK)
+        return schema_fail(c, s, "%s", usage);
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = scalar ? s : config_setting_get_elem(s, (unsigned)i);
+        int et = config_setting_type(e);
+        int64_t v = et == CONFIG_TYPE_INT || et == CONFIG_TYPE_INT64 ? config_setting_get_int64(e) : 0;
+        if (v < 1 || v > (INT64_C(1) << 24))
+            return schema_fail(c, s, "%s", usage);
+        out->dims[i] = v;
+    }
+    out->rank = n;
+    return 0;
+}
+
+static int read_layer(const struct schema_ctx *c, struct layer_spec *l, const config_setting_t *s)
+{
+    if (!config_setting_is_group(s))
+        return schema_fail(c, s, "each layer is a group { type = \"dense\"; ... }");
+    l->line = config_setting_source_line(s);
+    int kind;
+    if (get_choice(c, s, "type", &kind, 0, layer_kind_names, 1) || get_input_shape(c, s, &l->input_shape))
+        return -1;
+    l->kind = (enum layer_kind)kind;
+    switch (l->kind) {
+    case LAYER_KIND_DENSE: {
+        static const char *const keys[] = {"type", "units", "activation", "input_shape", NULL};
+        int act;
+        if (check_keys(c, s, keys) ||
+            get_int(c, s, "units", &l->u.dense.units, 0, 1, INT64_C(1) << 24, 1) ||
+            get_choice(c, s, "activation", &act, ACTIVATION_LINEAR, activation_names, 0))
+            return -1;
+        l->u.dense.activation = (enum activation)act;
+        break;
+    }
+    case LAYER_KIND_DROPOUT: {
+        static const char *const keys[] = {"type", "rate", "input_shape", NULL};
+        if (check_keys(c, s, keys) ||
+            get_float(c, s, "rate", &l->u.dropout.rate, 0.5, 0.0, 1.0, 0, 1))
+            return -1;
+        if (!member(s, "rate"))
+            return dp_error_set(c->err, DP_EXIT_INPUT, "%s:%d: missing key 'rate'", c->file, l->line);
+        break;
+    }
+    case LAYER_KIND_CONV2D: {
+        static const char *const keys[] = {"type",    "filters",    "kernel_size", "strides",
+                                           "padding", "activation", "input_shape", NULL};
+        static const char *const paddings[] = {"valid", "same", NULL};
+        int act;
+        if (check_keys(c, s, keys) ||
+            get_int(c, s, "filters", &l->u.conv2d.filters, 0, 1, 1 << 20, 1) ||
+            get_pair(c, s, "kernel_size", l->u.conv2d.kernel, 0, 1) ||
+            get_pair(c, s, "strides", l->u.conv2d.strides, 1, 0) ||
+            get_choice(c, s, "padding", &l->u.conv2d.same, 0, paddings, 0) ||
+            get_choice(c, s, "activation", &act, ACTIVATION_LINEAR, activation_names, 0))
+            return -1;
+        if (act == ACTIVATION_SOFTMAX)
+            return schema_fail(c, member(s, "activation"), "softmax is not supported on conv2d outputs");
+        l->u.conv2d.activation = (enum activation)act;
+        break;
+    }
+    case LAYER_KIND_MAXPOOL2D: {
+        static const char *const keys[] = {"type", "pool_size", "strides", "padding", "input_shape", NULL};
+        static const char *const paddings[] = {"valid", "same", NULL};
+        if (check_keys(c, s, keys) ||
+            get_pair(c, s, "pool_size", l->u.maxpool2d.pool, 2, 0) ||
+            get_choice(c, s, "padding", &l->u.maxpool2d.same, 0, paddings, 0))
+            return -1;
+        /* Keras: strides default to the pool size */
+        l->u.maxpool2d.strides[0] = l->u.maxpool2d.pool[0];
+        l->u.maxpool2d.strides[1] = l->u.maxpool2d.pool[1];
+        if (member(s, "strides") && get_pair(c, s, "strides", l->u.maxpool2d.strides, 1, 0))
+            return -1;
+        break;
+    }
+    case LAYER_KIND_FLATTEN: {
+        static const char *const keys[] = {"type", "input_shape", NULL};
+        if (check_keys(c, s, keys))
+            return -1;
+        break;
+    }
+    default: DP_ASSERT(!"unknown layer kind");
+    }
+    return 0;
+}
+
+static int read_model(const struct schema_ctx *c, struct job *job, const config_setting_t *root)
+{
+    const config_setting_t *m = member(root, "model");
+    if (!m)
+        return dp_error_set(c->err, DP_EXIT_INPUT, "%s: missing section 'model'", c->file);
+    if (!config_setting_is_list(m))
+        return schema_fail(c, m, "expected a list of layers ( { ... }, { ... } ), got %s",
+                           type_name(config_setting_type(m)));
+    job->nlayers = config_setting_length(m);
+    if (job->nlayers == 0)
+        return schema_fail(c, m, "the model has no layers");
+    job->layers = dp_calloc((size_t)job->nlayers, sizeof *job->layers, "layer specs");
+    for (int i = 0; i < job->nlayers; i++)
+        if (read_layer(c, &job->layers[i], config_setting_get_elem(m, (unsigned)i)))
+            return -1;
+    return 0;
+}
+
+static int read_monitor(const struct schema_ctx *c, const config_setting_t *g, struct job_monitor *m,
+                        const char *def_monitor)
+{
+    static const char *const monitors[] = {"val_loss", "val_accuracy", "val_mae", "loss", "accuracy",
+                                           "mae", NULL};
+    static const char *const modes[] = {"auto", "min", "max", NULL};
+    int which, mode;
+    int def = 0;
+    for (int i = 0; monitors[i]; i++)
+        if (!strcmp(monitors[i], def_monitor))
+            def = i;
+    if (get_choice(c, g, "monitor", &which, def, monitors, 0) ||
+        get_choice(c, g, "mode", &mode, MONITOR_MODE_AUTO, modes, 0))
+        return -1;
+    snprintf(m->monitor, sizeof m->monitor, "%s", monitors[which]);
+    if (mode == MONITOR_MODE_AUTO)
+        mode = strstr(m->monitor, "accuracy") ? MONITOR_MODE_MAX : MONITOR_MODE_MIN;
+    m->mode = (enum monitor_mode)mode;
+    return 0;
+}
+
+const char *const allreduce_names[] = {"auto", "nccl", "mpi", NULL};
+const char *const precision_names[] = {"auto", "fp32", "tf32", "bf16", NULL};
+
+static int read_fit(const struct schema_ctx *c, struct job_fit *f, const config_setting_t *g)
+{
+    if (check_keys(c, g, fit_keys))
+        return -1;
+    int64_t seed;
+    int loss, allreduce, precision;
+    if (get_int(c, g, "seed", &seed, 1, 0, INT64_MAX, 0) ||
+        get_int(c, g, "epochs", &f->epochs, 1, 1, 1000000000, 0) ||
+        get_int(c, g, "batch_size", &f->batch_size, 32, 1, INT64_C(1) << 24, 0) ||
+        get_int(c, g, "steps_per_epoch", &f->steps_per_epoch, 0, 0, INT64_C(1) << 40, 0) ||
+        get_int(c, g, "threads", &f->threads, 0, 0, 4096, 0) ||
+        get_int(c, g, "readback_steps", &f->readback_steps, 0, 0, INT64_C(1) << 30, 0) ||
+        get_choice(c, g, "loss", &loss, 0, loss_names, 1) ||
+        get_choice(c, g, "allreduce", &allreduce, ALLREDUCE_AUTO, allreduce_names, 0) ||
+        get_choice(c, g, "precision", &precision, PRECISION_AUTO, precision_names, 0) ||
+        get_float(c, g, "nccl_timeout", &f->nccl_timeout, 600, 1, 1e6, 0, 0) ||
+        get_float(c, g, "allreduce_bucket_mb", &f->allreduce_bucket_mb, 0, 0, 1e6, 0, 0))
+        return -1;
+    f->allreduce = (enum allreduce_kind)allreduce;
+    f->precision = (enum precision_kind)precision;
+    f->seed = (uint64_t)seed;
+    f->loss = (enum loss_kind)loss;
+
+    f->metric = METRIC_NONE;
+    const config_setting_t *metrics = member(g, "metrics");
+    if (metrics) {
+        int t = config_setting_type(metrics);
+        if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST && t != CONFIG_TYPE_STRING)
+            return schema_fail(c, metrics, "expected a list of metric names like [\"accuracy\"]");
+        int n = t == CONFIG_TYPE_STRING ? 1 : config_setting_length(metrics);
+        if (n > 1)
+            return schema_fail(c, metrics, "one metric at most is supported (\"accuracy\" or \"mae\")");
+        if (n == 1) {
+            const config_setting_t *e = t == CONFIG_TYPE_STRING ? metrics : config_setting_get_elem(metrics, 0);
+            if (config_setting_type(e) != CONFIG_TYPE_STRING)
+                return schema_fail(c, e, "expected a metric name (string)");
+            const char *v = config_setting_get_string(e);
+            if (same_spelling(v, "accuracy") || same_spelling(v, "acc"))
+                f->metric = METRIC_ACCURACY;
+            else if (same_spelling(v, "mae"))
+                f->metric = METRIC_MAE;
+            else
+                return schema_fail(c, e, "unknown metric \"%s\" (known: \"accuracy\", \"mae\")", v);
+            if (f->metric == METRIC_ACCURACY && f->loss == LOSS_MSE)
+                return schema_fail(c, e, "\"accuracy\" needs a classification loss; use \"mae\" with mse");
+        }
+    }
+
+    /* optimizer = { name = "sgd"; lr = ...; }, or as in Keras' compile(optimizer="adam") the name
+     * alone, with that optimizer's defaults. */
+    const config_setting_t *opt = NULL, *given = member(g, "optimizer");
+    int kind = OPTIMIZER_ADAM;
+    if (given && config_setting_type(given) == CONFIG_TYPE_STRING) {
+        if (get_choice(c, g, "optimizer", &kind, OPTIMIZER_ADAM, optimizer_names, 1))
+            return -1;
+    } else if (given && !config_setting_is_group(given)) {
+        return schema_fail(c, given, "expected an optimizer name like \"adam\" or a group { name = ...; lr = ...; }");
+    } else {
+        opt = given;
+    }
+    if (opt) {
+        if (check_keys(c, opt, optimizer_keys) || get_choice(c, opt, "name", &kind, OPTIMIZER_ADAM, optimizer_names, 1))
+            return -1;
+    }
+    struct optimizer_config *o = &f->optimizer;
+    optimizer_config_defaults(o, (enum optimizer_kind)kind);
+    if (opt) {
+        /* Keras 2.3 and later call lr learning_rate: either name, not both, except that a --set of
+         * one overrides the other written in the file. */
+        const config_setting_t *lr = member(opt, "lr"), *learning_rate = member(opt, "learning_rate");
+        const char *lr_key = learning_rate ? "learning_rate" : "lr";
+        if (lr && learning_rate) {
+            int lr_set = config_setting_get_hook(lr) == &job_override_marker;
+            if (lr_set == (config_setting_get_hook(learning_rate) == &job_override_marker))
+                return schema_fail(c, learning_rate, "give lr or learning_rate, not both");
+            lr_key = lr_set ? "lr" : "learning_rate";
+        }
+        if (get_float(c, opt, lr_key, &o->lr, o->lr, 0.0, 1e6, 1, 0) ||
+            get_float(c, opt, "momentum", &o->momentum, o->momentum, 0.0, 1.0, 0, 1) ||
+            get_bool(c, opt, "nesterov", &o->nesterov, 0) ||
+            get_float(c, opt, "decay", &o->decay, 0.0, 0.0, 1e6, 0, 0) ||
+            get_float(c, opt, "beta_1", &o->beta1, o->beta1, 0.0, 1.0, 0, 1) ||
+            get_float(c, opt, "beta_2", &o->beta2, o->beta2, 0.0, 1.0, 0, 1) ||
+            get_float(c, opt, "epsilon", &o->epsilon, o->epsilon, 0.0, 1.0, 1, 0) ||
+            get_float(c, opt, "rho", &o->rho, o->rho, 0.0, 1.0, 0, 1))
+            return -1;
+        const char *sgd_only[] = {"momentum", "nesterov", "decay"};
+        for (int i = 0; i < 3; i++)
+            if (kind != OPTIMIZER_SGD && member(opt, sgd_only[i]))
+                return schema_fail(c, member(opt, sgd_only[i]), "'%s' applies to sgd only", sgd_only[i]);
+        if (o->nesterov && o->momentum == 0.0)
+            return schema_fail(c, member(opt, "nesterov"), "nesterov needs momentum > 0");
+    }
+
+    const config_setting_t *ck = NULL, *es = NULL;
+    if (get_group(c, g, "checkpoint", 0, &ck) || get_group(c, g, "early_stopping", 0, &es))
+        return -1;
+    if (ck) {
+        static const char *const ckeys[] = {"monitor", "mode", "save_best_only", "every_epochs",
+                                            "every_steps", "every_seconds", "keep", NULL};
+        if (check_keys(c, ck, ckeys))
+            return -1;
+    }
+    if (read_monitor(c, ck, &f->checkpoint.m, "val_loss") ||
+        get_bool(c, ck, "save_best_only", &f->checkpoint.save_best_only, 1) ||
+        get_int(c, ck, "every_epochs", &f->checkpoint.every_epochs, 1, 1, 1000000000, 0) ||
+        get_int(c, ck, "every_steps", &f->checkpoint.every_steps, 0, 0, INT64_C(1) << 40, 0) ||
+        get_float(c, ck, "every_seconds", &f->checkpoint.every_seconds, 0.0, 0.0, 1e9, 0, 0) ||
+        get_int(c, ck, "keep", &f->checkpoint.keep, 0, 0, 1000000, 0))
+        return -1;
+    f->early_stopping.enabled = es != NULL;
+    if (es) {
+        static const char *const ekeys[] = {"monitor", "mode", "patience", "min_delta",
+                                            "restore_best_weights", NULL};
+        if (check_keys(c, es, ekeys))
+            return -1;
+    }
+    if (read_monitor(c, es, &f->early_stopping.m, "val_loss") ||
+        get_int(c, es, "patience", &f->early_stopping.patience, 0, 0, 1000000000, 0) ||
+        get_float(c, es, "min_delta", &f->early_stopping.min_delta, 0.0, 0.0, 1e30, 0, 0) ||
+        get_bool(c, es, "restore_best_weights", &f->early_stopping.restore_best_weights, 0))
+        return -1;
+    return 0;
+}
+
+/* Checks that need several sections at once. */
+static int cross_check(const struct schema_ctx *c, struct job *job, config_t *cfg)
+{
+    const struct layer_spec *last = &job->layers[job->nlayers - 1];
+    enum activation need = loss_required_activation(job->fit.loss);
+    const config_setting_t *loss = config_lookup(cfg, "fit.loss");
+    if (last->kind == LAYER_KIND_DENSE && need != ACTIVATION_COUNT && last->u.dense.activation != need)
+        return schema_fail(c, loss, "%s needs a %s output layer, but the last layer (line %d) is %s",
+                           loss_names[job->fit.loss], activation_names[need], last->line,
+                           activation_names[last->u.dense.activation]);
+    const char *monitors[2] = {job->fit.checkpoint.m.monitor,
+                               job->fit.early_stopping.enabled ? job->fit.early_stopping.m.monitor : ""};
+    for (int i = 0; i < 2; i++) {
+        const char *mon = monitors[i];
+        if (!mon[0])
+            continue;
+        const char *metric_part = !strncmp(mon, "val_", 4) ? mon + 4 : mon;
+        if (strcmp(metric_part, "loss") && strcmp(metric_part, metric_names[job->fit.metric])) {
+            const config_setting_t *s = config_lookup(cfg, i ? "fit.early_stopping.monitor" : "fit.checkpoint.monitor");
+            return schema_fail(c, s ? s : loss, "monitors \"%s\" but fit.metrics does not compute it", mon);
+        }
+    }
+    return 0;
+}
+
+int job_schema_read(struct job *job, config_t *cfg, const char *path, struct dp_error *err)
+{
+    struct schema_ctx c = {path, err};
+    const config_setting_t *root = config_root_setting(cfg);
+    static const char *const keys[] = {"name", "data", "model", "fit", NULL};
+    if (check_keys(&c, root, keys))
+        return -1;
+    if (get_string(&c, root, "name", &job->name, NULL))
+        return -1;
+    if (!job->name) {
+        /* Default name: the job file's base name without extension. */
+        const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+        job->name = dp_strdup(base);
+        char *dot = strrchr(job->name, '.');
+        if (dot && dot != job->name)
+            *dot = 0;
+    }
+    const config_setting_t *data, *fit;
+    if (get_group(&c, root, "data", 1, &data) || read_data(&c, &job->data, data))
+        return -1;
+    if (read_model(&c, job, root))
+        return -1;
+    if (get_group(&c, root, "fit", 1, &fit) || read_fit(&c, &job->fit, fit))
+        return -1;
+    return cross_check(&c, job, cfg);
+}

@@ -1,0 +1,165 @@
+/* The numeric backend: every operation on parameters, gradients and activations goes through this
+ * table, so the CUDA backend (cuda/) plugs in without touching layers, model or trainer.
+ *
+ * Conventions, once for all backends:
+ *  - Pointers are backend memory (host memory for the CPU backend, device memory for CUDA).
+ *  - Matrices are row-major. A batch of activations is (rows, cols). A Dense kernel is (in, out),
+ *    as Keras stores it, so z = x w + b.
+ *  - Parameter gradients are WRITTEN (=) by the one backward operation that owns them each step,
+ *    so no pass zeroes the arena first (on a GPU the weight-gradient GEMM then neither reads the
+ *    old values nor needs a zeroing pass); with accumulate = 1 they are added (+=). Activation
+ *    gradients are written.
+ *  - Gradients are dL/dtheta (never negated). The loss scales its gradient by grad_scale, which the
+ *    trainer sets to 1 / (rows of the GLOBAL batch), so summing gradients over ranks averages them.
+ *  - Sizes are int64_t (seed_mlp has 4096 x 4096 kernels and 300 M rows). */
+#ifndef DPTRAIN_BACKEND_H
+#define DPTRAIN_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "net/activation.h"
+#include "net/loss.h"
+#include "net/optimizer.h"
+
+struct dropout_key {
+    uint64_t seed;
+    uint32_t layer;
+    uint32_t step; /* global optimizer step */
+};
+
+/* Geometry of a 2-D convolution or pooling over channels-last (NHWC) samples, as Keras lays them
+ * out. Padding follows TensorFlow: "same" gives out = ceil(in / stride) and pads
+ * max((out - 1) * stride + k - in, 0) in total, the smaller half on top/left. */
+struct conv_geometry {
+    int64_t in_h, in_w, in_c;
+    int64_t out_h, out_w, out_c;
+    int64_t k_h, k_w, stride_h, stride_w, pad_top, pad_left;
+};
+
+/* One copy of a batch upload: from a host_alloc buffer to backend memory. */
+struct host_copy {
+    void *dst;
+    const void *src;
+    size_t bytes;
+};
+
+struct backend {
+    const char *name;
+
+    void *(*alloc)(size_t bytes, const char *what); /* zero-filled */
+    void (*free)(void *p);
+    void (*upload)(void *dst, const void *host_src, size_t bytes);
+    void (*download)(void *host_dst, const void *src, size_t bytes);
+    void (*zero)(void *p, size_t bytes);
+    void (*synchronize)(void);
+
+    /* The input pipeline: host buffers the device can copy from without staging (pinned on CUDA),
+     * a batch upload that returns at once, and per-buffer fences: before the host writes into a
+     * buffer again it waits for the fence recorded after the last upload from it. The upload of
+     * host slot 0 or 1 may run while the kernels queued before it do (CUDA: on a copy stream of
+     * its own), but the kernels queued after it see the data. On the CPU these are malloc,
+     * memcpy and no-ops. */
+    void *(*host_alloc)(size_t bytes, const char *what); /* zero-filled */
+    void (*host_free)(void *p);
+    void (*upload_batch_async)(int slot, const struct host_copy *copies, int ncopies);
+    void (*host_fence_record)(int slot); /* slot 0 or 1 */
+    void (*host_fence_wait)(int slot);
+
+    /* z (rows, out) = x (rows, in) w (in, out) + b (out), then max(z, 0) in place when relu is 1.
+     * A relu layer keeps only its output (its gradient needs nothing else), and the GPU adds the
+     * bias and applies relu in the product's epilogue (cuBLASLt RELU_BIAS) instead of two passes. */
+    void (*dense_forward)(float *z, const float *x, const float *w, const float *b, int64_t rows,
+                          int64_t in, int64_t out, int relu);
+    /* dw (in, out) = x^T dz; db (out) = column sums of dz unless db is NULL (done already, see
+     * dense_input_grad_relu); += both with accumulate; dx (rows, in) = dz w^T unless NULL */
+    void (*dense_backward)(float *dx, float *dw, float *db, const float *dz, const float *x,
+                           const float *w, int64_t rows, int64_t in, int64_t out, int accumulate);
+    /* Optional (NULL on the CPU): a Dense relu layer's activation and bias gradients fused into the
+     * products next to it (cuBLASLt RELU_AUX_BIAS and DRELU_BGRAD), where the layer above is a
+     * Dense too. relu_mask_bytes is the size of the mask of (rows, out) outputs;
+     * dense_forward_relu_mask is dense_forward with relu that also keeps which z > 0 in the mask;
+     * dense_input_grad_relu is the layer above's dx = (dz w^T) * [mask of the layer below], with
+     * db_below = (or += with accumulate) the column sums of that dx. Each returns 1 when done, 0
+     * when not offered for these shapes (dense_forward_relu_mask then ran dense_forward and kept
+     * no mask; dense_input_grad_relu did nothing). */
+    size_t (*relu_mask_bytes)(int64_t rows, int64_t out);
+    int (*dense_forward_relu_mask)(float *z, void *mask, const float *x, const float *w, const float *b,
+                                   int64_t rows, int64_t in, int64_t out);
+    int (*dense_input_grad_relu)(float *dx, float *db_below, const float *dz, const float *w, const void *mask_below,
+                                 int64_t rows, int64_t in, int64_t out, int accumulate);
+
+    /* Conv2D by im2col + GEMM. cols (rows*out_h*out_w, k_h*k_w*in_c) is scratch the caller keeps for
+     * backward; the kernel is (k_h, k_w, in_c, out_c) as Keras stores it, so z = cols w + b, NHWC;
+     * relu as for dense_forward. */
+    void (*conv2d_forward)(float *z, float *cols, const float *x, const float *w, const float *b,
+                           const struct conv_geometry *g, int64_t rows, int relu);
+    /* dw = cols^T dz; db = column sums of dz (+= both with accumulate); dx = col2im(dz w^T) unless
+     * dx is NULL (dcols scratch) */
+    void (*conv2d_backward)(float *dx, float *dcols, float *dw, float *db, const float *dz, const float *cols,
+                            const float *w, const struct conv_geometry *g, int64_t rows, int accumulate);
+    /* Max pooling (k_h x k_w windows, padding never wins); argmax keeps each output's input index */
+    void (*maxpool_forward)(float *y, int32_t *argmax, const float *x, const struct conv_geometry *g, int64_t rows);
+    /* dx = 0, then dx[argmax] += dy */
+    void (*maxpool_backward)(float *dx, const float *dy, const int32_t *argmax, const struct conv_geometry *g,
+                             int64_t rows);
+
+    /* y = act(z), (rows, cols); y may alias z */
+    void (*activation_forward)(float *y, const float *z, int64_t rows, int64_t cols,
+                               enum activation act);
+    /* dz = dy * act'(z), computed from the output y; dz may alias dy */
+    void (*activation_backward)(float *dz, const float *dy, const float *y, int64_t rows,
+                                int64_t cols, enum activation act);
+
+    /* Inverted dropout: y = x * keep / (1 - rate). The keep decision for element j of the row
+     * holding global sample s is drawn from (key.seed, RNG_DOMAIN_DROPOUT | layer << 8, key.step,
+     * s * ceil(cols / 4) + j / 4), word j % 4, keep when its unit float >= rate. */
+    void (*dropout_forward)(float *y, uint8_t *mask, const float *x, const int64_t *sample_ids,
+                            int64_t rows, int64_t cols, float rate, struct dropout_key key);
+    void (*dropout_backward)(float *dx, const float *dy, const uint8_t *mask, int64_t rows,
+                             int64_t cols, float rate);
+
+    /* Adds this batch's loss sum, metric sum and row count to acc[LOSS_ACC_COUNT] (doubles).
+     * z: logits of the last layer, y: its output; dz (rows, k) receives dL/dz * grad_scale when
+     * not NULL: for fused losses the gradient w.r.t. the logits, for mse w.r.t. y (the caller
+     * then applies the activation's backward). */
+    void (*loss_forward_backward)(double *acc, float *dz, const float *z, const float *y,
+                                  struct loss_targets t, int64_t rows, int64_t k,
+                                  struct loss_params p, float grad_scale);
+
+    /* One optimizer step over n parameters; state arrays as optimizer_state_arrays() says. */
+    void (*optimizer_step)(float *w, const float *g, float *state0, float *state1, size_t n,
+                           struct optimizer_step_params p);
+
+    /* Matrix-product precision: 0 fp32, 1 tf32, 2 bf16 (a backend without them computes fp32);
+     * returns the name of what it will use. */
+    const char *(*set_precision)(int precision);
+    /* Device memory in use and in total, in MiB; -1 where there is no device. */
+    int (*memory_info)(double *used_mb, double *total_mb);
+    /* Device busy percent over the last sample period (NVML); -1 where not available. */
+    int (*utilization)(double *percent);
+
+    /* Replaying a training step as a CUDA graph. What changes from step to step (the step number
+     * for dropout keys, the optimizer's effective rate) then comes from device memory, which
+     * set_step_scalars fills (in stream order, from host staging `slot` 0 or 1, fenced like the
+     * input batches) before dropout and the optimizer run. graph_begin starts recording the
+     * backend calls that follow instead of running them (0, or -1 where graphs are not
+     * available); graph_end returns the recorded step, graph_launch replays it. The CPU has no
+     * graphs: set_step_scalars does nothing and graph_begin says -1. */
+    void (*set_step_scalars)(uint32_t step, const struct optimizer_step_params *p, int slot);
+    int (*graph_begin)(void);
+    void *(*graph_end)(void);
+    void (*graph_launch)(void *graph);
+    void (*graph_free)(void *graph);
+
+    /* Called first in a helper thread that will call this backend (the batch reader thread waits
+     * on fences): CUDA makes the rank's device current in that thread too. */
+    void (*bind_thread)(void);
+};
+
+extern const struct backend backend_cpu;
+
+/* The host clock (seconds) once `be` has finished all it was given: profiles time device work. */
+double backend_clock(const struct backend *be);
+
+#endif

@@ -1,0 +1,122 @@
+/* Conv2D over channels-last samples: im2col + GEMM with the kernel in Keras' (kh, kw, in, out)
+ * layout, bias, activation. glorot_uniform with fan_in = kh*kw*in, fan_out = kh*kw*out. */
+#include <math.h>
+#include <stdio.h>
+
+#include "net/layers.h"
+#include "base/rng.h"
+
+/* TensorFlow's padding rule (see backend.h). */
+int conv_geometry_make(struct conv_geometry *g, const struct shape *in, int64_t kh, int64_t kw, int64_t sh,
+                       int64_t sw, int same, int64_t out_c, const char *what, const char *file, int line,
+                       struct dp_error *err)
+{
+    if (in->rank != 3)
+        return dp_error_set(err, DP_EXIT_INPUT, "%s:%d: %s expects images (height, width, channels) but gets "
+                            "%d dimensions per sample", file, line, what, in->rank);
+    g->in_h = in->dims[0];
+    g->in_w = in->dims[1];
+    g->in_c = in->dims[2];
+    g->k_h = kh;
+    g->k_w = kw;
+    g->stride_h = sh;
+    g->stride_w = sw;
+    if (same) {
+        g->out_h = (g->in_h + sh - 1) / sh;
+        g->out_w = (g->in_w + sw - 1) / sw;
+        int64_t ph = (g->out_h - 1) * sh + kh - g->in_h, pw = (g->out_w - 1) * sw + kw - g->in_w;
+        g->pad_top = ph > 0 ? ph / 2 : 0;
+        g->pad_left = pw > 0 ? pw / 2 : 0;
+    } else {
+        if (kh > g->in_h || kw > g->in_w)
+            return dp_error_set(err, DP_EXIT_INPUT, "%s:%d: %s window %lldx%lld is larger than its %lldx%lld input "
+                                "(use padding = \"same\" or a smaller window)", file, line, what, (long long)kh,
+                                (long long)kw, (long long)g->in_h, (long long)g->in_w);
+        g->out_h = (g->in_h - kh) / sh + 1;
+        g->out_w = (g->in_w - kw) / sw + 1;
+        g->pad_top = g->pad_left = 0;
+    }
+    g->out_c = out_c ? out_c : g->in_c;
+    return 0;
+}
+
+static int conv2d_out_shape(const struct layer_spec *spec, const struct shape *in, struct shape *out,
+                            const char *file, struct dp_error *err)
+{
+    struct conv_geometry g = {0};
+    const typeof(spec->u.conv2d) *c = &spec->u.conv2d;
+    if (conv_geometry_make(&g, in, c->kernel[0], c->kernel[1], c->strides[0], c->strides[1], c->same, c->filters,
+                           "conv2d", file, spec->line, err) != 0)
+        return -1;
+    *out = (struct shape){3, {g.out_h, g.out_w, g.out_c}};
+    return 0;
+}
+
+static void conv2d_declare_params(struct layer *l)
+{
+    const typeof(l->spec.u.conv2d) *c = &l->spec.u.conv2d;
+    conv_geometry_make(&l->geom, &l->in_shape, c->kernel[0], c->kernel[1], c->strides[0], c->strides[1], c->same,
+                       c->filters, "conv2d", "", 0, NULL);
+    l->nparams = 2;
+    l->param_names[0] = "kernel";
+    l->param_shapes[0] = (struct shape){4, {c->kernel[0], c->kernel[1], l->geom.in_c, c->filters}};
+    l->param_names[1] = "bias";
+    l->param_shapes[1] = (struct shape){1, {c->filters}};
+}
+
+static void conv2d_init_params(const struct layer *l, float *host_arena, uint64_t seed)
+{
+    const struct conv_geometry *g = &l->geom;
+    int64_t n = g->k_h * g->k_w * g->in_c * g->out_c;
+    double limit = sqrt(6.0 / (double)(g->k_h * g->k_w * (g->in_c + g->out_c)));
+    float *kernel = host_arena + l->param_offsets[0];
+    rng_uniform_fill(kernel, (uint64_t)n, seed, RNG_DOMAIN_INIT, (uint32_t)l->index, 0);
+    for (int64_t i = 0; i < n; i++)
+        kernel[i] = (float)((2.0 * kernel[i] - 1.0) * limit);
+    float *bias = host_arena + l->param_offsets[1];
+    for (int64_t i = 0; i < g->out_c; i++)
+        bias[i] = 0.0f;
+}
+
+static void conv2d_allocate(struct layer *l, const struct backend *be, int64_t max_rows)
+{
+    size_t bytes = (size_t)(max_rows * l->geom.out_h * l->geom.out_w * l->geom.k_h * l->geom.k_w * l->geom.in_c) *
+                   sizeof(float);
+    l->cols = be->alloc(bytes, "conv2d patches");
+    l->dcols = be->alloc(bytes, "conv2d patch gradients");
+}
+
+static void conv2d_release(struct layer *l, const struct backend *be)
+{
+    be->free(l->cols);
+    be->free(l->dcols);
+}
+
+static void conv2d_forward(struct layer *l, const struct pass_context *c)
+{
+    enum activation act = l->spec.u.conv2d.activation;
+    c->be->conv2d_forward(l->z, l->cols, l->x, l->w, l->b, &l->geom, c->rows, act == ACTIVATION_RELU);
+    if (act != ACTIVATION_LINEAR && act != ACTIVATION_RELU)
+        c->be->activation_forward(l->y, l->z, c->rows * l->geom.out_h * l->geom.out_w, l->geom.out_c, act);
+}
+
+static void conv2d_backward(struct layer *l, const struct pass_context *c)
+{
+    enum activation act = l->spec.u.conv2d.activation;
+    if (act != ACTIVATION_LINEAR)
+        c->be->activation_backward(l->dy, l->dy, l->y, c->rows * l->geom.out_h * l->geom.out_w, l->geom.out_c, act);
+    c->be->conv2d_backward(l->dx, l->dcols, l->dw, l->db, l->dy, l->cols, l->w, &l->geom, c->rows, 0);
+}
+
+const struct layer_ops layer_conv2d_ops = {
+    .type_name = "conv2d",
+    .keras_name = "conv2d",
+    .out_shape = conv2d_out_shape,
+    .allocate = conv2d_allocate,
+    .release = conv2d_release,
+    .declare_params = conv2d_declare_params,
+    .init_params = conv2d_init_params,
+    .owns_buffers = 1,
+    .forward = conv2d_forward,
+    .backward = conv2d_backward,
+};

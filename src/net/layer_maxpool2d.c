@@ -1,0 +1,55 @@
+/* MaxPooling2D over channels-last samples; the argmax of each window is kept for backward. */
+#include "net/layers.h"
+
+static int maxpool_out_shape(const struct layer_spec *spec, const struct shape *in, struct shape *out,
+                             const char *file, struct dp_error *err)
+{
+    struct conv_geometry g = {0};
+    const typeof(spec->u.maxpool2d) *p = &spec->u.maxpool2d;
+    if (conv_geometry_make(&g, in, p->pool[0], p->pool[1], p->strides[0], p->strides[1], p->same, 0, "maxpool2d",
+                           file, spec->line, err) != 0)
+        return -1;
+    *out = (struct shape){3, {g.out_h, g.out_w, g.out_c}};
+    return 0;
+}
+
+static void maxpool_declare_params(struct layer *l)
+{
+    const typeof(l->spec.u.maxpool2d) *p = &l->spec.u.maxpool2d;
+    conv_geometry_make(&l->geom, &l->in_shape, p->pool[0], p->pool[1], p->strides[0], p->strides[1], p->same, 0,
+                       "maxpool2d", "", 0, NULL);
+    l->nparams = 0;
+}
+
+static void maxpool_init_params(const struct layer *l, float *a, uint64_t s) { (void)l; (void)a; (void)s; }
+
+static void maxpool_allocate(struct layer *l, const struct backend *be, int64_t max_rows)
+{
+    l->argmax = be->alloc((size_t)(max_rows * l->out_size) * sizeof(int32_t), "maxpool indices");
+}
+
+static void maxpool_release(struct layer *l, const struct backend *be) { be->free(l->argmax); }
+
+static void maxpool_forward(struct layer *l, const struct pass_context *c)
+{
+    c->be->maxpool_forward(l->y, l->argmax, l->x, &l->geom, c->rows);
+}
+
+static void maxpool_backward(struct layer *l, const struct pass_context *c)
+{
+    if (l->dx)
+        c->be->maxpool_backward(l->dx, l->dy, l->argmax, &l->geom, c->rows);
+}
+
+const struct layer_ops layer_maxpool2d_ops = {
+    .type_name = "maxpool2d",
+    .keras_name = "max_pooling2d",
+    .out_shape = maxpool_out_shape,
+    .allocate = maxpool_allocate,
+    .release = maxpool_release,
+    .declare_params = maxpool_declare_params,
+    .init_params = maxpool_init_params,
+    .owns_buffers = 1,
+    .forward = maxpool_forward,
+    .backward = maxpool_backward,
+};

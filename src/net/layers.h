@@ -1,0 +1,140 @@
+/* Layer kinds: a tagged-union spec (what the job file says) and a per-kind ops table (what the
+ * model does with it). One file per kind: layer_dense.c, layer_dropout.c, layer_flatten.c. */
+#ifndef DPTRAIN_LAYERS_H
+#define DPTRAIN_LAYERS_H
+
+#include <stdint.h>
+
+#include "net/activation.h"
+#include "net/backend.h"
+#include "base/errors.h"
+
+enum layer_kind {
+    LAYER_KIND_DENSE,
+    LAYER_KIND_DROPOUT,
+    LAYER_KIND_FLATTEN,
+    LAYER_KIND_CONV2D,
+    LAYER_KIND_MAXPOOL2D,
+    LAYER_KIND_COUNT
+};
+
+#define SHAPE_MAX_RANK 4
+
+/* Shape of one sample (the batch dimension is not included). */
+struct shape {
+    int rank;
+    int64_t dims[SHAPE_MAX_RANK];
+};
+int64_t shape_size(const struct shape *s);
+/* "(None, 30)"-style text for summaries. */
+void shape_format(char *buf, size_t len, const struct shape *s);
+
+struct layer_spec {
+    enum layer_kind kind;
+    int line;            /* job file line, for messages */
+    struct shape input_shape; /* Keras' input_shape, first layer only: checked against the data (rank 0: none) */
+    union {
+        struct { int64_t units; enum activation activation; } dense;
+        struct { double rate; } dropout;
+        struct {
+            int64_t filters, kernel[2], strides[2];
+            int same;            /* padding "same" (else "valid") */
+            enum activation activation;
+        } conv2d;
+        struct { int64_t pool[2], strides[2]; int same; } maxpool2d;
+    } u;
+};
+
+#define LAYER_MAX_PARAMS 2
+
+struct layer {
+    struct layer_spec spec;
+    int index;                 /* position in the model */
+    char name[64];             /* Keras-style unique name: dense, dense_1, dropout, ... */
+    struct shape in_shape, out_shape;
+    int64_t in_size, out_size; /* features per sample */
+
+    int nparams;                                    /* weight tensors: dense 2, others 0 */
+    const char *param_names[LAYER_MAX_PARAMS];      /* "kernel", "bias" */
+    struct shape param_shapes[LAYER_MAX_PARAMS];    /* Keras shapes: kernel (in, out), bias (out) */
+    size_t param_offsets[LAYER_MAX_PARAMS];         /* floats into the arenas, 64-float aligned */
+
+    /* Views into the arenas (backend memory) */
+    float *w;  /* dense kernel (in, out) */
+    float *b;  /* dense bias (out) */
+    float *dw; /* (in, out) */
+    float *db; /* (out) */
+
+    /* Activations for a batch of up to max_rows rows (backend memory) */
+    const float *x; /* (rows, in): the previous layer's y or the model input */
+    float *z;       /* (rows, out): pre-activation (dense); == y when linear */
+    float *y;       /* (rows, out) */
+    float *dx;      /* (rows, in): the previous layer's dy; NULL for the first layer */
+    float *dy;      /* (rows, out) */
+    uint8_t *mask;  /* (rows, out): dropout keep mask */
+    float *cols;    /* conv2d: (rows * out_h * out_w, kh * kw * in_c) im2col patches */
+    float *dcols;   /* conv2d: same shape, gradient of the patches */
+    int32_t *argmax; /* maxpool2d: (rows, out) index of the max within the input sample */
+    struct conv_geometry geom; /* conv2d / maxpool2d */
+    int loss_fused; /* the loss wrote dL/dz into dy (softmax/sigmoid + cross-entropy) */
+
+    /* GPU only: a Dense relu layer under a Dense keeps a bit mask of z > 0 (backend
+     * dense_forward_relu_mask), so the layer above computes this layer's dL/dz and bias gradient
+     * in its dx product (dense_input_grad_relu). */
+    struct layer *below;  /* the layer whose y is x; NULL for the first */
+    void *relu_mask;      /* NULL where not fused */
+    int relu_mask_valid;  /* the last forward wrote it */
+    int dz_ready;         /* this step, the layer above wrote dL/dz into dy and added the bias gradient */
+};
+
+/* What a forward/backward pass needs besides the layer itself. */
+struct pass_context {
+    const struct backend *be;
+    int64_t rows;
+    int training;               /* dropout on */
+    uint64_t seed;
+    uint32_t step;              /* global optimizer step (dropout key) */
+    const int64_t *sample_ids;  /* (rows) global sample indices, backend memory */
+    /* Backward only, optional: called after each layer with parameters, with the arena offset of
+     * its first parameter (gradients from there to the arena's end are final): all-reduce buckets. */
+    void (*grads_final)(void *arg, size_t first_offset);
+    void *grads_final_arg;
+    /* Optional (bench --profile): each layer's forward and backward timed alone, the device
+     * synchronized around it, and the seconds added to slot i of these arrays. */
+    double *forward_seconds, *backward_seconds;
+};
+
+struct layer_ops {
+    const char *type_name;    /* job file type */
+    const char *keras_name;   /* name prefix Keras uses: "dense" */
+    /* Output shape from the input shape; fails with a clear message naming the line. */
+    int (*out_shape)(const struct layer_spec *spec, const struct shape *in, struct shape *out,
+                     const char *file, struct dp_error *err);
+    /* Optional: extra buffers for batches of max_rows rows (NULL when none), and their release. */
+    void (*allocate)(struct layer *l, const struct backend *be, int64_t max_rows);
+    void (*release)(struct layer *l, const struct backend *be);
+    /* Declares the layer's weight tensors (names and Keras shapes). */
+    void (*declare_params)(struct layer *l);
+    /* Initializes weights in a host buffer laid out like the arena (glorot_uniform, zeros). */
+    void (*init_params)(const struct layer *l, float *host_arena, uint64_t seed);
+    /* Whether the layer needs its own y/z/dy buffers (flatten aliases its input). */
+    int owns_buffers;
+    void (*forward)(struct layer *l, const struct pass_context *c);
+    void (*backward)(struct layer *l, const struct pass_context *c);
+};
+
+/* Fills g for a kh x kw window with strides (sh, sw) over an (H, W, C) input; out_c 0 keeps C. */
+int conv_geometry_make(struct conv_geometry *g, const struct shape *in, int64_t kh, int64_t kw, int64_t sh,
+                       int64_t sw, int same, int64_t out_c, const char *what, const char *file, int line,
+                       struct dp_error *err);
+
+extern const struct layer_ops *const layer_ops_table[LAYER_KIND_COUNT];
+extern const char *const layer_kind_names[LAYER_KIND_COUNT + 1];
+
+extern const struct layer_ops layer_dense_ops;
+extern const struct layer_ops layer_dropout_ops;
+extern const struct layer_ops layer_flatten_ops;
+extern const struct layer_ops layer_conv2d_ops;
+extern const struct layer_ops layer_maxpool2d_ops;
+
+#endif

@@ -1,0 +1,52 @@
+/* Losses and metrics.
+ *
+ * Reductions follow Keras: a row's loss is the mean over its outputs for mse and binary
+ * cross-entropy and the sum over classes for categorical cross-entropy; a batch's loss is the mean
+ * over rows. The backend accumulates SUMS (loss sum, metric sum, row count) so that batches and,
+ * later, ranks combine exactly; means are taken only when printed.
+ * Softmax + categorical cross-entropy and sigmoid + binary cross-entropy are fused: the gradient
+ * is taken with respect to the logits z (p - t), never through 1/p. */
+#ifndef DPTRAIN_LOSS_H
+#define DPTRAIN_LOSS_H
+
+#include <stdint.h>
+
+#include "net/activation.h"
+
+enum loss_kind {
+    LOSS_MSE,
+    LOSS_BINARY_CROSSENTROPY,
+    LOSS_CATEGORICAL_CROSSENTROPY,
+    LOSS_SPARSE_CATEGORICAL_CROSSENTROPY,
+    LOSS_COUNT
+};
+extern const char *const loss_names[LOSS_COUNT + 1];
+
+enum metric_kind { METRIC_NONE, METRIC_ACCURACY, METRIC_MAE, METRIC_COUNT };
+extern const char *const metric_names[METRIC_COUNT + 1];
+
+/* Slots of the accumulator array (doubles, in backend memory). */
+enum loss_acc { LOSS_ACC_LOSS, LOSS_ACC_METRIC, LOSS_ACC_ROWS, LOSS_ACC_COUNT };
+
+/* Targets of one batch: integer labels (rows) or float targets (rows, k); one of them is set. */
+struct loss_targets {
+    const int32_t *labels;  /* (rows) class index, or 0/1 for binary */
+    const float *values;    /* (rows, k) */
+};
+
+struct loss_params {
+    enum loss_kind loss;
+    enum metric_kind metric;
+    enum activation output_activation; /* of the last layer */
+};
+
+/* The output activation the fused path expects for a loss (ACTIVATION_COUNT: any). */
+enum activation loss_required_activation(enum loss_kind loss);
+
+/* Index of the largest of v[0..k) (the first on ties): the predicted class. */
+int64_t argmax_f32(const float *v, int64_t k);
+
+/* The class a row of k outputs predicts: argmax, or output > 0.5 for a single sigmoid output. */
+int64_t predicted_class(const float *y, int64_t k);
+
+#endif

@@ -1,0 +1,56 @@
+#include "net/optimizer.h"
+
+#include <math.h>
+
+const char *const optimizer_names[OPTIMIZER_COUNT + 1] = {
+    [OPTIMIZER_SGD] = "sgd", [OPTIMIZER_ADAM] = "adam", [OPTIMIZER_RMSPROP] = "rmsprop",
+    [OPTIMIZER_COUNT] = 0,
+};
+
+void optimizer_config_defaults(struct optimizer_config *c, enum optimizer_kind kind)
+{
+    c->kind = kind;
+    c->lr = kind == OPTIMIZER_SGD ? 0.01 : 0.001;
+    c->momentum = 0.0;
+    c->nesterov = 0;
+    c->decay = 0.0;
+    c->beta1 = 0.9;
+    c->beta2 = 0.999;
+    c->epsilon = 1e-7;
+    c->rho = 0.9;
+}
+
+int optimizer_state_arrays(const struct optimizer_config *c)
+{
+    switch (c->kind) {
+    case OPTIMIZER_SGD: return c->momentum > 0.0 ? 1 : 0;
+    case OPTIMIZER_ADAM: return 2;
+    case OPTIMIZER_RMSPROP: return 1;
+    default: return 0;
+    }
+}
+
+double optimizer_current_lr(const struct optimizer_config *c, int64_t iterations)
+{
+    if (c->kind == OPTIMIZER_SGD)
+        return c->lr / (1.0 + c->decay * (double)iterations);
+    return c->lr;
+}
+
+void optimizer_step_params_make(struct optimizer_step_params *p, const struct optimizer_config *c,
+                                int64_t iterations)
+{
+    p->kind = c->kind;
+    p->momentum = (float)c->momentum;
+    p->nesterov = c->nesterov;
+    p->beta1 = (float)c->beta1;
+    p->beta2 = (float)c->beta2;
+    p->epsilon = (float)c->epsilon;
+    p->rho = (float)c->rho;
+    if (c->kind == OPTIMIZER_ADAM) {
+        double t = (double)iterations + 1.0;
+        p->lr = (float)(c->lr * sqrt(1.0 - pow(c->beta2, t)) / (1.0 - pow(c->beta1, t)));
+    } else {
+        p->lr = (float)optimizer_current_lr(c, iterations);
+    }
+}

@@ -1,0 +1,62 @@
+/* The state of one `fit` run, shared by the training loop (trainer.c) and what reports on it
+ * (fit_report.c: the epoch line's figures and summary.json). Private to those two files. */
+#ifndef DPTRAIN_FIT_STATE_H
+#define DPTRAIN_FIT_STATE_H
+
+#include "data/batch_prefetch.h"
+#include "data/batch_reader.h"
+#include "dist/binding.h"
+#include "data/dataset.h"
+#include "train/evaluator.h"
+#include "dist/grad_allreduce.h"
+#include "train/history.h"
+#include "net/model.h"
+#include "data/normalize.h"
+#include "train/progress.h"
+#include "train/resume.h"
+#include "train/train_step.h"
+#include "train/trainer.h"
+#include "train/weights_file.h"
+
+/* Steps left out of the steady-state figures (warm-up: first touches, caches, thread start). */
+#define STEADY_SKIP 5
+
+struct fit_state {
+    const struct job *job;
+    const struct fit_options *o;
+    const struct backend *be;
+    struct binding binding;
+    struct row_source src;
+    struct normalizer norm;
+    struct model model;
+    struct target_mode tm;
+    struct batch_reader train_reader, val_reader;
+    struct host_batch hb[2];
+    struct batch_prefetch prefetch; /* fills hb[i + 1 & 1] while step i runs */
+    struct device_batch db;
+    float *opt_state[2];
+    int nopt_state;
+    float *es_best_weights; /* host */
+    struct history history;
+    struct train_position pos;
+    int64_t ntrain, nval;
+    double last_checkpoint_time;
+    double time_compute, time_allreduce, time_data; /* seconds, this rank */
+    struct grad_allreduce allreduce;
+    const char *precision;     /* what the backend computes matrix products in */
+    double gpu_memory_peak_mb; /* at the ends of epochs */
+    struct train_step step;    /* upload, gradients, all-reduce, optimizer; CUDA graphs on one GPU */
+    int64_t steps_this_run, steady_steps, steady_samples;
+    double steady_seconds, steady_data, steady_compute, steady_allreduce;
+    char path_last[4096], path_best[4096], path_history[4096], path_summary[4096];
+};
+
+/* Fills prog->tail with the epoch's samples/s, step-time split and GPU memory. */
+void fit_epoch_figures(struct fit_state *s, struct progress *prog, const double split0[3], double samples,
+                       double seconds);
+
+/* Writes summary.json on rank 0 (collective: every rank calls it). */
+int fit_write_summary(struct fit_state *s, const double *last_row, double wall, int stopped_early,
+                      struct dp_error *err);
+
+#endif

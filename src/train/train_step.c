@@ -1,0 +1,128 @@
+#include "train/train_step.h"
+
+#include <string.h>
+
+#include "net/model.h"
+#include "base/timeutil.h"
+
+/* With a profile: the clock once the device has finished what was queued; else 0. */
+static double profile_clock(const struct train_step *t) { return t->profile ? backend_clock(t->be) : 0; }
+
+/* Called by backward after each layer with parameters: a bucket may start summing. */
+static void bucket_ready(void *arg, size_t first_offset)
+{
+    grad_allreduce_ready(arg, first_offset);
+}
+
+/* Gradients of the slice [lo, hi), scaled by the global row count so that summing over ranks
+ * averages. Backward writes every gradient (backend.h), so the arena is zeroed only for a slice
+ * without rows. */
+static void compute(struct train_step *t, const struct host_batch *hb, int64_t lo, int64_t hi, int64_t rows,
+                    int64_t iteration)
+{
+    struct model *m = t->m;
+    if (hi <= lo) {
+        t->be->zero(m->grads, m->arena_floats * sizeof(float));
+        /* No rows here (a batch smaller than the ranks): zero gradients, but the same buckets as
+         * every other rank, or the collectives would not match. */
+        for (int i = m->nlayers - 1; i >= 0 && t->allreduce; i--)
+            if (m->layers[i].nparams > 0)
+                grad_allreduce_ready(t->allreduce, m->layers[i].param_offsets[0]);
+        return;
+    }
+    struct pass_context c = {t->be, hi - lo, 1, t->seed, (uint32_t)iteration, t->db->sample_ids, NULL, NULL};
+    if (t->allreduce) {
+        c.grads_final = bucket_ready;
+        c.grads_final_arg = t->allreduce;
+    }
+    if (t->profile) {
+        c.forward_seconds = t->profile->forward;
+        c.backward_seconds = t->profile->backward;
+    }
+    model_forward(m, &c);
+    const struct layer *last = &m->layers[m->nlayers - 1];
+    double t0 = profile_clock(t);
+    t->be->loss_forward_backward(t->db->acc, m->loss_dz, last->z, last->y, device_batch_targets(t->db, hb), hi - lo,
+                                 t->k, t->lp, 1.0f / (float)rows);
+    if (t->profile)
+        t->profile->loss += profile_clock(t) - t0;
+    model_backward(m, &c);
+}
+
+static void update(struct train_step *t, const struct optimizer_step_params *sp)
+{
+    struct model *m = t->m;
+    double t0 = profile_clock(t);
+    t->be->optimizer_step(m->params, m->grads, t->opt_state[0], t->opt_state[1], m->arena_floats, *sp);
+    if (t->profile)
+        t->profile->optimizer += profile_clock(t) - t0;
+}
+
+/* Graphs: one rank (nothing to all-reduce), a backend that records them, a full batch of a shape
+ * already run once (so every buffer and GEMM plan exists before recording), not while profiling.
+ * DPTRAIN_CUDA_GRAPHS=0 turns them off. */
+static int graph_usable(const struct train_step *t, int64_t rows)
+{
+    if (rows != t->batch || t->profile)
+        return 0;
+    if (t->graph)
+        return 1;
+    return t->be != &backend_cpu && !t->graphs_off && (!t->allreduce || !strcmp(t->allreduce->name, "none")) &&
+           t->full_steps_run > 0 && dp_env_flag("DPTRAIN_CUDA_GRAPHS", 1);
+}
+
+void train_step_run(struct train_step *t, const struct host_batch *hb, int slot, int64_t lo, int64_t hi, int64_t rows,
+                    int64_t iteration)
+{
+    const struct backend *be = t->be;
+    struct optimizer_step_params sp;
+    optimizer_step_params_make(&sp, t->optimizer, iteration);
+    double t_upload = profile_clock(t);
+    if (hi > lo)
+        device_batch_upload_async(t->db, t->m, hb, t->k, slot);
+    if (t->profile) {
+        t->profile->upload += profile_clock(t) - t_upload;
+        t->profile->steps++;
+    }
+    be->set_step_scalars((uint32_t)iteration, &sp, slot);
+    be->host_fence_record(slot);
+    double t0 = time_now();
+    int replay = graph_usable(t, rows);
+    if (replay && !t->graph) {
+        if (be->graph_begin() == 0) {
+            compute(t, hb, lo, hi, rows, iteration);
+            update(t, &sp);
+            t->graph = be->graph_end();
+        } else {
+            t->graphs_off = 1;
+            replay = 0;
+        }
+    }
+    if (replay) {
+        be->graph_launch(t->graph);
+        t->seconds_compute = time_now() - t0;
+        t->seconds_allreduce = 0;
+        return;
+    }
+    if (t->allreduce)
+        grad_allreduce_begin(t->allreduce, t->m->grads);
+    compute(t, hb, lo, hi, rows, iteration);
+    double t1 = time_now();
+    /* ONE all-reduce over the flat gradient arena after backward (MPI, or NCCL on GPUs), or the
+     * buckets not started during backward. */
+    if (t->allreduce)
+        grad_allreduce_finish(t->allreduce);
+    double t2 = time_now();
+    update(t, &sp);
+    if (rows == t->batch)
+        t->full_steps_run++;
+    t->seconds_compute = (t1 - t0) + (time_now() - t2);
+    t->seconds_allreduce = t2 - t1;
+}
+
+void train_step_free(struct train_step *t)
+{
+    if (t->graph)
+        t->be->graph_free(t->graph);
+    t->graph = NULL;
+}

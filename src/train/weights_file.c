@@ -1,0 +1,402 @@
+#include "train/weights_file.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/h5io.h"
+
+static const char *const opt_state_names[2][OPTIMIZER_COUNT] = {
+    {[OPTIMIZER_SGD] = "velocity", [OPTIMIZER_ADAM] = "m", [OPTIMIZER_RMSPROP] = "velocity"},
+    {[OPTIMIZER_SGD] = "", [OPTIMIZER_ADAM] = "v", [OPTIMIZER_RMSPROP] = ""},
+};
+
+/* Writes one arena-layout array as Keras-shaped datasets under loc: <layer>/<layer>/<weight>:0 */
+static void write_arena_tensors(hid_t loc, const struct model *m, const float *host, const char *path,
+                                int with_weight_names)
+{
+    for (int i = 0; i < m->nlayers; i++) {
+        const struct layer *l = &m->layers[i];
+        if (!with_weight_names && l->nparams == 0)
+            continue;
+        hid_t g = h5io_group_create(loc, l->name, path);
+        char names[LAYER_MAX_PARAMS][160];
+        const char *name_ptrs[LAYER_MAX_PARAMS];
+        for (int p = 0; p < l->nparams; p++) {
+            snprintf(names[p], sizeof names[p], "%s/%s:0", l->name, l->param_names[p]);
+            name_ptrs[p] = names[p];
+        }
+        if (with_weight_names) {
+            if (l->nparams > 0) {
+                h5io_attr_strings(g, "weight_names", name_ptrs, l->nparams, path);
+            } else {
+                /* Keras writes an empty float64 array for weightless layers. */
+                hsize_t zero = 0;
+                hid_t space = H5Screate_simple(1, &zero, NULL);
+                hid_t attr = H5Acreate2(g, "weight_names", H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT);
+                if (attr < 0)
+                    dp_die(DP_EXIT_INTERNAL, "%s: HDF5 failed writing weight_names of %s", path, l->name);
+                H5Aclose(attr);
+                H5Sclose(space);
+            }
+        }
+        if (l->nparams > 0) {
+            hid_t inner = h5io_group_create(g, l->name, path);
+            for (int p = 0; p < l->nparams; p++) {
+                char ds[96];
+                snprintf(ds, sizeof ds, "%s:0", l->param_names[p]);
+                h5io_write_f32(inner, ds, l->param_shapes[p].rank, l->param_shapes[p].dims,
+                               host + l->param_offsets[p], path);
+            }
+            H5Gclose(inner);
+        }
+        H5Gclose(g);
+    }
+}
+
+static float *download_arena(const struct model *m, const float *arena)
+{
+    float *host = dp_malloc(m->arena_floats * sizeof(float), "a checkpoint copy");
+    m->be->download(host, arena, m->arena_floats * sizeof(float));
+    return host;
+}
+
+int checkpoint_write(const char *path, const struct checkpoint_contents *c, struct dp_error *err)
+{
+    const struct model *m = c->model;
+    float *weights = download_arena(m, m->params);
+    for (int i = 0; i < m->nlayers; i++)
+        for (int p = 0; p < m->layers[i].nparams; p++) {
+            const float *w = weights + m->layers[i].param_offsets[p];
+            int64_t n = shape_size(&m->layers[i].param_shapes[p]);
+            for (int64_t j = 0; j < n; j++)
+                if (!isfinite(w[j])) {
+                    free(weights);
+                    return dp_error_set(err, DP_EXIT_INTERNAL, "%s not written: weight %s/%s holds a "
+                                        "non-finite value", path, m->layers[i].name,
+                                        m->layers[i].param_names[p]);
+                }
+        }
+
+    char tmp[4200];
+    hid_t f = h5io_create_temp(path, tmp, sizeof tmp);
+    if (f < 0) {
+        free(weights);
+        return dp_error_set(err, DP_EXIT_INTERNAL, "%s: cannot create (directory missing or not "
+                            "writable?)", tmp);
+    }
+    const char **layer_names = dp_calloc((size_t)m->nlayers, sizeof(char *), "layer names");
+    for (int i = 0; i < m->nlayers; i++)
+        layer_names[i] = m->layers[i].name;
+    h5io_attr_strings(f, "layer_names", layer_names, m->nlayers, tmp);
+    free(layer_names);
+    h5io_attr_string(f, "backend", "tensorflow", tmp);
+    h5io_attr_string(f, "keras_version", "2.15.0", tmp);
+    write_arena_tensors(f, m, weights, tmp, 1);
+    free(weights);
+
+    hid_t d = h5io_group_create(f, "dptrain", tmp);
+    h5io_attr_string(d, "format", CHECKPOINT_FORMAT, tmp);
+    h5io_attr_i64(d, "format_version", CHECKPOINT_FORMAT_VERSION, tmp);
+    h5io_attr_string(d, "dptrain_version", DPTRAIN_VERSION, tmp);
+    h5io_attr_string(d, "job", c->job_text ? c->job_text : "", tmp);
+    if (c->pos) {
+        h5io_attr_i64(d, "epoch", c->pos->epoch, tmp);
+        h5io_attr_i64(d, "step_in_epoch", c->pos->step_in_epoch, tmp);
+        h5io_attr_i64(d, "iterations", c->pos->iterations, tmp);
+        h5io_attr_i64(d, "seed", (int64_t)c->pos->seed, tmp);
+        h5io_attr_f64(d, "best", c->pos->best, tmp);
+        h5io_attr_i64(d, "best_epoch", c->pos->best_epoch, tmp);
+        h5io_attr_i64(d, "early_stopping_wait", c->pos->wait, tmp);
+        h5io_attr_f64(d, "learning_rate", c->pos->lr, tmp);
+        h5io_attr_f64(d, "early_stopping_best", c->pos->es_best, tmp);
+        h5io_attr_f64(d, "epoch_loss_sum", c->pos->epoch_loss_sum, tmp);
+        h5io_attr_f64(d, "epoch_metric_sum", c->pos->epoch_metric_sum, tmp);
+        h5io_attr_f64(d, "epoch_rows", c->pos->epoch_rows, tmp);
+        h5io_attr_f64(d, "train_seconds", c->pos->train_seconds, tmp);
+        h5io_attr_i64(d, "samples", c->pos->samples, tmp);
+    }
+    if (c->es_best_weights) {
+        hid_t g = h5io_group_create(d, "early_stopping_best_weights", tmp);
+        write_arena_tensors(g, m, c->es_best_weights, tmp, 0);
+        H5Gclose(g);
+    }
+    if (c->norm && c->norm->kind == NORMALIZE_STANDARD) {
+        hid_t g = h5io_group_create(d, "normalization", tmp);
+        h5io_attr_string(g, "kind", "standard", tmp);
+        h5io_write_f64(g, "mean", 1, &c->norm->cols, c->norm->mean, tmp);
+        h5io_write_f64(g, "std", 1, &c->norm->cols, c->norm->std, tmp);
+        H5Gclose(g);
+    }
+    if (c->opt) {
+        hid_t g = h5io_group_create(d, "optimizer", tmp);
+        h5io_attr_string(g, "name", optimizer_names[c->opt->kind], tmp);
+        for (int s = 0; s < c->nopt_state; s++) {
+            float *state = download_arena(m, c->opt_state[s]);
+            hid_t sg = h5io_group_create(g, opt_state_names[s][c->opt->kind], tmp);
+            write_arena_tensors(sg, m, state, tmp, 0);
+            H5Gclose(sg);
+            free(state);
+        }
+        H5Gclose(g);
+    }
+    if (c->history && c->history->rows > 0) {
+        static const char *const cols[HISTORY_COLUMNS] = {"epoch", "loss", "metric", "val_loss",
+                                                          "val_metric", "seconds", "lr"};
+        int64_t dims[2] = {c->history->rows, HISTORY_COLUMNS};
+        h5io_write_f64(d, "history", 2, dims, c->history->v, tmp);
+        hid_t ds = H5Dopen2(d, "history", H5P_DEFAULT);
+        h5io_attr_strings(ds, "columns", cols, HISTORY_COLUMNS, tmp);
+        H5Dclose(ds);
+    }
+    H5Gclose(d);
+    return h5io_commit_temp(f, tmp, path, 1, err);
+}
+
+int weights_load(struct model *m, const char *path, struct dp_error *err)
+{
+    hid_t f = h5io_open_read(path, err);
+    if (f < 0)
+        return -1;
+    char **names = NULL;
+    int n = 0;
+    float *host = NULL;
+    int rc = -1;
+    if (h5io_read_attr_strings(f, "layer_names", &names, &n, path, err) != 0) {
+        dp_error_set(err, DP_EXIT_INPUT, "%s: not a weights file (no layer_names attribute)", path);
+        goto done;
+    }
+    /* Compare the layers that hold weights, in order, as Keras' loader does. */
+    int want = 0, have = 0;
+    for (int i = 0; i < m->nlayers; i++)
+        want += m->layers[i].nparams > 0;
+    host = dp_calloc(m->arena_floats, sizeof(float), "loaded weights");
+    int li = 0;
+    for (int i = 0; i < n; i++) {
+        hid_t g = H5Gopen2(f, names[i], H5P_DEFAULT);
+        if (g < 0) {
+            dp_error_set(err, DP_EXIT_INPUT, "%s: layer_names lists '%s' but there is no such group", path, names[i]);
+            goto done;
+        }
+        char **wn = NULL;
+        int nw = 0;
+        if (h5io_read_attr_strings(g, "weight_names", &wn, &nw, path, err) != 0) {
+            H5Gclose(g);
+            goto done;
+        }
+        if (nw > 0) {
+            have++;
+            while (li < m->nlayers && m->layers[li].nparams == 0)
+                li++;
+            if (li >= m->nlayers) {
+                h5io_strings_free(wn);
+                H5Gclose(g);
+                continue; /* counted; reported below */
+            }
+            struct layer *l = &m->layers[li];
+            if (nw != l->nparams) {
+                dp_error_set(err, DP_EXIT_INPUT, "%s: layer '%s' has %d weights but the model's layer %d "
+                             "(%s) has %d", path, names[i], nw, li + 1, l->name, l->nparams);
+                h5io_strings_free(wn);
+                H5Gclose(g);
+                goto done;
+            }
+            for (int p = 0; p < nw; p++) {
+                char where[600];
+                snprintf(where, sizeof where, "%s (layer %s, model layer %s)", path, names[i], l->name);
+                if (h5io_read_f32_exact(g, wn[p], l->param_shapes[p].rank, l->param_shapes[p].dims,
+                                        host + l->param_offsets[p], where, err) != 0) {
+                    h5io_strings_free(wn);
+                    H5Gclose(g);
+                    goto done;
+                }
+            }
+            li++;
+        }
+        h5io_strings_free(wn);
+        H5Gclose(g);
+    }
+    if (have != want) {
+        dp_error_set(err, DP_EXIT_INPUT, "%s: the file holds weights for %d layers but the model has %d "
+                     "layers with weights", path, have, want);
+        goto done;
+    }
+    m->be->upload(m->params, host, m->arena_floats * sizeof(float));
+    rc = 0;
+done:
+    free(host);
+    h5io_strings_free(names);
+    H5Fclose(f);
+    return rc;
+}
+
+int checkpoint_read_normalizer(const char *path, struct normalizer *n, int64_t cols, struct dp_error *err)
+{
+    normalizer_init_none(n, cols);
+    hid_t f = h5io_open_read(path, err);
+    if (f < 0)
+        return -1;
+    int rc = 0;
+    if (H5Lexists(f, "/dptrain", H5P_DEFAULT) > 0 && H5Lexists(f, "/dptrain/normalization", H5P_DEFAULT) > 0) {
+        n->kind = NORMALIZE_STANDARD;
+        n->mean = dp_calloc((size_t)cols, sizeof(double), "normalization");
+        n->std = dp_calloc((size_t)cols, sizeof(double), "normalization");
+        hid_t g = H5Gopen2(f, "/dptrain/normalization", H5P_DEFAULT);
+        rc = h5io_read_f64_exact(g, "mean", cols, n->mean, path, err);
+        if (rc == 0)
+            rc = h5io_read_f64_exact(g, "std", cols, n->std, path, err);
+        H5Gclose(g);
+    }
+    H5Fclose(f);
+    return rc;
+}
+
+/* Reads datasets written by write_arena_tensors(with_weight_names = 0) into a host arena. */
+static int read_arena_tensors(hid_t loc, const struct model *m, float *host, const char *where,
+                              struct dp_error *err)
+{
+    for (int i = 0; i < m->nlayers; i++) {
+        const struct layer *l = &m->layers[i];
+        for (int p = 0; p < l->nparams; p++) {
+            char name[256];
+            snprintf(name, sizeof name, "%s/%s/%s:0", l->name, l->name, l->param_names[p]);
+            if (H5Lexists(loc, l->name, H5P_DEFAULT) <= 0)
+                return dp_error_set(err, DP_EXIT_INPUT, "%s: no state for layer %s", where, l->name);
+            if (h5io_read_f32_exact(loc, name, l->param_shapes[p].rank, l->param_shapes[p].dims,
+                                    host + l->param_offsets[p], where, err) != 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+int checkpoint_read_job_text(const char *path, char **text, struct dp_error *err)
+{
+    *text = NULL;
+    hid_t f = h5io_open_read(path, err);
+    if (f < 0)
+        return -1;
+    int rc = 0;
+    char *format = NULL;
+    if (H5Lexists(f, "dptrain", H5P_DEFAULT) <= 0) {
+        rc = dp_error_set(err, DP_EXIT_INPUT, "%s: not a dptrain checkpoint (no /dptrain group)", path);
+    } else {
+        hid_t d = H5Gopen2(f, "dptrain", H5P_DEFAULT);
+        if (h5io_read_attr_string(d, "format", &format, path, err) != 0 || strcmp(format, CHECKPOINT_FORMAT))
+            rc = dp_error_set(err, DP_EXIT_INPUT, "%s: not a dptrain checkpoint (format attribute)", path);
+        else
+            rc = h5io_read_attr_string(d, "job", text, path, err);
+        H5Gclose(d);
+    }
+    free(format);
+    H5Fclose(f);
+    return rc;
+}
+
+int checkpoint_read_state(const char *path, const struct model *m, struct checkpoint_state *st,
+                          struct dp_error *err)
+{
+    memset(st, 0, sizeof *st);
+    normalizer_init_none(&st->norm, m->input_size);
+    if (checkpoint_read_job_text(path, &st->job_text, err) != 0)
+        return -1;
+    hid_t f = h5io_open_read(path, err);
+    if (f < 0)
+        return -1;
+    hid_t d = H5Gopen2(f, "dptrain", H5P_DEFAULT);
+    int rc = -1;
+    int64_t version = 0, seed = 0;
+    struct train_position *p = &st->pos;
+    if (h5io_read_attr_i64(d, "format_version", &version, path, err) != 0)
+        goto done;
+    if (version != CHECKPOINT_FORMAT_VERSION) {
+        dp_error_set(err, DP_EXIT_INPUT, "%s: checkpoint format version %lld; this dptrain reads version %d",
+                     path, (long long)version, CHECKPOINT_FORMAT_VERSION);
+        goto done;
+    }
+    if (h5io_read_attr_i64(d, "epoch", &p->epoch, path, err) || h5io_read_attr_i64(d, "step_in_epoch", &p->step_in_epoch, path, err) ||
+        h5io_read_attr_i64(d, "iterations", &p->iterations, path, err) || h5io_read_attr_i64(d, "seed", &seed, path, err) ||
+        h5io_read_attr_f64(d, "best", &p->best, path, err) || h5io_read_attr_i64(d, "best_epoch", &p->best_epoch, path, err) ||
+        h5io_read_attr_i64(d, "early_stopping_wait", &p->wait, path, err) ||
+        h5io_read_attr_f64(d, "learning_rate", &p->lr, path, err) ||
+        h5io_read_attr_f64(d, "early_stopping_best", &p->es_best, path, err) ||
+        h5io_read_attr_f64(d, "epoch_loss_sum", &p->epoch_loss_sum, path, err) ||
+        h5io_read_attr_f64(d, "epoch_metric_sum", &p->epoch_metric_sum, path, err) ||
+        h5io_read_attr_f64(d, "epoch_rows", &p->epoch_rows, path, err) ||
+        h5io_read_attr_f64(d, "train_seconds", &p->train_seconds, path, err) ||
+        h5io_read_attr_i64(d, "samples", &p->samples, path, err))
+        goto done;
+    p->seed = (uint64_t)seed;
+    if (H5Lexists(d, "history", H5P_DEFAULT) > 0) {
+        int rank;
+        int64_t dims[2];
+        if (h5io_dataset_shape(d, "history", &rank, dims, 2, path, err) != 0)
+            goto done;
+        if (rank != 2 || dims[1] != HISTORY_COLUMNS) {
+            dp_error_set(err, DP_EXIT_INPUT, "%s: /dptrain/history has an unexpected shape", path);
+            goto done;
+        }
+        st->history.rows = st->history.cap = dims[0];
+        st->history.v = dp_malloc((size_t)(dims[0] * HISTORY_COLUMNS) * sizeof(double), "history");
+        hid_t ds = H5Dopen2(d, "history", H5P_DEFAULT);
+        herr_t r = H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, st->history.v);
+        H5Dclose(ds);
+        if (r < 0) {
+            dp_error_set(err, DP_EXIT_INPUT, "%s: cannot read /dptrain/history", path);
+            goto done;
+        }
+    }
+    if (H5Lexists(d, "optimizer", H5P_DEFAULT) > 0) {
+        hid_t g = H5Gopen2(d, "optimizer", H5P_DEFAULT);
+        int bad = h5io_read_attr_string(g, "name", &st->optimizer, path, err) != 0;
+        for (int k = 0; !bad && k < OPTIMIZER_COUNT; k++) {
+            if (strcmp(st->optimizer, optimizer_names[k]))
+                continue;
+            for (int s = 0; s < 2 && !bad; s++) {
+                const char *name = opt_state_names[s][k];
+                if (!name[0] || H5Lexists(g, name, H5P_DEFAULT) <= 0)
+                    continue;
+                hid_t sg = H5Gopen2(g, name, H5P_DEFAULT);
+                st->opt_state[s] = dp_calloc(m->arena_floats, sizeof(float), "optimizer state");
+                st->nopt_state = s + 1;
+                bad = read_arena_tensors(sg, m, st->opt_state[s], path, err) != 0;
+                H5Gclose(sg);
+            }
+        }
+        H5Gclose(g);
+        if (bad)
+            goto done;
+    }
+    if (H5Lexists(d, "early_stopping_best_weights", H5P_DEFAULT) > 0) {
+        hid_t g = H5Gopen2(d, "early_stopping_best_weights", H5P_DEFAULT);
+        st->es_best_weights = dp_calloc(m->arena_floats, sizeof(float), "best weights");
+        int bad = read_arena_tensors(g, m, st->es_best_weights, path, err) != 0;
+        H5Gclose(g);
+        if (bad)
+            goto done;
+    }
+    H5Gclose(d);
+    d = -1;
+    H5Fclose(f);
+    f = -1;
+    rc = checkpoint_read_normalizer(path, &st->norm, m->input_size, err);
+done:
+    if (d >= 0)
+        H5Gclose(d);
+    if (f >= 0)
+        H5Fclose(f);
+    return rc;
+}
+
+void checkpoint_state_free(struct checkpoint_state *st)
+{
+    history_free(&st->history);
+    free(st->job_text);
+    free(st->optimizer);
+    free(st->opt_state[0]);
+    free(st->opt_state[1]);
+    free(st->es_best_weights);
+    normalizer_free(&st->norm);
+    memset(st, 0, sizeof *st);
+}

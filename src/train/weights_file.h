@@ -1,0 +1,82 @@
+/* Weights and training state in one HDF5 file.
+ *
+ * The weights use the layout of Keras 2 `model.save_weights("x.h5")` (the legacy format Keras 2
+ * and 3 `load_weights` read from a file ending in .h5):
+ *   /                    attrs layer_names (every layer), backend, keras_version (fixed-length strings)
+ *   /dense               attr weight_names = ["dense/kernel:0", "dense/bias:0"] (empty for weightless)
+ *   /dense/dense/kernel:0  float32 (in, out)      /dense/dense/bias:0  float32 (out)
+ * Everything else is under /dptrain: format name and version, dptrain version, the resolved job
+ * text, training position, normalization statistics, optimizer state, history. */
+#ifndef DPTRAIN_WEIGHTS_FILE_H
+#define DPTRAIN_WEIGHTS_FILE_H
+
+#include <stdint.h>
+
+#include "train/history.h"
+#include "net/model.h"
+#include "data/normalize.h"
+#include "net/optimizer.h"
+
+#define CHECKPOINT_FORMAT "dptrain-checkpoint"
+#define CHECKPOINT_FORMAT_VERSION 1
+
+struct train_position {
+    int64_t epoch;          /* epochs completed */
+    int64_t step_in_epoch;  /* steps done in the epoch in progress */
+    int64_t iterations;     /* optimizer updates so far */
+    uint64_t seed;
+    double best;            /* best monitored value so far (NaN: none) */
+    int64_t best_epoch;
+    int64_t wait;           /* epochs without improvement (early stopping) */
+    double lr;              /* learning rate in effect */
+    double es_best;         /* early stopping's best value (NaN: none) */
+    /* sums of the epoch in progress, so a mid-epoch resume prints the same epoch line */
+    double epoch_loss_sum, epoch_metric_sum, epoch_rows;
+    double train_seconds;   /* training time so far (for samples/s) */
+    int64_t samples;        /* rows trained so far */
+};
+
+struct checkpoint_contents {
+    const struct model *model;      /* weights (backend memory; downloaded here) */
+    const char *job_text;
+    const struct normalizer *norm;
+    const struct optimizer_config *opt;
+    float *const *opt_state;        /* optimizer_state_arrays() arrays in arena layout, backend memory */
+    int nopt_state;
+    const struct train_position *pos;
+    const struct history *history;
+    const float *es_best_weights;   /* host, arena layout; NULL when none */
+};
+
+/* State read back for resuming (host memory; arrays in arena layout, NULL when absent). */
+struct checkpoint_state {
+    struct train_position pos;
+    struct history history;
+    char *job_text;
+    char *optimizer;                /* optimizer name stored */
+    float *opt_state[2];
+    int nopt_state;
+    float *es_best_weights;
+    struct normalizer norm;
+};
+
+/* Reads everything a resume needs. The weights themselves go through weights_load. */
+int checkpoint_read_state(const char *path, const struct model *m, struct checkpoint_state *st,
+                          struct dp_error *err);
+void checkpoint_state_free(struct checkpoint_state *st);
+
+/* Reads only the job text stored in a checkpoint. */
+int checkpoint_read_job_text(const char *path, char **text, struct dp_error *err);
+
+/* Writes path atomically: temporary file in the same directory, fsync, rename. Refuses (returns -1
+ * with err) weights that are not all finite, leaving any previous file untouched. */
+int checkpoint_write(const char *path, const struct checkpoint_contents *c, struct dp_error *err);
+
+/* Loads weights into m (already built and allocated) after checking that every layer's name and
+ * every weight's shape match; differences are named. */
+int weights_load(struct model *m, const char *path, struct dp_error *err);
+
+/* Reads the normalization stored in a checkpoint (kind NONE when there is none). */
+int checkpoint_read_normalizer(const char *path, struct normalizer *n, int64_t cols, struct dp_error *err);
+
+#endif

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# MNIST on CPU: import the IDX files (and refuse broken ones), train the tutorial's CNN briefly,
+# check its test accuracy, and check that best.h5 has the layout of the Keras reference file.
+source "$(dirname "$0")/e2e_lib.sh"
+need_data mnist/train-images-idx3-ubyte.gz
+
+"$DPTRAIN" import mnist "$DATA/mnist" -o mnist.h5 >import.log || { fail "import: $(cat import.log)"; finish; }
+grep -q "/train 60000 images of 28x28" import.log && grep -q "/test 10000 images" import.log && pass "import mnist" ||
+  fail "import mnist: $(cat import.log)"
+mkdir bad
+for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
+  cp "$DATA/mnist/$f.gz" bad/
+done
+gzip -dc "$DATA/mnist/t10k-images-idx3-ubyte.gz" | head -c 100000 | gzip >bad/t10k-images-idx3-ubyte.gz
+expect_error 2 "bad/t10k-images-idx3-ubyte.gz: truncated or damaged" "$DPTRAIN" import mnist bad -o b.h5
+cp "$DATA/mnist/train-labels-idx1-ubyte.gz" bad/t10k-images-idx3-ubyte.gz
+expect_error 2 "bad/t10k-images-idx3-ubyte.gz: not an MNIST image file" "$DPTRAIN" import mnist bad -o b.h5
+[ ! -e b.h5 ] && pass "failed imports leave no file" || fail "a failed import left b.h5"
+
+# The tutorial's job for one whole epoch (1875 steps of batch 32, 20-40 s on 2 cores). The issue's
+# 0.985 after one epoch is where this model lands give or take the seed (README: 16 seeds, mean
+# 0.9840, sd 0.0022, from 0.9800 to 0.9879; PyTorch the same). Another CPU's BLAS rounds
+# differently, which acts like another seed, so the bound sits 4 sd under the mean: a broken
+# layer lands far below it. Seed 1 with 2 threads here: 0.9832.
+"$DPTRAIN" fit "$SRC/jobs/mnist_cnn.cfg" --set fit.epochs=1 --set fit.threads=2 --run-dir run >fit.log 2>&1 ||
+  { fail "fit: $(tail -3 fit.log)"; finish; }
+acc=$("$DPTRAIN" evaluate "$SRC/jobs/mnist_cnn.cfg" --weights run/last.h5 --json | sed -n 's/.*"accuracy": \([0-9.]*\).*/\1/p')
+holds "$acc" 'v >= 0.975' && pass "1 epoch ($(grep -o '[0-9.]* s, [0-9]* samples/s' fit.log)): test accuracy $acc >= 0.975" ||
+  fail "test accuracy $acc after 1 epoch"
+
+"$DPTRAIN" bench "$SRC/jobs/mnist_cnn.cfg" --steps 3 --warmup-seconds 0 --profile --set fit.threads=1 >profile.txt 2>&1 ||
+  fail "bench --profile: $(tail -2 profile.txt)"
+check_profile profile.txt conv2d max_pooling2d conv2d_1 max_pooling2d_1 flatten dense dense_1
+
+# Same result with 1 and 2 ranks (within rounding), as for Dense models: 40 steps of batch 32.
+if ! have_h5py; then
+  skip_part "python3 with h5py not found: 1 vs 2 ranks and the Keras layout"
+else
+  short=(--set fit.epochs=1 --set fit.steps_per_epoch=40 --set fit.threads=1)
+  "$DPTRAIN" fit "$SRC/jobs/mnist_cnn.cfg" "${short[@]}" --run-dir r1 >r1.log 2>&1 || fail "1 rank: $(tail -2 r1.log)"
+  OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe --bind-to none -np 2 \
+    "$DPTRAIN" fit "$SRC/jobs/mnist_cnn.cfg" "${short[@]}" --run-dir r2 >r2.log 2>&1 || fail "2 ranks: $(tail -2 r2.log)"
+  out=$(/usr/bin/python3 "$SRC/tests/e2e/compare_weights.py" r1/last.h5 r2/last.h5 1e-4) &&
+    pass "CNN, 1 vs 2 ranks after 40 steps: $out" || fail "CNN 1 vs 2 ranks: $out"
+fi
+
+if [ ! -f "$DATA/keras/mnist_cnn_keras3.16.0_legacy.h5" ]; then
+  skip_part "$DATA/keras/mnist_cnn_keras3.16.0_legacy.h5 not found: the Keras layout comparison"
+elif have_h5py; then
+  /usr/bin/python3 - run/best.h5 "$DATA/keras/mnist_cnn_keras3.16.0_legacy.h5" <<'PY' && pass "best.h5 matches the Keras reference layout" || fail "Keras layout"
+import sys, h5py
+ours, ref = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+def layers(f):
+    out = []
+    for n in [x.decode() if hasattr(x, "decode") else x for x in f.attrs["layer_names"]]:
+        wn = [w.decode() if hasattr(w, "decode") else w for w in f[n].attrs["weight_names"]]
+        if wn:
+            out.append([f[n][w].shape for w in wn])
+    return out
+a, b = layers(ours), layers(ref)
+print("ours:", a)
+assert a == b, (a, b)
+names = [x.decode() for x in ours.attrs["layer_names"]]
+assert names == ["conv2d", "max_pooling2d", "conv2d_1", "max_pooling2d_1", "flatten", "dense", "dense_1"], names
+PY
+fi
+finish

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The seed tutorial's job, scaled down: synthetic rows generated on the fly train exactly like the
+# same rows written by `dptrain synth`; fit writes its files; the loss goes down; --dry-run prints
+# the resolved job with overrides; idle OpenMP and OpenBLAS threads are set to sleep
+# soon instead of spinning.
+source "$(dirname "$0")/e2e_lib.sh"
+JOB=$SRC/jobs/seed_mlp.cfg
+small=(--set data.synthetic.rows=3000 --set model.[1].units=64 --set model.[3].units=64
+       --set model.[4].units=64 --set model.[5].units=64 --set fit.batch_size=100 --set fit.epochs=3 --set fit.seed=5)
+
+"$DPTRAIN" fit "$JOB" "${small[@]}" --dry-run >dry.txt && grep -q "units = 64;" dry.txt && grep -q "epochs = 3;" dry.txt &&
+  pass "--dry-run prints the resolved job" || fail "--dry-run"
+
+"$DPTRAIN" fit "$JOB" "${small[@]}" --run-dir onfly >onfly.log 2>&1 || fail "fit on synthetic source: $(tail -3 onfly.log)"
+"$DPTRAIN" synth --rows 3000 --features 10 --targets 1 --seed 5 -o synth.h5 >/dev/null || fail "synth"
+"$DPTRAIN" fit "$JOB" "${small[@]}" --set data.source=file --set data.file=synth.h5 --set data.shuffle=false \
+  --run-dir fromfile >file.log 2>&1 || fail "fit on synth file: $(tail -3 file.log)"
+if cmp -s <(grep -v seconds onfly/summary.json | grep -v samples | grep -v peak) \
+          <(grep -v seconds fromfile/summary.json | grep -v samples | grep -v peak); then
+  pass "synthetic source and synth file train identically"
+else
+  fail "synthetic source and synth file differ: $(diff onfly/summary.json fromfile/summary.json | head -6)"
+fi
+if command -v h5diff >/dev/null; then
+  h5diff onfly/last.h5 fromfile/last.h5 /dense_4 /dense_4 >/dev/null && pass "identical final weights (h5diff)" ||
+    fail "final weights differ"
+else
+  skip_part "h5diff not found: the final weights comparison"
+fi
+first=$(sed -n 2p onfly/history.csv | cut -d, -f2)
+last=$(sed -n 4p onfly/history.csv | cut -d, -f2)
+is_number "$first" && holds "$last" "v < $first" && pass "loss decreases ($first -> $last)" ||
+  fail "loss did not decrease ($first -> $last)"
+grep -q '"samples_per_second"' onfly/summary.json && pass "summary.json has samples/s" || fail "summary.json"
+grep -q "^Epoch 3/3 - 30/30 - .* - loss: .* - mae: " onfly.log && pass "one progress line per epoch in a log" ||
+  fail "progress lines: $(grep Epoch onfly.log | head -2)"
+"$DPTRAIN" inspect onfly/last.h5 | grep -q "epoch 3" && pass "inspect shows the epoch" || fail "inspect last.h5"
+# The environment a run trains with (src/cmd/main.c sets both libraries' idle threads to sleep soon and
+# starts itself again; a user's own value is kept).
+thread_env() { # [VAR=VALUE ...]: the two settings of a running fit started with only these, from /proc
+  env -u OMP_WAIT_POLICY -u OPENBLAS_THREAD_TIMEOUT "$@" "$DPTRAIN" fit "$JOB" "${small[@]}" --set fit.epochs=100000 \
+    --run-dir envrun >/dev/null 2>&1 &
+  local pid=$! i seen=
+  for i in $(seq 100); do
+    seen=$(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -E "^(OMP_WAIT_POLICY|OPENBLAS_THREAD_TIMEOUT)=" |
+      sort | tr '\n' ' ')
+    case $seen in *OMP_WAIT_POLICY*OPENBLAS*|*OPENBLAS*OMP_WAIT_POLICY*) break ;; esac
+    sleep 0.1
+  done
+  kill -KILL $pid 2>/dev/null; wait $pid 2>/dev/null
+  echo "$seen"
+}
+seen=$(thread_env)
+[ "$seen" = "OMP_WAIT_POLICY=PASSIVE OPENBLAS_THREAD_TIMEOUT=20 " ] && pass "idle threads sleep: $seen" ||
+  fail "thread settings of a run: '$seen'"
+seen=$(thread_env OMP_WAIT_POLICY=ACTIVE OPENBLAS_THREAD_TIMEOUT=9)
+[ "$seen" = "OMP_WAIT_POLICY=ACTIVE OPENBLAS_THREAD_TIMEOUT=9 " ] && pass "a user's own thread settings are kept" ||
+  fail "a user's thread settings: '$seen'"
+finish
