@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/json_out.h"
 #include "cmd/cli.h"
 #include "dist/backend_select.h"
 #include "train/train_step.h"
@@ -155,10 +156,19 @@ int cmd_bench(int argc, char **argv)
     }
     be->synchronize();
     double dt = (time_now() - t0) / (double)steps;
-    printf("{\"mode\": \"speed\", \"workload\": \"%s\", \"tool\": \"dptrain\", \"device\": \"%s\", \"precision\": \"%s\", "
-           "\"batch\": %lld, \"threads\": %d, \"steps\": %lld, \"ms_per_step\": %.4f, \"samples_per_s\": %.1f}\n",
-           job.name, be->name, precision, (long long)batch, omp_get_max_threads(), (long long)steps, dt * 1e3,
-           (double)batch / dt);
+    json_t *o = json_object();
+    json_object_set_new(o, "mode", json_str("speed"));
+    json_object_set_new(o, "workload", json_str(job.name));
+    json_object_set_new(o, "tool", json_str("dptrain"));
+    json_object_set_new(o, "device", json_str(be->name));
+    json_object_set_new(o, "precision", json_str(precision));
+    json_object_set_new(o, "batch", json_integer(batch));
+    json_object_set_new(o, "threads", json_integer(omp_get_max_threads()));
+    json_object_set_new(o, "steps", json_integer(steps));
+    json_object_set_new(o, "ms_per_step", json_num(dt * 1e3));
+    json_object_set_new(o, "samples_per_s", json_num((double)batch / dt));
+    json_write_object(stdout, o, 0);
+    json_decref(o);
     if (profile) {
         struct step_profile prof = {dp_calloc((size_t)m.nlayers, sizeof(double), "a profile"),
                                     dp_calloc((size_t)m.nlayers, sizeof(double), "a profile")};

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/json_out.h"
 #include "cmd/cli.h"
 #include "train/evaluator.h"
 #include "base/h5io.h"
@@ -92,21 +93,23 @@ int cmd_evaluate(int argc, char **argv)
     double metric = acc[LOSS_ACC_METRIC] / acc[LOSS_ACC_ROWS];
     const char *metric_name = job.fit.metric != METRIC_NONE ? metric_names[job.fit.metric] : NULL;
     if (json) {
-        printf("{\"loss\": %.9g", loss);
+        json_t *o = json_object();
+        json_object_set_new(o, "loss", json_num(loss));
         if (metric_name)
-            printf(", \"%s\": %.9g", metric_name, metric);
-        printf(", \"rows\": %lld", (long long)src.rows);
+            json_object_set_new(o, metric_name, json_num(metric));
+        json_object_set_new(o, "rows", json_integer(src.rows));
         if (confusion) {
-            printf(", \"confusion_matrix\": [");
+            json_t *rows = json_array();
             for (int64_t a = 0; a < dim; a++) {
-                printf("%s[", a ? ", " : "");
+                json_t *row = json_array();
                 for (int64_t b = 0; b < dim; b++)
-                    printf("%s%lld", b ? ", " : "", (long long)confusion[a * dim + b]);
-                printf("]");
+                    json_array_append_new(row, json_integer(confusion[a * dim + b]));
+                json_array_append_new(rows, row);
             }
-            printf("]");
+            json_object_set_new(o, "confusion_matrix", rows);
         }
-        printf("}\n");
+        json_write_object(stdout, o, 0);
+        json_decref(o);
     } else {
         printf("%lld rows - loss: %.4f", (long long)src.rows, loss);
         if (metric_name)

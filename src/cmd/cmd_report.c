@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "base/atomic_file.h"
 #include "cmd/cli.h"
 #include "base/errors.h"
@@ -41,46 +43,22 @@ struct run {
     double step, sps, compute, allreduce, data, skipped;
 };
 
-static char *slurp(const char *path)
+/* Any JSON dptrain wrote, whatever its formatting since (re-indented, reordered). */
+static double json_number(json_t *o, const char *key, const char *path)
 {
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = dp_malloc((size_t)n + 1, "a summary");
-    size_t got = fread(s, 1, (size_t)n, f);
-    s[got] = 0;
-    fclose(f);
-    return s;
-}
-
-/* summary.json is written by dptrain one key per line: "key": value */
-static const char *json_find(const char *text, const char *key)
-{
-    char pat[128];
-    snprintf(pat, sizeof pat, "\"%s\": ", key);
-    const char *p = strstr(text, pat);
-    return p ? p + strlen(pat) : NULL;
-}
-
-static void json_number(const char *text, const char *key, double *out, const char *path)
-{
-    const char *p = json_find(text, key);
-    char *end;
-    if (!p || !strncmp(p, "null", 4) || ((*out = strtod(p, &end)), end == p))
+    json_t *v = json_object_get(o, key);
+    if (!json_is_number(v))
         dp_die(DP_EXIT_INPUT, "%s: no number \"%s\" (a summary.json of dptrain %s or later is needed)", path, key,
                DPTRAIN_VERSION);
+    return json_number_value(v);
 }
 
-static void json_string(const char *text, const char *key, char *out, size_t len, const char *path)
+static void json_text(json_t *o, const char *key, char *out, size_t len, const char *path)
 {
-    const char *p = json_find(text, key);
-    if (!p || *p != '"')
+    json_t *v = json_object_get(o, key);
+    if (!json_is_string(v))
         dp_die(DP_EXIT_INPUT, "%s: no string \"%s\"", path, key);
-    const char *e = strchr(p + 1, '"');
-    snprintf(out, len, "%.*s", (int)(e ? e - p - 1 : 0), p + 1);
+    snprintf(out, len, "%s", json_string_value(v));
 }
 
 static void read_run(struct run *r, const char *arg)
@@ -90,8 +68,7 @@ static void read_run(struct run *r, const char *arg)
         snprintf(r->path, sizeof r->path, "%s/summary.json", arg);
     else
         snprintf(r->path, sizeof r->path, "%s", arg);
-    char *t = slurp(r->path);
-    if (!t) {
+    if (access(r->path, R_OK) != 0) {
         int e = errno;
         /* runs/x/metrics.json and the like: the figures are in summary.json beside it */
         char *dir = dp_strdup(r->path), beside[4200];
@@ -102,20 +79,26 @@ static void read_run(struct run *r, const char *arg)
                    strerror(e), beside);
         dp_die(DP_EXIT_INPUT, "%s: cannot read: %s", r->path, strerror(e));
     }
-    json_string(t, "name", r->name, sizeof r->name, r->path);
-    json_string(t, "model", r->model, sizeof r->model, r->path);
-    json_string(t, "device", r->device, sizeof r->device, r->path);
-    json_number(t, "ranks", &r->ranks, r->path);
-    json_number(t, "global_batch", &r->global_batch, r->path);
-    json_number(t, "per_rank_batch", &r->per_rank_batch, r->path);
-    json_number(t, "gradient_bytes", &r->gradient_bytes, r->path);
-    json_number(t, "steady_step_seconds", &r->step, r->path);
-    json_number(t, "steady_samples_per_second", &r->sps, r->path);
-    json_number(t, "steady_compute_seconds", &r->compute, r->path);
-    json_number(t, "steady_allreduce_seconds", &r->allreduce, r->path);
-    json_number(t, "steady_data_seconds", &r->data, r->path);
-    json_number(t, "steady_steps_skipped", &r->skipped, r->path);
-    free(t);
+    json_error_t jerr;
+    json_t *t = json_load_file(r->path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!t)
+        dp_die(DP_EXIT_INPUT, "%s:%d: not JSON: %s", r->path, jerr.line, jerr.text);
+    if (!json_is_object(t))
+        dp_die(DP_EXIT_INPUT, "%s: not a JSON object (a dptrain summary.json)", r->path);
+    json_text(t, "name", r->name, sizeof r->name, r->path);
+    json_text(t, "model", r->model, sizeof r->model, r->path);
+    json_text(t, "device", r->device, sizeof r->device, r->path);
+    r->ranks = json_number(t, "ranks", r->path);
+    r->global_batch = json_number(t, "global_batch", r->path);
+    r->per_rank_batch = json_number(t, "per_rank_batch", r->path);
+    r->gradient_bytes = json_number(t, "gradient_bytes", r->path);
+    r->step = json_number(t, "steady_step_seconds", r->path);
+    r->sps = json_number(t, "steady_samples_per_second", r->path);
+    r->compute = json_number(t, "steady_compute_seconds", r->path);
+    r->allreduce = json_number(t, "steady_allreduce_seconds", r->path);
+    r->data = json_number(t, "steady_data_seconds", r->path);
+    r->skipped = json_number(t, "steady_steps_skipped", r->path);
+    json_decref(t);
 }
 
 static int by_ranks(const void *a, const void *b)

@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 
 #include "base/atomic_file.h"
+#include "base/json_out.h"
 #include "dist/comm.h"
 #include "train/fit_state.h"
 #include "net/layers.h"
@@ -27,14 +28,6 @@ void fit_epoch_figures(struct fit_state *s, struct progress *prog, const double 
         if (s->be->utilization(&busy) == 0 && n > 0 && (size_t)n < sizeof prog->tail)
             snprintf(prog->tail + n, sizeof prog->tail - (size_t)n, ", %.0f%% busy", busy);
     }
-}
-
-static void json_number(FILE *f, const char *key, double v, int comma)
-{
-    if (isnan(v) || isinf(v))
-        fprintf(f, "  \"%s\": null%s\n", key, comma ? "," : "");
-    else
-        fprintf(f, "  \"%s\": %.9g%s\n", key, v, comma ? "," : "");
 }
 
 /* Steps left out of the steady-state figures (warm-up: first touches, caches, thread start). */
@@ -88,78 +81,85 @@ int fit_write_summary(struct fit_state *s, const double *last_row, double wall, 
         free(per_rank);
         return -1;
     }
-    FILE *f = out.f;
     const char *metric = s->job->fit.metric != METRIC_NONE ? metric_names[s->job->fit.metric] : NULL;
-    fprintf(f, "{\n  \"name\": \"%s\",\n", s->job->name);
-    fprintf(f, "  \"backend\": \"%s\",\n", s->be->name);
-    fprintf(f, "  \"epochs_run\": %lld,\n", (long long)s->pos.epoch);
-    fprintf(f, "  \"steps\": %lld,\n", (long long)s->pos.iterations);
-    fprintf(f, "  \"stopped_early\": %s,\n", stopped_early ? "true" : "false");
-    fprintf(f, "  \"train_rows\": %lld,\n  \"validation_rows\": %lld,\n", (long long)s->ntrain,
-            (long long)s->nval);
-    json_number(f, "loss", last_row[HISTORY_LOSS], 1);
-    json_number(f, "val_loss", last_row[HISTORY_VAL_LOSS], 1);
+    json_t *o = json_object();
+    json_object_set_new(o, "name", json_str(s->job->name));
+    json_object_set_new(o, "backend", json_str(s->be->name));
+    json_object_set_new(o, "epochs_run", json_integer(s->pos.epoch));
+    json_object_set_new(o, "steps", json_integer(s->pos.iterations));
+    json_object_set_new(o, "stopped_early", json_boolean(stopped_early));
+    json_object_set_new(o, "train_rows", json_integer(s->ntrain));
+    json_object_set_new(o, "validation_rows", json_integer(s->nval));
+    json_object_set_new(o, "loss", json_num(last_row[HISTORY_LOSS]));
+    json_object_set_new(o, "val_loss", json_num(last_row[HISTORY_VAL_LOSS]));
     if (metric) {
         char key[64];
-        json_number(f, metric, last_row[HISTORY_METRIC], 1);
+        json_object_set_new(o, metric, json_num(last_row[HISTORY_METRIC]));
         snprintf(key, sizeof key, "val_%s", metric);
-        json_number(f, key, last_row[HISTORY_VAL_METRIC], 1);
+        json_object_set_new(o, key, json_num(last_row[HISTORY_VAL_METRIC]));
     }
-    fprintf(f, "  \"best_monitor\": \"%s\",\n", s->job->fit.checkpoint.m.monitor);
-    json_number(f, "best_value", s->pos.best, 1);
-    fprintf(f, "  \"best_epoch\": %lld,\n", (long long)s->pos.best_epoch);
+    json_object_set_new(o, "best_monitor", json_str(s->job->fit.checkpoint.m.monitor));
+    json_object_set_new(o, "best_value", json_num(s->pos.best));
+    json_object_set_new(o, "best_epoch", json_integer(s->pos.best_epoch));
     double t = s->pos.train_seconds;
-    json_number(f, "samples_per_second", t > 0 ? (double)s->pos.samples / t : 0, 1);
-    json_number(f, "train_seconds", t, 1);
+    json_object_set_new(o, "samples_per_second", json_num(t > 0 ? (double)s->pos.samples / t : 0));
+    json_object_set_new(o, "train_seconds", json_num(t));
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    fprintf(f, "  \"ranks\": %d,\n", P);
-    fprintf(f, "  \"nodes\": %d,\n", nodes);
-    fprintf(f, "  \"device\": \"%s\",\n  \"gpus\": [", s->be->name);
-    for (int r = 0, first = 1; r < P; r++)
+    json_object_set_new(o, "ranks", json_integer(P));
+    json_object_set_new(o, "nodes", json_integer(nodes));
+    json_object_set_new(o, "device", json_str(s->be->name));
+    json_t *gpus = json_array();
+    for (int r = 0; r < P; r++)
         if (bindings[r].device >= 0) {
-            fprintf(f, "%s\"%s (%s)\"", first ? "" : ", ", bindings[r].gpu, bindings[r].bus_id);
-            first = 0;
+            char gpu[512];
+            snprintf(gpu, sizeof gpu, "%s (%s)", bindings[r].gpu, bindings[r].bus_id);
+            json_array_append_new(gpus, json_str(gpu));
         }
-    fprintf(f, "],\n  \"precision\": \"%s\",\n", s->precision);
+    json_object_set_new(o, "gpus", gpus);
+    json_object_set_new(o, "precision", json_str(s->precision));
     double used = -1, capacity = -1;
     if (s->be->memory_info(&used, &capacity) == 0) {
-        json_number(f, "gpu_memory_used_mb", used > s->gpu_memory_peak_mb ? used : s->gpu_memory_peak_mb, 1);
-        json_number(f, "gpu_memory_total_mb", capacity, 1);
+        json_object_set_new(o, "gpu_memory_used_mb", json_num(used > s->gpu_memory_peak_mb ? used : s->gpu_memory_peak_mb));
+        json_object_set_new(o, "gpu_memory_total_mb", json_num(capacity));
     }
-    fprintf(f, "  \"dptrain_version\": \"%s\",\n", DPTRAIN_VERSION);
-    fprintf(f, "  \"global_batch\": %lld,\n", (long long)s->job->fit.batch_size);
-    fprintf(f, "  \"per_rank_batch\": %.6g,\n", (double)s->job->fit.batch_size / P);
-    fprintf(f, "  \"parameters\": %zu,\n", s->model.nparams);
-    fprintf(f, "  \"allreduce_bytes_per_step\": %zu,\n", P > 1 ? s->model.arena_floats * sizeof(float) : 0);
-    fprintf(f, "  \"allreduce\": \"%s\",\n", s->allreduce.name);
-    fprintf(f, "  \"allreduce_buckets_per_step\": %d,\n", s->allreduce.launches);
-    fprintf(f, "  \"gradient_bytes\": %zu,\n", s->model.arena_floats * sizeof(float));
+    json_object_set_new(o, "dptrain_version", json_str(DPTRAIN_VERSION));
+    json_object_set_new(o, "global_batch", json_integer(s->job->fit.batch_size));
+    json_object_set_new(o, "per_rank_batch", json_num((double)s->job->fit.batch_size / P));
+    json_object_set_new(o, "parameters", json_integer((json_int_t)s->model.nparams));
+    json_object_set_new(o, "allreduce_bytes_per_step",
+                        json_integer(P > 1 ? (json_int_t)(s->model.arena_floats * sizeof(float)) : 0));
+    json_object_set_new(o, "allreduce", json_str(s->allreduce.name));
+    json_object_set_new(o, "allreduce_buckets_per_step", json_integer(s->allreduce.launches));
+    json_object_set_new(o, "gradient_bytes", json_integer((json_int_t)(s->model.arena_floats * sizeof(float))));
     char sig[2048];
     model_signature(&s->model, sig, sizeof sig);
-    fprintf(f, "  \"model\": \"%s\",\n", sig);
+    json_object_set_new(o, "model", json_str(sig));
     const char *jid = getenv("SLURM_JOB_ID"), *aid = getenv("SLURM_ARRAY_TASK_ID");
-    fprintf(f, "  \"slurm_job_id\": \"%s\",\n  \"slurm_array_task_id\": \"%s\",\n", jid ? jid : "", aid ? aid : "");
-    fprintf(f, "  \"steady_steps_skipped\": %d,\n", STEADY_SKIP);
-    fprintf(f, "  \"steady_steps\": %lld,\n", (long long)s->steady_steps);
-    json_number(f, "steady_step_seconds", s->steady_steps ? steady[0] / (double)s->steady_steps : NAN, 1);
-    json_number(f, "steady_samples_per_second", steady[0] > 0 ? (double)s->steady_samples / steady[0] : NAN, 1);
-    json_number(f, "steady_compute_seconds", steady[1], 1);
-    json_number(f, "steady_allreduce_seconds", steady[2], 1);
-    json_number(f, "steady_data_seconds", steady[3], 1);
+    json_object_set_new(o, "slurm_job_id", json_str(jid ? jid : ""));
+    json_object_set_new(o, "slurm_array_task_id", json_str(aid ? aid : ""));
+    json_object_set_new(o, "steady_steps_skipped", json_integer(STEADY_SKIP));
+    json_object_set_new(o, "steady_steps", json_integer(s->steady_steps));
+    json_object_set_new(o, "steady_step_seconds", json_num(s->steady_steps ? steady[0] / (double)s->steady_steps : NAN));
+    json_object_set_new(o, "steady_samples_per_second",
+                        json_num(steady[0] > 0 ? (double)s->steady_samples / steady[0] : NAN));
+    json_object_set_new(o, "steady_compute_seconds", json_num(steady[1]));
+    json_object_set_new(o, "steady_allreduce_seconds", json_num(steady[2]));
+    json_object_set_new(o, "steady_data_seconds", json_num(steady[3]));
     static const char *const per_rank_keys[4] = {"rows_read_per_rank", "compute_seconds_per_rank",
                                                  "allreduce_seconds_per_rank", "data_wait_seconds_per_rank"};
     for (int k = 0; k < 4; k++) {
-        fprintf(f, "  \"%s\": [", per_rank_keys[k]);
+        json_t *a = json_array();
         for (int r = 0; r < P; r++)
-            fprintf(f, "%s%.6g", r ? ", " : "", per_rank[k * P + r]);
-        fprintf(f, "],\n");
+            json_array_append_new(a, k == 0 ? json_integer((json_int_t)per_rank[r]) : json_num(per_rank[k * P + r]));
+        json_object_set_new(o, per_rank_keys[k], a);
     }
     free(bindings);
     free(per_rank);
-    json_number(f, "wall_seconds", wall, 1);
-    json_number(f, "peak_rss_mb", (double)ru.ru_maxrss / 1024.0, 0);
-    fprintf(f, "}\n");
+    json_object_set_new(o, "wall_seconds", json_num(wall));
+    json_object_set_new(o, "peak_rss_mb", json_num((double)ru.ru_maxrss / 1024.0));
+    json_write_object(out.f, o, 1); /* a write error shows at the commit */
+    json_decref(o);
     return atomic_file_commit(&out, err);
 }
 

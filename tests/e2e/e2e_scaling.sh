@@ -49,6 +49,22 @@ else
 fi
 "$DPTRAIN" report scaling strong/ranks-1 strong/ranks-2 -o proj --project 1,2,8,64 >proj.txt &&
   grep -q "| *64 |" proj.txt && pass "projection to 64 GPUs printed" || fail "projection"
+# summary.json is JSON for any name (quotes and backslashes escaped), and report scaling reads any
+# JSON formatting of it: re-indented, keys sorted.
+sed 's/^name = "sweep";/name = "a\\"b\\\\c";/' s.cfg >quoted.cfg
+"$DPTRAIN" fit quoted.cfg --set fit.epochs=1 --set fit.steps_per_epoch=3 --run-dir quoted >quoted.log 2>&1 &&
+  /usr/bin/python3 -c 'import json, sys; n = json.load(open("quoted/summary.json"))["name"]; sys.exit(n != "a\"b\\c")' &&
+  pass "a job named a\"b\\c writes a summary.json that JSON parsers read, name intact" ||
+  fail "summary.json of a job named a\"b\\c: $(grep name quoted/summary.json; tail -1 quoted.log)"
+for p in 1 2; do
+  mkdir -p reindented/ranks-$p
+  /usr/bin/python3 -m json.tool --sort-keys --indent 3 strong/ranks-$p/summary.json >reindented/ranks-$p/summary.json
+done
+"$DPTRAIN" report scaling reindented/ranks-1 reindented/ranks-2 -o reindented/report >reindented.txt 2>&1 &&
+  "$DPTRAIN" report scaling strong/ranks-1 strong/ranks-2 -o original >original.txt 2>&1 &&
+  cmp -s reindented/report/scaling.csv original/scaling.csv &&
+  pass "report scaling reads summary.json re-indented with sorted keys: the same table" ||
+  fail "report scaling on re-indented summaries: $(tail -2 reindented.txt)"
 sed 's/units = 256;/units = 128;/' s.cfg >other.cfg
 "$DPTRAIN" fit other.cfg --set fit.epochs=1 --set fit.steps_per_epoch=10 --run-dir other >/dev/null 2>&1
 expect_error 2 "are runs of different jobs or models" "$DPTRAIN" report scaling strong/ranks-1 other -o mixed
