@@ -426,6 +426,57 @@ static int get_input_shape(const struct schema_ctx *c, const config_setting_t *l
     return 0;
 }
 
+/* The readers a layer kind is handed (net/layers.h), over one layer's group of the job file. */
+struct group_keys {
+    struct layer_keys k;
+    const struct schema_ctx *c;
+    const config_setting_t *g;
+};
+
+static int keys_integer(struct layer_keys *k, const char *key, int64_t *out, int64_t def, int64_t min, int64_t max,
+                        int required)
+{
+    const struct group_keys *gk = (const struct group_keys *)k;
+    return get_int(gk->c, gk->g, key, out, def, min, max, required);
+}
+
+static int keys_number(struct layer_keys *k, const char *key, double *out, double def, double min, double max,
+                       int required)
+{
+    const struct group_keys *gk = (const struct group_keys *)k;
+    if (get_float(gk->c, gk->g, key, out, def, min, max, 0, 1))
+        return -1;
+    if (required && !member(gk->g, key))
+        return dp_error_set(gk->c->err, DP_EXIT_INPUT, "%s:%d: missing key '%s'", gk->c->file,
+                            config_setting_source_line(gk->g), key);
+    return 0;
+}
+
+static int keys_choice(struct layer_keys *k, const char *key, int *out, int def, const char *const *choices)
+{
+    const struct group_keys *gk = (const struct group_keys *)k;
+    return get_choice(gk->c, gk->g, key, out, def, choices, 0);
+}
+
+static int keys_pair(struct layer_keys *k, const char *key, int64_t out[2], int64_t def, int required)
+{
+    const struct group_keys *gk = (const struct group_keys *)k;
+    return get_pair(gk->c, gk->g, key, out, def, required);
+}
+
+static int keys_has(struct layer_keys *k, const char *key)
+{
+    return member(((const struct group_keys *)k)->g, key) != NULL;
+}
+
+static int keys_fail(struct layer_keys *k, const char *key, const char *message)
+{
+    const struct group_keys *gk = (const struct group_keys *)k;
+    const config_setting_t *s = member(gk->g, key);
+    return schema_fail(gk->c, s ? s : gk->g, "%s", message);
+}
+
+/* A layer: its type, Keras' input_shape on the first, and the keys its kind reads. */
 static int read_layer(const struct schema_ctx *c, struct layer_spec *l, const config_setting_t *s)
 {
     if (!config_setting_is_group(s))
@@ -435,65 +486,16 @@ static int read_layer(const struct schema_ctx *c, struct layer_spec *l, const co
     if (get_choice(c, s, "type", &kind, 0, layer_kind_names, 1) || get_input_shape(c, s, &l->input_shape))
         return -1;
     l->kind = (enum layer_kind)kind;
-    switch (l->kind) {
-    case LAYER_KIND_DENSE: {
-        static const char *const keys[] = {"type", "units", "activation", "input_shape", NULL};
-        int act;
-        if (check_keys(c, s, keys) ||
-            get_int(c, s, "units", &l->u.dense.units, 0, 1, INT64_C(1) << 24, 1) ||
-            get_choice(c, s, "activation", &act, ACTIVATION_LINEAR, activation_names, 0))
-            return -1;
-        l->u.dense.activation = (enum activation)act;
-        break;
-    }
-    case LAYER_KIND_DROPOUT: {
-        static const char *const keys[] = {"type", "rate", "input_shape", NULL};
-        if (check_keys(c, s, keys) ||
-            get_float(c, s, "rate", &l->u.dropout.rate, 0.5, 0.0, 1.0, 0, 1))
-            return -1;
-        if (!member(s, "rate"))
-            return dp_error_set(c->err, DP_EXIT_INPUT, "%s:%d: missing key 'rate'", c->file, l->line);
-        break;
-    }
-    case LAYER_KIND_CONV2D: {
-        static const char *const keys[] = {"type",    "filters",    "kernel_size", "strides",
-                                           "padding", "activation", "input_shape", NULL};
-        static const char *const paddings[] = {"valid", "same", NULL};
-        int act;
-        if (check_keys(c, s, keys) ||
-            get_int(c, s, "filters", &l->u.conv2d.filters, 0, 1, 1 << 20, 1) ||
-            get_pair(c, s, "kernel_size", l->u.conv2d.kernel, 0, 1) ||
-            get_pair(c, s, "strides", l->u.conv2d.strides, 1, 0) ||
-            get_choice(c, s, "padding", &l->u.conv2d.same, 0, paddings, 0) ||
-            get_choice(c, s, "activation", &act, ACTIVATION_LINEAR, activation_names, 0))
-            return -1;
-        if (act == ACTIVATION_SOFTMAX)
-            return schema_fail(c, member(s, "activation"), "softmax is not supported on conv2d outputs");
-        l->u.conv2d.activation = (enum activation)act;
-        break;
-    }
-    case LAYER_KIND_MAXPOOL2D: {
-        static const char *const keys[] = {"type", "pool_size", "strides", "padding", "input_shape", NULL};
-        static const char *const paddings[] = {"valid", "same", NULL};
-        if (check_keys(c, s, keys) ||
-            get_pair(c, s, "pool_size", l->u.maxpool2d.pool, 2, 0) ||
-            get_choice(c, s, "padding", &l->u.maxpool2d.same, 0, paddings, 0))
-            return -1;
-        /* Keras: strides default to the pool size */
-        l->u.maxpool2d.strides[0] = l->u.maxpool2d.pool[0];
-        l->u.maxpool2d.strides[1] = l->u.maxpool2d.pool[1];
-        if (member(s, "strides") && get_pair(c, s, "strides", l->u.maxpool2d.strides, 1, 0))
-            return -1;
-        break;
-    }
-    case LAYER_KIND_FLATTEN: {
-        static const char *const keys[] = {"type", "input_shape", NULL};
-        if (check_keys(c, s, keys))
-            return -1;
-        break;
-    }
-    default: DP_ASSERT(!"unknown layer kind");
-    }
+    const struct layer_ops *ops = layer_ops_table[kind];
+    const char *allowed[LAYER_MAX_SETTINGS + 3] = {"type"};
+    int n = 1;
+    for (const char *const *k = ops->keys; k && *k && n < LAYER_MAX_SETTINGS + 1; k++)
+        allowed[n++] = *k;
+    allowed[n++] = "input_shape";
+    allowed[n] = NULL;
+    struct group_keys gk = {{keys_integer, keys_number, keys_choice, keys_pair, keys_has, keys_fail}, c, s};
+    if (check_keys(c, s, allowed) || (ops->read && ops->read(l, &gk.k)))
+        return -1;
     return 0;
 }
 

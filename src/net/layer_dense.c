@@ -76,9 +76,34 @@ static void dense_backward(struct layer *l, const struct pass_context *c)
                           l->out_size, 0);
 }
 
+static const char *const dense_keys[] = {"units", "activation", NULL};
+
+static int dense_read(struct layer_spec *spec, struct layer_keys *k)
+{
+    int act;
+    if (k->integer(k, "units", &spec->u.dense.units, 0, 1, INT64_C(1) << 24, 1) ||
+        k->choice(k, "activation", &act, ACTIVATION_LINEAR, activation_names))
+        return -1;
+    spec->u.dense.activation = (enum activation)act;
+    return 0;
+}
+
+static int dense_settings(const struct layer_spec *spec, struct layer_setting *out)
+{
+    layer_setting_int(&out[0], "units", spec->u.dense.units, 1);
+    layer_setting_text(&out[1], "activation", activation_names[spec->u.dense.activation]);
+    return 2;
+}
+
+static enum activation dense_activation(const struct layer_spec *spec) { return spec->u.dense.activation; }
+
 const struct layer_ops layer_dense_ops = {
     .type_name = "dense",
     .keras_name = "dense",
+    .keys = dense_keys,
+    .read = dense_read,
+    .settings = dense_settings,
+    .activation = dense_activation,
     .out_shape = dense_out_shape,
     .declare_params = dense_declare_params,
     .init_params = dense_init_params,

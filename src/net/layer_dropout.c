@@ -39,9 +39,35 @@ static void dropout_backward(struct layer *l, const struct pass_context *c)
                             (float)l->spec.u.dropout.rate);
 }
 
+static const char *const dropout_keys[] = {"rate", NULL};
+
+static int dropout_read(struct layer_spec *spec, struct layer_keys *k)
+{
+    return k->number(k, "rate", &spec->u.dropout.rate, 0.5, 0.0, 1.0, 1);
+}
+
+static int dropout_settings(const struct layer_spec *spec, struct layer_setting *out)
+{
+    layer_setting_number(&out[0], "rate", spec->u.dropout.rate);
+    return 1;
+}
+
+/* Masks for batches of max_rows rows: which units a step kept. */
+static void dropout_allocate(struct layer *l, const struct backend *be, int64_t max_rows)
+{
+    l->mask = be->alloc((size_t)max_rows * (size_t)l->out_size, "dropout masks");
+}
+
+static void dropout_release(struct layer *l, const struct backend *be) { be->free(l->mask); }
+
 const struct layer_ops layer_dropout_ops = {
     .type_name = "dropout",
     .keras_name = "dropout",
+    .keys = dropout_keys,
+    .read = dropout_read,
+    .settings = dropout_settings,
+    .allocate = dropout_allocate,
+    .release = dropout_release,
     .out_shape = dropout_out_shape,
     .declare_params = dropout_declare_params,
     .init_params = dropout_init_params,

@@ -41,9 +41,34 @@ static void maxpool_backward(struct layer *l, const struct pass_context *c)
         c->be->maxpool_backward(l->dx, l->dy, l->argmax, &l->geom, c->rows);
 }
 
+static const char *const maxpool_keys[] = {"pool_size", "strides", "padding", NULL};
+static const char *const maxpool_paddings[] = {"valid", "same", NULL};
+
+static int maxpool_read(struct layer_spec *spec, struct layer_keys *k)
+{
+    if (k->pair(k, "pool_size", spec->u.maxpool2d.pool, 2, 0) ||
+        k->choice(k, "padding", &spec->u.maxpool2d.same, 0, maxpool_paddings))
+        return -1;
+    /* Keras: strides default to the pool size */
+    spec->u.maxpool2d.strides[0] = spec->u.maxpool2d.pool[0];
+    spec->u.maxpool2d.strides[1] = spec->u.maxpool2d.pool[1];
+    return k->has(k, "strides") ? k->pair(k, "strides", spec->u.maxpool2d.strides, 1, 0) : 0;
+}
+
+static int maxpool_settings(const struct layer_spec *spec, struct layer_setting *out)
+{
+    layer_setting_pair(&out[0], "pool_size", spec->u.maxpool2d.pool);
+    layer_setting_pair(&out[1], "strides", spec->u.maxpool2d.strides);
+    layer_setting_text(&out[2], "padding", maxpool_paddings[spec->u.maxpool2d.same]);
+    return 3;
+}
+
 const struct layer_ops layer_maxpool2d_ops = {
     .type_name = "maxpool2d",
     .keras_name = "max_pooling2d",
+    .keys = maxpool_keys,
+    .read = maxpool_read,
+    .settings = maxpool_settings,
     .out_shape = maxpool_out_shape,
     .allocate = maxpool_allocate,
     .release = maxpool_release,

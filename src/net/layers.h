@@ -1,5 +1,9 @@
 /* Layer kinds: a tagged-union spec (what the job file says) and a per-kind ops table (what the
- * model does with it). One file per kind: layer_dense.c, layer_dropout.c, layer_flatten.c. */
+ * model does with it). One file per kind (layer_dense.c, layer_dropout.c, layer_flatten.c,
+ * layer_conv2d.c, layer_maxpool2d.c) holds everything about it: the job file keys it reads, its
+ * settings for the resume check, its output shape, buffers, weights (Keras names and shapes),
+ * forward and backward. A new kind: its file, its backend kernels, and its line in layers.c and
+ * the enum below. */
 #ifndef DPTRAIN_LAYERS_H
 #define DPTRAIN_LAYERS_H
 
@@ -104,9 +108,43 @@ struct pass_context {
     double *forward_seconds, *backward_seconds;
 };
 
+/* How a layer kind reads its keys from the job file: the job file's schema (job/) hands these
+ * readers over the layer's group, so the kind's file says which keys it takes, their defaults and
+ * checks without knowing the file's format. Each returns 0, or -1 with the error set (naming the
+ * file and line). A missing key takes the default, or is an error when `required`. */
+struct layer_keys {
+    int (*integer)(struct layer_keys *k, const char *key, int64_t *out, int64_t def, int64_t min, int64_t max,
+                   int required);
+    /* A number in [min, max) */
+    int (*number)(struct layer_keys *k, const char *key, double *out, double def, double min, double max,
+                  int required);
+    /* One of `choices` (NULL-terminated; Keras' spellings accepted); *out its index */
+    int (*choice)(struct layer_keys *k, const char *key, int *out, int def, const char *const *choices);
+    /* n or [height, width], each in [1, 4096] */
+    int (*pair)(struct layer_keys *k, const char *key, int64_t out[2], int64_t def, int required);
+    int (*has)(struct layer_keys *k, const char *key);
+    /* Fails naming the key's line: "file:line: key: message" */
+    int (*fail)(struct layer_keys *k, const char *key, const char *message);
+};
+
+/* One setting of a layer as the job file gives it, for the resume check and its messages. */
+#define LAYER_MAX_SETTINGS 8
+struct layer_setting {
+    const char *name;  /* "units", "activation", "strides" */
+    char value[48];    /* "256", "relu", "[2, 2]" */
+    int count;         /* said as "256 units" rather than "units 256" */
+};
+
 struct layer_ops {
     const char *type_name;    /* job file type */
     const char *keras_name;   /* name prefix Keras uses: "dense" */
+    const char *const *keys;  /* the job file keys it takes besides type and input_shape (NULL-terminated) */
+    /* Reads the kind's keys into spec->u */
+    int (*read)(struct layer_spec *spec, struct layer_keys *k);
+    /* Every setting of spec, in job file order; returns how many (at most LAYER_MAX_SETTINGS) */
+    int (*settings)(const struct layer_spec *spec, struct layer_setting *out);
+    /* The activation applied to its output (LINEAR for kinds without one) */
+    enum activation (*activation)(const struct layer_spec *spec);
     /* Output shape from the input shape; fails with a clear message naming the line. */
     int (*out_shape)(const struct layer_spec *spec, const struct shape *in, struct shape *out,
                      const char *file, struct dp_error *err);
@@ -122,6 +160,17 @@ struct layer_ops {
     void (*forward)(struct layer *l, const struct pass_context *c);
     void (*backward)(struct layer *l, const struct pass_context *c);
 };
+
+/* Helpers for the settings functions of the kinds */
+void layer_setting_int(struct layer_setting *s, const char *name, int64_t v, int count);
+void layer_setting_text(struct layer_setting *s, const char *name, const char *v);
+void layer_setting_pair(struct layer_setting *s, const char *name, const int64_t v[2]);
+void layer_setting_number(struct layer_setting *s, const char *name, double v);
+/* The activation a layer applies (its kind's activation op) */
+enum activation layer_activation(const struct layer_spec *spec);
+/* The first setting that differs between two specs of layers; 0 when all agree. On a difference,
+ * `what` says it: "has 256 units in the checkpoint but 128 in the job". */
+int layer_settings_differ(const struct layer_spec *then, const struct layer_spec *now, char *what, size_t len);
 
 /* Fills g for a kh x kw window with strides (sh, sw) over an (H, W, C) input; out_c 0 keeps C. */
 int conv_geometry_make(struct conv_geometry *g, const struct shape *in, int64_t kh, int64_t kw, int64_t sh,

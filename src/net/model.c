@@ -104,13 +104,9 @@ void model_allocate(struct model *m, const struct backend *be, int64_t max_rows)
             l->dy = be->alloc(bytes, "layer gradients");
             /* Pre-activations are kept where the activation needs its own pass: not for linear
              * and relu, which the product applies in place (backward needs only y). */
-            enum activation act = l->spec.kind == LAYER_KIND_DENSE    ? l->spec.u.dense.activation
-                                  : l->spec.kind == LAYER_KIND_CONV2D ? l->spec.u.conv2d.activation
-                                                                      : ACTIVATION_LINEAR;
+            enum activation act = layer_activation(&l->spec);
             int has_z = act != ACTIVATION_LINEAR && act != ACTIVATION_RELU;
             l->z = has_z ? be->alloc(bytes, "pre-activations") : l->y;
-            if (l->spec.kind == LAYER_KIND_DROPOUT)
-                l->mask = be->alloc((size_t)max_rows * (size_t)l->out_size, "dropout masks");
             int dense_above = i + 1 < m->nlayers && m->layers[i + 1].spec.kind == LAYER_KIND_DENSE;
             if (l->spec.kind == LAYER_KIND_DENSE && act == ACTIVATION_RELU && dense_above && be->relu_mask_bytes &&
                 be->relu_mask_bytes(max_rows, l->out_size) > 0)
@@ -201,8 +197,6 @@ void model_free(struct model *m)
                 m->be->free(l->z);
             m->be->free(l->y);
             m->be->free(l->dy);
-            if (l->mask)
-                m->be->free(l->mask);
             if (l->relu_mask)
                 m->be->free(l->relu_mask);
             if (layer_ops_table[l->spec.kind]->release)

@@ -3,30 +3,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static int layer_differs(const struct layer_spec *a, const struct layer_spec *b, char *what, size_t len)
-{
-    if (a->kind != b->kind) {
-        snprintf(what, len, "is %s in the checkpoint but %s in the job", layer_kind_names[a->kind],
-                 layer_kind_names[b->kind]);
-        return 1;
-    }
-    if (a->kind == LAYER_KIND_DENSE && a->u.dense.units != b->u.dense.units) {
-        snprintf(what, len, "has %lld units in the checkpoint but %lld in the job", (long long)a->u.dense.units,
-                 (long long)b->u.dense.units);
-        return 1;
-    }
-    if (a->kind == LAYER_KIND_DENSE && a->u.dense.activation != b->u.dense.activation) {
-        snprintf(what, len, "has activation %s in the checkpoint but %s in the job",
-                 activation_names[a->u.dense.activation], activation_names[b->u.dense.activation]);
-        return 1;
-    }
-    if (a->kind == LAYER_KIND_DROPOUT && a->u.dropout.rate != b->u.dropout.rate) {
-        snprintf(what, len, "has rate %g in the checkpoint but %g in the job", a->u.dropout.rate, b->u.dropout.rate);
-        return 1;
-    }
-    return 0;
-}
-
 int resume_check_job(const struct job *now, const char *text, const char *path, struct dp_error *err)
 {
     struct job then;
@@ -40,7 +16,7 @@ int resume_check_job(const struct job *now, const char *text, const char *path, 
         goto done;
     }
     for (int i = 0; i < now->nlayers; i++)
-        if (layer_differs(&then.layers[i], &now->layers[i], what, sizeof what)) {
+        if (layer_settings_differ(&then.layers[i], &now->layers[i], what, sizeof what)) {
             rc = dp_error_set(err, DP_EXIT_INPUT, "%s does not fit %s: layer %d (%s:%d) %s", path, now->path,
                               i + 1, now->path, now->layers[i].line, what);
             goto done;

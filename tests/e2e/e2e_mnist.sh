@@ -28,6 +28,24 @@ acc=$("$DPTRAIN" evaluate "$SRC/jobs/mnist_cnn.cfg" --weights run/last.h5 --json
 holds "$acc" 'v >= 0.975' && pass "1 epoch ($(grep -o '[0-9.]* s, [0-9]* samples/s' fit.log)): test accuracy $acc >= 0.975" ||
   fail "test accuracy $acc after 1 epoch"
 
+# Resuming checks every setting of every layer: a changed conv2d activation, strides or padding, a
+# changed max pooling size or a changed dense activation is refused, naming the layer and setting.
+job=$SRC/jobs/mnist_cnn.cfg
+line() { grep -n "$1" "$job" | head -1 | cut -d: -f1; }
+few=(--set fit.epochs=1 --set fit.steps_per_epoch=3 --set fit.threads=1)
+"$DPTRAIN" fit "$job" "${few[@]}" --run-dir changed >changed.log 2>&1 || fail "3 steps: $(tail -2 changed.log)"
+conv=$(line 'filters = 32') pool=$(line 'type = "maxpool2d"') dense=$(line 'units = 128')
+expect_error 2 "layer 1 ($job:$conv) has activation relu in the checkpoint but tanh in the job" \
+  "$DPTRAIN" fit "$job" "${few[@]}" --run-dir changed --resume auto --set 'model.[0].activation="tanh"'
+expect_error 2 "layer 1 ($job:$conv) has strides [1, 1] in the checkpoint but [2, 2] in the job" \
+  "$DPTRAIN" fit "$job" "${few[@]}" --run-dir changed --resume auto --set 'model.[0].strides=2'
+expect_error 2 "layer 1 ($job:$conv) has padding valid in the checkpoint but same in the job" \
+  "$DPTRAIN" fit "$job" "${few[@]}" --run-dir changed --resume auto --set 'model.[0].padding="same"'
+expect_error 2 "layer 2 ($job:$pool) has pool_size [2, 2] in the checkpoint but [3, 3] in the job" \
+  "$DPTRAIN" fit "$job" "${few[@]}" --run-dir changed --resume auto --set 'model.[1].pool_size=3'
+expect_error 2 "layer 6 ($job:$dense) has activation relu in the checkpoint but tanh in the job" \
+  "$DPTRAIN" fit "$job" "${few[@]}" --run-dir changed --resume auto --set 'model.[5].activation="tanh"'
+
 "$DPTRAIN" bench "$SRC/jobs/mnist_cnn.cfg" --steps 3 --warmup-seconds 0 --profile --set fit.threads=1 >profile.txt 2>&1 ||
   fail "bench --profile: $(tail -2 profile.txt)"
 check_profile profile.txt conv2d max_pooling2d conv2d_1 max_pooling2d_1 flatten dense dense_1

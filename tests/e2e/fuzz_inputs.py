@@ -313,7 +313,7 @@ def main():
     ap.add_argument("--keep", help="work in this directory and keep it")
     ap.add_argument("--only", type=int, help="run only iteration ONLY of this seed (to see a finding again)")
     a = ap.parse_args()
-    src = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/e2e/ -> the source tree
     work = a.keep or tempfile.mkdtemp(prefix="dptrain-fuzz.")
     os.makedirs(work, exist_ok=True)
     fz = Fuzzer(os.path.abspath(a.dptrain), os.path.abspath(a.data), work, a.seed)
