@@ -121,6 +121,7 @@ extern "C" int backend_cuda_init(int local_rank, char *name, size_t name_len, ch
 
 extern "C" const struct backend backend_cuda = {
     "cuda",
+    1, /* is_device */
     cuda_alloc,
     cuda_free,
     cuda_upload,

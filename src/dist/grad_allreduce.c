@@ -16,17 +16,17 @@ int grad_allreduce_init(struct grad_allreduce *g, const struct backend *be, enum
     g->be = be;
     g->floats = floats;
     g->bucket_floats = (size_t)(bucket_mb * 1e6 / sizeof(float));
-    int device = be != &backend_cpu;
+    int device = be->is_device;
     /* One rank has nothing to sum, unless NCCL is asked for by name: then a communicator of one
      * runs the real NCCL path (how it is tested on a single GPU). */
     if (comm_world.size == 1 && !(device && kind == ALLREDUCE_NCCL)) {
-        g->name = "none";
+        g->kind = GRAD_ALLREDUCE_NONE, g->name = "none";
     } else if (!device) {
         if (kind == ALLREDUCE_NCCL)
             return dp_error_set(err, DP_EXIT_INPUT, "fit.allreduce = \"nccl\" needs the GPU backend (--device cuda)");
-        g->name = "mpi";
+        g->kind = GRAD_ALLREDUCE_MPI, g->name = "mpi";
     } else if (kind == ALLREDUCE_MPI) {
-        g->name = "mpi-staged";
+        g->kind = GRAD_ALLREDUCE_MPI_STAGED, g->name = "mpi-staged";
         g->host = dp_malloc(floats * sizeof(float), "host copy of the gradients");
     } else {
 #ifdef DPTRAIN_HAVE_NCCL
@@ -36,7 +36,7 @@ int grad_allreduce_init(struct grad_allreduce *g, const struct backend *be, enum
         comm_bcast_bytes(id, sizeof id, 0);
         if (nccl_comm_init(id, comm_world.rank, comm_world.size, timeout, err) != 0)
             return -1;
-        g->name = "nccl";
+        g->kind = GRAD_ALLREDUCE_NCCL, g->name = "nccl";
 #else
         (void)timeout;
         return dp_error_set(err, DP_EXIT_INPUT,
@@ -57,10 +57,10 @@ void grad_allreduce_begin(struct grad_allreduce *g, float *grads)
 static void launch(struct grad_allreduce *g, size_t first)
 {
     size_t n = g->unsent_end - first;
-    if (!strcmp(g->name, "mpi")) {
+    if (g->kind == GRAD_ALLREDUCE_MPI) {
         comm_iallreduce_sum_f32(&g->requests, g->grads + first, n);
 #ifdef DPTRAIN_HAVE_NCCL
-    } else if (!strcmp(g->name, "nccl")) {
+    } else if (g->kind == GRAD_ALLREDUCE_NCCL) {
         nccl_comm_allreduce_launch(g->grads + first, n);
 #endif
     }
@@ -70,19 +70,19 @@ static void launch(struct grad_allreduce *g, size_t first)
 
 void grad_allreduce_ready(struct grad_allreduce *g, size_t first)
 {
-    if (g->bucket_floats == 0 || !strcmp(g->name, "none") || !strcmp(g->name, "mpi-staged"))
+    if (g->bucket_floats == 0 || g->kind == GRAD_ALLREDUCE_NONE || g->kind == GRAD_ALLREDUCE_MPI_STAGED)
         return;
     if (first < g->unsent_end && g->unsent_end - first >= g->bucket_floats)
         launch(g, first);
-    else if (!strcmp(g->name, "mpi"))
+    else if (g->kind == GRAD_ALLREDUCE_MPI)
         comm_requests_progress(&g->requests); /* MPI moves started sums only inside MPI calls */
 }
 
 void grad_allreduce_finish(struct grad_allreduce *g)
 {
-    if (!strcmp(g->name, "none"))
+    if (g->kind == GRAD_ALLREDUCE_NONE)
         return;
-    if (!strcmp(g->name, "mpi-staged")) {
+    if (g->kind == GRAD_ALLREDUCE_MPI_STAGED) {
         g->be->download(g->host, g->grads, g->floats * sizeof(float));
         comm_allreduce_sum_f32(g->host, g->floats);
         g->be->upload(g->grads, g->host, g->floats * sizeof(float));
@@ -91,10 +91,10 @@ void grad_allreduce_finish(struct grad_allreduce *g)
     }
     if (g->unsent_end > 0)
         launch(g, 0);
-    if (!strcmp(g->name, "mpi"))
+    if (g->kind == GRAD_ALLREDUCE_MPI)
         comm_requests_wait(&g->requests);
 #ifdef DPTRAIN_HAVE_NCCL
-    else if (!strcmp(g->name, "nccl"))
+    else if (g->kind == GRAD_ALLREDUCE_NCCL)
         nccl_comm_join();
 #endif
 }
@@ -102,7 +102,7 @@ void grad_allreduce_finish(struct grad_allreduce *g)
 void grad_allreduce_sync(struct grad_allreduce *g)
 {
 #ifdef DPTRAIN_HAVE_NCCL
-    if (g->name && !strcmp(g->name, "nccl"))
+    if (g->kind == GRAD_ALLREDUCE_NCCL)
         nccl_comm_wait_all();
 #else
     (void)g;
@@ -112,7 +112,7 @@ void grad_allreduce_sync(struct grad_allreduce *g)
 void grad_allreduce_free(struct grad_allreduce *g)
 {
 #ifdef DPTRAIN_HAVE_NCCL
-    if (g->name && !strcmp(g->name, "nccl"))
+    if (g->kind == GRAD_ALLREDUCE_NCCL)
         nccl_comm_destroy();
 #endif
     free(g->host);

@@ -21,8 +21,12 @@
 #include "base/errors.h"
 #include "job/jobfile.h"
 
+/* The way chosen (see above) */
+enum grad_allreduce_kind { GRAD_ALLREDUCE_NONE, GRAD_ALLREDUCE_MPI, GRAD_ALLREDUCE_MPI_STAGED, GRAD_ALLREDUCE_NCCL };
+
 struct grad_allreduce {
-    const char *name;
+    enum grad_allreduce_kind kind;
+    const char *name;       /* the kind as summary.json and the start-up line say it */
     const struct backend *be;
     size_t floats;
     size_t bucket_floats;   /* 0: everything after backward */

@@ -46,6 +46,7 @@ struct host_copy {
 
 struct backend {
     const char *name;
+    int is_device; /* memory apart from the host's and work queued asynchronously (CUDA); 0 for the CPU */
 
     void *(*alloc)(size_t bytes, const char *what); /* zero-filled */
     void (*free)(void *p);

@@ -486,6 +486,7 @@ static void cpu_bind_thread(void) {}
 
 const struct backend backend_cpu = {
     .name = "cpu",
+    .is_device = 0,
     .alloc = cpu_alloc,
     .free = cpu_free,
     .upload = cpu_copy,

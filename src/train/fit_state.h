@@ -1,5 +1,6 @@
-/* The state of one `fit` run, shared by the training loop (trainer.c) and what reports on it
- * (fit_report.c: the epoch line's figures and summary.json). Private to those two files. */
+/* The state of one `fit` run, shared by its lifecycle (trainer.c: open, epochs, finish), the
+ * epoch (fit_epoch.c), the callbacks (callbacks/) and what reports on it (fit_report.c: the epoch
+ * line's figures and summary.json). Private to training. */
 #ifndef DPTRAIN_FIT_STATE_H
 #define DPTRAIN_FIT_STATE_H
 
@@ -20,6 +21,26 @@
 
 /* Steps left out of the steady-state figures (warm-up: first touches, caches, thread start). */
 #define STEADY_SKIP 5
+
+/* The loop's own state: what it was set to do, the epoch in progress, and what the callbacks
+ * decided. */
+struct fit_loop {
+    int64_t batch, steps, readback_steps; /* steps per epoch; loss sums come back every readback_steps */
+    const char *metric;                   /* NULL: none */
+    struct loss_params lp;
+    struct job_monitor ck, es;            /* checkpoint and early stopping monitors (val_ ones fall back
+                                             to their training counterparts without validation rows) */
+    int64_t epoch, first_step;            /* the epoch in progress, and the step it began at */
+    double epoch_start, split0[3];        /* when the epoch (or its part since a mid-epoch checkpoint) began;
+                                             compute/all-reduce/data seconds at its start */
+    double acc[LOSS_ACC_COUNT];           /* the epoch's loss sums, agreed by the ranks at read-backs */
+    struct progress prog;
+    int better;                           /* this epoch improved the checkpoint monitor */
+    int stopped_early;
+    int64_t last_written;                 /* the epoch whose end last.h5 holds (-1: none, or mid-epoch) */
+    double last_row[HISTORY_COLUMNS];     /* the last history row (summary.json) */
+    double wall_start;
+};
 
 struct fit_state {
     const struct job *job;
@@ -49,11 +70,16 @@ struct fit_state {
     int64_t steps_this_run, steady_steps, steady_samples;
     double steady_seconds, steady_data, steady_compute, steady_allreduce;
     char path_last[4096], path_best[4096], path_history[4096], path_summary[4096];
+    struct fit_loop loop;
 };
 
 /* Fills prog->tail with the epoch's samples/s, step-time split and GPU memory. */
 void fit_epoch_figures(struct fit_state *s, struct progress *prog, const double split0[3], double samples,
                        double seconds);
+
+/* One epoch from where the run stands: its steps, the read-backs handed to the callbacks,
+ * validation, the history row and the epoch_end callbacks. 0, TRAINER_STOPPED, or -1 (err set). */
+int fit_epoch(struct fit_state *s, struct dp_error *err);
 
 /* Writes summary.json on rank 0 (collective: every rank calls it). */
 int fit_write_summary(struct fit_state *s, const double *last_row, double wall, int stopped_early,

@@ -67,7 +67,7 @@ static int graph_usable(const struct train_step *t, int64_t rows)
         return 0;
     if (t->graph)
         return 1;
-    return t->be != &backend_cpu && !t->graphs_off && (!t->allreduce || !strcmp(t->allreduce->name, "none")) &&
+    return t->be->is_device && !t->graphs_off && (!t->allreduce || t->allreduce->kind == GRAD_ALLREDUCE_NONE) &&
            t->full_steps_run > 0 && dp_env_flag("DPTRAIN_CUDA_GRAPHS", 1);
 }
 

@@ -1,0 +1,84 @@
+/* Checkpoints: best.h5 when the monitor improves (or every epoch without save_best_only), last.h5
+ * every every_epochs epochs, mid-epoch every every_steps steps or every_seconds seconds, before a
+ * stop (signal or early stopping), and at the end. Every rank holds the same state; rank 0 writes,
+ * always to a temporary file renamed into place. */
+#include "train/callbacks/callbacks.h"
+#include "base/stop_signals.h"
+#include "base/timeutil.h"
+#include "dist/comm.h"
+#include "train/run_dir.h"
+
+static int write_checkpoint(struct fit_state *s, const char *path, struct dp_error *err)
+{
+    if (comm_world.rank != 0)
+        return 0;
+    struct checkpoint_contents c = {
+        .model = &s->model, .job_text = s->job->resolved_text, .norm = &s->norm,
+        .opt = &s->job->fit.optimizer, .opt_state = s->opt_state, .nopt_state = s->nopt_state,
+        .pos = &s->pos, .history = &s->history, .es_best_weights = s->es_best_weights,
+    };
+    return checkpoint_write(path, &c, err);
+}
+
+static int write_last(struct fit_state *s, struct dp_error *err)
+{
+    if (comm_world.rank == 0)
+        run_dir_keep_previous(s->o->run_dir, s->path_last, s->job->fit.checkpoint.keep);
+    if (write_checkpoint(s, s->path_last, err) != 0)
+        return -1;
+    s->last_checkpoint_time = time_now();
+    return 0;
+}
+
+/* Mid-epoch: the position within the epoch and its sums go into last.h5, so a resume prints the
+ * same epoch line; the reader thread is quiet meanwhile (HDF5 is used by one thread at a time). */
+static int checkpoint_readback(struct fit_state *s, int64_t step, struct dp_error *err)
+{
+    const struct job_checkpoint *ck = &s->job->fit.checkpoint;
+    struct fit_loop *L = &s->loop;
+    int by_steps = ck->every_steps > 0 && s->pos.iterations % ck->every_steps == 0;
+    int by_time = ck->every_seconds > 0 && time_now() - s->last_checkpoint_time >= ck->every_seconds;
+    if (!(stop_signal_pending() || by_steps || by_time) || step + 1 >= L->steps)
+        return 0; /* the epoch's end writes its own */
+    s->pos.step_in_epoch = step + 1;
+    s->pos.epoch_loss_sum = L->acc[LOSS_ACC_LOSS];
+    s->pos.epoch_metric_sum = L->acc[LOSS_ACC_METRIC];
+    s->pos.epoch_rows = L->acc[LOSS_ACC_ROWS];
+    s->pos.lr = optimizer_current_lr(&s->job->fit.optimizer, s->pos.iterations);
+    s->pos.train_seconds += time_now() - L->epoch_start;
+    L->epoch_start = time_now();
+    batch_prefetch_quiesce(&s->prefetch);
+    return write_last(s, err);
+}
+
+static int checkpoint_epoch_end(struct fit_state *s, const double *row, struct dp_error *err)
+{
+    const struct job_checkpoint *ck = &s->job->fit.checkpoint;
+    struct fit_loop *L = &s->loop;
+    double v = monitor_value(L->ck.monitor, row);
+    L->better = monitor_improved(L->ck.mode, v, s->pos.best, 0.0);
+    if (L->better) {
+        s->pos.best = v;
+        s->pos.best_epoch = L->epoch + 1;
+    }
+    if ((L->better || !ck->save_best_only) && write_checkpoint(s, s->path_best, err) != 0)
+        return -1;
+    if ((L->epoch + 1) % ck->every_epochs == 0 || stop_signal_pending() || L->stopped_early) {
+        if (write_last(s, err) != 0)
+            return -1;
+        L->last_written = s->pos.epoch;
+    }
+    return 0;
+}
+
+static int checkpoint_train_end(struct fit_state *s, struct dp_error *err)
+{
+    return s->loop.last_written != s->pos.epoch ? write_last(s, err) : 0;
+}
+
+const struct fit_callback callback_checkpoint = {
+    .name = "checkpoint",
+    .readback = checkpoint_readback,
+    .epoch_end = checkpoint_epoch_end,
+    .train_end = checkpoint_train_end,
+};
