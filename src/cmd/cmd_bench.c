@@ -78,11 +78,9 @@ int cmd_bench(int argc, char **argv)
     struct dp_error err = {0};
     cli_load_job(job_path, sets, nsets, &job);
     struct row_source src;
-    if (job_open_rows(&job, "train", &src, &err) != 0)
-        dp_die_error(&err);
     struct model m;
     struct target_mode tm;
-    if (job_build_model(&job, &src.x_shape, &m, &err) != 0 || job_target_mode(&job, &m, &src, &tm, &err) != 0)
+    if (job_open_model(&job, "train", &src, &m, &tm, &err) != 0)
         dp_die_error(&err);
     const struct backend *be = backend_select(device, 0, &err);
     if (!be)
@@ -124,7 +122,7 @@ int cmd_bench(int argc, char **argv)
         .db = &db,
         .opt_state = {state[0], state[1]},
         .optimizer = &job.fit.optimizer,
-        .lp = {job.fit.loss, job.fit.metric, m.layers[m.nlayers - 1].spec.u.dense.activation},
+        .lp = job_loss_params(&job, &m),
         .k = k,
         .seed = job.fit.seed,
         .batch = batch,

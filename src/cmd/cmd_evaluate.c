@@ -58,22 +58,16 @@ int cmd_evaluate(int argc, char **argv)
         dp_die_error(&err);
     H5Fclose(probe);
     struct row_source src;
-    if (job_open_rows(&job, "test", &src, &err) != 0)
-        dp_die_error(&err);
     struct model m;
     struct target_mode tm;
     struct normalizer norm;
-    if (job_build_model(&job, &src.x_shape, &m, &err) != 0 || job_target_mode(&job, &m, &src, &tm, &err) != 0)
+    if (job_open_model(&job, "test", &src, &m, &tm, &err) != 0)
         dp_die_error(&err);
     int64_t batch = job.fit.batch_size < 4096 ? 4096 : job.fit.batch_size;
     if (batch > src.rows && src.rows > 0)
         batch = src.rows;
-    model_allocate(&m, &backend_cpu, batch);
-    if (weights_load(&m, weights, &err) != 0 || checkpoint_read_normalizer(weights, &norm, src.x_cols, &err) != 0)
+    if (job_load_checkpoint(&job, &m, &backend_cpu, batch, weights, src.x_cols, &norm, &err) != 0)
         dp_die_error(&err);
-    if (job.data.normalize == NORMALIZE_STANDARD && norm.kind == NORMALIZE_NONE)
-        dp_warn("%s holds no normalization statistics but the job asks for normalize = \"standard\"; "
-                "evaluating on unnormalized features", weights);
     struct batch_reader r;
     struct host_batch hb;
     struct device_batch db;
@@ -86,7 +80,7 @@ int cmd_evaluate(int argc, char **argv)
     int64_t dim = tm.k == 1 ? 2 : tm.k;
     int64_t *confusion = classify ? dp_calloc((size_t)(dim * dim), sizeof(int64_t), "confusion matrix") : NULL;
     double acc[LOSS_ACC_COUNT];
-    struct loss_params lp = {job.fit.loss, job.fit.metric, m.layers[m.nlayers - 1].spec.u.dense.activation};
+    struct loss_params lp = job_loss_params(&job, &m);
     if (evaluate_rows(&m, &r, src.rows, batch, lp, &db, &hb, acc, confusion, NULL, NULL, &err) != 0)
         dp_die_error(&err);
     double loss = acc[LOSS_ACC_LOSS] / acc[LOSS_ACC_ROWS];

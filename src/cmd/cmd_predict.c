@@ -79,8 +79,7 @@ int cmd_predict(int argc, char **argv)
     if (job_build_model(&job, &xshape, &m, &err) != 0)
         dp_die_error(&err);
     int64_t batch = 4096, k = m.output_size;
-    model_allocate(&m, &backend_cpu, batch);
-    if (weights_load(&m, weights, &err) != 0 || checkpoint_read_normalizer(weights, &norm, cols, &err) != 0)
+    if (job_load_checkpoint(&job, &m, &backend_cpu, batch, weights, cols, &norm, &err) != 0)
         dp_die_error(&err);
     int classify = job.fit.loss != LOSS_MSE;
     float *pred = dp_malloc((size_t)(rows * k) * sizeof(float), "predictions");

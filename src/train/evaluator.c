@@ -1,9 +1,35 @@
 #include "train/evaluator.h"
 
 #include "dist/comm.h"
+#include "train/weights_file.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+int job_open_model(const struct job *job, const char *group, struct row_source *src, struct model *m,
+                   struct target_mode *tm, struct dp_error *err)
+{
+    if (job_open_rows(job, group, src, err) != 0)
+        return -1;
+    return job_build_model(job, &src->x_shape, m, err) != 0 || job_target_mode(job, m, src, tm, err) != 0 ? -1 : 0;
+}
+
+struct loss_params job_loss_params(const struct job *job, const struct model *m)
+{
+    return (struct loss_params){job->fit.loss, job->fit.metric, layer_activation(&m->layers[m->nlayers - 1].spec)};
+}
+
+int job_load_checkpoint(const struct job *job, struct model *m, const struct backend *be, int64_t batch,
+                        const char *weights, int64_t x_cols, struct normalizer *norm, struct dp_error *err)
+{
+    model_allocate(m, be, batch);
+    if (weights_load(m, weights, err) != 0 || checkpoint_read_normalizer(weights, norm, x_cols, err) != 0)
+        return -1;
+    if (job->data.normalize == NORMALIZE_STANDARD && norm->kind == NORMALIZE_NONE)
+        dp_warn("%s holds no normalization statistics but the job asks for normalize = \"standard\"; "
+                "using unnormalized features", weights);
+    return 0;
+}
 
 int job_open_rows(const struct job *job, const char *group, struct row_source *s, struct dp_error *err)
 {

@@ -1,5 +1,6 @@
-/* Shared set-up for fit, evaluate, predict and bench: opening the job's data, building the model,
- * moving batches to the backend, and running evaluation passes. */
+/* The set-up fit, evaluate, predict and bench share: from a job (and a checkpoint) to the rows,
+ * the model built for them and allocated on a backend, the targets' form and the loss parameters;
+ * moving batches to the backend; and evaluation passes. */
 #ifndef DPTRAIN_EVALUATOR_H
 #define DPTRAIN_EVALUATOR_H
 
@@ -23,6 +24,19 @@ struct target_mode {
 };
 int job_target_mode(const struct job *job, const struct model *m, const struct row_source *s,
                     struct target_mode *t, struct dp_error *err);
+
+/* The job's rows of `group` ("train" or "test"), its model built for their sample shape, and the
+ * targets' form. */
+int job_open_model(const struct job *job, const char *group, struct row_source *src, struct model *m,
+                   struct target_mode *tm, struct dp_error *err);
+/* The loss parameters the model trains and evaluates with: the job's loss and metric, the output
+ * layer's activation. */
+struct loss_params job_loss_params(const struct job *job, const struct model *m);
+/* The model allocated on `be` for batches of `batch` rows, with the weights and the normalization
+ * (of x_cols features) stored in the checkpoint `weights`; warns when the job asks for
+ * standardized features and the checkpoint holds no statistics. */
+int job_load_checkpoint(const struct job *job, struct model *m, const struct backend *be, int64_t batch,
+                        const char *weights, int64_t x_cols, struct normalizer *norm, struct dp_error *err);
 
 /* Batch buffers in backend memory; x is the model's input buffer. */
 struct device_batch {

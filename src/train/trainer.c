@@ -124,19 +124,12 @@ static int fit_restore(struct fit_state *s, const char *path, struct dp_error *e
     return 0;
 }
 
-static int fit_setup(struct fit_state *s, const struct job *job, const struct fit_options *o,
-                     const char *resume_path, struct dp_error *err)
+/* The rows (training, then validation: Keras' validation_split takes the last rows), the model on
+ * this rank's backend with fresh or restored weights and optimizer state, and the normalization. */
+static int setup_model(struct fit_state *s, const struct job *job, const char *resume_path, struct dp_error *err)
 {
     const struct job_data *d = &job->data;
-    s->job = job;
-    s->o = o;
-    s->be = binding_select(o->device, job->fit.allreduce, &s->binding, err);
-    if (!s->be)
-        return -1;
-    s->pos.seed = job->fit.seed;
-    s->pos.best = s->pos.es_best = NAN;
-    s->pos.best_epoch = -1;
-    if (job_open_rows(job, "train", &s->src, err) != 0)
+    if (job_open_model(job, "train", &s->src, &s->model, &s->tm, err) != 0)
         return -1;
     int64_t n = s->src.rows;
     s->ntrain = (int64_t)floor((double)n * (1.0 - d->validation_split));
@@ -144,11 +137,7 @@ static int fit_setup(struct fit_state *s, const struct job *job, const struct fi
     if (s->ntrain < 1)
         return dp_error_set(err, DP_EXIT_INPUT, "%s: no training rows (%lld rows, validation_split %g)",
                             job->path, (long long)n, d->validation_split);
-    if (job_build_model(job, &s->src.x_shape, &s->model, err) != 0 ||
-        job_target_mode(job, &s->model, &s->src, &s->tm, err) != 0)
-        return -1;
-    int64_t batch = job->fit.batch_size;
-    model_allocate(&s->model, s->be, batch);
+    model_allocate(&s->model, s->be, job->fit.batch_size);
     s->precision = s->be->set_precision(precision_code(job->fit.precision));
     if (job->fit.precision != PRECISION_AUTO && job->fit.precision != PRECISION_FP32 && !s->be->is_device &&
         comm_world.rank == 0)
@@ -161,25 +150,33 @@ static int fit_setup(struct fit_state *s, const struct job *job, const struct fi
     for (int i = 0; i < s->nopt_state; i++)
         s->opt_state[i] = s->be->alloc(s->model.arena_floats * sizeof(float), "optimizer state");
     normalizer_init_none(&s->norm, s->src.x_cols);
-    if (resume_path) {
-        if (fit_restore(s, resume_path, err) != 0)
-            return -1;
-    } else if (d->normalize == NORMALIZE_STANDARD) {
+    if (resume_path)
+        return fit_restore(s, resume_path, err);
+    if (d->normalize == NORMALIZE_STANDARD) {
         normalizer_free(&s->norm);
-        if (normalizer_fit(&s->norm, &s->src, s->ntrain, err) != 0)
-            return -1;
+        return normalizer_fit(&s->norm, &s->src, s->ntrain, err);
     }
+    return 0;
+}
+
+/* The readers of training and validation rows (this rank's slices), the two host batches the
+ * reader thread fills in turn, the device batch, and the step. */
+static int setup_pipeline(struct fit_state *s, const struct job *job, struct dp_error *err)
+{
+    const struct job_data *d = &job->data;
+    int64_t batch = job->fit.batch_size;
+    const struct target_mode *tm = &s->tm;
     int shuffle = d->shuffle && !s->src.synthetic; /* synthetic rows are i.i.d. already */
     if (batch_reader_init(&s->train_reader, &s->src, &s->norm, 0, s->ntrain, shuffle, job->fit.seed,
-                          d->shuffle_buffer_mb, s->tm.want_labels, s->tm.classes, s->tm.k, err) != 0 ||
+                          d->shuffle_buffer_mb, tm->want_labels, tm->classes, tm->k, err) != 0 ||
         batch_reader_init(&s->val_reader, &s->src, &s->norm, s->ntrain, s->nval, 0, job->fit.seed,
-                          d->shuffle_buffer_mb / 4 + 1, s->tm.want_labels, s->tm.classes, s->tm.k, err) != 0)
+                          d->shuffle_buffer_mb / 4 + 1, tm->want_labels, tm->classes, tm->k, err) != 0)
         return -1;
     batch_reader_set_slice(&s->train_reader, batch, comm_world.rank, comm_world.size);
     batch_reader_set_slice(&s->val_reader, batch, comm_world.rank, comm_world.size);
     for (int i = 0; i < 2; i++) /* two, so the host fills one while the device copies the other */
-        host_batch_alloc_pinned(&s->hb[i], s->be, batch, s->src.x_cols, s->tm.k, s->tm.want_labels);
-    device_batch_alloc(&s->db, s->be, batch, s->tm.k);
+        host_batch_alloc_pinned(&s->hb[i], s->be, batch, s->src.x_cols, tm->k, tm->want_labels);
+    device_batch_alloc(&s->db, s->be, batch, tm->k);
     if (batch_prefetch_start(&s->prefetch, &s->train_reader, s->be, s->hb, d->reader_thread, err) != 0)
         return -1;
     s->step = (struct train_step){
@@ -188,13 +185,27 @@ static int fit_setup(struct fit_state *s, const struct job *job, const struct fi
         .db = &s->db,
         .opt_state = {s->opt_state[0], s->opt_state[1]},
         .optimizer = &job->fit.optimizer,
-        .lp = {job->fit.loss, job->fit.metric, s->model.layers[s->model.nlayers - 1].spec.u.dense.activation},
-        .k = s->tm.k,
+        .lp = job_loss_params(job, &s->model),
+        .k = tm->k,
         .seed = job->fit.seed,
         .batch = batch,
         .allreduce = &s->allreduce,
     };
     return 0;
+}
+
+static int fit_setup(struct fit_state *s, const struct job *job, const struct fit_options *o,
+                     const char *resume_path, struct dp_error *err)
+{
+    s->job = job;
+    s->o = o;
+    s->be = binding_select(o->device, job->fit.allreduce, &s->binding, err);
+    if (!s->be)
+        return -1;
+    s->pos.seed = job->fit.seed;
+    s->pos.best = s->pos.es_best = NAN;
+    s->pos.best_epoch = -1;
+    return setup_model(s, job, resume_path, err) != 0 || setup_pipeline(s, job, err) != 0 ? -1 : 0;
 }
 
 /* Where a resume comes from: NULL for a fresh start. Checks happen before anything is written. */

@@ -1,6 +1,7 @@
 #include "train/weights_file.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,92 @@ static float *download_arena(const struct model *m, const float *arena)
     return host;
 }
 
+/* The training position's fields as attributes of /dptrain: described once, written and read from
+ * this table. */
+static const struct position_field {
+    const char *name;
+    int is_integer;  /* int64 attribute (else float64) */
+    size_t offset;   /* in struct train_position */
+} position_fields[] = {
+    {"epoch", 1, offsetof(struct train_position, epoch)},
+    {"step_in_epoch", 1, offsetof(struct train_position, step_in_epoch)},
+    {"iterations", 1, offsetof(struct train_position, iterations)},
+    {"seed", 1, offsetof(struct train_position, seed)}, /* a uint64_t stored as int64 */
+    {"best", 0, offsetof(struct train_position, best)},
+    {"best_epoch", 1, offsetof(struct train_position, best_epoch)},
+    {"early_stopping_wait", 1, offsetof(struct train_position, wait)},
+    {"learning_rate", 0, offsetof(struct train_position, lr)},
+    {"early_stopping_best", 0, offsetof(struct train_position, es_best)},
+    {"epoch_loss_sum", 0, offsetof(struct train_position, epoch_loss_sum)},
+    {"epoch_metric_sum", 0, offsetof(struct train_position, epoch_metric_sum)},
+    {"epoch_rows", 0, offsetof(struct train_position, epoch_rows)},
+    {"train_seconds", 0, offsetof(struct train_position, train_seconds)},
+    {"samples", 1, offsetof(struct train_position, samples)},
+};
+#define POSITION_FIELDS (sizeof position_fields / sizeof position_fields[0])
+
+static void write_position(hid_t d, const struct train_position *pos, const char *where)
+{
+    for (size_t i = 0; i < POSITION_FIELDS; i++) {
+        const void *at = (const char *)pos + position_fields[i].offset;
+        if (position_fields[i].is_integer)
+            h5io_attr_i64(d, position_fields[i].name, *(const int64_t *)at, where);
+        else
+            h5io_attr_f64(d, position_fields[i].name, *(const double *)at, where);
+    }
+}
+
+static int read_position(hid_t d, struct train_position *pos, const char *path, struct dp_error *err)
+{
+    for (size_t i = 0; i < POSITION_FIELDS; i++) {
+        void *at = (char *)pos + position_fields[i].offset;
+        if (position_fields[i].is_integer ? h5io_read_attr_i64(d, position_fields[i].name, (int64_t *)at, path, err)
+                                          : h5io_read_attr_f64(d, position_fields[i].name, (double *)at, path, err))
+            return -1;
+    }
+    return 0;
+}
+
+/* /dptrain's groups and datasets beside the position: best weights kept by early stopping, the
+ * normalization, the optimizer state, the history. */
+static void write_state(hid_t d, const struct checkpoint_contents *c, const char *tmp)
+{
+    const struct model *m = c->model;
+    if (c->es_best_weights) {
+        hid_t g = h5io_group_create(d, "early_stopping_best_weights", tmp);
+        write_arena_tensors(g, m, c->es_best_weights, tmp, 0);
+        H5Gclose(g);
+    }
+    if (c->norm && c->norm->kind == NORMALIZE_STANDARD) {
+        hid_t g = h5io_group_create(d, "normalization", tmp);
+        h5io_attr_string(g, "kind", "standard", tmp);
+        h5io_write_f64(g, "mean", 1, &c->norm->cols, c->norm->mean, tmp);
+        h5io_write_f64(g, "std", 1, &c->norm->cols, c->norm->std, tmp);
+        H5Gclose(g);
+    }
+    if (c->opt) {
+        hid_t g = h5io_group_create(d, "optimizer", tmp);
+        h5io_attr_string(g, "name", optimizer_names[c->opt->kind], tmp);
+        for (int s = 0; s < c->nopt_state; s++) {
+            float *state = download_arena(m, c->opt_state[s]);
+            hid_t sg = h5io_group_create(g, opt_state_names[s][c->opt->kind], tmp);
+            write_arena_tensors(sg, m, state, tmp, 0);
+            H5Gclose(sg);
+            free(state);
+        }
+        H5Gclose(g);
+    }
+    if (c->history && c->history->rows > 0) {
+        static const char *const cols[HISTORY_COLUMNS] = {"epoch", "loss", "metric", "val_loss",
+                                                          "val_metric", "seconds", "lr"};
+        int64_t dims[2] = {c->history->rows, HISTORY_COLUMNS};
+        h5io_write_f64(d, "history", 2, dims, c->history->v, tmp);
+        hid_t ds = H5Dopen2(d, "history", H5P_DEFAULT);
+        h5io_attr_strings(ds, "columns", cols, HISTORY_COLUMNS, tmp);
+        H5Dclose(ds);
+    }
+}
+
 int checkpoint_write(const char *path, const struct checkpoint_contents *c, struct dp_error *err)
 {
     const struct model *m = c->model;
@@ -101,55 +188,9 @@ int checkpoint_write(const char *path, const struct checkpoint_contents *c, stru
     h5io_attr_i64(d, "format_version", CHECKPOINT_FORMAT_VERSION, tmp);
     h5io_attr_string(d, "dptrain_version", DPTRAIN_VERSION, tmp);
     h5io_attr_string(d, "job", c->job_text ? c->job_text : "", tmp);
-    if (c->pos) {
-        h5io_attr_i64(d, "epoch", c->pos->epoch, tmp);
-        h5io_attr_i64(d, "step_in_epoch", c->pos->step_in_epoch, tmp);
-        h5io_attr_i64(d, "iterations", c->pos->iterations, tmp);
-        h5io_attr_i64(d, "seed", (int64_t)c->pos->seed, tmp);
-        h5io_attr_f64(d, "best", c->pos->best, tmp);
-        h5io_attr_i64(d, "best_epoch", c->pos->best_epoch, tmp);
-        h5io_attr_i64(d, "early_stopping_wait", c->pos->wait, tmp);
-        h5io_attr_f64(d, "learning_rate", c->pos->lr, tmp);
-        h5io_attr_f64(d, "early_stopping_best", c->pos->es_best, tmp);
-        h5io_attr_f64(d, "epoch_loss_sum", c->pos->epoch_loss_sum, tmp);
-        h5io_attr_f64(d, "epoch_metric_sum", c->pos->epoch_metric_sum, tmp);
-        h5io_attr_f64(d, "epoch_rows", c->pos->epoch_rows, tmp);
-        h5io_attr_f64(d, "train_seconds", c->pos->train_seconds, tmp);
-        h5io_attr_i64(d, "samples", c->pos->samples, tmp);
-    }
-    if (c->es_best_weights) {
-        hid_t g = h5io_group_create(d, "early_stopping_best_weights", tmp);
-        write_arena_tensors(g, m, c->es_best_weights, tmp, 0);
-        H5Gclose(g);
-    }
-    if (c->norm && c->norm->kind == NORMALIZE_STANDARD) {
-        hid_t g = h5io_group_create(d, "normalization", tmp);
-        h5io_attr_string(g, "kind", "standard", tmp);
-        h5io_write_f64(g, "mean", 1, &c->norm->cols, c->norm->mean, tmp);
-        h5io_write_f64(g, "std", 1, &c->norm->cols, c->norm->std, tmp);
-        H5Gclose(g);
-    }
-    if (c->opt) {
-        hid_t g = h5io_group_create(d, "optimizer", tmp);
-        h5io_attr_string(g, "name", optimizer_names[c->opt->kind], tmp);
-        for (int s = 0; s < c->nopt_state; s++) {
-            float *state = download_arena(m, c->opt_state[s]);
-            hid_t sg = h5io_group_create(g, opt_state_names[s][c->opt->kind], tmp);
-            write_arena_tensors(sg, m, state, tmp, 0);
-            H5Gclose(sg);
-            free(state);
-        }
-        H5Gclose(g);
-    }
-    if (c->history && c->history->rows > 0) {
-        static const char *const cols[HISTORY_COLUMNS] = {"epoch", "loss", "metric", "val_loss",
-                                                          "val_metric", "seconds", "lr"};
-        int64_t dims[2] = {c->history->rows, HISTORY_COLUMNS};
-        h5io_write_f64(d, "history", 2, dims, c->history->v, tmp);
-        hid_t ds = H5Dopen2(d, "history", H5P_DEFAULT);
-        h5io_attr_strings(ds, "columns", cols, HISTORY_COLUMNS, tmp);
-        H5Dclose(ds);
-    }
+    if (c->pos)
+        write_position(d, c->pos, tmp);
+    write_state(d, c, tmp);
     H5Gclose(d);
     return h5io_commit_temp(f, tmp, path, 1, err);
 }
@@ -294,6 +335,49 @@ int checkpoint_read_job_text(const char *path, char **text, struct dp_error *err
     return rc;
 }
 
+static int read_history(hid_t d, struct history *h, const char *path, struct dp_error *err)
+{
+    if (H5Lexists(d, "history", H5P_DEFAULT) <= 0)
+        return 0;
+    int rank;
+    int64_t dims[2];
+    if (h5io_dataset_shape(d, "history", &rank, dims, 2, path, err) != 0)
+        return -1;
+    if (rank != 2 || dims[1] != HISTORY_COLUMNS)
+        return dp_error_set(err, DP_EXIT_INPUT, "%s: /dptrain/history has an unexpected shape", path);
+    h->rows = h->cap = dims[0];
+    h->v = dp_malloc((size_t)(dims[0] * HISTORY_COLUMNS) * sizeof(double), "history");
+    hid_t ds = H5Dopen2(d, "history", H5P_DEFAULT);
+    herr_t r = H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, h->v);
+    H5Dclose(ds);
+    return r < 0 ? dp_error_set(err, DP_EXIT_INPUT, "%s: cannot read /dptrain/history", path) : 0;
+}
+
+static int read_optimizer_state(hid_t d, const struct model *m, struct checkpoint_state *st, const char *path,
+                                struct dp_error *err)
+{
+    if (H5Lexists(d, "optimizer", H5P_DEFAULT) <= 0)
+        return 0;
+    hid_t g = H5Gopen2(d, "optimizer", H5P_DEFAULT);
+    int bad = h5io_read_attr_string(g, "name", &st->optimizer, path, err) != 0;
+    for (int k = 0; !bad && k < OPTIMIZER_COUNT; k++) {
+        if (strcmp(st->optimizer, optimizer_names[k]))
+            continue;
+        for (int s = 0; s < 2 && !bad; s++) {
+            const char *name = opt_state_names[s][k];
+            if (!name[0] || H5Lexists(g, name, H5P_DEFAULT) <= 0)
+                continue;
+            hid_t sg = H5Gopen2(g, name, H5P_DEFAULT);
+            st->opt_state[s] = dp_calloc(m->arena_floats, sizeof(float), "optimizer state");
+            st->nopt_state = s + 1;
+            bad = read_arena_tensors(sg, m, st->opt_state[s], path, err) != 0;
+            H5Gclose(sg);
+        }
+    }
+    H5Gclose(g);
+    return bad ? -1 : 0;
+}
+
 int checkpoint_read_state(const char *path, const struct model *m, struct checkpoint_state *st,
                           struct dp_error *err)
 {
@@ -306,7 +390,7 @@ int checkpoint_read_state(const char *path, const struct model *m, struct checkp
         return -1;
     hid_t d = H5Gopen2(f, "dptrain", H5P_DEFAULT);
     int rc = -1;
-    int64_t version = 0, seed = 0;
+    int64_t version = 0;
     struct train_position *p = &st->pos;
     if (h5io_read_attr_i64(d, "format_version", &version, path, err) != 0)
         goto done;
@@ -315,59 +399,10 @@ int checkpoint_read_state(const char *path, const struct model *m, struct checkp
                      path, (long long)version, CHECKPOINT_FORMAT_VERSION);
         goto done;
     }
-    if (h5io_read_attr_i64(d, "epoch", &p->epoch, path, err) || h5io_read_attr_i64(d, "step_in_epoch", &p->step_in_epoch, path, err) ||
-        h5io_read_attr_i64(d, "iterations", &p->iterations, path, err) || h5io_read_attr_i64(d, "seed", &seed, path, err) ||
-        h5io_read_attr_f64(d, "best", &p->best, path, err) || h5io_read_attr_i64(d, "best_epoch", &p->best_epoch, path, err) ||
-        h5io_read_attr_i64(d, "early_stopping_wait", &p->wait, path, err) ||
-        h5io_read_attr_f64(d, "learning_rate", &p->lr, path, err) ||
-        h5io_read_attr_f64(d, "early_stopping_best", &p->es_best, path, err) ||
-        h5io_read_attr_f64(d, "epoch_loss_sum", &p->epoch_loss_sum, path, err) ||
-        h5io_read_attr_f64(d, "epoch_metric_sum", &p->epoch_metric_sum, path, err) ||
-        h5io_read_attr_f64(d, "epoch_rows", &p->epoch_rows, path, err) ||
-        h5io_read_attr_f64(d, "train_seconds", &p->train_seconds, path, err) ||
-        h5io_read_attr_i64(d, "samples", &p->samples, path, err))
+    if (read_position(d, p, path, err) != 0)
         goto done;
-    p->seed = (uint64_t)seed;
-    if (H5Lexists(d, "history", H5P_DEFAULT) > 0) {
-        int rank;
-        int64_t dims[2];
-        if (h5io_dataset_shape(d, "history", &rank, dims, 2, path, err) != 0)
-            goto done;
-        if (rank != 2 || dims[1] != HISTORY_COLUMNS) {
-            dp_error_set(err, DP_EXIT_INPUT, "%s: /dptrain/history has an unexpected shape", path);
-            goto done;
-        }
-        st->history.rows = st->history.cap = dims[0];
-        st->history.v = dp_malloc((size_t)(dims[0] * HISTORY_COLUMNS) * sizeof(double), "history");
-        hid_t ds = H5Dopen2(d, "history", H5P_DEFAULT);
-        herr_t r = H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, st->history.v);
-        H5Dclose(ds);
-        if (r < 0) {
-            dp_error_set(err, DP_EXIT_INPUT, "%s: cannot read /dptrain/history", path);
-            goto done;
-        }
-    }
-    if (H5Lexists(d, "optimizer", H5P_DEFAULT) > 0) {
-        hid_t g = H5Gopen2(d, "optimizer", H5P_DEFAULT);
-        int bad = h5io_read_attr_string(g, "name", &st->optimizer, path, err) != 0;
-        for (int k = 0; !bad && k < OPTIMIZER_COUNT; k++) {
-            if (strcmp(st->optimizer, optimizer_names[k]))
-                continue;
-            for (int s = 0; s < 2 && !bad; s++) {
-                const char *name = opt_state_names[s][k];
-                if (!name[0] || H5Lexists(g, name, H5P_DEFAULT) <= 0)
-                    continue;
-                hid_t sg = H5Gopen2(g, name, H5P_DEFAULT);
-                st->opt_state[s] = dp_calloc(m->arena_floats, sizeof(float), "optimizer state");
-                st->nopt_state = s + 1;
-                bad = read_arena_tensors(sg, m, st->opt_state[s], path, err) != 0;
-                H5Gclose(sg);
-            }
-        }
-        H5Gclose(g);
-        if (bad)
-            goto done;
-    }
+    if (read_history(d, &st->history, path, err) != 0 || read_optimizer_state(d, m, st, path, err) != 0)
+        goto done;
     if (H5Lexists(d, "early_stopping_best_weights", H5P_DEFAULT) > 0) {
         hid_t g = H5Gopen2(d, "early_stopping_best_weights", H5P_DEFAULT);
         st->es_best_weights = dp_calloc(m->arena_floats, sizeof(float), "best weights");
