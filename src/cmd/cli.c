@@ -5,7 +5,8 @@
 #include <string.h>
 
 #include "base/errors.h"
-#include "train/trainer.h"
+#include "job/jobfile.h"
+#include "net/backend.h"
 
 const char *cli_value(int argc, char **argv, int *i, const char *opt)
 {
@@ -65,5 +66,5 @@ void cli_load_job(const char *path, const char **sets, int nsets, struct job *jo
     if (job_load(job, path, sets, nsets, &err) != 0)
         dp_die_error(&err);
     free(sets);
-    trainer_set_threads(job->fit.threads);
+    backend_set_threads(job->fit.threads);
 }

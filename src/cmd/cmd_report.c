@@ -115,44 +115,58 @@ static double ring_allreduce(double bytes, int p, int per_node, double nvlink, d
     return 2.0 * (p - 1) / p * bytes / bw + 2.0 * (p - 1) * latency;
 }
 
-static int report_scaling(int argc, char **argv)
+struct report_options {
+    const char *out_dir, *project, *force_mode;
+    double compute_override, nvlink, ib, latency;
+    int per_node;
+    struct run *runs;
+    int n;
+};
+
+/* The options and the runs; 1 when --help was asked (and printed). */
+static int parse_report_options(int argc, char **argv, struct report_options *o)
 {
-    const char *out_dir = "scaling-report", *project = NULL, *force_mode = NULL;
-    double compute_override = 0, nvlink = 150e9, ib = 20e9, latency = 10e-6;
-    int per_node = 8;
-    struct run *runs = NULL;
-    int n = 0;
+    *o = (struct report_options){"scaling-report", NULL, NULL, 0, 150e9, 20e9, 10e-6, 8, NULL, 0};
     for (int i = 2; i < argc; i++) {
         if (cli_is_help(argv[i])) {
             fputs(help, stdout);
-            return 0;
+            return 1;
         } else if (!strcmp(argv[i], "-o")) {
-            out_dir = cli_value(argc, argv, &i, "-o");
+            o->out_dir = cli_value(argc, argv, &i, "-o");
         } else if (!strcmp(argv[i], "--project")) {
-            project = cli_value(argc, argv, &i, "--project");
+            o->project = cli_value(argc, argv, &i, "--project");
         } else if (!strcmp(argv[i], "--mode")) {
-            force_mode = cli_value(argc, argv, &i, "--mode");
-            if (strcmp(force_mode, "strong") && strcmp(force_mode, "weak"))
-                dp_die(DP_EXIT_INPUT, "--mode: expected strong or weak, got '%s'", force_mode);
+            o->force_mode = cli_value(argc, argv, &i, "--mode");
+            if (strcmp(o->force_mode, "strong") && strcmp(o->force_mode, "weak"))
+                dp_die(DP_EXIT_INPUT, "--mode: expected strong or weak, got '%s'", o->force_mode);
         } else if (!strcmp(argv[i], "--compute-seconds")) {
-            compute_override = cli_double("--compute-seconds", cli_value(argc, argv, &i, "--compute-seconds"), 1e-9, 1e6);
+            o->compute_override = cli_double("--compute-seconds", cli_value(argc, argv, &i, "--compute-seconds"), 1e-9, 1e6);
         } else if (!strcmp(argv[i], "--gpus-per-node")) {
-            per_node = (int)cli_int64("--gpus-per-node", cli_value(argc, argv, &i, "--gpus-per-node"), 1, 1024);
+            o->per_node = (int)cli_int64("--gpus-per-node", cli_value(argc, argv, &i, "--gpus-per-node"), 1, 1024);
         } else if (!strcmp(argv[i], "--nvlink-gbs")) {
-            nvlink = 1e9 * cli_double("--nvlink-gbs", cli_value(argc, argv, &i, "--nvlink-gbs"), 1e-3, 1e6);
+            o->nvlink = 1e9 * cli_double("--nvlink-gbs", cli_value(argc, argv, &i, "--nvlink-gbs"), 1e-3, 1e6);
         } else if (!strcmp(argv[i], "--ib-gbs")) {
-            ib = 1e9 * cli_double("--ib-gbs", cli_value(argc, argv, &i, "--ib-gbs"), 1e-3, 1e6);
+            o->ib = 1e9 * cli_double("--ib-gbs", cli_value(argc, argv, &i, "--ib-gbs"), 1e-3, 1e6);
         } else if (!strcmp(argv[i], "--latency-us")) {
-            latency = 1e-6 * cli_double("--latency-us", cli_value(argc, argv, &i, "--latency-us"), 0, 1e6);
+            o->latency = 1e-6 * cli_double("--latency-us", cli_value(argc, argv, &i, "--latency-us"), 0, 1e6);
         } else if (argv[i][0] != '-') {
-            runs = dp_realloc(runs, (size_t)(n + 1) * sizeof *runs, "runs");
-            read_run(&runs[n++], argv[i]);
+            o->runs = dp_realloc(o->runs, (size_t)(o->n + 1) * sizeof *o->runs, "runs");
+            read_run(&o->runs[o->n++], argv[i]);
         } else {
             cli_unknown("report scaling", argv[i]);
         }
     }
-    if (n < 1)
+    if (o->n < 1)
         dp_die(DP_EXIT_INPUT, "report scaling: no run dirs given (see 'dptrain report scaling --help')");
+    return 0;
+}
+
+/* The runs sorted by ranks, of one job and model, from a 1-rank baseline, keeping the global
+ * batch (strong scaling: returns 1) or the per-rank batch (weak: 0) fixed. */
+static int check_runs(const struct report_options *o)
+{
+    struct run *runs = o->runs;
+    int n = o->n;
     qsort(runs, (size_t)n, sizeof *runs, by_ranks);
     for (int i = 1; i < n; i++) {
         if (strcmp(runs[i].name, runs[0].name) || strcmp(runs[i].model, runs[0].model) ||
@@ -173,36 +187,30 @@ static int report_scaling(int argc, char **argv)
     if (runs[0].ranks != 1)
         dp_die(DP_EXIT_INPUT, "the sweep needs a 1-rank run as its baseline (smallest here: %g ranks in %s)",
                runs[0].ranks, runs[0].path);
-    if (force_mode) {
-        int want_strong = !strcmp(force_mode, "strong");
-        if (n > 1 && !(want_strong ? strong : weak))
-            dp_die(DP_EXIT_INPUT, "--mode %s: these runs do not keep the %s batch fixed", force_mode,
-                   want_strong ? "global" : "per-rank");
-        strong = want_strong;
-    }
-    const char *mode = strong ? "strong" : "weak";
-    if (mkdir(out_dir, 0777) != 0 && errno != EEXIST)
-        dp_die(DP_EXIT_INPUT, "%s: cannot create: %s", out_dir, strerror(errno));
-    char path[4200];
-    static const char *const names[] = {"scaling.csv", "scaling.md", "scaling.dat"};
-    struct atomic_file files[3];
-    struct dp_error err = {0};
-    for (int i = 0; i < 3; i++) {
-        snprintf(path, sizeof path, "%s/%s", out_dir, names[i]);
-        if (atomic_file_open(&files[i], path, &err) != 0)
-            dp_die(DP_EXIT_INPUT, "%s", err.msg);
-    }
-    FILE *csv = files[0].f, *md = files[1].f, *dat = files[2].f;
+    if (!o->force_mode)
+        return strong;
+    int want_strong = !strcmp(o->force_mode, "strong");
+    if (n > 1 && !(want_strong ? strong : weak))
+        dp_die(DP_EXIT_INPUT, "--mode %s: these runs do not keep the %s batch fixed", o->force_mode,
+               want_strong ? "global" : "per-rank");
+    return want_strong;
+}
+
+/* The measured table: stdout, scaling.md, scaling.csv, and scaling.dat for the plot. */
+static void write_table(const struct report_options *o, int strong, FILE *csv, FILE *md, FILE *dat)
+{
+    const struct run *runs = o->runs;
     fprintf(csv, "ranks,samples_per_second,step_seconds,speedup,efficiency,compute_share,allreduce_share,data_share\n");
     char head[512];
     snprintf(head, sizeof head, "%s scaling of %s (%s; global batch %g%s; steady state, first %g steps left out)",
-             mode, runs[0].name, runs[0].device, runs[0].global_batch, strong ? "" : " at 1 rank", runs[0].skipped);
+             strong ? "strong" : "weak", runs[0].name, runs[0].device, runs[0].global_batch, strong ? "" : " at 1 rank",
+             runs[0].skipped);
     printf("%s\n", head);
     fprintf(md, "%s\n\n", head);
     const char *cols = "| ranks | samples/s | step ms | speed-up | efficiency | compute | all-reduce | data wait |";
     printf("%s\n", cols);
     fprintf(md, "%s\n|------:|----------:|--------:|---------:|-----------:|--------:|-----------:|----------:|\n", cols);
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < o->n; i++) {
         const struct run *r = &runs[i];
         double speedup = strong ? runs[0].step / r->step : r->sps / runs[0].sps;
         double eff = strong ? runs[0].step / (r->ranks * r->step) : r->sps / (r->ranks * runs[0].sps);
@@ -217,44 +225,51 @@ static int report_scaling(int argc, char **argv)
         fprintf(csv, "%g,%.17g,%.17g,%.17g,%.17g,%.6f,%.6f,%.6f\n", r->ranks, r->sps, r->step, speedup, eff, sc, sa, sd);
         fprintf(dat, "%g %.9g %.9g\n", r->ranks, speedup, eff);
     }
-    if (project) {
-        double tc = compute_override > 0 ? compute_override : runs[0].step;
-        double bytes = runs[0].gradient_bytes;
-        snprintf(head, sizeof head, "\nprojection (%s scaling): T_c %.4g ms per step at 1 GPU%s, %.3g MB of gradients, "
-                 "%d GPUs per node, NVLink %.0f GB/s, InfiniBand %.0f GB/s, latency %.0f us",
-                 mode, tc * 1e3, compute_override > 0 ? " (given)" : " (measured)", bytes / 1e6, per_node, nvlink / 1e9,
-                 ib / 1e9, latency * 1e6);
-        printf("%s\n", head);
-        fprintf(md, "%s\n\n", head);
-        const char *pcols = "| GPUs | all-reduce ms | step ms (no overlap) | efficiency | step ms (overlap) | efficiency | measured |";
-        printf("%s\n", pcols);
-        fprintf(md, "%s\n|-----:|--------------:|---------------------:|-----------:|------------------:|-----------:|---------:|\n", pcols);
-        char *list = dp_strdup(project);
-        for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
-            int p = (int)cli_int64("--project", tok, 1, 1 << 20);
-            double ar = ring_allreduce(bytes, p, per_node, nvlink, ib, latency);
-            double comp = strong ? tc / p : tc;
-            double t0 = comp + ar, t1 = fmax(comp, ar);
-            double e0 = strong ? tc / (p * t0) : tc / t0, e1 = strong ? tc / (p * t1) : tc / t1;
-            char measured[32] = "";
-            for (int i = 0; i < n; i++)
-                if (runs[i].ranks == p)
-                    snprintf(measured, sizeof measured, "%.1f%%",
-                             100 * (strong ? runs[0].step / (p * runs[i].step) : runs[i].sps / (p * runs[0].sps)));
-            char line[512];
-            snprintf(line, sizeof line, "| %4d | %13.3f | %20.3f | %9.1f%% | %17.3f | %9.1f%% | %8s |", p, ar * 1e3,
-                     t0 * 1e3, 100 * e0, t1 * 1e3, 100 * e1, measured);
-            printf("%s\n", line);
-            fprintf(md, "%s\n", line);
-        }
-        free(list);
+}
+
+/* --project: step time and efficiency at P GPUs from the 1-rank compute time and a ring all-reduce. */
+static void write_projection(const struct report_options *o, int strong, FILE *md)
+{
+    const struct run *runs = o->runs;
+    double tc = o->compute_override > 0 ? o->compute_override : runs[0].step;
+    double bytes = runs[0].gradient_bytes;
+    char head[512];
+    snprintf(head, sizeof head, "\nprojection (%s scaling): T_c %.4g ms per step at 1 GPU%s, %.3g MB of gradients, "
+             "%d GPUs per node, NVLink %.0f GB/s, InfiniBand %.0f GB/s, latency %.0f us",
+             strong ? "strong" : "weak", tc * 1e3, o->compute_override > 0 ? " (given)" : " (measured)", bytes / 1e6,
+             o->per_node, o->nvlink / 1e9, o->ib / 1e9, o->latency * 1e6);
+    printf("%s\n", head);
+    fprintf(md, "%s\n\n", head);
+    const char *pcols = "| GPUs | all-reduce ms | step ms (no overlap) | efficiency | step ms (overlap) | efficiency | measured |";
+    printf("%s\n", pcols);
+    fprintf(md, "%s\n|-----:|--------------:|---------------------:|-----------:|------------------:|-----------:|---------:|\n", pcols);
+    char *list = dp_strdup(o->project);
+    for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
+        int p = (int)cli_int64("--project", tok, 1, 1 << 20);
+        double ar = ring_allreduce(bytes, p, o->per_node, o->nvlink, o->ib, o->latency);
+        double comp = strong ? tc / p : tc;
+        double t0 = comp + ar, t1 = fmax(comp, ar);
+        double e0 = strong ? tc / (p * t0) : tc / t0, e1 = strong ? tc / (p * t1) : tc / t1;
+        char measured[32] = "";
+        for (int i = 0; i < o->n; i++)
+            if (runs[i].ranks == p)
+                snprintf(measured, sizeof measured, "%.1f%%",
+                         100 * (strong ? runs[0].step / (p * runs[i].step) : runs[i].sps / (p * runs[0].sps)));
+        char line[512];
+        snprintf(line, sizeof line, "| %4d | %13.3f | %20.3f | %9.1f%% | %17.3f | %9.1f%% | %8s |", p, ar * 1e3,
+                 t0 * 1e3, 100 * e0, t1 * 1e3, 100 * e1, measured);
+        printf("%s\n", line);
+        fprintf(md, "%s\n", line);
     }
-    for (int i = 0; i < 3; i++)
-        if (atomic_file_commit(&files[i], &err) != 0)
-            dp_die_error(&err);
-    /* The plot: speed-up and efficiency against ranks, with the ideal lines. */
-    snprintf(path, sizeof path, "cd '%s' && gnuplot 2>gnuplot.log", out_dir);
-    FILE *gp = popen(path, "w");
+    free(list);
+}
+
+/* The plot: speed-up and efficiency against ranks, with the ideal lines (gnuplot, when there). */
+static void plot(const char *out_dir, const char *mode, const char *name)
+{
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "cd '%s' && gnuplot 2>gnuplot.log", out_dir);
+    FILE *gp = popen(cmd, "w");
     int ok = gp != NULL;
     if (gp) {
         fprintf(gp, "set terminal pngcairo size 900,420 noenhanced\nset output 'scaling.png'\n"
@@ -263,7 +278,7 @@ static int report_scaling(int argc, char **argv)
                     "plot 'scaling.dat' using 1:2 with linespoints lw 2 pt 7 title 'measured', x with lines dt 2 title 'ideal'\n"
                     "set ylabel 'efficiency'\nset yrange [0:1.2]\nset key right top\n"
                     "plot 'scaling.dat' using 1:3 with linespoints lw 2 pt 7 title 'measured', 1 with lines dt 2 title 'ideal'\n"
-                    "unset multiplot\n", mode, runs[0].name);
+                    "unset multiplot\n", mode, name);
         ok = pclose(gp) == 0;
     }
     if (ok)
@@ -271,7 +286,33 @@ static int report_scaling(int argc, char **argv)
     else
         dp_warn("gnuplot failed or is missing (Debian: gnuplot-nox); wrote %s/scaling.md and scaling.csv, no PNG "
                 "(see %s/gnuplot.log)", out_dir, out_dir);
-    free(runs);
+}
+
+static int report_scaling(int argc, char **argv)
+{
+    struct report_options o;
+    if (parse_report_options(argc, argv, &o))
+        return 0;
+    int strong = check_runs(&o);
+    if (mkdir(o.out_dir, 0777) != 0 && errno != EEXIST)
+        dp_die(DP_EXIT_INPUT, "%s: cannot create: %s", o.out_dir, strerror(errno));
+    static const char *const names[] = {"scaling.csv", "scaling.md", "scaling.dat"};
+    struct atomic_file files[3];
+    struct dp_error err = {0};
+    for (int i = 0; i < 3; i++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", o.out_dir, names[i]);
+        if (atomic_file_open(&files[i], path, &err) != 0)
+            dp_die(DP_EXIT_INPUT, "%s", err.msg);
+    }
+    write_table(&o, strong, files[0].f, files[1].f, files[2].f);
+    if (o.project)
+        write_projection(&o, strong, files[1].f);
+    for (int i = 0; i < 3; i++)
+        if (atomic_file_commit(&files[i], &err) != 0)
+            dp_die_error(&err);
+    plot(o.out_dir, strong ? "strong" : "weak", o.runs[0].name);
+    free(o.runs);
     return 0;
 }
 

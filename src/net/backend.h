@@ -160,6 +160,10 @@ struct backend {
 
 extern const struct backend backend_cpu;
 
+/* Applies fit.threads to the host's compute libraries, OpenBLAS and OpenMP (0: leave their
+ * defaults). */
+void backend_set_threads(int64_t threads);
+
 /* The host clock (seconds) once `be` has finished all it was given: profiles time device work. */
 double backend_clock(const struct backend *be);
 

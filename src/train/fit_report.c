@@ -53,36 +53,10 @@ static int count_nodes(const struct fit_state *s)
     return (int)first;
 }
 
-int fit_write_summary(struct fit_state *s, const double *last_row, double wall, int stopped_early,
-                         struct dp_error *err)
+/* What the run did: epochs, steps, the last losses and metrics, the best checkpoint, speed. */
+static void summary_training(json_t *o, const struct fit_state *s, const double *last_row, int stopped_early)
 {
-    /* Per-rank figures, gathered by a sum over slots (called by every rank). */
-    int P = comm_world.size;
-    double *per_rank = dp_calloc((size_t)P * 4, sizeof(double), "per-rank figures");
-    per_rank[comm_world.rank] = (double)(s->train_reader.rows_read + s->val_reader.rows_read);
-    per_rank[P + comm_world.rank] = s->time_compute;
-    per_rank[2 * P + comm_world.rank] = s->time_allreduce;
-    per_rank[3 * P + comm_world.rank] = s->time_data;
-    comm_allreduce_sum_f64(per_rank, (size_t)P * 4);
-    /* Steady state: the slowest rank sets the pace, so take the max of each time over ranks. */
-    double steady[4] = {s->steady_seconds, s->steady_compute, s->steady_allreduce, s->steady_data};
-    comm_allreduce_max_f64(steady, 4);
-    int nodes = count_nodes(s);
-    struct binding *bindings = dp_malloc((size_t)P * sizeof *bindings, "the binding table");
-    comm_allgather_bytes(&s->binding, bindings, sizeof *bindings);
-    if (comm_world.rank != 0) {
-        free(bindings);
-        free(per_rank);
-        return 0;
-    }
-    struct atomic_file out;
-    if (atomic_file_open(&out, s->path_summary, err) != 0) {
-        free(bindings);
-        free(per_rank);
-        return -1;
-    }
     const char *metric = s->job->fit.metric != METRIC_NONE ? metric_names[s->job->fit.metric] : NULL;
-    json_t *o = json_object();
     json_object_set_new(o, "name", json_str(s->job->name));
     json_object_set_new(o, "backend", json_str(s->be->name));
     json_object_set_new(o, "epochs_run", json_integer(s->pos.epoch));
@@ -104,8 +78,12 @@ int fit_write_summary(struct fit_state *s, const double *last_row, double wall, 
     double t = s->pos.train_seconds;
     json_object_set_new(o, "samples_per_second", json_num(t > 0 ? (double)s->pos.samples / t : 0));
     json_object_set_new(o, "train_seconds", json_num(t));
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
+}
+
+/* Where it ran: ranks, nodes, GPUs, precision, memory, batch, the all-reduce and the model. */
+static void summary_placement(json_t *o, const struct fit_state *s, const struct binding *bindings, int nodes)
+{
+    int P = comm_world.size;
     json_object_set_new(o, "ranks", json_integer(P));
     json_object_set_new(o, "nodes", json_integer(nodes));
     json_object_set_new(o, "device", json_str(s->be->name));
@@ -127,17 +105,23 @@ int fit_write_summary(struct fit_state *s, const double *last_row, double wall, 
     json_object_set_new(o, "global_batch", json_integer(s->job->fit.batch_size));
     json_object_set_new(o, "per_rank_batch", json_num((double)s->job->fit.batch_size / P));
     json_object_set_new(o, "parameters", json_integer((json_int_t)s->model.nparams));
-    json_object_set_new(o, "allreduce_bytes_per_step",
-                        json_integer(P > 1 ? (json_int_t)(s->model.arena_floats * sizeof(float)) : 0));
+    json_int_t gradient_bytes = (json_int_t)(s->model.arena_floats * sizeof(float));
+    json_object_set_new(o, "allreduce_bytes_per_step", json_integer(P > 1 ? gradient_bytes : 0));
     json_object_set_new(o, "allreduce", json_str(s->allreduce.name));
     json_object_set_new(o, "allreduce_buckets_per_step", json_integer(s->allreduce.launches));
-    json_object_set_new(o, "gradient_bytes", json_integer((json_int_t)(s->model.arena_floats * sizeof(float))));
+    json_object_set_new(o, "gradient_bytes", json_integer(gradient_bytes));
     char sig[2048];
     model_signature(&s->model, sig, sizeof sig);
     json_object_set_new(o, "model", json_str(sig));
     const char *jid = getenv("SLURM_JOB_ID"), *aid = getenv("SLURM_ARRAY_TASK_ID");
     json_object_set_new(o, "slurm_job_id", json_str(jid ? jid : ""));
     json_object_set_new(o, "slurm_array_task_id", json_str(aid ? aid : ""));
+}
+
+/* The steady-state figures of scaling reports (the slowest rank's) and each rank's own. */
+static void summary_steady(json_t *o, const struct fit_state *s, const double steady[4], const double *per_rank)
+{
+    int P = comm_world.size;
     json_object_set_new(o, "steady_steps_skipped", json_integer(STEADY_SKIP));
     json_object_set_new(o, "steady_steps", json_integer(s->steady_steps));
     json_object_set_new(o, "steady_step_seconds", json_num(s->steady_steps ? steady[0] / (double)s->steady_steps : NAN));
@@ -154,12 +138,42 @@ int fit_write_summary(struct fit_state *s, const double *last_row, double wall, 
             json_array_append_new(a, k == 0 ? json_integer((json_int_t)per_rank[r]) : json_num(per_rank[k * P + r]));
         json_object_set_new(o, per_rank_keys[k], a);
     }
+}
+
+int fit_write_summary(struct fit_state *s, const double *last_row, double wall, int stopped_early,
+                      struct dp_error *err)
+{
+    /* Per-rank figures, gathered by a sum over slots (called by every rank). */
+    int P = comm_world.size;
+    double *per_rank = dp_calloc((size_t)P * 4, sizeof(double), "per-rank figures");
+    per_rank[comm_world.rank] = (double)(s->train_reader.rows_read + s->val_reader.rows_read);
+    per_rank[P + comm_world.rank] = s->time_compute;
+    per_rank[2 * P + comm_world.rank] = s->time_allreduce;
+    per_rank[3 * P + comm_world.rank] = s->time_data;
+    comm_allreduce_sum_f64(per_rank, (size_t)P * 4);
+    /* Steady state: the slowest rank sets the pace, so take the max of each time over ranks. */
+    double steady[4] = {s->steady_seconds, s->steady_compute, s->steady_allreduce, s->steady_data};
+    comm_allreduce_max_f64(steady, 4);
+    int nodes = count_nodes(s);
+    struct binding *bindings = dp_malloc((size_t)P * sizeof *bindings, "the binding table");
+    comm_allgather_bytes(&s->binding, bindings, sizeof *bindings);
+    int rc = 0;
+    struct atomic_file out;
+    if (comm_world.rank == 0 && (rc = atomic_file_open(&out, s->path_summary, err)) == 0) {
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        json_t *o = json_object();
+        summary_training(o, s, last_row, stopped_early);
+        summary_placement(o, s, bindings, nodes);
+        summary_steady(o, s, steady, per_rank);
+        json_object_set_new(o, "wall_seconds", json_num(wall));
+        json_object_set_new(o, "peak_rss_mb", json_num((double)ru.ru_maxrss / 1024.0));
+        json_write_object(out.f, o, 1); /* a write error shows at the commit */
+        json_decref(o);
+        rc = atomic_file_commit(&out, err);
+    }
     free(bindings);
     free(per_rank);
-    json_object_set_new(o, "wall_seconds", json_num(wall));
-    json_object_set_new(o, "peak_rss_mb", json_num((double)ru.ru_maxrss / 1024.0));
-    json_write_object(out.f, o, 1); /* a write error shows at the commit */
-    json_decref(o);
-    return atomic_file_commit(&out, err);
+    return rc;
 }
 

@@ -1,6 +1,5 @@
 #include "train/trainer.h"
 
-#include <cblas.h>
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
@@ -26,16 +25,6 @@
 #include "train/train_step.h"
 #include "train/weights_file.h"
 #include "train/callbacks/callbacks.h"
-
-void openblas_set_num_threads(int);
-
-void trainer_set_threads(int64_t threads)
-{
-    if (threads > 0) {
-        openblas_set_num_threads((int)threads);
-        omp_set_num_threads((int)threads);
-    }
-}
 
 static void fit_state_free(struct fit_state *s)
 {
@@ -307,7 +296,7 @@ static void loop_init(struct fit_state *s, const char *resume_path)
 static int fit_open(struct fit_state *s, const struct job *job, const struct fit_options *o, struct dp_error *err)
 {
     s->loop.wall_start = time_now();
-    trainer_set_threads(job->fit.threads);
+    backend_set_threads(job->fit.threads);
     char resume_buf[4096];
     const char *resume_path;
     if (comm_world.rank == 0 &&

@@ -22,7 +22,4 @@ struct fit_options {
 /* 0 when training ran to the end, TRAINER_STOPPED after a stop signal, -1 on error (err set). */
 int trainer_fit(const struct job *job, const struct fit_options *o, struct dp_error *err);
 
-/* Applies fit.threads (0: leave the library defaults). */
-void trainer_set_threads(int64_t threads);
-
 #endif
