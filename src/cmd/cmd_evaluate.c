@@ -17,6 +17,60 @@ static const char help[] =
     "metric and, for classification, the confusion matrix (rows: true class, columns: predicted).\n"
     "  --json   one JSON object: {\"loss\", \"accuracy\" or \"mae\", \"rows\", \"confusion_matrix\"}\n";
 
+/* --data FILE: the job's data replaced by FILE. */
+static void use_data_file(struct job *job, const char *data)
+{
+    for (int i = 0; i < job->data.nfiles; i++)
+        free(job->data.files[i]);
+    free(job->data.files);
+    job->data.files = dp_calloc(1, sizeof(char *), "data files");
+    job->data.files[0] = dp_strdup(data);
+    job->data.nfiles = 1;
+    job->data.source = DATA_SOURCE_FILE;
+}
+
+/* The loss, the metric and the confusion matrix (dim x dim, NULL for regression): one JSON object
+ * with --json, else lines for people. */
+static void print_report(const struct job *job, int64_t rows, const double *acc, const int64_t *confusion,
+                         int64_t dim, int json)
+{
+    const char *metric_name = job->fit.metric != METRIC_NONE ? metric_names[job->fit.metric] : NULL;
+    double loss = acc[LOSS_ACC_LOSS] / acc[LOSS_ACC_ROWS];
+    double metric = acc[LOSS_ACC_METRIC] / acc[LOSS_ACC_ROWS];
+    if (json) {
+        json_t *o = json_object();
+        json_object_set_new(o, "loss", json_num(loss));
+        if (metric_name)
+            json_object_set_new(o, metric_name, json_num(metric));
+        json_object_set_new(o, "rows", json_integer(rows));
+        if (confusion) {
+            json_t *matrix = json_array();
+            for (int64_t a = 0; a < dim; a++) {
+                json_t *row = json_array();
+                for (int64_t b = 0; b < dim; b++)
+                    json_array_append_new(row, json_integer(confusion[a * dim + b]));
+                json_array_append_new(matrix, row);
+            }
+            json_object_set_new(o, "confusion_matrix", matrix);
+        }
+        json_write_object(stdout, o, 0);
+        json_decref(o);
+    } else {
+        printf("%lld rows - loss: %.4f", (long long)rows, loss);
+        if (metric_name)
+            printf(" - %s: %.4f", metric_name, metric);
+        printf("\n");
+        if (confusion) {
+            printf("confusion matrix (rows: true class, columns: predicted):\n");
+            for (int64_t a = 0; a < dim; a++) {
+                for (int64_t b = 0; b < dim; b++)
+                    printf(" %7lld", (long long)confusion[a * dim + b]);
+                printf("\n");
+            }
+        }
+    }
+}
+
 int cmd_evaluate(int argc, char **argv)
 {
     const char *job_path = NULL, *weights = NULL, *data = NULL;
@@ -44,15 +98,8 @@ int cmd_evaluate(int argc, char **argv)
     struct job job;
     struct dp_error err = {0};
     cli_load_job(job_path, sets, nsets, &job);
-    if (data) {
-        for (int i = 0; i < job.data.nfiles; i++)
-            free(job.data.files[i]);
-        free(job.data.files);
-        job.data.files = dp_calloc(1, sizeof(char *), "data files");
-        job.data.files[0] = dp_strdup(data);
-        job.data.nfiles = 1;
-        job.data.source = DATA_SOURCE_FILE;
-    }
+    if (data)
+        use_data_file(&job, data);
     hid_t probe = h5io_open_read(weights, &err); /* say so first when the weights file is bad */
     if (probe < 0)
         dp_die_error(&err);
@@ -83,41 +130,7 @@ int cmd_evaluate(int argc, char **argv)
     struct loss_params lp = job_loss_params(&job, &m);
     if (evaluate_rows(&m, &r, src.rows, batch, lp, &db, &hb, acc, confusion, NULL, NULL, &err) != 0)
         dp_die_error(&err);
-    double loss = acc[LOSS_ACC_LOSS] / acc[LOSS_ACC_ROWS];
-    double metric = acc[LOSS_ACC_METRIC] / acc[LOSS_ACC_ROWS];
-    const char *metric_name = job.fit.metric != METRIC_NONE ? metric_names[job.fit.metric] : NULL;
-    if (json) {
-        json_t *o = json_object();
-        json_object_set_new(o, "loss", json_num(loss));
-        if (metric_name)
-            json_object_set_new(o, metric_name, json_num(metric));
-        json_object_set_new(o, "rows", json_integer(src.rows));
-        if (confusion) {
-            json_t *rows = json_array();
-            for (int64_t a = 0; a < dim; a++) {
-                json_t *row = json_array();
-                for (int64_t b = 0; b < dim; b++)
-                    json_array_append_new(row, json_integer(confusion[a * dim + b]));
-                json_array_append_new(rows, row);
-            }
-            json_object_set_new(o, "confusion_matrix", rows);
-        }
-        json_write_object(stdout, o, 0);
-        json_decref(o);
-    } else {
-        printf("%lld rows - loss: %.4f", (long long)src.rows, loss);
-        if (metric_name)
-            printf(" - %s: %.4f", metric_name, metric);
-        printf("\n");
-        if (confusion) {
-            printf("confusion matrix (rows: true class, columns: predicted):\n");
-            for (int64_t a = 0; a < dim; a++) {
-                for (int64_t b = 0; b < dim; b++)
-                    printf(" %7lld", (long long)confusion[a * dim + b]);
-                printf("\n");
-            }
-        }
-    }
+    print_report(&job, src.rows, acc, confusion, dim, json);
     free(confusion);
     device_batch_free(&db, m.be);
     host_batch_free(&hb);

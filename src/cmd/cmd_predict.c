@@ -25,89 +25,109 @@ static int ends_with(const char *s, const char *suffix)
     return a >= b && !strcmp(s + a - b, suffix);
 }
 
-int cmd_predict(int argc, char **argv)
+struct predict_options {
+    const char *job_path, *weights, *data, *out;
+    const char **sets;
+    int nsets;
+};
+
+/* 1 when --help was asked (and printed) */
+static int parse_predict_options(int argc, char **argv, struct predict_options *o)
 {
-    const char *job_path = NULL, *weights = NULL, *data = NULL, *out = NULL;
-    const char **sets = NULL;
-    int nsets = 0;
+    *o = (struct predict_options){0};
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) {
             fputs(help, stdout);
-            return 0;
-        } else if (cli_collect_set(argc, argv, &i, &sets, &nsets)) {
+            return 1;
+        } else if (cli_collect_set(argc, argv, &i, &o->sets, &o->nsets)) {
         } else if (!strcmp(argv[i], "--weights")) {
-            weights = cli_value(argc, argv, &i, "--weights");
+            o->weights = cli_value(argc, argv, &i, "--weights");
         } else if (!strcmp(argv[i], "--data")) {
-            data = cli_value(argc, argv, &i, "--data");
+            o->data = cli_value(argc, argv, &i, "--data");
         } else if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) {
-            out = cli_value(argc, argv, &i, "-o");
-        } else if (argv[i][0] != '-' && !job_path) {
-            job_path = argv[i];
+            o->out = cli_value(argc, argv, &i, "-o");
+        } else if (argv[i][0] != '-' && !o->job_path) {
+            o->job_path = argv[i];
         } else {
             cli_unknown("predict", argv[i]);
         }
     }
-    if (!job_path || !weights || !data || !out)
+    if (!o->job_path || !o->weights || !o->data || !o->out)
         dp_die(DP_EXIT_INPUT, "predict: needs JOB, --weights W, --data F and -o OUT (see 'dptrain predict --help')");
-    if (!ends_with(out, ".csv") && !ends_with(out, ".h5") && !ends_with(out, ".hdf5"))
-        dp_die(DP_EXIT_INPUT, "predict: -o %s: the name must end in .csv or .h5", out);
-    struct job job;
-    struct dp_error err = {0};
-    cli_load_job(job_path, sets, nsets, &job);
+    if (!ends_with(o->out, ".csv") && !ends_with(o->out, ".h5") && !ends_with(o->out, ".hdf5"))
+        dp_die(DP_EXIT_INPUT, "predict: -o %s: the name must end in .csv or .h5", o->out);
+    return 0;
+}
 
-    /* Features as stored: from CSV (float) or from the HDF5 split. */
+/* The features to predict from, as stored: a CSV file (float) or an HDF5 split (/test, else /train). */
+struct features {
+    int from_csv;
+    double *csv;
     struct row_source src;
-    int from_csv = ends_with(data, ".csv");
-    double *csv = NULL;
     int64_t rows, cols;
-    struct shape xshape;
-    if (from_csv) {
-        if (csv_read(data, &csv, &rows, &cols, &err) != 0)
-            dp_die_error(&err);
-        xshape = (struct shape){1, {cols}};
-    } else {
-        char *paths[1] = {(char *)data};
-        const char *group = row_source_files_have_group(paths, 1, "test") ? "test" : "train";
-        if (row_source_open_files(&src, paths, 1, group, &err) != 0)
-            dp_die_error(&err);
-        rows = src.rows;
-        cols = src.x_cols;
-        xshape = src.x_shape;
+    struct shape shape;
+};
+
+static void open_features(struct features *x, const char *data, struct dp_error *err)
+{
+    memset(x, 0, sizeof *x);
+    x->from_csv = ends_with(data, ".csv");
+    if (x->from_csv) {
+        if (csv_read(data, &x->csv, &x->rows, &x->cols, err) != 0)
+            dp_die_error(err);
+        x->shape = (struct shape){1, {x->cols}};
+        return;
     }
-    struct model m;
-    struct normalizer norm;
-    if (job_build_model(&job, &xshape, &m, &err) != 0)
-        dp_die_error(&err);
-    int64_t batch = 4096, k = m.output_size;
-    if (job_load_checkpoint(&job, &m, &backend_cpu, batch, weights, cols, &norm, &err) != 0)
-        dp_die_error(&err);
-    int classify = job.fit.loss != LOSS_MSE;
-    float *pred = dp_malloc((size_t)(rows * k) * sizeof(float), "predictions");
+    char *paths[1] = {(char *)data};
+    const char *group = row_source_files_have_group(paths, 1, "test") ? "test" : "train";
+    if (row_source_open_files(&x->src, paths, 1, group, err) != 0)
+        dp_die_error(err);
+    x->rows = x->src.rows;
+    x->cols = x->src.x_cols;
+    x->shape = x->src.x_shape;
+}
+
+/* The model's outputs for every row (rows x k), normalized as in training, in batches of `batch`. */
+static float *predict_rows(struct model *m, struct features *x, const struct normalizer *norm, int64_t batch,
+                           struct dp_error *err)
+{
+    int64_t k = m->output_size, cols = x->cols;
+    float *pred = dp_malloc((size_t)(x->rows * k) * sizeof(float), "predictions");
     float *xb = dp_malloc((size_t)(batch * cols) * sizeof(float), "a batch");
     void *stored = dp_malloc((size_t)(batch * cols) * sizeof(float), "a batch");
-    void *ystore = from_csv ? NULL : dp_malloc((size_t)batch * row_source_y_row_bytes(&src), "a batch");
-    const struct layer *last = &m.layers[m.nlayers - 1];
-    for (int64_t start = 0; start < rows; start += batch) {
-        int64_t n = rows - start < batch ? rows - start : batch;
+    void *ystore = x->from_csv ? NULL : dp_malloc((size_t)batch * row_source_y_row_bytes(&x->src), "a batch");
+    const struct layer *last = &m->layers[m->nlayers - 1];
+    for (int64_t start = 0; start < x->rows; start += batch) {
+        int64_t n = x->rows - start < batch ? x->rows - start : batch;
         enum x_dtype dt = X_DTYPE_FLOAT32;
-        if (from_csv) {
+        if (x->from_csv) {
             for (int64_t i = 0; i < n * cols; i++)
-                ((float *)stored)[i] = (float)csv[start * cols + i];
+                ((float *)stored)[i] = (float)x->csv[start * cols + i];
         } else {
-            if (row_source_read(&src, start, n, stored, ystore, &err) != 0)
-                dp_die_error(&err);
-            dt = src.x_dtype;
+            if (row_source_read(&x->src, start, n, stored, ystore, err) != 0)
+                dp_die_error(err);
+            dt = x->src.x_dtype;
         }
-        normalizer_apply(&norm, xb, stored, dt, n);
-        m.be->upload(m.input, xb, (size_t)(n * cols) * sizeof(float));
-        struct pass_context c = {m.be, n, 0, 0, 0, NULL};
-        model_forward(&m, &c);
-        m.be->download(pred + start * k, last->y, (size_t)(n * k) * sizeof(float));
+        normalizer_apply(norm, xb, stored, dt, n);
+        m->be->upload(m->input, xb, (size_t)(n * cols) * sizeof(float));
+        struct pass_context c = {m->be, n, 0, 0, 0, NULL};
+        model_forward(m, &c);
+        m->be->download(pred + start * k, last->y, (size_t)(n * k) * sizeof(float));
     }
+    free(xb);
+    free(stored);
+    free(ystore);
+    return pred;
+}
+
+/* OUT written whole or not at all: CSV rows (outputs, then the class), or HDF5 datasets. */
+static void write_predictions(const char *out, const float *pred, int64_t rows, int64_t k, int classify,
+                              struct dp_error *err)
+{
     if (ends_with(out, ".csv")) {
         struct atomic_file csv_out;
-        if (atomic_file_open(&csv_out, out, &err) != 0)
-            dp_die_error(&err);
+        if (atomic_file_open(&csv_out, out, err) != 0)
+            dp_die_error(err);
         FILE *f = csv_out.f;
         for (int64_t r = 0; r < rows; r++) {
             const float *p = pred + r * k;
@@ -117,33 +137,51 @@ int cmd_predict(int argc, char **argv)
                 fprintf(f, ",%lld", (long long)predicted_class(p, k));
             fputc('\n', f);
         }
-        if (atomic_file_commit(&csv_out, &err) != 0)
-            dp_die_error(&err);
-    } else {
-        char tmp[4200];
-        hid_t f = h5io_create_temp(out, tmp, sizeof tmp);
-        if (f < 0)
-            dp_die(DP_EXIT_INPUT, "%s: cannot create", out);
-        int64_t dims[2] = {rows, k};
-        h5io_write_f32(f, "predictions", 2, dims, pred, out);
-        if (classify) {
-            int64_t *cls = dp_malloc((size_t)rows * sizeof(int64_t), "classes");
-            for (int64_t r = 0; r < rows; r++)
-                cls[r] = predicted_class(pred + r * k, k);
-            h5io_write_i64(f, "classes", 1, &rows, cls, out);
-            free(cls);
-        }
-        if (h5io_commit_temp(f, tmp, out, 0, &err) != 0)
-            dp_die_error(&err);
+        if (atomic_file_commit(&csv_out, err) != 0)
+            dp_die_error(err);
+        return;
     }
-    printf("%s: %lld predictions of %lld outputs\n", out, (long long)rows, (long long)k);
+    char tmp[4200];
+    hid_t f = h5io_create_temp(out, tmp, sizeof tmp);
+    if (f < 0)
+        dp_die(DP_EXIT_INPUT, "%s: cannot create", out);
+    int64_t dims[2] = {rows, k};
+    h5io_write_f32(f, "predictions", 2, dims, pred, out);
+    if (classify) {
+        int64_t *cls = dp_malloc((size_t)rows * sizeof(int64_t), "classes");
+        for (int64_t r = 0; r < rows; r++)
+            cls[r] = predicted_class(pred + r * k, k);
+        h5io_write_i64(f, "classes", 1, &rows, cls, out);
+        free(cls);
+    }
+    if (h5io_commit_temp(f, tmp, out, 0, err) != 0)
+        dp_die_error(err);
+}
+
+int cmd_predict(int argc, char **argv)
+{
+    struct predict_options o;
+    if (parse_predict_options(argc, argv, &o))
+        return 0;
+    struct job job;
+    struct dp_error err = {0};
+    cli_load_job(o.job_path, o.sets, o.nsets, &job);
+    struct features x;
+    open_features(&x, o.data, &err);
+    struct model m;
+    struct normalizer norm;
+    if (job_build_model(&job, &x.shape, &m, &err) != 0)
+        dp_die_error(&err);
+    int64_t batch = 4096, k = m.output_size;
+    if (job_load_checkpoint(&job, &m, &backend_cpu, batch, o.weights, x.cols, &norm, &err) != 0)
+        dp_die_error(&err);
+    float *pred = predict_rows(&m, &x, &norm, batch, &err);
+    write_predictions(o.out, pred, x.rows, k, job.fit.loss != LOSS_MSE, &err);
+    printf("%s: %lld predictions of %lld outputs\n", o.out, (long long)x.rows, (long long)k);
     free(pred);
-    free(xb);
-    free(stored);
-    free(ystore);
-    free(csv);
-    if (!from_csv)
-        row_source_close(&src);
+    free(x.csv);
+    if (!x.from_csv)
+        row_source_close(&x.src);
     normalizer_free(&norm);
     model_free(&m);
     job_free(&job);
