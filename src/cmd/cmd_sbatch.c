@@ -366,10 +366,17 @@ static void check_request(struct request *q)
                    q->nodes == 1 ? "" : "s", per_node, q->cpu ? "ranks" : "GPUs");
 }
 
-int cmd_sbatch(int argc, char **argv)
+/* What the command line gives beside the request: the site and what overrides its preset. */
+struct sbatch_options {
+    const char *site_name, *out, *launcher, *mpi, *module, *signal;
+    long long signal_minutes;
+    int submit, generic;
+};
+
+/* 1 when --help was asked (and printed) */
+static int parse_sbatch_options(int argc, char **argv, struct request *rq, struct sbatch_options *opt)
 {
-    struct request q = {.time_limit = "02:00:00", .nodes = 1, .gpus = -1, .cpus = -1, .ranks_per_node = -1,
-                        .steps = 50};
+    struct request q = *rq;
     const char *site_name = "generic", *out = NULL, *launcher = NULL, *mpi = NULL, *module = NULL, *signal = NULL;
     long long signal_minutes = -1;
     int submit = 0, generic = 0;
@@ -377,7 +384,7 @@ int cmd_sbatch(int argc, char **argv)
         const char *a = argv[i];
         if (cli_is_help(a)) {
             fputs(help, stdout);
-            return 0;
+            return 1;
         } else if (cli_collect_set(argc, argv, &i, &q.sets, &q.nsets)) {
         } else if (!strcmp(a, "--site")) site_name = cli_value(argc, argv, &i, a);
         else if (!strcmp(a, "--nodes")) q.nodes = cli_int64(a, cli_value(argc, argv, &i, a), 1, 100000);
@@ -415,21 +422,58 @@ int cmd_sbatch(int argc, char **argv)
         dp_die(DP_EXIT_INPUT, "sbatch: --generic takes no job file (the script gets it as its argument)");
     if (generic && (q.nsets || q.nsweep))
         dp_die(DP_EXIT_INPUT, "sbatch --generic: --set and --sweep need a job file");
-    struct dp_error err = {0};
-    if (sbatch_site_load(&q.site, site_name, &err) != 0)
-        dp_die_error(&err);
-    if (launcher)
-        snprintf(q.site.launcher, sizeof q.site.launcher, "%s", launcher);
-    if (mpi)
-        snprintf(q.site.srun_mpi, sizeof q.site.srun_mpi, "%s", mpi);
-    if (module)
-        snprintf(q.site.module, sizeof q.site.module, "%s", module);
-    if (signal)
-        snprintf(q.site.signal, sizeof q.site.signal, "%s", signal);
-    if (signal_minutes > 0)
-        q.site.signal_minutes = (int)signal_minutes;
-    check_request(&q);
+    *rq = q;
+    *opt = (struct sbatch_options){site_name, out, launcher, mpi, module, signal, signal_minutes, submit, generic};
+    return 0;
+}
 
+/* The site's preset, with what the command line overrides. */
+static void load_site(struct request *q, const struct sbatch_options *o)
+{
+    struct dp_error err = {0};
+    if (sbatch_site_load(&q->site, o->site_name, &err) != 0)
+        dp_die_error(&err);
+    if (o->launcher)
+        snprintf(q->site.launcher, sizeof q->site.launcher, "%s", o->launcher);
+    if (o->mpi)
+        snprintf(q->site.srun_mpi, sizeof q->site.srun_mpi, "%s", o->mpi);
+    if (o->module)
+        snprintf(q->site.module, sizeof q->site.module, "%s", o->module);
+    if (o->signal)
+        snprintf(q->site.signal, sizeof q->site.signal, "%s", o->signal);
+    if (o->signal_minutes > 0)
+        q->site.signal_minutes = (int)o->signal_minutes;
+}
+
+/* The script goes to sbatch (--submit), to a file written whole (-o), or to stdout. */
+static void emit_script(const struct request *q, const struct sbatch_options *o, const char *buf, size_t len)
+{
+    if (o->submit) {
+        submit_script(buf, len);
+    } else if (o->out) {
+        struct atomic_file f;
+        struct dp_error err = {0};
+        if (atomic_file_open(&f, o->out, &err) != 0)
+            dp_die(DP_EXIT_INPUT, "%s", err.msg);
+        fwrite(buf, 1, len, f.f);
+        if (atomic_file_commit(&f, &err) != 0)
+            dp_die_error(&err);
+        printf("%s: batch script for %s\n", o->out, q->job_path ? q->job_path : "any job file (--generic)");
+    } else {
+        fwrite(buf, 1, len, stdout);
+    }
+}
+
+int cmd_sbatch(int argc, char **argv)
+{
+    struct request q = {.time_limit = "02:00:00", .nodes = 1, .gpus = -1, .cpus = -1, .ranks_per_node = -1,
+                        .steps = 50};
+    struct sbatch_options o;
+    if (parse_sbatch_options(argc, argv, &q, &o))
+        return 0;
+    load_site(&q, &o);
+    check_request(&q);
+    struct dp_error err = {0};
     struct job job = {0}; /* loaded to validate it (with the overrides), for its name and batch */
     if (q.job_path) {
         if (job_load(&job, q.job_path, q.sets, q.nsets, &err) != 0)
@@ -439,7 +483,6 @@ int cmd_sbatch(int argc, char **argv)
     } else {
         q.job_name = "dptrain";
     }
-
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
@@ -452,20 +495,7 @@ int cmd_sbatch(int argc, char **argv)
     write_launch(f, &q, tasks_per_node);
     if (fclose(f) != 0)
         dp_die(DP_EXIT_INTERNAL, "out of memory writing the batch script");
-    if (submit) {
-        submit_script(buf, len);
-    } else if (out) {
-        struct atomic_file o;
-        struct dp_error err = {0};
-        if (atomic_file_open(&o, out, &err) != 0)
-            dp_die(DP_EXIT_INPUT, "%s", err.msg);
-        fwrite(buf, 1, len, o.f);
-        if (atomic_file_commit(&o, &err) != 0)
-            dp_die_error(&err);
-        printf("%s: batch script for %s\n", out, q.job_path ? q.job_path : "any job file (--generic)");
-    } else {
-        fwrite(buf, 1, len, stdout);
-    }
+    emit_script(&q, &o, buf, len);
     free(buf);
     free(q.sets);
     if (q.job_path)

@@ -541,29 +541,9 @@ static int read_monitor(const struct schema_ctx *c, const config_setting_t *g, s
 const char *const allreduce_names[] = {"auto", "nccl", "mpi", NULL};
 const char *const precision_names[] = {"auto", "fp32", "tf32", "bf16", NULL};
 
-static int read_fit(const struct schema_ctx *c, struct job_fit *f, const config_setting_t *g)
+/* fit.metrics: one metric at most, as a list (Keras' compile) or a name. */
+static int read_metrics(const struct schema_ctx *c, struct job_fit *f, const config_setting_t *g)
 {
-    if (check_keys(c, g, fit_keys))
-        return -1;
-    int64_t seed;
-    int loss, allreduce, precision;
-    if (get_int(c, g, "seed", &seed, 1, 0, INT64_MAX, 0) ||
-        get_int(c, g, "epochs", &f->epochs, 1, 1, 1000000000, 0) ||
-        get_int(c, g, "batch_size", &f->batch_size, 32, 1, INT64_C(1) << 24, 0) ||
-        get_int(c, g, "steps_per_epoch", &f->steps_per_epoch, 0, 0, INT64_C(1) << 40, 0) ||
-        get_int(c, g, "threads", &f->threads, 0, 0, 4096, 0) ||
-        get_int(c, g, "readback_steps", &f->readback_steps, 0, 0, INT64_C(1) << 30, 0) ||
-        get_choice(c, g, "loss", &loss, 0, loss_names, 1) ||
-        get_choice(c, g, "allreduce", &allreduce, ALLREDUCE_AUTO, allreduce_names, 0) ||
-        get_choice(c, g, "precision", &precision, PRECISION_AUTO, precision_names, 0) ||
-        get_float(c, g, "nccl_timeout", &f->nccl_timeout, 600, 1, 1e6, 0, 0) ||
-        get_float(c, g, "allreduce_bucket_mb", &f->allreduce_bucket_mb, 0, 0, 1e6, 0, 0))
-        return -1;
-    f->allreduce = (enum allreduce_kind)allreduce;
-    f->precision = (enum precision_kind)precision;
-    f->seed = (uint64_t)seed;
-    f->loss = (enum loss_kind)loss;
-
     f->metric = METRIC_NONE;
     const config_setting_t *metrics = member(g, "metrics");
     if (metrics) {
@@ -588,9 +568,13 @@ static int read_fit(const struct schema_ctx *c, struct job_fit *f, const config_
                 return schema_fail(c, e, "\"accuracy\" needs a classification loss; use \"mae\" with mse");
         }
     }
+    return 0;
+}
 
-    /* optimizer = { name = "sgd"; lr = ...; }, or as in Keras' compile(optimizer="adam") the name
-     * alone, with that optimizer's defaults. */
+/* fit.optimizer = { name = "sgd"; lr = ...; }, or as in Keras' compile(optimizer="adam") the name
+ * alone, with that optimizer's defaults. */
+static int read_optimizer(const struct schema_ctx *c, struct job_fit *f, const config_setting_t *g)
+{
     const config_setting_t *opt = NULL, *given = member(g, "optimizer");
     int kind = OPTIMIZER_ADAM;
     if (given && config_setting_type(given) == CONFIG_TYPE_STRING) {
@@ -634,7 +618,12 @@ static int read_fit(const struct schema_ctx *c, struct job_fit *f, const config_
         if (o->nesterov && o->momentum == 0.0)
             return schema_fail(c, member(opt, "nesterov"), "nesterov needs momentum > 0");
     }
+    return 0;
+}
 
+/* fit.checkpoint and fit.early_stopping */
+static int read_fit_callbacks(const struct schema_ctx *c, struct job_fit *f, const config_setting_t *g)
+{
     const config_setting_t *ck = NULL, *es = NULL;
     if (get_group(c, g, "checkpoint", 0, &ck) || get_group(c, g, "early_stopping", 0, &es))
         return -1;
@@ -664,6 +653,31 @@ static int read_fit(const struct schema_ctx *c, struct job_fit *f, const config_
         get_bool(c, es, "restore_best_weights", &f->early_stopping.restore_best_weights, 0))
         return -1;
     return 0;
+}
+
+static int read_fit(const struct schema_ctx *c, struct job_fit *f, const config_setting_t *g)
+{
+    if (check_keys(c, g, fit_keys))
+        return -1;
+    int64_t seed;
+    int loss, allreduce, precision;
+    if (get_int(c, g, "seed", &seed, 1, 0, INT64_MAX, 0) ||
+        get_int(c, g, "epochs", &f->epochs, 1, 1, 1000000000, 0) ||
+        get_int(c, g, "batch_size", &f->batch_size, 32, 1, INT64_C(1) << 24, 0) ||
+        get_int(c, g, "steps_per_epoch", &f->steps_per_epoch, 0, 0, INT64_C(1) << 40, 0) ||
+        get_int(c, g, "threads", &f->threads, 0, 0, 4096, 0) ||
+        get_int(c, g, "readback_steps", &f->readback_steps, 0, 0, INT64_C(1) << 30, 0) ||
+        get_choice(c, g, "loss", &loss, 0, loss_names, 1) ||
+        get_choice(c, g, "allreduce", &allreduce, ALLREDUCE_AUTO, allreduce_names, 0) ||
+        get_choice(c, g, "precision", &precision, PRECISION_AUTO, precision_names, 0) ||
+        get_float(c, g, "nccl_timeout", &f->nccl_timeout, 600, 1, 1e6, 0, 0) ||
+        get_float(c, g, "allreduce_bucket_mb", &f->allreduce_bucket_mb, 0, 0, 1e6, 0, 0))
+        return -1;
+    f->allreduce = (enum allreduce_kind)allreduce;
+    f->precision = (enum precision_kind)precision;
+    f->seed = (uint64_t)seed;
+    f->loss = (enum loss_kind)loss;
+    return read_metrics(c, f, g) || read_optimizer(c, f, g) || read_fit_callbacks(c, f, g) ? -1 : 0;
 }
 
 /* Checks that need several sections at once. */
