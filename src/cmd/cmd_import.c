@@ -99,20 +99,48 @@ static int import_mnist(int argc, char **argv)
     return 0;
 }
 
-int cmd_import(int argc, char **argv)
+/* The CSV rows into OUT's /train and /test (sklearn: test = perm[:ntest], train = perm[ntest:]),
+ * labels as int32 when y is one column of whole non-negative numbers. */
+static void write_csv_splits(const char *out, const double *x, const double *y, int64_t xr, int64_t xc, int64_t yc,
+                             int labels, const uint64_t *perm, int64_t ntest)
 {
-    if (argc < 2)
-        dp_die(DP_EXIT_INPUT, "import: which format? (known: csv, mnist; see 'dptrain import --help')");
-    if (cli_is_help(argv[1])) {
-        fputs(help, stdout);
-        fputs("\n", stdout);
-        fputs(mnist_help, stdout);
-        return 0;
+    struct dp_error err = {0};
+    struct dataset_writer w;
+    if (dataset_writer_open(&w, out, &err) != 0)
+        dp_die_error(&err);
+    float *xrow = dp_malloc((size_t)xc * sizeof(float), "a row");
+    float *yrow = dp_malloc((size_t)yc * sizeof(float), "a row");
+    struct shape xs = {1, {xc}};
+    /* sklearn: test = perm[:ntest], train = perm[ntest:] */
+    for (int part = 0; part < 2; part++) {
+        int64_t first = part == 0 ? ntest : 0, count = part == 0 ? xr - ntest : ntest;
+        if (count == 0)
+            continue;
+        struct split_writer s;
+        dataset_writer_split(&w, &s, part == 0 ? "train" : "test", count, &xs, X_DTYPE_FLOAT32, labels, yc);
+        for (int64_t i = 0; i < count; i++) {
+            int64_t r = (int64_t)perm[first + i];
+            for (int64_t j = 0; j < xc; j++)
+                xrow[j] = (float)x[r * xc + j];
+            if (labels) {
+                int32_t label = (int32_t)y[r];
+                split_writer_append(&s, xrow, &label, 1, out);
+            } else {
+                for (int64_t j = 0; j < yc; j++)
+                    yrow[j] = (float)y[r * yc + j];
+                split_writer_append(&s, xrow, yrow, 1, out);
+            }
+        }
+        split_writer_close(&s);
     }
-    if (!strcmp(argv[1], "mnist"))
-        return import_mnist(argc, argv);
-    if (strcmp(argv[1], "csv"))
-        dp_die(DP_EXIT_INPUT, "import: unknown format '%s' (known: csv, mnist)", argv[1]);
+    if (dataset_writer_commit(&w, &err) != 0)
+        dp_die_error(&err);
+    free(xrow);
+    free(yrow);
+}
+
+static int import_csv(int argc, char **argv)
+{
     const char *xpath = NULL, *ypath = NULL, *out = NULL;
     double test_split = 0.0;
     int64_t seed = 0;
@@ -146,7 +174,6 @@ int cmd_import(int argc, char **argv)
     int labels = yc == 1;
     for (int64_t i = 0; labels && i < yr; i++)
         labels = y[i] == floor(y[i]) && y[i] >= 0 && y[i] < 2147483647.0;
-
     int64_t ntest = (int64_t)ceil(test_split * (double)xr);
     if (test_split > 0 && (ntest < 1 || ntest >= xr))
         dp_die(DP_EXIT_INPUT, "--test-split %g leaves no training or no test rows of %lld", test_split, (long long)xr);
@@ -157,46 +184,30 @@ int cmd_import(int argc, char **argv)
         for (int64_t i = 0; i < xr; i++)
             perm[i] = (uint64_t)i;
     }
-
-    struct dataset_writer w;
-    if (dataset_writer_open(&w, out, &err) != 0)
-        dp_die_error(&err);
-    float *xrow = dp_malloc((size_t)xc * sizeof(float), "a row");
-    float *yrow = dp_malloc((size_t)yc * sizeof(float), "a row");
-    struct shape xs = {1, {xc}};
-    /* sklearn: test = perm[:ntest], train = perm[ntest:] */
-    for (int part = 0; part < 2; part++) {
-        int64_t first = part == 0 ? ntest : 0, count = part == 0 ? xr - ntest : ntest;
-        if (count == 0)
-            continue;
-        struct split_writer s;
-        dataset_writer_split(&w, &s, part == 0 ? "train" : "test", count, &xs, X_DTYPE_FLOAT32, labels, yc);
-        for (int64_t i = 0; i < count; i++) {
-            int64_t r = (int64_t)perm[first + i];
-            for (int64_t j = 0; j < xc; j++)
-                xrow[j] = (float)x[r * xc + j];
-            if (labels) {
-                int32_t label = (int32_t)y[r];
-                split_writer_append(&s, xrow, &label, 1, out);
-            } else {
-                for (int64_t j = 0; j < yc; j++)
-                    yrow[j] = (float)y[r * yc + j];
-                split_writer_append(&s, xrow, yrow, 1, out);
-            }
-        }
-        split_writer_close(&s);
-    }
-    if (dataset_writer_commit(&w, &err) != 0)
-        dp_die_error(&err);
+    write_csv_splits(out, x, y, xr, xc, yc, labels, perm, ntest);
     printf("%s: /train %lld rows", out, (long long)(xr - ntest));
     if (ntest)
         printf(", /test %lld rows", (long long)ntest);
-    printf("; x float32 (%lld features), y %s\n", (long long)xc,
-           labels ? "int32 labels" : "float32 targets");
-    free(xrow);
-    free(yrow);
+    printf("; x float32 (%lld features), y %s\n", (long long)xc, labels ? "int32 labels" : "float32 targets");
     free(perm);
     free(x);
     free(y);
     return 0;
+}
+
+int cmd_import(int argc, char **argv)
+{
+    if (argc < 2)
+        dp_die(DP_EXIT_INPUT, "import: which format? (known: csv, mnist; see 'dptrain import --help')");
+    if (cli_is_help(argv[1])) {
+        fputs(help, stdout);
+        fputs("\n", stdout);
+        fputs(mnist_help, stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "mnist"))
+        return import_mnist(argc, argv);
+    if (strcmp(argv[1], "csv"))
+        dp_die(DP_EXIT_INPUT, "import: unknown format '%s' (known: csv, mnist)", argv[1]);
+    return import_csv(argc, argv);
 }

@@ -7,6 +7,67 @@
 #include "base/h5io.h"
 #include "base/rng.h"
 
+/* The stored types of a part's x and y: float32 or uint8 features; integer labels (rows) or
+ * float32 targets (rows, k). */
+static int part_types(const struct data_part *p, int yrank, const char *xname, const char *yname,
+                      enum x_dtype *xdt, int *ylab, struct dp_error *err)
+{
+    hid_t xt = H5Dget_type(p->x), yt = H5Dget_type(p->y);
+    int xok = 1, yok = 1;
+    if (H5Tget_class(xt) == H5T_FLOAT && H5Tget_size(xt) == 4)
+        *xdt = X_DTYPE_FLOAT32;
+    else if (H5Tget_class(xt) == H5T_INTEGER && H5Tget_size(xt) == 1 && H5Tget_sign(xt) == H5T_SGN_NONE)
+        *xdt = X_DTYPE_UINT8;
+    else
+        xok = 0, *xdt = X_DTYPE_FLOAT32;
+    if (H5Tget_class(yt) == H5T_INTEGER && yrank == 1)
+        *ylab = 1;
+    else if (H5Tget_class(yt) == H5T_FLOAT && yrank == 2)
+        *ylab = 0;
+    else
+        yok = 0, *ylab = 0;
+    H5Tclose(xt);
+    H5Tclose(yt);
+    if (!xok)
+        return dp_error_set(err, DP_EXIT_INPUT, "%s: %s must be float32 or uint8", p->path, xname);
+    if (!yok)
+        return dp_error_set(err, DP_EXIT_INPUT, "%s: %s must be integer labels (rows) or float32 "
+                            "targets (rows, k)", p->path, yname);
+    return 0;
+}
+
+/* The first part sets the source's shapes, types and chunk size; the others must match it. */
+static int part_joins(const struct data_part *p, const char *group, const char *xname, int xrank,
+                      const struct shape *xs, enum x_dtype xdt, int ylab, int64_t ycols, struct row_source *s,
+                      int first, struct dp_error *err)
+{
+    if (!first) {
+        int same = xs->rank == s->x_shape.rank && xdt == s->x_dtype && ylab == s->y_labels && ycols == s->y_cols;
+        for (int i = 0; same && i < xs->rank; i++)
+            same = xs->dims[i] == s->x_shape.dims[i];
+        if (!same)
+            return dp_error_set(err, DP_EXIT_INPUT, "%s: /%s does not match the shapes and types of %s",
+                                p->path, group, s->parts[0].path);
+        return 0;
+    }
+    s->x_shape = *xs;
+    s->x_cols = shape_size(xs);
+    s->x_dtype = xdt;
+    s->y_labels = ylab;
+    s->y_cols = ycols;
+    hid_t plist = H5Dget_create_plist(p->x);
+    hsize_t chunk[SHAPE_MAX_RANK + 1];
+    s->chunk_rows = 4096;
+    if (H5Pget_layout(plist) == H5D_CHUNKED && H5Pget_chunk(plist, xrank, chunk) >= 1)
+        s->chunk_rows = (int64_t)chunk[0];
+    H5Pclose(plist);
+    /* HDF5 chunks hold under 4 GiB; buffers are sized by them */
+    if (s->chunk_rows < 1 || (uint64_t)s->chunk_rows * row_source_x_row_bytes(s) >= (UINT64_C(1) << 32))
+        return dp_error_set(err, DP_EXIT_INPUT, "%s: %s claims chunks of %lld rows of %zu bytes (damaged file)",
+                            p->path, xname, (long long)s->chunk_rows, row_source_x_row_bytes(s));
+    return 0;
+}
+
 static int open_part(struct data_part *p, const char *path, const char *group, struct row_source *s,
                      int first, struct dp_error *err)
 {
@@ -37,62 +98,17 @@ static int open_part(struct data_part *p, const char *path, const char *group, s
     if (p->x < 0 || p->y < 0)
         return dp_error_set(err, DP_EXIT_INPUT, "%s: cannot open %s or %s", path, xname, yname);
     p->rows = xd[0];
-
-    hid_t xt = H5Dget_type(p->x), yt = H5Dget_type(p->y);
     enum x_dtype xdt;
     int ylab;
-    int xok = 1, yok = 1;
-    if (H5Tget_class(xt) == H5T_FLOAT && H5Tget_size(xt) == 4)
-        xdt = X_DTYPE_FLOAT32;
-    else if (H5Tget_class(xt) == H5T_INTEGER && H5Tget_size(xt) == 1 && H5Tget_sign(xt) == H5T_SGN_NONE)
-        xdt = X_DTYPE_UINT8;
-    else
-        xok = 0, xdt = X_DTYPE_FLOAT32;
-    if (H5Tget_class(yt) == H5T_INTEGER && yr == 1)
-        ylab = 1;
-    else if (H5Tget_class(yt) == H5T_FLOAT && yr == 2)
-        ylab = 0;
-    else
-        yok = 0, ylab = 0;
-    H5Tclose(xt);
-    H5Tclose(yt);
-    if (!xok)
-        return dp_error_set(err, DP_EXIT_INPUT, "%s: %s must be float32 or uint8", path, xname);
-    if (!yok)
-        return dp_error_set(err, DP_EXIT_INPUT, "%s: %s must be integer labels (rows) or float32 "
-                            "targets (rows, k)", path, yname);
-
+    if (part_types(p, yr, xname, yname, &xdt, &ylab, err) != 0)
+        return -1;
     struct shape xs = {xr - 1, {0}};
     for (int i = 1; i < xr; i++)
         xs.dims[i - 1] = xd[i];
     int64_t ycols = ylab ? 1 : yd[1];
     if (shape_size(&xs) > INT32_MAX || ycols > INT32_MAX)
         return dp_error_set(err, DP_EXIT_INPUT, "%s: /%s has over 2^31 values per row (damaged file?)", path, group);
-    if (first) {
-        s->x_shape = xs;
-        s->x_cols = shape_size(&xs);
-        s->x_dtype = xdt;
-        s->y_labels = ylab;
-        s->y_cols = ycols;
-        hid_t plist = H5Dget_create_plist(p->x);
-        hsize_t chunk[SHAPE_MAX_RANK + 1];
-        s->chunk_rows = 4096;
-        if (H5Pget_layout(plist) == H5D_CHUNKED && H5Pget_chunk(plist, xr, chunk) >= 1)
-            s->chunk_rows = (int64_t)chunk[0];
-        H5Pclose(plist);
-        /* HDF5 chunks hold under 4 GiB; buffers are sized by them */
-        if (s->chunk_rows < 1 || (uint64_t)s->chunk_rows * row_source_x_row_bytes(s) >= (UINT64_C(1) << 32))
-            return dp_error_set(err, DP_EXIT_INPUT, "%s: %s claims chunks of %lld rows of %zu bytes (damaged file)",
-                                path, xname, (long long)s->chunk_rows, row_source_x_row_bytes(s));
-    } else {
-        int same = xs.rank == s->x_shape.rank && xdt == s->x_dtype && ylab == s->y_labels && ycols == s->y_cols;
-        for (int i = 0; same && i < xs.rank; i++)
-            same = xs.dims[i] == s->x_shape.dims[i];
-        if (!same)
-            return dp_error_set(err, DP_EXIT_INPUT, "%s: /%s does not match the shapes and types of %s",
-                                path, group, s->parts[0].path);
-    }
-    return 0;
+    return part_joins(p, group, xname, xr, &xs, xdt, ylab, ycols, s, first, err);
 }
 
 int row_source_open_files(struct row_source *s, char *const *paths, int npaths, const char *group,
