@@ -58,6 +58,64 @@ static void inspect_split(const char *path, const char *group)
     row_source_close(&s);
 }
 
+/* The last row of a checkpoint's history, when it has one. */
+static void print_last_epoch(hid_t d, const char *path)
+{
+    if (H5Lexists(d, "history", H5P_DEFAULT) <= 0)
+        return;
+    int rank;
+    int64_t dims[2];
+    if (h5io_dataset_shape(d, "history", &rank, dims, 2, path, NULL) == 0 && rank == 2 && dims[0] > 0 &&
+        dims[1] == HISTORY_COLUMNS) {
+        double *h = dp_malloc((size_t)(dims[0] * dims[1]) * sizeof(double), "history");
+        hid_t ds = H5Dopen2(d, "history", H5P_DEFAULT);
+        if (H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, h) >= 0) {
+            const double *r = h + (dims[0] - 1) * HISTORY_COLUMNS;
+            printf("  last epoch (%d of %lld in the history): loss %.4f", (int)r[HISTORY_EPOCH],
+                   (long long)dims[0], r[HISTORY_LOSS]);
+            if (!isnan(r[HISTORY_METRIC]))
+                printf(", metric %.4f", r[HISTORY_METRIC]);
+            if (!isnan(r[HISTORY_VAL_LOSS]))
+                printf(", val_loss %.4f", r[HISTORY_VAL_LOSS]);
+            if (!isnan(r[HISTORY_VAL_METRIC]))
+                printf(", val_metric %.4f", r[HISTORY_VAL_METRIC]);
+            printf("\n");
+        }
+        H5Dclose(ds);
+        free(h);
+    }
+}
+
+/* dptrain's own state in a checkpoint: position, version, history, normalization, the job. */
+static void inspect_state(const char *path, hid_t f)
+{
+    if (H5Lexists(f, "dptrain", H5P_DEFAULT) <= 0)
+        return;
+    hid_t d = H5Gopen2(f, "dptrain", H5P_DEFAULT);
+    int64_t epoch = 0, step = 0, iters = 0, fv = 0;
+    double best = NAN, lr = NAN;
+    char *version = NULL, *job = NULL;
+    h5io_read_attr_i64(d, "format_version", &fv, path, NULL);
+    h5io_read_attr_string(d, "dptrain_version", &version, path, NULL);
+    h5io_read_attr_i64(d, "epoch", &epoch, path, NULL);
+    h5io_read_attr_i64(d, "step_in_epoch", &step, path, NULL);
+    h5io_read_attr_i64(d, "iterations", &iters, path, NULL);
+    h5io_read_attr_f64(d, "best", &best, path, NULL);
+    h5io_read_attr_f64(d, "learning_rate", &lr, path, NULL);
+    printf("dptrain state (format %lld, written by dptrain %s): epoch %lld, step %lld in epoch, %lld "
+           "optimizer steps, learning rate %g, best monitored value %g\n",
+           (long long)fv, version ? version : "?", (long long)epoch, (long long)step, (long long)iters,
+           lr, best);
+    print_last_epoch(d, path);
+    if (H5Lexists(d, "normalization", H5P_DEFAULT) > 0)
+        printf("  normalization: standard (mean and std stored)\n");
+    if (h5io_read_attr_string(d, "job", &job, path, NULL) == 0 && job[0])
+        printf("job:\n%s", job);
+    free(version);
+    free(job);
+    H5Gclose(d);
+}
+
 static void inspect_weights(const char *path, hid_t f)
 {
     struct dp_error err = {0};
@@ -96,53 +154,7 @@ static void inspect_weights(const char *path, hid_t f)
     }
     printf("  total parameters: %lld\n", (long long)total);
     h5io_strings_free(names);
-    if (H5Lexists(f, "dptrain", H5P_DEFAULT) > 0) {
-        hid_t d = H5Gopen2(f, "dptrain", H5P_DEFAULT);
-        int64_t epoch = 0, step = 0, iters = 0, fv = 0;
-        double best = NAN, lr = NAN;
-        char *version = NULL, *job = NULL;
-        h5io_read_attr_i64(d, "format_version", &fv, path, NULL);
-        h5io_read_attr_string(d, "dptrain_version", &version, path, NULL);
-        h5io_read_attr_i64(d, "epoch", &epoch, path, NULL);
-        h5io_read_attr_i64(d, "step_in_epoch", &step, path, NULL);
-        h5io_read_attr_i64(d, "iterations", &iters, path, NULL);
-        h5io_read_attr_f64(d, "best", &best, path, NULL);
-        h5io_read_attr_f64(d, "learning_rate", &lr, path, NULL);
-        printf("dptrain state (format %lld, written by dptrain %s): epoch %lld, step %lld in epoch, %lld "
-               "optimizer steps, learning rate %g, best monitored value %g\n",
-               (long long)fv, version ? version : "?", (long long)epoch, (long long)step, (long long)iters,
-               lr, best);
-        if (H5Lexists(d, "history", H5P_DEFAULT) > 0) {
-            int rank;
-            int64_t dims[2];
-            if (h5io_dataset_shape(d, "history", &rank, dims, 2, path, NULL) == 0 && rank == 2 && dims[0] > 0 &&
-                dims[1] == HISTORY_COLUMNS) {
-                double *h = dp_malloc((size_t)(dims[0] * dims[1]) * sizeof(double), "history");
-                hid_t ds = H5Dopen2(d, "history", H5P_DEFAULT);
-                if (H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, h) >= 0) {
-                    const double *r = h + (dims[0] - 1) * HISTORY_COLUMNS;
-                    printf("  last epoch (%d of %lld in the history): loss %.4f", (int)r[HISTORY_EPOCH],
-                           (long long)dims[0], r[HISTORY_LOSS]);
-                    if (!isnan(r[HISTORY_METRIC]))
-                        printf(", metric %.4f", r[HISTORY_METRIC]);
-                    if (!isnan(r[HISTORY_VAL_LOSS]))
-                        printf(", val_loss %.4f", r[HISTORY_VAL_LOSS]);
-                    if (!isnan(r[HISTORY_VAL_METRIC]))
-                        printf(", val_metric %.4f", r[HISTORY_VAL_METRIC]);
-                    printf("\n");
-                }
-                H5Dclose(ds);
-                free(h);
-            }
-        }
-        if (H5Lexists(d, "normalization", H5P_DEFAULT) > 0)
-            printf("  normalization: standard (mean and std stored)\n");
-        if (h5io_read_attr_string(d, "job", &job, path, NULL) == 0 && job[0])
-            printf("job:\n%s", job);
-        free(version);
-        free(job);
-        H5Gclose(d);
-    }
+    inspect_state(path, f);
 }
 
 int cmd_inspect(int argc, char **argv)
