@@ -705,6 +705,12 @@ static int cross_check(const struct schema_ctx *c, struct job *job, config_t *cf
     return 0;
 }
 
+/* A name that stays one directory under runs/: not empty, not . or .., no /. */
+static int plain_name(const char *s)
+{
+    return s[0] && strcmp(s, ".") && strcmp(s, "..") && !strchr(s, '/');
+}
+
 int job_schema_read(struct job *job, config_t *cfg, const char *path, struct dp_error *err)
 {
     struct schema_ctx c = {path, err};
@@ -714,6 +720,9 @@ int job_schema_read(struct job *job, config_t *cfg, const char *path, struct dp_
         return -1;
     if (get_string(&c, root, "name", &job->name, NULL))
         return -1;
+    if (job->name && !plain_name(job->name))
+        return schema_fail(&c, member(root, "name"), "\"%s\" is not a plain name: it names the run dir (runs/NAME), so "
+                           "it may not be empty, '.' or '..', or hold '/'", job->name);
     if (!job->name) {
         /* Default name: the job file's base name without extension. */
         const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;

@@ -21,6 +21,17 @@ python_free_csv 40 3 >x.csv
 for ((r = 0; r < 40; r++)); do echo $((r % 2)); done >y.csv
 "$DPTRAIN" import csv --x x.csv --y y.csv -o data.h5 >/dev/null || fail "import of a valid CSV"
 
+# A job name names the run dir under runs/: never a path out of it (nothing is created outside)
+mkdir -p names/deep/er && cp job.cfg data.h5 names/deep/er/
+for n in '../../escaped' '..' '/' '' 'a/b'; do
+  (cd names/deep/er && expect_error 2 "--set name: \"$n\" is not a plain name" "$DPTRAIN" fit job.cfg --set "name=\"$n\"")
+done
+sed 's|^name = "bad";|name = "../../escaped";|' job.cfg >names/deep/er/named.cfg
+(cd names/deep/er && expect_error 2 'named.cfg:1: name: "../../escaped" is not a plain name' "$DPTRAIN" fit named.cfg)
+[ -z "$(cd names && find . -newer x.csv -path './deep/er/job.cfg' -prune -o -path './deep/er/data.h5' -prune -o -type f -print 2>/dev/null)" ] &&
+  [ ! -e escaped ] && [ ! -e names/escaped ] && [ ! -e names/deep/er/runs ] && pass "refused names created nothing" ||
+  fail "a refused name created files: $(find names escaped 2>/dev/null)"
+
 # command line
 expect_error 2 "unknown command 'fitt'" "$DPTRAIN" fitt job.cfg
 expect_error 2 "fit: unknown option" "$DPTRAIN" fit job.cfg --bogus

@@ -85,11 +85,12 @@ grep -qxF "#SBATCH --array=0-2" sweep.sh && grep -qxF "RANKS=(1 2 4)" sweep.sh &
   grep -qF 'fit.batch_size=$(( 1024 * P ))' sweep.sh && grep -qF "fit.steps_per_epoch=7" sweep.sh &&
   pass "sweep: array 0-2 over 1 2 4 ranks, weak" || fail "sweep script: $(grep -E 'array|RANKS|batch' sweep.sh)"
 
-# Injection: a directory and a job name full of shell syntax
+# Injection: a directory and a job name full of shell syntax (the name without '/', which names
+# may not hold: the commands it smuggles in would create their marks in the script's directory)
 weird="dir with 'q' \`touch $WORK/MARK1\` \$(touch $WORK/MARK2)"
 mkdir -p "$weird"
 cp "$SRC/jobs/cancer_mlp.cfg" "$weird/job \"x\".cfg"
-"$DPTRAIN" sbatch "$weird/job \"x\".cfg" --set "name=\$(touch $WORK/MARK3)\`touch $WORK/MARK4\`" \
+"$DPTRAIN" sbatch "$weird/job \"x\".cfg" --set "name=\$(touch MARK3)\`touch MARK4\`" \
   --set "fit.epochs=3" -o weird.sh >/dev/null || fail "generate with a weird path"
 mkdir stubs
 printf '#!/bin/bash\nprintf "%%s\\n" "$@" >%s/srun-args.txt\nexit 0\n' "$WORK" >stubs/srun
@@ -104,13 +105,24 @@ grep -qxF -- "fit.epochs=3" srun-args.txt && pass "--set values passed through" 
 grep -q "^#SBATCH --job-name=[A-Za-z0-9._:-]*$" weird.sh && pass "job name sanitized in #SBATCH" || fail "job-name line"
 # A newline in the job name cannot start a new #SBATCH directive or command.
 "$DPTRAIN" sbatch "$SRC/jobs/seed_mlp.cfg" --set "name=x
-#SBATCH --wrap=touch $WORK/MARK5
-touch $WORK/MARK6" >nl.sh
+#SBATCH --wrap=touch MARK5
+touch MARK6" >nl.sh
 "$DPTRAIN" sbatch "$SRC/jobs/seed_mlp.cfg" >plain.sh
 [ "$(grep -c '^#SBATCH --' nl.sh)" = "$(grep -c '^#SBATCH --' plain.sh)" ] && ! grep -q '^#SBATCH --wrap' nl.sh && ! grep -q '^touch' nl.sh &&
   pass "newline in the job name stays inside one directive" || fail "newline injection: $(grep -n SBATCH nl.sh)"
 SLURM_JOB_ID=43 PATH="$WORK/stubs:$PATH" bash nl.sh >nl.log 2>&1
 ls "$WORK"/MARK* >/dev/null 2>&1 && fail "injection executed: $(ls "$WORK"/MARK*)" || pass "newline: nothing ran"
+
+# A newline in the job file's path or in a site file's name cannot end the script's header comment
+# and start a command or a directive of its own (the script stops at once here: no dptrain on PATH).
+nlpath=$'a\ntouch MARK7\n#SBATCH --uid=0\n#.cfg'
+cp "$SRC/jobs/seed_mlp.cfg" "$nlpath"
+printf 'name = "x\\ntouch MARK8\\n#SBATCH --uid=0";\n' >nlsite.cfg
+"$DPTRAIN" sbatch "$nlpath" --site ./nlsite.cfg --time 10 >nlpath.sh 2>nlpath.err || fail "sbatch with a newline in the path: $(cat nlpath.err)"
+(cd "$WORK" && PATH=/usr/bin:/bin bash nlpath.sh >nlpath.log 2>&1)
+! ls "$WORK"/MARK* >/dev/null 2>&1 && ! grep -q '^#SBATCH --uid' nlpath.sh && ! grep -q '^touch' nlpath.sh &&
+  pass "newlines in the job path and the site name stay inside the header comment" ||
+  fail "header injection: $(ls "$WORK"/MARK* 2>/dev/null) $(grep -n -e '^touch' -e 'uid' nlpath.sh)"
 
 # The signal Slurm sends before the limit reaches dptrain, and exit 3 requeues the job
 mkdir stubs2
