@@ -1,4 +1,5 @@
 #include "base/atomic_file.h"
+#include "base/file_checks.h"
 
 #include <errno.h>
 #include <string.h>
@@ -23,6 +24,8 @@ int atomic_file_is_temp_name(const char *name)
 int atomic_file_open(struct atomic_file *a, const char *path, struct dp_error *err)
 {
     memset(a, 0, sizeof *a);
+    if (file_check_output(path, err) != 0)
+        return -1;
     snprintf(a->path, sizeof a->path, "%s", path);
     atomic_file_temp_name(a->tmp, sizeof a->tmp, path);
     a->f = fopen(a->tmp, "w");

@@ -14,7 +14,8 @@ struct atomic_file {
     char tmp[4200];   /* where it is written */
 };
 
-/* Opens path's temporary for writing; -1 (err: path, why) when it cannot be created. */
+/* Opens path's temporary for writing; -1 (err: path, why) when path may not be written
+ * (file_check_output) or its temporary cannot be created. */
 int atomic_file_open(struct atomic_file *a, const char *path, struct dp_error *err);
 
 /* Closes the temporary and renames it to path; -1 (err names path) if any write, the close or the

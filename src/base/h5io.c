@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "base/atomic_file.h"
+#include "base/file_checks.h"
 
 void h5io_init(void)
 {
@@ -31,6 +32,8 @@ hid_t h5io_open_read(const char *path, struct dp_error *err)
         dp_error_set(err, DP_EXIT_INPUT, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
+    if (file_check_input(path, err) != 0)
+        return -1;
     htri_t is = H5Fis_hdf5(path);
     if (is <= 0) {
         dp_error_set(err, DP_EXIT_INPUT, "%s: not an HDF5 file (or truncated)", path);
@@ -60,12 +63,16 @@ static hid_t create_file(const char *path)
     return f;
 }
 
-hid_t h5io_create_temp(const char *path, char *tmp, size_t tmp_size)
+hid_t h5io_create_temp(const char *path, char *tmp, size_t tmp_size, struct dp_error *err)
 {
+    if (file_check_output(path, err) != 0)
+        return -1;
     atomic_file_temp_name(tmp, tmp_size, path);
     hid_t f = create_file(tmp);
     if (f >= 0)
         dp_temp_file_track(tmp);
+    else
+        dp_error_set(err, DP_EXIT_INPUT, "%s: cannot create (does the directory exist and is it writable?)", path);
     return f;
 }
 

@@ -30,7 +30,7 @@ hid_t h5io_open_read(const char *path, struct dp_error *err);
  * h5io_commit_temp flushes and closes the file and renames it over path (durable: fsyncs the file
  * first and the directory after, as checkpoints need); when that fails the temporary is deleted,
  * path is untouched, and err names path. h5io_discard_temp closes and deletes it. */
-hid_t h5io_create_temp(const char *path, char *tmp, size_t tmp_size);
+hid_t h5io_create_temp(const char *path, char *tmp, size_t tmp_size, struct dp_error *err);
 int h5io_commit_temp(hid_t f, const char *tmp, const char *path, int durable, struct dp_error *err);
 void h5io_discard_temp(hid_t f, const char *tmp);
 

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/atomic_file.h"
+#include "base/file_checks.h"
 #include "cmd/cli.h"
 #include "data/csv.h"
 #include "data/dataset_writer.h"
@@ -58,8 +60,9 @@ static int import_mnist(int argc, char **argv)
                    (long long)img[1].dims[1], (long long)img[1].dims[2], (long long)img[0].dims[1],
                    (long long)img[0].dims[2]);
     }
+    const char *inputs[4] = {img[0].path, lab[0].path, img[1].path, lab[1].path};
     struct dataset_writer w;
-    if (dataset_writer_open(&w, out, &err) != 0)
+    if (file_check_not_input(out, inputs, 4, &err) != 0 || dataset_writer_open(&w, out, &err) != 0)
         dp_die_error(&err);
     for (int s = 0; s < 2; s++) {
         int64_t n = img[s].dims[0], pix = img[s].dims[1] * img[s].dims[2];
@@ -165,6 +168,9 @@ static int import_csv(int argc, char **argv)
     if (!xpath || !ypath || !out)
         dp_die(DP_EXIT_INPUT, "import csv: needs --x X.csv --y Y.csv -o OUT.h5");
     struct dp_error err = {0};
+    const char *inputs[2] = {xpath, ypath};
+    if (file_check_not_input(out, inputs, 2, &err) != 0 || file_check_output(out, &err) != 0)
+        dp_die_error(&err);
     double *x, *y;
     int64_t xr, xc, yr, yc;
     if (csv_read(xpath, &x, &xr, &xc, &err) != 0 || csv_read(ypath, &y, &yr, &yc, &err) != 0)

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "base/atomic_file.h"
+#include "base/file_checks.h"
 #include "cmd/cli.h"
 #include "data/csv.h"
 #include "train/evaluator.h"
@@ -142,9 +143,9 @@ static void write_predictions(const char *out, const float *pred, int64_t rows, 
         return;
     }
     char tmp[4200];
-    hid_t f = h5io_create_temp(out, tmp, sizeof tmp);
+    hid_t f = h5io_create_temp(out, tmp, sizeof tmp, err);
     if (f < 0)
-        dp_die(DP_EXIT_INPUT, "%s: cannot create", out);
+        dp_die_error(err);
     int64_t dims[2] = {rows, k};
     h5io_write_f32(f, "predictions", 2, dims, pred, out);
     if (classify) {
@@ -165,6 +166,9 @@ int cmd_predict(int argc, char **argv)
         return 0;
     struct job job;
     struct dp_error err = {0};
+    const char *inputs[3] = {o.job_path, o.weights, o.data};
+    if (file_check_not_input(o.out, inputs, 3, &err) != 0 || file_check_output(o.out, &err) != 0)
+        dp_die_error(&err);
     cli_load_job(o.job_path, o.sets, o.nsets, &job);
     struct features x;
     open_features(&x, o.data, &err);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "base/atomic_file.h"
+#include "base/file_checks.h"
 #include "cmd/cli.h"
 #include "base/errors.h"
 #include "job/jobfile.h"
@@ -472,7 +473,8 @@ static void emit_script(const struct request *q, const struct sbatch_options *o,
     } else if (o->out) {
         struct atomic_file f;
         struct dp_error err = {0};
-        if (atomic_file_open(&f, o->out, &err) != 0)
+        const char *inputs[1] = {q->job_path};
+        if (file_check_not_input(o->out, inputs, 1, &err) != 0 || atomic_file_open(&f, o->out, &err) != 0)
             dp_die(DP_EXIT_INPUT, "%s", err.msg);
         fwrite(buf, 1, len, f.f);
         if (atomic_file_commit(&f, &err) != 0)

@@ -2,6 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/atomic_file.h"
+#include "base/file_checks.h"
 #include "cmd/cli.h"
 #include "data/dataset.h"
 #include "data/dataset_writer.h"
@@ -78,7 +80,8 @@ int cmd_shard(int argc, char **argv)
         char out[4200];
         snprintf(out, sizeof out, "%s-%05lld-of-%05lld.h5", base, (long long)s, (long long)k);
         struct dataset_writer w;
-        if (dataset_writer_open(&w, out, &err) != 0)
+        const char *inputs[1] = {in};
+        if (file_check_not_input(out, inputs, 1, &err) != 0 || dataset_writer_open(&w, out, &err) != 0)
             dp_die_error(&err);
         for (int g = 0; g < 2; g++) {
             if (!have[g])

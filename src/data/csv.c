@@ -1,4 +1,5 @@
 #include "data/csv.h"
+#include "base/file_checks.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -65,6 +66,8 @@ int csv_read(const char *path, double **out, int64_t *rows, int64_t *cols, struc
 {
     *out = NULL;
     *rows = *cols = 0;
+    if (file_check_input(path, err) != 0)
+        return -1;
     FILE *f = fopen(path, "r");
     if (!f)
         return dp_error_set(err, DP_EXIT_INPUT, "%s: cannot open: %s", path, strerror(errno));

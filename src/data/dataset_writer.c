@@ -19,12 +19,11 @@ int dataset_writer_open(struct dataset_writer *w, const char *path, struct dp_er
     w->path = dp_strdup(path);
     size_t n = strlen(path) + 32;
     w->tmp_path = dp_malloc(n, "a path");
-    w->file = h5io_create_temp(path, w->tmp_path, n);
+    w->file = h5io_create_temp(path, w->tmp_path, n, err);
     if (w->file < 0) {
         free(w->path);
         free(w->tmp_path);
-        return dp_error_set(err, DP_EXIT_INPUT, "%s: cannot create (does the directory exist and is it "
-                            "writable?)", path);
+        return -1;
     }
     return 0;
 }

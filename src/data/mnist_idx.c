@@ -1,4 +1,5 @@
 #include "data/mnist_idx.h"
+#include "base/file_checks.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +11,8 @@ int idx_open(struct idx_file *f, const char *dir, const char *name, int expect_d
     snprintf(f->path, sizeof f->path, "%s/%s.gz", dir, name);
     if (access(f->path, R_OK) != 0)
         snprintf(f->path, sizeof f->path, "%s/%s", dir, name);
+    if (file_check_input(f->path, err) != 0)
+        return -1;
     f->gz = gzopen(f->path, "rb"); /* reads plain files too */
     if (!f->gz)
         return dp_error_set(err, DP_EXIT_INPUT, "%s(.gz): cannot open", f->path);

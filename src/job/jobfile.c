@@ -1,6 +1,7 @@
 /* Reading a job file, applying --set overrides, writing the resolved text. Validation of the
  * contents lives in jobfile_schema.c. */
 #include "job/jobfile.h"
+#include "base/file_checks.h"
 
 #include <errno.h>
 #include <libconfig.h>
@@ -153,6 +154,8 @@ int job_load(struct job *job, const char *path, const char *const *overrides, in
              struct dp_error *err)
 {
     memset(job, 0, sizeof *job);
+    if (file_check_input(path, err) != 0)
+        return -1;
     FILE *f = fopen(path, "r");
     if (!f)
         return dp_error_set(err, DP_EXIT_INPUT, "%s: cannot open job file: %s", path, strerror(errno));

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/atomic_file.h"
+#include "base/file_checks.h"
 #include "base/h5io.h"
 
 static const char *const opt_state_names[2][OPTIMIZER_COUNT] = {
@@ -167,7 +169,11 @@ int checkpoint_write(const char *path, const struct checkpoint_contents *c, stru
         }
 
     char tmp[4200];
-    hid_t f = h5io_create_temp(path, tmp, sizeof tmp);
+    if (file_check_output(path, err) != 0) {
+        free(weights);
+        return -1;
+    }
+    hid_t f = h5io_create_temp(path, tmp, sizeof tmp, NULL);
     if (f < 0) {
         free(weights);
         return dp_error_set(err, DP_EXIT_INTERNAL, "%s: cannot create (directory missing or not "

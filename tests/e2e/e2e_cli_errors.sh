@@ -32,6 +32,39 @@ sed 's|^name = "bad";|name = "../../escaped";|' job.cfg >names/deep/er/named.cfg
   [ ! -e escaped ] && [ ! -e names/escaped ] && [ ! -e names/deep/er/runs ] && pass "refused names created nothing" ||
   fail "a refused name created files: $(find names escaped 2>/dev/null)"
 
+# Outputs that are not regular files, symbolic links and inputs are refused, and left as they were;
+# inputs that are not regular files (a pipe would hang the reader) are refused.
+"$DPTRAIN" fit job.cfg --run-dir paths_run >/dev/null 2>&1 || fail "fit for the path checks"
+expect_error 2 "/dev/full exists and is not a regular file (a device)" "$DPTRAIN" synth --rows 10 --features 2 -o /dev/full
+[ -c /dev/full ] && pass "/dev/full is still a device" || fail "/dev/full was replaced"
+cp data.h5 target.h5 && ln -s target.h5 link.h5
+expect_error 2 "link.h5 is a symbolic link" "$DPTRAIN" synth --rows 10 --features 2 -o link.h5
+[ -L link.h5 ] && cmp -s data.h5 target.h5 && pass "the link and its target are untouched" || fail "link replaced"
+expect_error 2 "data.h5: the output is the input data.h5" \
+  "$DPTRAIN" predict job.cfg --weights paths_run/last.h5 --data data.h5 -o data.h5
+expect_error 2 "paths_run/last.h5: the output is the input paths_run/last.h5" \
+  "$DPTRAIN" predict job.cfg --weights paths_run/last.h5 --data data.h5 -o paths_run/last.h5
+expect_error 2 "x.csv: the output is the input x.csv" "$DPTRAIN" import csv --x x.csv --y y.csv -o x.csv
+expect_error 2 "job.cfg: the output is the input job.cfg" "$DPTRAIN" sbatch job.cfg -o job.cfg
+mkfifo fifo
+for cmd in "fit fifo" "import csv --x fifo --y y.csv -o f.h5" "import csv --x /dev/zero --y y.csv -o f.h5" \
+           "fit job.cfg --run-dir fifo_run --resume fifo" "inspect fifo"; do
+  # shellcheck disable=SC2086
+  expect_error 2 "is not a regular file" timeout 20 "$DPTRAIN" $cmd
+done
+# Every file a fit, predict, import and sbatch create is where they were told (a fresh tree, with
+# hostile names), and nothing else in the tree changes.
+mkdir -p fresh/in && cp job.cfg data.h5 x.csv y.csv fresh/in/
+out="../out 'q' \$(touch MARK)"
+(cd fresh/in && "$DPTRAIN" fit job.cfg --set 'name="fresh \"run\""' --run-dir "$out/run" >/dev/null 2>&1 &&
+  "$DPTRAIN" predict job.cfg --weights "$out/run/best.h5" --data data.h5 -o "$out/p.csv" >/dev/null &&
+  "$DPTRAIN" import csv --x x.csv --y y.csv -o "$out/i.h5" >/dev/null &&
+  "$DPTRAIN" sbatch job.cfg -o "$out/s.sh" >/dev/null) || fail "the commands in the fresh tree"
+created=$(cd fresh && find . -type f -newer in/y.csv | sort | tr '\n' '|')
+o="./out 'q' \$(touch MARK)"
+[ "$created" = "$o/i.h5|$o/p.csv|$o/run/.dptrain.lock|$o/run/best.h5|$o/run/history.csv|$o/run/last.h5|$o/run/summary.json|$o/s.sh|" ] &&
+  pass "files written only where asked: $created" || fail "files written: $created"
+
 # command line
 expect_error 2 "unknown command 'fitt'" "$DPTRAIN" fitt job.cfg
 expect_error 2 "fit: unknown option" "$DPTRAIN" fit job.cfg --bogus
