@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <jansson.h>
 
 #include "base/atomic_file.h"
@@ -264,22 +266,58 @@ static void write_projection(const struct report_options *o, int strong, FILE *m
     free(list);
 }
 
+/* gnuplot run in out_dir without a shell (nothing in the directory's name is ever interpreted),
+ * its stderr in gnuplot.log there; returns a stream for its commands, or NULL. */
+static FILE *start_gnuplot(const char *out_dir, pid_t *pid)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        return NULL;
+    *pid = fork();
+    if (*pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return NULL;
+    }
+    if (*pid == 0) {
+        int log = chdir(out_dir) == 0 ? open("gnuplot.log", O_WRONLY | O_CREAT | O_TRUNC, 0666) : -1;
+        if (log < 0 || dup2(fds[0], 0) < 0 || dup2(log, 2) < 0)
+            _exit(127);
+        close(fds[1]);
+        execlp("gnuplot", "gnuplot", (char *)NULL);
+        _exit(127);
+    }
+    close(fds[0]);
+    FILE *f = fdopen(fds[1], "w");
+    if (!f)
+        close(fds[1]);
+    return f;
+}
+
 /* The plot: speed-up and efficiency against ranks, with the ideal lines (gnuplot, when there). */
 static void plot(const char *out_dir, const char *mode, const char *name)
 {
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "cd '%s' && gnuplot 2>gnuplot.log", out_dir);
-    FILE *gp = popen(cmd, "w");
-    int ok = gp != NULL;
+    pid_t pid = -1;
+    FILE *gp = start_gnuplot(out_dir, &pid);
+    int ok = 0;
     if (gp) {
+        /* the run's name in gnuplot's quotes: its own quote character left out */
+        char title[256];
+        size_t n = 0;
+        for (const char *c = name; *c && n + 1 < sizeof title; c++)
+            if (*c != '\'' && (unsigned char)*c >= 0x20)
+                title[n++] = *c;
+        title[n] = 0;
         fprintf(gp, "set terminal pngcairo size 900,420 noenhanced\nset output 'scaling.png'\n"
                     "set multiplot layout 1,2 title '%s scaling: %s'\nset grid\nset key left top\n"
                     "set xlabel 'ranks'\nset ylabel 'speed-up'\n"
                     "plot 'scaling.dat' using 1:2 with linespoints lw 2 pt 7 title 'measured', x with lines dt 2 title 'ideal'\n"
                     "set ylabel 'efficiency'\nset yrange [0:1.2]\nset key right top\n"
                     "plot 'scaling.dat' using 1:3 with linespoints lw 2 pt 7 title 'measured', 1 with lines dt 2 title 'ideal'\n"
-                    "unset multiplot\n", mode, name);
-        ok = pclose(gp) == 0;
+                    "unset multiplot\n", mode, title);
+        fclose(gp);
+        int status;
+        ok = waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
     }
     if (ok)
         printf("wrote %s/scaling.md, scaling.csv, scaling.png\n", out_dir);

@@ -65,6 +65,9 @@ done
   cmp -s reindented/report/scaling.csv original/scaling.csv &&
   pass "report scaling reads summary.json re-indented with sorted keys: the same table" ||
   fail "report scaling on re-indented summaries: $(tail -2 reindented.txt)"
+# The report's directory never reaches a shell (gnuplot runs without one).
+"$DPTRAIN" report scaling strong/ranks-1 strong/ranks-2 -o "rep'\$(touch MARK)'" >quoted-dir.txt 2>&1 &&
+  [ ! -e MARK ] && pass "a report directory with shell syntax: nothing ran" || fail "report dir: $(ls MARK 2>&1; tail -1 quoted-dir.txt)"
 sed 's/units = 256;/units = 128;/' s.cfg >other.cfg
 "$DPTRAIN" fit other.cfg --set fit.epochs=1 --set fit.steps_per_epoch=10 --run-dir other >/dev/null 2>&1
 expect_error 2 "are runs of different jobs or models" "$DPTRAIN" report scaling strong/ranks-1 other -o mixed
