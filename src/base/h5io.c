@@ -367,6 +367,18 @@ int h5io_dataset_shape(hid_t loc, const char *name, int *rank, int64_t *dims, in
     hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
     if (ds < 0)
         return dp_error_set(err, DP_EXIT_INPUT, "%s: cannot open dataset '%s'", path, name);
+    /* Values kept in other files (external storage, virtual datasets) would let a file make dptrain
+     * read any file on the machine; only values stored in the file itself are read (as Keras 3). */
+    hid_t dcpl = H5Dget_create_plist(ds);
+    int elsewhere = dcpl < 0 || H5Pget_external_count(dcpl) != 0 || H5Pget_layout(dcpl) == H5D_VIRTUAL;
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    if (elsewhere) {
+        H5Dclose(ds);
+        return dp_error_set(err, DP_EXIT_INPUT, "%s: dataset '%s' keeps its values in other files (HDF5 external "
+                            "storage or a virtual dataset); dptrain reads only values stored in the file itself",
+                            path, name);
+    }
     hid_t space = H5Dget_space(ds);
     int r = H5Sget_simple_extent_ndims(space);
     int rc = 0;

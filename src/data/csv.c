@@ -2,6 +2,7 @@
 #include "base/file_checks.h"
 
 #include <ctype.h>
+#include <float.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -39,6 +40,12 @@ static int64_t parse_line(char *line, struct csv_values *v, const char *path, in
         if (!isfinite(x))
             return dp_error_set(err, DP_EXIT_INPUT, "%s:%lld: field %lld is not finite", path, (long long)lineno,
                                 (long long)field + 1);
+        if (fabs(x) > FLT_MAX) { /* stored as float32, where it would become infinite */
+            char tok[48];
+            snprintf(tok, sizeof tok, "%.*s", (int)(end - p < 40 ? end - p : 40), p);
+            return dp_error_set(err, DP_EXIT_INPUT, "%s:%lld: field %lld: %s is beyond the float32 range", path,
+                                (long long)lineno, (long long)field + 1, tok);
+        }
         if (v->used == v->alloc) {
             v->alloc = v->alloc ? v->alloc * 2 : 4096;
             v->data = dp_realloc(v->data, v->alloc * sizeof(double), "CSV values");

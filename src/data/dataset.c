@@ -106,6 +106,9 @@ static int open_part(struct data_part *p, const char *path, const char *group, s
     for (int i = 1; i < xr; i++)
         xs.dims[i - 1] = xd[i];
     int64_t ycols = ylab ? 1 : yd[1];
+    if (shape_size(&xs) == 0 || ycols == 0)
+        return dp_error_set(err, DP_EXIT_INPUT, "%s: %s has no %s (a dimension of 0)", path, shape_size(&xs) == 0 ?
+                            xname : yname, shape_size(&xs) == 0 ? "features" : "targets");
     if (shape_size(&xs) > INT32_MAX || ycols > INT32_MAX)
         return dp_error_set(err, DP_EXIT_INPUT, "%s: /%s has over 2^31 values per row (damaged file?)", path, group);
     return part_joins(p, group, xname, xr, &xs, xdt, ylab, ycols, s, first, err);

@@ -3,6 +3,7 @@
 #include "job/jobfile_schema.h"
 
 #include <glob.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,6 +173,8 @@ static int get_float(const struct schema_ctx *c, const config_setting_t *g, cons
         v = (double)config_setting_get_int64(s);
     else
         return schema_fail(c, s, "expected a number, got %s", type_name(t));
+    if (!isfinite(v))
+        return schema_fail(c, s, "%g is not a finite number", v);
     if (v < min || v > max || (min_exclusive && v == min) || (max_exclusive && v == max))
         return schema_fail(c, s, "%g is out of range %s%g, %g%s", v, min_exclusive ? "(" : "[", min, max,
                            max_exclusive ? ")" : "]");

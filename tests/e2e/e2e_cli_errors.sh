@@ -65,6 +65,55 @@ o="./out 'q' \$(touch MARK)"
 [ "$created" = "$o/i.h5|$o/p.csv|$o/run/.dptrain.lock|$o/run/best.h5|$o/run/history.csv|$o/run/last.h5|$o/run/summary.json|$o/s.sh|" ] &&
   pass "files written only where asked: $created" || fail "files written: $created"
 
+# HDF5 datasets whose values live in other files (external storage pointing at any file on the
+# machine, virtual datasets) are refused in data sets and checkpoints.
+if have_h5py; then
+  /usr/bin/python3 - <<'PY' || fail "making external and virtual data sets"
+import h5py, numpy as np
+open("secret.bin", "wb").write(np.arange(120, dtype=np.float32).tobytes())
+with h5py.File("ext.h5", "w") as f:
+    f.create_dataset("train/x", shape=(40, 3), dtype="f4", external=[("secret.bin", 0, 480)])
+    f.create_dataset("train/y", data=np.arange(40, dtype=np.int32) % 2)
+with h5py.File("plain_x.h5", "w") as f:
+    f.create_dataset("x", data=np.ones((40, 3), dtype="f4"))
+layout = h5py.VirtualLayout(shape=(40, 3), dtype="f4")
+layout[:] = h5py.VirtualSource("plain_x.h5", "x", shape=(40, 3))
+with h5py.File("virt.h5", "w") as f:
+    f.create_virtual_dataset("train/x", layout)
+    f.create_dataset("train/y", data=np.arange(40, dtype=np.int32) % 2)
+PY
+  for f in ext virt; do
+    expect_error 2 "$f.h5: dataset '/train/x' keeps its values in other files" \
+      "$DPTRAIN" fit job.cfg --set "data.file=\"$f.h5\"" --run-dir "run_$f"
+  done
+  cp paths_run/last.h5 ext_ck.h5
+  /usr/bin/python3 -c '
+import h5py
+f = h5py.File("ext_ck.h5", "r+")
+del f["dense/dense/kernel:0"]
+f["dense"].create_dataset("dense/kernel:0", shape=(3, 4), dtype="f4", external=[("secret.bin", 0, 48)])' ||
+    fail "making an external checkpoint"
+  expect_error 2 "dataset 'dense/kernel:0' keeps its values in other files" \
+    "$DPTRAIN" predict job.cfg --weights ext_ck.h5 --data data.h5 -o ext_pred.csv
+else
+  skip_part "python3 with h5py not found: external and virtual datasets"
+fi
+
+# Values no model can use: NaN or infinite settings, features of width 0, CSV numbers beyond float32
+expect_error 2 "fit.allreduce_bucket_mb: nan is not a finite number" "$DPTRAIN" fit job.cfg --set 'fit.allreduce_bucket_mb=nan'
+expect_error 2 "fit.nccl_timeout: inf is not a finite number" "$DPTRAIN" fit job.cfg --set 'fit.nccl_timeout=inf'
+printf '1,2\n3,1e39\n' >big.csv
+printf '0\n1\n' >y2.csv
+expect_error 2 "big.csv:2: field 2: 1e39 is beyond the float32 range" "$DPTRAIN" import csv --x big.csv --y y2.csv -o big.h5
+if have_h5py; then
+  /usr/bin/python3 -c '
+import h5py, numpy as np
+with h5py.File("empty_x.h5", "w") as f:
+    f.create_dataset("train/x", shape=(40, 0), dtype="f4")
+    f.create_dataset("train/y", data=np.arange(40, dtype=np.int32) % 2)' || fail "making a zero-width data set"
+  expect_error 2 "empty_x.h5: /train/x has no features" "$DPTRAIN" fit job.cfg --set 'data.file="empty_x.h5"'
+fi
+
 # command line
 expect_error 2 "unknown command 'fitt'" "$DPTRAIN" fitt job.cfg
 expect_error 2 "fit: unknown option" "$DPTRAIN" fit job.cfg --bogus
