@@ -71,21 +71,23 @@ static const struct position_field {
     const char *name;
     int is_integer;  /* int64 attribute (else float64) */
     size_t offset;   /* in struct train_position */
+    double min, max; /* the values a checkpoint may hold (a NaN double: only where `none` is allowed) */
+    int nan_ok;
 } position_fields[] = {
-    {"epoch", 1, offsetof(struct train_position, epoch)},
-    {"step_in_epoch", 1, offsetof(struct train_position, step_in_epoch)},
-    {"iterations", 1, offsetof(struct train_position, iterations)},
-    {"seed", 1, offsetof(struct train_position, seed)}, /* a uint64_t stored as int64 */
-    {"best", 0, offsetof(struct train_position, best)},
-    {"best_epoch", 1, offsetof(struct train_position, best_epoch)},
-    {"early_stopping_wait", 1, offsetof(struct train_position, wait)},
-    {"learning_rate", 0, offsetof(struct train_position, lr)},
-    {"early_stopping_best", 0, offsetof(struct train_position, es_best)},
-    {"epoch_loss_sum", 0, offsetof(struct train_position, epoch_loss_sum)},
-    {"epoch_metric_sum", 0, offsetof(struct train_position, epoch_metric_sum)},
-    {"epoch_rows", 0, offsetof(struct train_position, epoch_rows)},
-    {"train_seconds", 0, offsetof(struct train_position, train_seconds)},
-    {"samples", 1, offsetof(struct train_position, samples)},
+    {"epoch", 1, offsetof(struct train_position, epoch), 0, 1e9, 0},
+    {"step_in_epoch", 1, offsetof(struct train_position, step_in_epoch), 0, 0x1p40, 0},
+    {"iterations", 1, offsetof(struct train_position, iterations), 0, 0x1p52, 0},
+    {"seed", 1, offsetof(struct train_position, seed), -0x1p63, 0x1p63, 0}, /* a uint64_t stored as int64 */
+    {"best", 0, offsetof(struct train_position, best), -HUGE_VAL, HUGE_VAL, 1},
+    {"best_epoch", 1, offsetof(struct train_position, best_epoch), -1, 1e9, 0},
+    {"early_stopping_wait", 1, offsetof(struct train_position, wait), 0, 1e9, 0},
+    {"learning_rate", 0, offsetof(struct train_position, lr), 0, 1e6, 0},
+    {"early_stopping_best", 0, offsetof(struct train_position, es_best), -HUGE_VAL, HUGE_VAL, 1},
+    {"epoch_loss_sum", 0, offsetof(struct train_position, epoch_loss_sum), 0, HUGE_VAL, 0},
+    {"epoch_metric_sum", 0, offsetof(struct train_position, epoch_metric_sum), 0, HUGE_VAL, 0},
+    {"epoch_rows", 0, offsetof(struct train_position, epoch_rows), 0, 0x1p62, 0},
+    {"train_seconds", 0, offsetof(struct train_position, train_seconds), 0, 1e12, 0},
+    {"samples", 1, offsetof(struct train_position, samples), 0, 0x1p62, 0},
 };
 #define POSITION_FIELDS (sizeof position_fields / sizeof position_fields[0])
 
@@ -100,14 +102,24 @@ static void write_position(hid_t d, const struct train_position *pos, const char
     }
 }
 
+/* Reads the position and checks every field against its range: a damaged or hostile checkpoint
+ * must not resume at epoch -5 or 2^62 steps. */
 static int read_position(hid_t d, struct train_position *pos, const char *path, struct dp_error *err)
 {
     for (size_t i = 0; i < POSITION_FIELDS; i++) {
-        void *at = (char *)pos + position_fields[i].offset;
-        if (position_fields[i].is_integer ? h5io_read_attr_i64(d, position_fields[i].name, (int64_t *)at, path, err)
-                                          : h5io_read_attr_f64(d, position_fields[i].name, (double *)at, path, err))
+        const struct position_field *pf = &position_fields[i];
+        void *at = (char *)pos + pf->offset;
+        if (pf->is_integer ? h5io_read_attr_i64(d, pf->name, (int64_t *)at, path, err)
+                           : h5io_read_attr_f64(d, pf->name, (double *)at, path, err))
             return -1;
+        double v = pf->is_integer ? (double)*(int64_t *)at : *(double *)at;
+        if (isnan(v) ? !pf->nan_ok : (v < pf->min || v > pf->max || (!pf->nan_ok && !isfinite(v))))
+            return dp_error_set(err, DP_EXIT_INPUT, "%s: /dptrain %s = %.17g is impossible (damaged checkpoint?)",
+                                path, pf->name, v);
     }
+    if (pos->step_in_epoch > 0 && pos->iterations < pos->step_in_epoch)
+        return dp_error_set(err, DP_EXIT_INPUT, "%s: /dptrain step_in_epoch %lld exceeds iterations %lld (damaged "
+                            "checkpoint?)", path, (long long)pos->step_in_epoch, (long long)pos->iterations);
     return 0;
 }
 
@@ -269,6 +281,16 @@ int weights_load(struct model *m, const char *path, struct dp_error *err)
                      "layers with weights", path, have, want);
         goto done;
     }
+    for (int i = 0; i < m->nlayers; i++)
+        for (int p = 0; p < m->layers[i].nparams; p++) {
+            const float *w = host + m->layers[i].param_offsets[p];
+            for (int64_t j = 0; j < shape_size(&m->layers[i].param_shapes[p]); j++)
+                if (!isfinite(w[j])) {
+                    dp_error_set(err, DP_EXIT_INPUT, "%s: weight %s/%s holds a non-finite value (damaged file?)", path,
+                                 m->layers[i].name, m->layers[i].param_names[p]);
+                    goto done;
+                }
+        }
     m->be->upload(m->params, host, m->arena_floats * sizeof(float));
     rc = 0;
 done:
@@ -341,7 +363,8 @@ int checkpoint_read_job_text(const char *path, char **text, struct dp_error *err
     return rc;
 }
 
-static int read_history(hid_t d, struct history *h, const char *path, struct dp_error *err)
+/* The history: one row per epoch completed (max_rows), never more. */
+static int read_history(hid_t d, struct history *h, int64_t max_rows, const char *path, struct dp_error *err)
 {
     if (H5Lexists(d, "history", H5P_DEFAULT) <= 0)
         return 0;
@@ -349,8 +372,9 @@ static int read_history(hid_t d, struct history *h, const char *path, struct dp_
     int64_t dims[2];
     if (h5io_dataset_shape(d, "history", &rank, dims, 2, path, err) != 0)
         return -1;
-    if (rank != 2 || dims[1] != HISTORY_COLUMNS)
-        return dp_error_set(err, DP_EXIT_INPUT, "%s: /dptrain/history has an unexpected shape", path);
+    if (rank != 2 || dims[1] != HISTORY_COLUMNS || dims[0] > max_rows)
+        return dp_error_set(err, DP_EXIT_INPUT, "%s: /dptrain/history has an unexpected shape (%lld rows for %lld "
+                            "epochs)", path, (long long)dims[0], (long long)max_rows);
     h->rows = h->cap = dims[0];
     h->v = dp_malloc((size_t)(dims[0] * HISTORY_COLUMNS) * sizeof(double), "history");
     hid_t ds = H5Dopen2(d, "history", H5P_DEFAULT);
@@ -407,7 +431,7 @@ int checkpoint_read_state(const char *path, const struct model *m, struct checkp
     }
     if (read_position(d, p, path, err) != 0)
         goto done;
-    if (read_history(d, &st->history, path, err) != 0 || read_optimizer_state(d, m, st, path, err) != 0)
+    if (read_history(d, &st->history, p->epoch, path, err) != 0 || read_optimizer_state(d, m, st, path, err) != 0)
         goto done;
     if (H5Lexists(d, "early_stopping_best_weights", H5P_DEFAULT) > 0) {
         hid_t g = H5Gopen2(d, "early_stopping_best_weights", H5P_DEFAULT);

@@ -122,6 +122,23 @@ expect_error 2 "layer 3 (r.cfg:4) has 256 units in the checkpoint but 128 in the
 sed 's/loss = "mse"; metrics = \["mae"\];/loss = "mse"; metrics = ["mae"]; optimizer = { name = "sgd"; };/' r.cfg >sgd.cfg
 expect_error 2 "was trained with adam but sgd.cfg asks for sgd" "$DPTRAIN" fit sgd.cfg --run-dir bad6 --resume good.h5
 [ "$sums" = "$(md5sum truncated.h5 corrupt.h5 r.h5)" ] && pass "refused files are untouched" || fail "a refused file changed"
+# Checkpoints with impossible contents are refused before anything uses them.
+if have_h5py; then
+  edit_ck() { cp good.h5 "$1"; /usr/bin/python3 -c "import h5py, numpy as np; f = h5py.File('$1', 'r+'); $2" || fail "editing $1"; }
+  edit_ck neg_epoch.h5 'f["dptrain"].attrs["epoch"] = np.int64(-5)'
+  edit_ck huge_epoch.h5 'f["dptrain"].attrs["epoch"] = np.int64(2**62)'
+  edit_ck neg_iter.h5 'f["dptrain"].attrs["iterations"] = np.int64(-1)'
+  edit_ck nan_kernel.h5 'k = f["dense/dense/kernel:0"]; a = k[()]; a[0, 0] = np.nan; k[...] = a'
+  edit_ck big_history.h5 'del f["dptrain/history"]; f["dptrain"].create_dataset("history", shape=(10**9, 7), dtype="f8", chunks=(1024, 7))'
+  expect_error 2 "neg_epoch.h5: /dptrain epoch = -5 is impossible" "$DPTRAIN" fit r.cfg --run-dir bad7 --resume neg_epoch.h5
+  expect_error 2 "huge_epoch.h5: /dptrain epoch = 4.6116860184273879e+18 is impossible" "$DPTRAIN" fit r.cfg --run-dir bad8 --resume huge_epoch.h5
+  expect_error 2 "neg_iter.h5: /dptrain iterations = -1 is impossible" "$DPTRAIN" fit r.cfg --run-dir bad9 --resume neg_iter.h5
+  expect_error 2 "nan_kernel.h5: weight dense/kernel holds a non-finite value" "$DPTRAIN" fit r.cfg --run-dir bad10 --resume nan_kernel.h5
+  expect_error 2 "big_history.h5: /dptrain/history has an unexpected shape (1000000000 rows for 4 epochs)" \
+    "$DPTRAIN" fit r.cfg --run-dir bad11 --resume big_history.h5
+else
+  skip_part "python3 with h5py not found: checkpoints with impossible contents"
+fi
 cmp -s good.h5 straight/last.h5 && pass "the resumed-from checkpoint is untouched" || fail "good.h5 changed"
 
 # 5. Two SIGINTs: the second exits at once; last.h5 stays a valid checkpoint. Sent once the first
