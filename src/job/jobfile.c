@@ -23,8 +23,20 @@ static int override_set_existing(config_setting_t *s, const char *key, const cha
         long long v = strtoll(value, &end, 0);
         if (errno || end == value || *end)
             return dp_error_set(err, DP_EXIT_INPUT, "--set %s=%s: expected an integer", key, value);
-        if (config_setting_type(s) == CONFIG_TYPE_INT && (v > INT32_MAX || v < INT32_MIN))
-            config_setting_set_format(s, CONFIG_FORMAT_DEFAULT);
+        if (config_setting_type(s) == CONFIG_TYPE_INT && (v > INT32_MAX || v < INT32_MIN)) {
+            /* a 32-bit setting in the file: made a 64-bit one, so the value given is what the
+             * schema checks (libconfig would keep only its low 32 bits) */
+            config_setting_t *parent = config_setting_parent(s);
+            const char *name = config_setting_name(s);
+            if (!parent || !name)
+                return dp_error_set(err, DP_EXIT_INPUT, "--set %s=%s: out of range", key, value);
+            char *leaf = dp_strdup(name);
+            config_setting_remove(parent, leaf);
+            s = config_setting_add(parent, leaf, CONFIG_TYPE_INT64);
+            free(leaf);
+            if (!s)
+                return dp_error_set(err, DP_EXIT_INPUT, "--set %s=%s: out of range", key, value);
+        }
         return config_setting_set_int64(s, v) == CONFIG_TRUE ? 0 : -1;
     }
     case CONFIG_TYPE_FLOAT: {

@@ -114,6 +114,12 @@ with h5py.File("empty_x.h5", "w") as f:
   expect_error 2 "empty_x.h5: /train/x has no features" "$DPTRAIN" fit job.cfg --set 'data.file="empty_x.h5"'
 fi
 
+# Directories as job file or output, and a --set beyond 32 bits, each with one line and exit 2
+mkdir -p adir
+expect_error 2 "adir is not a regular file (a directory)" "$DPTRAIN" fit adir
+expect_error 2 "adir exists and is not a regular file (a directory)" "$DPTRAIN" import csv --x x.csv --y y.csv -o adir
+expect_error 2 "--set fit.epochs: 99999999999 is out of range [1, 1000000000]" "$DPTRAIN" fit job.cfg --set fit.epochs=99999999999
+
 # command line
 expect_error 2 "unknown command 'fitt'" "$DPTRAIN" fitt job.cfg
 expect_error 2 "fit: unknown option" "$DPTRAIN" fit job.cfg --bogus
