@@ -162,6 +162,47 @@ static int job_from_config(struct job *job, config_t *cfg, const char *path,
     return 0;
 }
 
+/* The job file's text with its comments (#, // and C-style blocks) left out but their newlines kept, so
+ * line numbers stay true: libconfig's scanner takes time quadratic in a token's length, and one
+ * comment line of megabytes took minutes to parse. Strings are copied as they are. */
+static char *read_without_comments(FILE *f)
+{
+    size_t cap = 1 << 16, len = 0;
+    char *t = dp_malloc(cap, "the job file");
+    size_t n;
+    while ((n = fread(t + len, 1, cap - len - 1, f)) > 0) {
+        len += n;
+        if (len + 1 == cap)
+            t = dp_realloc(t, cap *= 2, "the job file");
+    }
+    t[len] = 0;
+    size_t w = 0;
+    for (size_t r = 0; r < len;) {
+        if (t[r] == '"') { /* a string, escapes included */
+            t[w++] = t[r++];
+            while (r < len && t[r] != '"') {
+                if (t[r] == '\\' && r + 1 < len)
+                    t[w++] = t[r++];
+                t[w++] = t[r++];
+            }
+            if (r < len)
+                t[w++] = t[r++];
+        } else if (t[r] == '#' || (t[r] == '/' && r + 1 < len && t[r + 1] == '/')) {
+            while (r < len && t[r] != '\n')
+                r++;
+        } else if (t[r] == '/' && r + 1 < len && t[r + 1] == '*') {
+            for (r += 2; r < len && !(t[r] == '*' && r + 1 < len && t[r + 1] == '/'); r++)
+                if (t[r] == '\n')
+                    t[w++] = '\n';
+            r = r + 2 <= len ? r + 2 : len;
+        } else {
+            t[w++] = t[r++];
+        }
+    }
+    t[w] = 0;
+    return t;
+}
+
 int job_load(struct job *job, const char *path, const char *const *overrides, int noverrides,
              struct dp_error *err)
 {
@@ -171,10 +212,12 @@ int job_load(struct job *job, const char *path, const char *const *overrides, in
     FILE *f = fopen(path, "r");
     if (!f)
         return dp_error_set(err, DP_EXIT_INPUT, "%s: cannot open job file: %s", path, strerror(errno));
+    char *text = read_without_comments(f);
+    fclose(f);
     config_t cfg;
     config_init(&cfg);
-    int ok = config_read(&cfg, f);
-    fclose(f);
+    int ok = config_read_string(&cfg, text);
+    free(text);
     if (ok != CONFIG_TRUE) {
         dp_error_set(err, DP_EXIT_INPUT, "%s:%d: syntax error: %s", path, config_error_line(&cfg),
                      config_error_text(&cfg));

@@ -120,6 +120,14 @@ expect_error 2 "adir is not a regular file (a directory)" "$DPTRAIN" fit adir
 expect_error 2 "adir exists and is not a regular file (a directory)" "$DPTRAIN" import csv --x x.csv --y y.csv -o adir
 expect_error 2 "--set fit.epochs: 99999999999 is out of range [1, 1000000000]" "$DPTRAIN" fit job.cfg --set fit.epochs=99999999999
 
+# A job file with one 20 MB comment line parses in linear time (it took minutes), and comments of
+# every kind keep the line numbers of what follows them.
+{ printf '# '; head -c 20000000 /dev/zero | tr '\0' x; printf '\n/* a block\ncomment */ // and more\n'; cat job.cfg; } >long.cfg
+timeout 60 "$DPTRAIN" fit long.cfg --dry-run >long.out 2>&1 && grep -q '^name = "bad";' long.out &&
+  pass "a 20 MB comment line parses" || fail "20 MB comment line: $(tail -c 300 long.out)"
+{ printf '# "a quote in a comment\n/* a block\ncomment */ // and more\n'; sed 's/epochs = 1;/epochs = 1; bogus = 2;/' job.cfg; } >lines.cfg
+expect_error 2 "lines.cfg:7: fit.bogus: unknown key 'bogus'" "$DPTRAIN" fit lines.cfg
+
 # command line
 expect_error 2 "unknown command 'fitt'" "$DPTRAIN" fitt job.cfg
 expect_error 2 "fit: unknown option" "$DPTRAIN" fit job.cfg --bogus
