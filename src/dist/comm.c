@@ -4,9 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/errors.h"
+#include "base/timeutil.h"
 
 struct comm comm_world = {0, 1, 0};
 
@@ -84,20 +86,68 @@ void comm_finalize(void)
 /* MPI counts are int: longer buffers go in pieces. */
 #define MPI_PIECE ((size_t)1 << 30)
 
+/* The collective watchdog: 0 waits forever. */
+static double collective_timeout;
+static char collective_context[128] = "start-up";
+
+void comm_set_collective_timeout(double seconds) { collective_timeout = seconds; }
+
+void comm_set_context(const char *what) { snprintf(collective_context, sizeof collective_context, "%s", what); }
+
+/* Waits for requests of a collective. With a timeout set, tests them instead of blocking in MPI:
+ * for the first 100 ms at full speed, as MPI's own wait does (Open MPI moves a collective along only
+ * inside MPI calls, so a rank that sleeps holds up the others: every step's sums stay as fast as
+ * before), then with a 200 us nap between tests, so a long wait does not spin a core; past the
+ * deadline the whole job ends, naming the collective and where training was. */
+static void wait_collective(MPI_Request *reqs, int n, const char *what)
+{
+    if (n == 0)
+        return;
+    if (collective_timeout <= 0) {
+        MPI_CHECK(MPI_Waitall(n, reqs, MPI_STATUSES_IGNORE));
+        return;
+    }
+    double start = time_now();
+    for (;;) {
+        int done = 0;
+        MPI_CHECK(MPI_Testall(n, reqs, &done, MPI_STATUSES_IGNORE));
+        if (done)
+            return;
+        double waited = time_now() - start;
+        if (waited > collective_timeout) {
+            fprintf(stderr, "dptrain: error: [rank %d/%d] %s did not complete within fit.collective_timeout = %g s "
+                    "(%s): another rank stopped, hangs or died; ending the job\n", comm_world.rank, comm_world.size,
+                    what, collective_timeout, collective_context);
+            fflush(stderr);
+            MPI_Abort(MPI_COMM_WORLD, DP_EXIT_INTERNAL);
+        }
+        if (waited > 0.1) {
+            struct timespec ts = {0, 200000};
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
 void comm_allreduce_sum_f32(float *buf, size_t n)
 {
     if (comm_world.size > 1)
-        for (size_t at = 0; at < n; at += MPI_PIECE)
-            MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, buf + at, (int)(n - at < MPI_PIECE ? n - at : MPI_PIECE), MPI_FLOAT,
-                                    MPI_SUM, MPI_COMM_WORLD));
+        for (size_t at = 0; at < n; at += MPI_PIECE) {
+            MPI_Request r;
+            MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, buf + at, (int)(n - at < MPI_PIECE ? n - at : MPI_PIECE), MPI_FLOAT,
+                                     MPI_SUM, MPI_COMM_WORLD, &r));
+            wait_collective(&r, 1, "the gradient sum (MPI_Allreduce)");
+        }
 }
 
 static void allreduce_f64(double *buf, size_t n, MPI_Op op)
 {
     if (comm_world.size > 1)
-        for (size_t at = 0; at < n; at += MPI_PIECE)
-            MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, buf + at, (int)(n - at < MPI_PIECE ? n - at : MPI_PIECE),
-                                    MPI_DOUBLE, op, MPI_COMM_WORLD));
+        for (size_t at = 0; at < n; at += MPI_PIECE) {
+            MPI_Request r;
+            MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, buf + at, (int)(n - at < MPI_PIECE ? n - at : MPI_PIECE),
+                                     MPI_DOUBLE, op, MPI_COMM_WORLD, &r));
+            wait_collective(&r, 1, "an agreement of the ranks (MPI_Allreduce)");
+        }
 }
 
 void comm_iallreduce_sum_f32(struct comm_requests *r, float *buf, size_t n)
@@ -126,8 +176,7 @@ void comm_requests_progress(struct comm_requests *r)
 
 void comm_requests_wait(struct comm_requests *r)
 {
-    if (r->count > 0)
-        MPI_CHECK(MPI_Waitall(r->count, r->reqs, MPI_STATUSES_IGNORE));
+    wait_collective(r->reqs, r->count, "the gradient sum (MPI_Iallreduce)");
     r->count = 0;
 }
 
@@ -143,22 +192,30 @@ void comm_allreduce_min_f64(double *buf, size_t n) { allreduce_f64(buf, n, MPI_M
 
 void comm_bcast_bytes(void *buf, size_t bytes, int root)
 {
-    if (comm_world.size > 1)
-        MPI_CHECK(MPI_Bcast(buf, (int)bytes, MPI_BYTE, root, MPI_COMM_WORLD));
+    if (comm_world.size > 1) {
+        MPI_Request r;
+        MPI_CHECK(MPI_Ibcast(buf, (int)bytes, MPI_BYTE, root, MPI_COMM_WORLD, &r));
+        wait_collective(&r, 1, "a broadcast from rank 0 (MPI_Bcast)");
+    }
 }
 
 void comm_allgather_bytes(const void *mine, void *all, size_t bytes)
 {
-    if (comm_world.size > 1)
-        MPI_CHECK(MPI_Allgather(mine, (int)bytes, MPI_BYTE, all, (int)bytes, MPI_BYTE, MPI_COMM_WORLD));
-    else
+    if (comm_world.size > 1) {
+        MPI_Request r;
+        MPI_CHECK(MPI_Iallgather(mine, (int)bytes, MPI_BYTE, all, (int)bytes, MPI_BYTE, MPI_COMM_WORLD, &r));
+        wait_collective(&r, 1, "a gathering of all ranks (MPI_Allgather)");
+    } else
         memcpy(all, mine, bytes);
 }
 
 void comm_barrier(void)
 {
-    if (comm_world.size > 1)
-        MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
+    if (comm_world.size > 1) {
+        MPI_Request r;
+        MPI_CHECK(MPI_Ibarrier(MPI_COMM_WORLD, &r));
+        wait_collective(&r, 1, "a barrier (MPI_Barrier)");
+    }
 }
 
 void comm_abort(int code)

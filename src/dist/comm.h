@@ -45,6 +45,12 @@ void comm_barrier(void);
 /* Every rank's `bytes` bytes, in rank order, into all (size * bytes); a copy for one rank. */
 void comm_allgather_bytes(const void *mine, void *all, size_t bytes);
 
+/* Every collective waits at most this long (seconds; 0, the default: forever): past it, the rank
+ * that waits ends the whole job with a message naming the collective and the context. */
+void comm_set_collective_timeout(double seconds);
+/* Where the job is, for that message: "epoch 3, step 120". */
+void comm_set_context(const char *what);
+
 /* Ends the whole job with code (MPI_Abort when several ranks run). */
 void comm_abort(int code) __attribute__((__noreturn__));
 

@@ -74,7 +74,8 @@ struct job_fit {
     int64_t threads;         /* 0: all cores */
     enum allreduce_kind allreduce;
     enum precision_kind precision;
-    double nccl_timeout;     /* seconds a collective may take before the job ends */
+    double nccl_timeout;     /* seconds an NCCL collective may take before the job ends */
+    double collective_timeout; /* seconds any wait on the other ranks may take (MPI and NCCL) */
     double allreduce_bucket_mb; /* start sums of this size during backward (0: one after backward) */
     int64_t readback_steps;  /* loss sums come to the host every N steps (0: 1 on CPU, 50 on GPU) */
 };

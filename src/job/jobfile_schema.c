@@ -72,7 +72,7 @@ static const char *const data_keys[] = {"file", "source", "synthetic", "validati
                                         "normalize", "shuffle_buffer_mb", "reader_thread", NULL};
 static const char *const fit_keys[] = {"seed", "epochs", "batch_size", "steps_per_epoch", "loss",
                                        "metrics", "optimizer", "checkpoint", "early_stopping",
-                                       "threads", "allreduce", "precision", "nccl_timeout",
+                                       "threads", "allreduce", "precision", "nccl_timeout", "collective_timeout",
                                        "readback_steps", "allreduce_bucket_mb", NULL};
 static const char *const optimizer_keys[] = {"name", "lr", "learning_rate", "momentum", "nesterov", "decay",
                                              "beta_1", "beta_2", "epsilon", "rho", NULL};
@@ -674,8 +674,12 @@ static int read_fit(const struct schema_ctx *c, struct job_fit *f, const config_
         get_choice(c, g, "allreduce", &allreduce, ALLREDUCE_AUTO, allreduce_names, 0) ||
         get_choice(c, g, "precision", &precision, PRECISION_AUTO, precision_names, 0) ||
         get_float(c, g, "nccl_timeout", &f->nccl_timeout, 600, 1, 1e6, 0, 0) ||
+        get_float(c, g, "collective_timeout", &f->collective_timeout, f->nccl_timeout, 1, 1e6, 0, 0) ||
         get_float(c, g, "allreduce_bucket_mb", &f->allreduce_bucket_mb, 0, 0, 1e6, 0, 0))
         return -1;
+    /* collective_timeout bounds every wait on other ranks, NCCL's included unless nccl_timeout is given */
+    if (member(g, "collective_timeout") && !member(g, "nccl_timeout"))
+        f->nccl_timeout = f->collective_timeout;
     f->allreduce = (enum allreduce_kind)allreduce;
     f->precision = (enum precision_kind)precision;
     f->seed = (uint64_t)seed;

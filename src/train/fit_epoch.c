@@ -3,6 +3,7 @@
  * validation, the history row and the epoch_end callbacks. */
 #include <math.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "base/stop_signals.h"
@@ -23,8 +24,11 @@ static void request_batch(struct fit_state *s, int64_t step)
 /* At a read-back point (the same steps on every rank): the loss sums come back from the device,
  * and the ranks agree on them and on stop requests in one small reduction. Between these points a
  * GPU runs without host syncs. */
-static void read_back(struct fit_state *s)
+static void read_back(struct fit_state *s, int64_t step)
 {
+    char where[64];
+    snprintf(where, sizeof where, "epoch %lld, step %lld", (long long)s->loop.epoch + 1, (long long)step + 1);
+    comm_set_context(where);
     grad_allreduce_sync(&s->allreduce); /* NCCL's timeout applies to this wait too */
     s->be->synchronize();
     double agreed[LOSS_ACC_COUNT + 1];
@@ -84,7 +88,7 @@ static int run_steps(struct fit_state *s, struct dp_error *err)
         train_step_run(&s->step, &s->hb[step & 1], (int)(step & 1), lo, hi, rows, s->pos.iterations);
         stop_signals_test_point(s->pos.iterations + 1);
         if (readback)
-            read_back(s);
+            read_back(s, step);
         since_readback = readback ? 0 : since_readback + 1;
         account_step(s, rows, t0, t1, time_now());
         int rc = readback ? fit_callbacks_run(s, FIT_READBACK, step, NULL, err) : 0;

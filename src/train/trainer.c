@@ -304,6 +304,9 @@ static int fit_open(struct fit_state *s, const struct job *job, const struct fit
         return -1;
     if (resolve_resume(o, resume_buf, sizeof resume_buf, &resume_path, err) != 0)
         return -1;
+    /* from here, a rank that stops or hangs ends the job within the timeout (the run dir's lock,
+     * which may take minutes, is behind us) */
+    comm_set_collective_timeout(job->fit.collective_timeout);
     if (fit_setup(s, job, o, resume_path, err) != 0)
         return -1;
     say_if_starting_over(o);

@@ -93,4 +93,35 @@ grep -q "Stopped by SIG" t2.log && pass "2 ranks stopped together at a step boun
 same=1
 for l in dense dense_1 dense_2; do h5diff -q straight2/last.h5 stop2/last.h5 /$l /$l >/dev/null 2>&1 || same=0; done
 [ $same -eq 1 ] && pass "2 ranks stop + resume: bit-identical" || fail "2 ranks stop + resume: weights differ"
+
+# A rank that stops (SIGSTOP: a hung node) ends the job within fit.collective_timeout plus 10 s, with
+# a message naming the collective and the step; a rank that dies ends it too.
+rank_pid() { # RUN_DIR RANK: the pid of that rank of the fit into RUN_DIR
+  local p
+  for p in $(pgrep -f -- "--run-dir $1\$"); do
+    tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2" && { echo "$p"; return; }
+  done
+}
+for how in STOP KILL; do
+  "${MPIRUN[@]}" -np 2 "$DPTRAIN" fit long.cfg --set fit.collective_timeout=5 --run-dir "hang_$how" >"hang_$how.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 600); do grep -q '^Epoch 1/' "hang_$how.log" && break; sleep 0.1; done
+  victim=$(rank_pid "hang_$how" 1)
+  start=$(date +%s)
+  [ -n "$victim" ] && kill -"$how" "$victim"
+  for _ in $(seq 400); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+  kill -0 $pid 2>/dev/null && { kill -9 $pid; pkill -9 -f -- "--run-dir hang_$how\$"; }
+  wait $pid
+  rc=$?
+  elapsed=$(( $(date +%s) - start ))
+  [ -n "$victim" ] && kill -9 "$victim" 2>/dev/null
+  if [ -z "$victim" ]; then
+    fail "$how: rank 1 of the run not found: $(tail -2 "hang_$how.log")"
+  elif [ $rc -ne 0 ] && [ $elapsed -le 15 ] &&
+       { [ $how = KILL ] || grep -q "\[rank 0/2\] .* did not complete within fit.collective_timeout = 5 s (epoch [0-9]*, step [0-9]*)" "hang_$how.log"; }; then
+    pass "rank 1 got SIG$how: the job ended after ${elapsed}s (exit $rc)$( [ $how = STOP ] && echo ": $(grep -o 'rank 0/2\] [^(]*' "hang_$how.log" | head -1)")"
+  else
+    fail "rank 1 got SIG$how: exit $rc after ${elapsed}s: $(grep -m2 -E 'error|rank' "hang_$how.log")"
+  fi
+done
 finish
