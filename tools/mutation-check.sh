@@ -96,8 +96,8 @@ mutant rmsprop-epsilon "RMSprop with sqrt(v) + eps instead of Keras' sqrt(v + ep
   src/net/backend_cpu.c 'w[i] -= lr * g[i] / sqrtf(v + eps);' 'w[i] -= lr * g[i] / (sqrtf(v) + eps);' \
   test_optimizers unit_optimizers "$B/tests/test_optimizers"
 mutant checkpoint-field "checkpoint stores early stopping's wait as best_epoch" \
-  src/train/weights_file.c 'h5io_attr_i64(d, "best_epoch", c->pos->best_epoch, tmp);' \
-  'h5io_attr_i64(d, "best_epoch", c->pos->wait, tmp);' test_data unit_data "$B/tests/test_data"
+  src/train/weights_file.c '{"best_epoch", 1, offsetof(struct train_position, best_epoch),' \
+  '{"best_epoch", 1, offsetof(struct train_position, wait),' test_data unit_data "$B/tests/test_data"
 mutant weak-csv-empty "report scaling writes weak scaling's CSV without rows" \
   src/cmd/cmd_report.c 'fprintf(csv, "%g,%.17g,%.17g,%.17g,%.17g,%.6f,%.6f,%.6f\n", r->ranks' \
   'if (strong) fprintf(csv, "%g,%.17g,%.17g,%.17g,%.17g,%.6f,%.6f,%.6f\n", r->ranks' \
