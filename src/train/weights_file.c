@@ -213,6 +213,21 @@ int checkpoint_write(const char *path, const struct checkpoint_contents *c, stru
     return h5io_commit_temp(f, tmp, path, 1, err);
 }
 
+/* Weights read from a file are all finite, or the file is refused (a NaN would train or evaluate
+ * into nonsense without a word). */
+static int check_finite(const struct model *m, const float *host, const char *path, struct dp_error *err)
+{
+    for (int i = 0; i < m->nlayers; i++)
+        for (int p = 0; p < m->layers[i].nparams; p++) {
+            const float *w = host + m->layers[i].param_offsets[p];
+            for (int64_t j = 0; j < shape_size(&m->layers[i].param_shapes[p]); j++)
+                if (!isfinite(w[j]))
+                    return dp_error_set(err, DP_EXIT_INPUT, "%s: weight %s/%s holds a non-finite value (damaged "
+                                        "file?)", path, m->layers[i].name, m->layers[i].param_names[p]);
+        }
+    return 0;
+}
+
 int weights_load(struct model *m, const char *path, struct dp_error *err)
 {
     hid_t f = h5io_open_read(path, err);
@@ -281,16 +296,8 @@ int weights_load(struct model *m, const char *path, struct dp_error *err)
                      "layers with weights", path, have, want);
         goto done;
     }
-    for (int i = 0; i < m->nlayers; i++)
-        for (int p = 0; p < m->layers[i].nparams; p++) {
-            const float *w = host + m->layers[i].param_offsets[p];
-            for (int64_t j = 0; j < shape_size(&m->layers[i].param_shapes[p]); j++)
-                if (!isfinite(w[j])) {
-                    dp_error_set(err, DP_EXIT_INPUT, "%s: weight %s/%s holds a non-finite value (damaged file?)", path,
-                                 m->layers[i].name, m->layers[i].param_names[p]);
-                    goto done;
-                }
-        }
+    if (check_finite(m, host, path, err) != 0)
+        goto done;
     m->be->upload(m->params, host, m->arena_floats * sizeof(float));
     rc = 0;
 done:
