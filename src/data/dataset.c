@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "base/h5io.h"
 #include "base/rng.h"
@@ -77,6 +78,8 @@ static int open_part(struct data_part *p, const char *path, const char *group, s
     p->file = h5io_open_read(path, err);
     if (p->file < 0)
         return -1;
+    struct stat st;
+    p->bytes = stat(path, &st) == 0 ? (int64_t)st.st_size : -1;
     char xname[64], yname[64];
     snprintf(xname, sizeof xname, "/%s/x", group);
     snprintf(yname, sizeof yname, "/%s/y", group);
@@ -229,6 +232,12 @@ int row_source_read(const struct row_source *s, int64_t start, int64_t count, vo
         if (n > count)
             n = count;
         const struct data_part *part = &s->parts[p];
+        /* HDF5 reads what lies beyond a truncated file's end as zeros: training would go on, on zeros */
+        struct stat st;
+        if (part->bytes >= 0 && (stat(part->path, &st) != 0 || (int64_t)st.st_size < part->bytes))
+            return dp_error_set(err, DP_EXIT_INPUT, "%s: the file shrank from %lld to %lld bytes while dptrain read it "
+                                "(truncated or replaced?); stopping rather than reading zeros", part->path,
+                                (long long)part->bytes, stat(part->path, &st) == 0 ? (long long)st.st_size : -1LL);
         if (read_rows(part->x, local, n, s->x_cols, xmem, x) != 0 ||
             read_rows(part->y, local, n, s->y_labels ? 1 : s->y_cols, ymem, y) != 0)
             return dp_error_set(err, DP_EXIT_INPUT, "%s: cannot read /%s rows %lld..%lld (truncated or "

@@ -20,6 +20,7 @@ struct data_part {
     char *path;
     hid_t file, x, y;
     int64_t rows;
+    int64_t bytes;  /* the file's size when opened: one that shrinks later was truncated under us */
 };
 
 struct row_source {

@@ -201,6 +201,19 @@ stop_and_resume stream_stop 950 stream.cfg
 [ "$(stopped_at stream_stop.log)" = "2 200" ] || fail "stream_stop: stopped at '$(stopped_at stream_stop.log)', not epoch 2 step 200"
 same_weights stream_t/last.h5 stream_stop/last.h5 && pass "streaming: SIGTERM mid-epoch + resume across a window boundary, bit-identical" ||
   fail "streaming: weights differ after SIGTERM + resume"
+# A data file truncated while training streams from it: the run ends with one line and exit 2 at
+# the next read, before an epoch trains on the zeros HDF5 would read past the file's new end.
+cp big.h5 shrink.h5
+sed 's/file = "big.h5";/file = "shrink.h5";/; s/epochs = 2;/epochs = 50;/' stream.cfg >shrink.cfg
+"$DPTRAIN" fit shrink.cfg --run-dir shrink >shrink.log 2>shrink.err &
+pid=$!
+for _ in $(seq 1000); do [ -e shrink/last.h5 ] && break; sleep 0.01; done
+truncate -s 0 shrink.h5
+wait $pid
+rc=$?
+[ $rc -eq 2 ] && [ "$(wc -l <shrink.err)" -eq 1 ] && grep -q "shrink.h5: the file shrank from [0-9]* to 0 bytes" shrink.err &&
+  ! grep -q "loss: 0.0000" shrink.log && pass "a data file truncated during training: exit 2, $(cut -c1-80 shrink.err)" ||
+  fail "truncated during training: exit $rc: $(cat shrink.err; grep -c 'loss: 0.0000' shrink.log)"
 /usr/bin/python3 - <<'PY' || fail "writing the bad-label CSVs"
 import random
 random.seed(1)
