@@ -88,11 +88,15 @@ void comm_finalize(void)
 
 /* The collective watchdog: 0 waits forever. */
 static double collective_timeout;
-static char collective_context[128] = "start-up";
+static long long position_epoch = -1, position_step; /* where training is; -1: setting up */
 
 void comm_set_collective_timeout(double seconds) { collective_timeout = seconds; }
 
-void comm_set_context(const char *what) { snprintf(collective_context, sizeof collective_context, "%s", what); }
+void comm_set_position(long long epoch, long long step)
+{
+    position_epoch = epoch;
+    position_step = step;
+}
 
 /* Waits for requests of a collective. With a timeout set, tests them instead of blocking in MPI:
  * for the first 100 ms at full speed, as MPI's own wait does (Open MPI moves a collective along only
@@ -115,9 +119,12 @@ static void wait_collective(MPI_Request *reqs, int n, const char *what)
             return;
         double waited = time_now() - start;
         if (waited > collective_timeout) {
+            char where[64] = "setting up";
+            if (position_epoch >= 0)
+                snprintf(where, sizeof where, "epoch %lld, step %lld", position_epoch, position_step);
             fprintf(stderr, "dptrain: error: [rank %d/%d] %s did not complete within fit.collective_timeout = %g s "
                     "(%s): another rank stopped, hangs or died; ending the job\n", comm_world.rank, comm_world.size,
-                    what, collective_timeout, collective_context);
+                    what, collective_timeout, where);
             fflush(stderr);
             MPI_Abort(MPI_COMM_WORLD, DP_EXIT_INTERNAL);
         }

@@ -48,8 +48,8 @@ void comm_allgather_bytes(const void *mine, void *all, size_t bytes);
 /* Every collective waits at most this long (seconds; 0, the default: forever): past it, the rank
  * that waits ends the whole job with a message naming the collective and the context. */
 void comm_set_collective_timeout(double seconds);
-/* Where the job is, for that message: "epoch 3, step 120". */
-void comm_set_context(const char *what);
+/* Where training is (epoch and step, from 1), for that message. */
+void comm_set_position(long long epoch, long long step);
 
 /* Ends the whole job with code (MPI_Abort when several ranks run). */
 void comm_abort(int code) __attribute__((__noreturn__));

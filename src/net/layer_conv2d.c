@@ -109,14 +109,13 @@ static void conv2d_backward(struct layer *l, const struct pass_context *c)
 }
 
 static const char *const conv2d_keys[] = {"filters", "kernel_size", "strides", "padding", "activation", NULL};
-static const char *const conv2d_paddings[] = {"valid", "same", NULL};
 
 static int conv2d_read(struct layer_spec *spec, struct layer_keys *k)
 {
     int act;
     if (k->integer(k, "filters", &spec->u.conv2d.filters, 0, 1, 1 << 20, 1) ||
         k->pair(k, "kernel_size", spec->u.conv2d.kernel, 0, 1) || k->pair(k, "strides", spec->u.conv2d.strides, 1, 0) ||
-        k->choice(k, "padding", &spec->u.conv2d.same, 0, conv2d_paddings) ||
+        k->choice(k, "padding", &spec->u.conv2d.same, 0, layer_padding_names) ||
         k->choice(k, "activation", &act, ACTIVATION_LINEAR, activation_names))
         return -1;
     if (act == ACTIVATION_SOFTMAX)
@@ -130,7 +129,7 @@ static int conv2d_settings(const struct layer_spec *spec, struct layer_setting *
     layer_setting_int(&out[0], "filters", spec->u.conv2d.filters, 1);
     layer_setting_pair(&out[1], "kernel_size", spec->u.conv2d.kernel);
     layer_setting_pair(&out[2], "strides", spec->u.conv2d.strides);
-    layer_setting_text(&out[3], "padding", conv2d_paddings[spec->u.conv2d.same]);
+    layer_setting_text(&out[3], "padding", layer_padding_names[spec->u.conv2d.same]);
     layer_setting_text(&out[4], "activation", activation_names[spec->u.conv2d.activation]);
     return 5;
 }

@@ -42,12 +42,11 @@ static void maxpool_backward(struct layer *l, const struct pass_context *c)
 }
 
 static const char *const maxpool_keys[] = {"pool_size", "strides", "padding", NULL};
-static const char *const maxpool_paddings[] = {"valid", "same", NULL};
 
 static int maxpool_read(struct layer_spec *spec, struct layer_keys *k)
 {
     if (k->pair(k, "pool_size", spec->u.maxpool2d.pool, 2, 0) ||
-        k->choice(k, "padding", &spec->u.maxpool2d.same, 0, maxpool_paddings))
+        k->choice(k, "padding", &spec->u.maxpool2d.same, 0, layer_padding_names))
         return -1;
     /* Keras: strides default to the pool size */
     spec->u.maxpool2d.strides[0] = spec->u.maxpool2d.pool[0];
@@ -59,7 +58,7 @@ static int maxpool_settings(const struct layer_spec *spec, struct layer_setting 
 {
     layer_setting_pair(&out[0], "pool_size", spec->u.maxpool2d.pool);
     layer_setting_pair(&out[1], "strides", spec->u.maxpool2d.strides);
-    layer_setting_text(&out[2], "padding", maxpool_paddings[spec->u.maxpool2d.same]);
+    layer_setting_text(&out[2], "padding", layer_padding_names[spec->u.maxpool2d.same]);
     return 3;
 }
 

@@ -60,8 +60,8 @@ int layer_settings_differ(const struct layer_spec *then, const struct layer_spec
     }
     struct layer_setting a[LAYER_MAX_SETTINGS], b[LAYER_MAX_SETTINGS];
     const struct layer_ops *ops = layer_ops_table[now->kind];
-    int n = ops->settings ? ops->settings(then, a) : 0;
-    DP_ASSERT(n == (ops->settings ? ops->settings(now, b) : 0));
+    int n = ops->settings ? ops->settings(then, a) : 0, nb = ops->settings ? ops->settings(now, b) : 0;
+    DP_ASSERT(n == nb);
     for (int i = 0; i < n; i++) {
         if (!strcmp(a[i].value, b[i].value))
             continue;
@@ -73,6 +73,8 @@ int layer_settings_differ(const struct layer_spec *then, const struct layer_spec
     }
     return 0;
 }
+
+const char *const layer_padding_names[3] = {"valid", "same", NULL};
 
 int64_t shape_size(const struct shape *s)
 {

@@ -179,6 +179,8 @@ int conv_geometry_make(struct conv_geometry *g, const struct shape *in, int64_t 
 
 extern const struct layer_ops *const layer_ops_table[LAYER_KIND_COUNT];
 extern const char *const layer_kind_names[LAYER_KIND_COUNT + 1];
+/* Keras' padding names, by the `same` flag of conv2d and max pooling: "valid", "same" */
+extern const char *const layer_padding_names[3];
 
 extern const struct layer_ops layer_dense_ops;
 extern const struct layer_ops layer_dropout_ops;

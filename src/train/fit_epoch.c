@@ -3,7 +3,6 @@
  * validation, the history row and the epoch_end callbacks. */
 #include <math.h>
 #include <signal.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "base/stop_signals.h"
@@ -26,9 +25,7 @@ static void request_batch(struct fit_state *s, int64_t step)
  * GPU runs without host syncs. */
 static void read_back(struct fit_state *s, int64_t step)
 {
-    char where[64];
-    snprintf(where, sizeof where, "epoch %lld, step %lld", (long long)s->loop.epoch + 1, (long long)step + 1);
-    comm_set_context(where);
+    comm_set_position(s->loop.epoch + 1, step + 1);
     grad_allreduce_sync(&s->allreduce); /* NCCL's timeout applies to this wait too */
     s->be->synchronize();
     double agreed[LOSS_ACC_COUNT + 1];
@@ -109,7 +106,7 @@ static int epoch_row(struct fit_state *s, double *row, struct dp_error *err)
     if (s->nval > 0) {
         double vacc[LOSS_ACC_COUNT];
         s->be->synchronize(); /* no copy from the host batches is still in flight */
-        if (evaluate_rows(&s->model, &s->val_reader, s->nval, L->batch, L->lp, &s->db, &s->hb[0], vacc, NULL, NULL,
+        if (evaluate_rows(&s->model, &s->val_reader, s->nval, L->batch, s->step.lp, &s->db, &s->hb[0], vacc, NULL, NULL,
                           NULL, err) != 0)
             return -1;
         row[HISTORY_VAL_LOSS] = vacc[LOSS_ACC_LOSS] / vacc[LOSS_ACC_ROWS];

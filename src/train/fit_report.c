@@ -30,9 +30,6 @@ void fit_epoch_figures(struct fit_state *s, struct progress *prog, const double 
     }
 }
 
-/* Steps left out of the steady-state figures (warm-up: first touches, caches, thread start). */
-#define STEADY_SKIP 5
-
 /* "dense:30:relu|dropout:0.5|..." so reports can refuse to mix runs of different models. */
 static void model_signature(const struct model *m, char *buf, size_t len)
 {

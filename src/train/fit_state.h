@@ -27,7 +27,6 @@
 struct fit_loop {
     int64_t batch, steps, readback_steps; /* steps per epoch; loss sums come back every readback_steps */
     const char *metric;                   /* NULL: none */
-    struct loss_params lp;
     struct job_monitor ck, es;            /* checkpoint and early stopping monitors (val_ ones fall back
                                              to their training counterparts without validation rows) */
     int64_t epoch, first_step;            /* the epoch in progress, and the step it began at */
@@ -35,7 +34,6 @@ struct fit_loop {
                                              compute/all-reduce/data seconds at its start */
     double acc[LOSS_ACC_COUNT];           /* the epoch's loss sums, agreed by the ranks at read-backs */
     struct progress prog;
-    int better;                           /* this epoch improved the checkpoint monitor */
     int stopped_early;
     int64_t last_written;                 /* the epoch whose end last.h5 holds (-1: none, or mid-epoch) */
     double last_row[HISTORY_COLUMNS];     /* the last history row (summary.json) */

@@ -267,7 +267,6 @@ static void loop_init(struct fit_state *s, const char *resume_path)
      * queues steps without waiting (fit.readback_steps overrides). */
     L->readback_steps = f->readback_steps > 0 ? f->readback_steps : s->be->is_device ? 50 : 1;
     L->metric = f->metric != METRIC_NONE ? metric_names[f->metric] : NULL;
-    L->lp = s->step.lp;
     L->ck = f->checkpoint.m;
     L->es = f->early_stopping.m;
     /* Monitors that need validation fall back to their training counterparts without it. */

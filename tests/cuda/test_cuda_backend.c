@@ -386,6 +386,81 @@ static void fast_division_exact(void)
     failures += wrong != 0;
 }
 
+/* conv2d and maxpool against the CPU: odd sizes, strides, "same" and "valid" padding. */
+static void conv_and_pool(void)
+{
+    struct dp_error err;
+    /* conv2d and maxpool: odd sizes, stride 2, same padding */
+    struct conv_geometry g;
+    struct shape img = {3, {9, 7, 3}};
+    conv_geometry_make(&g, &img, 3, 3, 2, 2, 1, 5, "conv2d", "test", 0, &err);
+    int64_t n_in = 4 * 9 * 7 * 3, n_out = 4 * g.out_h * g.out_w * 5, n_cols = 4 * g.out_h * g.out_w * 27;
+    float *cx = random_host(n_in, -1, 1), *cw = random_host(27 * 5, -1, 1), *cb = random_host(5, -1, 1);
+    float *cz = malloc(n_out * 4), *cols = malloc(n_cols * 4), *dcols = malloc(n_cols * 4), *cdx = malloc(n_in * 4);
+    float *cdw = calloc(27 * 5, 4), *cdb = calloc(5, 4), *cdz = random_host(n_out, -1, 1);
+    float *gcx = to_gpu(cx, n_in), *gcw = to_gpu(cw, 27 * 5), *gcb = to_gpu(cb, 5), *gcdz = to_gpu(cdz, n_out);
+    float *gcz = gpu->alloc(n_out * 4, "t"), *gcols = gpu->alloc(n_cols * 4, "t"), *gdcols = gpu->alloc(n_cols * 4, "t");
+    float *gcdx = gpu->alloc(n_in * 4, "t"), *gcdw = gpu->alloc(27 * 20, "t"), *gcdb = gpu->alloc(20, "t");
+    cpu->conv2d_forward(cz, cols, cx, cw, cb, &g, 4, 0);
+    cpu->activation_forward(cz, cz, 4 * g.out_h * g.out_w, 5, ACTIVATION_RELU);
+    gpu->conv2d_forward(gcz, gcols, gcx, gcw, gcb, &g, 4, 1);
+    compare("conv2d+relu forward", cz, gcz, n_out, 1e-5);
+    cpu->conv2d_forward(cz, cols, cx, cw, cb, &g, 4, 0);
+    gpu->conv2d_forward(gcz, gcols, gcx, gcw, gcb, &g, 4, 0);
+    compare("conv2d forward", cz, gcz, n_out, 1e-5);
+    cpu->conv2d_backward(cdx, dcols, cdw, cdb, cdz, cols, cw, &g, 4, 0);
+    fill_stale(gcdw, 27 * 5), fill_stale(gcdb, 5);
+    gpu->conv2d_backward(gcdx, gdcols, gcdw, gcdb, gcdz, gcols, gcw, &g, 4, 0);
+    compare("conv2d backward dx", cdx, gcdx, n_in, 1e-5);
+    compare("conv2d backward dw", cdw, gcdw, 27 * 5, 1e-5);
+    compare("conv2d backward db", cdb, gcdb, 5, 1e-5);
+    {
+        /* 2x2 stride 2 "valid" over 9x7: the last row and column are in no window */
+        struct conv_geometry v;
+        conv_geometry_make(&v, &img, 2, 2, 2, 2, 0, 5, "conv2d", "test", 0, &err);
+        int64_t v_out = 4 * v.out_h * v.out_w * 5, v_cols = 4 * v.out_h * v.out_w * 12;
+        float *vdz = random_host(v_out, -1, 1), *gvdz = to_gpu(vdz, v_out), *gvcols = gpu->alloc(v_cols * 4, "t");
+        float *gvz = gpu->alloc(v_out * 4, "t"), *vz = malloc(v_out * 4);
+        fill_stale(gcdw, 12 * 5), fill_stale(gcdb, 5);
+        cpu->conv2d_forward(vz, cols, cx, cw, cb, &v, 4, 0);
+        gpu->conv2d_forward(gvz, gvcols, gcx, gcw, gcb, &v, 4, 0);
+        compare("conv2d 2x2/2 valid forward", vz, gvz, v_out, 1e-5);
+        cpu->conv2d_backward(cdx, dcols, cdw, cdb, vdz, cols, cw, &v, 4, 0);
+        gpu->conv2d_backward(gcdx, gdcols, gcdw, gcdb, gvdz, gvcols, gcw, &v, 4, 0);
+        compare("conv2d 2x2/2 valid backward dx", cdx, gcdx, n_in, 1e-5);
+        compare("conv2d 2x2/2 valid backward dw", cdw, gcdw, 12 * 5, 1e-5);
+        compare("conv2d 2x2/2 valid backward db", cdb, gcdb, 5, 1e-5);
+        free(vdz), free(vz);
+        gpu->free(gvdz), gpu->free(gvcols), gpu->free(gvz);
+    }
+    /* pooling: 2x2 stride 2 "valid" (windows apart, the last row and column in none), 3x3 stride 1
+     * "valid" and 3x3 stride 2 "same" (windows overlap: an input value gets gradient from
+     * several); the backward sums in the CPU's order, so exactly */
+    static const int64_t pools[3][3] = {{2, 2, 0}, {3, 1, 0}, {3, 2, 1}}; /* size, stride, same */
+    for (int k = 0; k < 3; k++) {
+        struct conv_geometry pg;
+        const int64_t *pool = pools[k];
+        conv_geometry_make(&pg, &img, pool[0], pool[0], pool[1], pool[1], (int)pool[2], 0, "maxpool2d", "test", 0, &err);
+        int64_t p_out = 4 * pg.out_h * pg.out_w * 3;
+        float *py = malloc(p_out * 4), *pdy = random_host(p_out, -1, 1), *pdx = malloc(n_in * 4);
+        int32_t *arg = malloc(p_out * 4), *garg = gpu->alloc(p_out * 4, "t");
+        float *gpy = gpu->alloc(p_out * 4, "t"), *gpdy = to_gpu(pdy, p_out), *gpdx = gpu->alloc(n_in * 4, "t");
+        char label[64];
+        cpu->maxpool_forward(py, arg, cx, &pg, 4);
+        gpu->maxpool_forward(gpy, garg, gcx, &pg, 4);
+        snprintf(label, sizeof label, "maxpool %lldx%lld/%lld forward", (long long)pool[0], (long long)pool[0],
+                 (long long)pool[1]);
+        compare(label, py, gpy, p_out, 0);
+        cpu->maxpool_backward(pdx, pdy, arg, &pg, 4);
+        gpu->maxpool_backward(gpdx, gpdy, garg, &pg, 4);
+        snprintf(label, sizeof label, "maxpool %lldx%lld/%lld backward", (long long)pool[0], (long long)pool[0],
+                 (long long)pool[1]);
+        compare(label, pdx, gpdx, n_in, 0);
+        free(py), free(pdy), free(pdx), free(arg);
+        gpu->free(garg), gpu->free(gpy), gpu->free(gpdy), gpu->free(gpdx);
+    }
+}
+
 int main(void)
 {
     fast_division_exact();
@@ -495,75 +570,7 @@ int main(void)
         free(w2); free(s0); free(s1);
         gpu->free(gw2); gpu->free(gs0); gpu->free(gs1);
     }
-    /* conv2d and maxpool: odd sizes, stride 2, same padding */
-    struct conv_geometry g;
-    struct shape img = {3, {9, 7, 3}};
-    conv_geometry_make(&g, &img, 3, 3, 2, 2, 1, 5, "conv2d", "test", 0, &err);
-    int64_t n_in = 4 * 9 * 7 * 3, n_out = 4 * g.out_h * g.out_w * 5, n_cols = 4 * g.out_h * g.out_w * 27;
-    float *cx = random_host(n_in, -1, 1), *cw = random_host(27 * 5, -1, 1), *cb = random_host(5, -1, 1);
-    float *cz = malloc(n_out * 4), *cols = malloc(n_cols * 4), *dcols = malloc(n_cols * 4), *cdx = malloc(n_in * 4);
-    float *cdw = calloc(27 * 5, 4), *cdb = calloc(5, 4), *cdz = random_host(n_out, -1, 1);
-    float *gcx = to_gpu(cx, n_in), *gcw = to_gpu(cw, 27 * 5), *gcb = to_gpu(cb, 5), *gcdz = to_gpu(cdz, n_out);
-    float *gcz = gpu->alloc(n_out * 4, "t"), *gcols = gpu->alloc(n_cols * 4, "t"), *gdcols = gpu->alloc(n_cols * 4, "t");
-    float *gcdx = gpu->alloc(n_in * 4, "t"), *gcdw = gpu->alloc(27 * 20, "t"), *gcdb = gpu->alloc(20, "t");
-    cpu->conv2d_forward(cz, cols, cx, cw, cb, &g, 4, 0);
-    cpu->activation_forward(cz, cz, 4 * g.out_h * g.out_w, 5, ACTIVATION_RELU);
-    gpu->conv2d_forward(gcz, gcols, gcx, gcw, gcb, &g, 4, 1);
-    compare("conv2d+relu forward", cz, gcz, n_out, 1e-5);
-    cpu->conv2d_forward(cz, cols, cx, cw, cb, &g, 4, 0);
-    gpu->conv2d_forward(gcz, gcols, gcx, gcw, gcb, &g, 4, 0);
-    compare("conv2d forward", cz, gcz, n_out, 1e-5);
-    cpu->conv2d_backward(cdx, dcols, cdw, cdb, cdz, cols, cw, &g, 4, 0);
-    fill_stale(gcdw, 27 * 5), fill_stale(gcdb, 5);
-    gpu->conv2d_backward(gcdx, gdcols, gcdw, gcdb, gcdz, gcols, gcw, &g, 4, 0);
-    compare("conv2d backward dx", cdx, gcdx, n_in, 1e-5);
-    compare("conv2d backward dw", cdw, gcdw, 27 * 5, 1e-5);
-    compare("conv2d backward db", cdb, gcdb, 5, 1e-5);
-    {
-        /* 2x2 stride 2 "valid" over 9x7: the last row and column are in no window */
-        struct conv_geometry v;
-        conv_geometry_make(&v, &img, 2, 2, 2, 2, 0, 5, "conv2d", "test", 0, &err);
-        int64_t v_out = 4 * v.out_h * v.out_w * 5, v_cols = 4 * v.out_h * v.out_w * 12;
-        float *vdz = random_host(v_out, -1, 1), *gvdz = to_gpu(vdz, v_out), *gvcols = gpu->alloc(v_cols * 4, "t");
-        float *gvz = gpu->alloc(v_out * 4, "t"), *vz = malloc(v_out * 4);
-        fill_stale(gcdw, 12 * 5), fill_stale(gcdb, 5);
-        cpu->conv2d_forward(vz, cols, cx, cw, cb, &v, 4, 0);
-        gpu->conv2d_forward(gvz, gvcols, gcx, gcw, gcb, &v, 4, 0);
-        compare("conv2d 2x2/2 valid forward", vz, gvz, v_out, 1e-5);
-        cpu->conv2d_backward(cdx, dcols, cdw, cdb, vdz, cols, cw, &v, 4, 0);
-        gpu->conv2d_backward(gcdx, gdcols, gcdw, gcdb, gvdz, gvcols, gcw, &v, 4, 0);
-        compare("conv2d 2x2/2 valid backward dx", cdx, gcdx, n_in, 1e-5);
-        compare("conv2d 2x2/2 valid backward dw", cdw, gcdw, 12 * 5, 1e-5);
-        compare("conv2d 2x2/2 valid backward db", cdb, gcdb, 5, 1e-5);
-        free(vdz), free(vz);
-        gpu->free(gvdz), gpu->free(gvcols), gpu->free(gvz);
-    }
-    /* pooling: 2x2 stride 2 "valid" (windows apart, the last row and column in none), 3x3 stride 1
-     * "valid" and 3x3 stride 2 "same" (windows overlap: an input value gets gradient from
-     * several); the backward sums in the CPU's order, so exactly */
-    static const int64_t pools[3][3] = {{2, 2, 0}, {3, 1, 0}, {3, 2, 1}}; /* size, stride, same */
-    for (int k = 0; k < 3; k++) {
-        struct conv_geometry pg;
-        const int64_t *pool = pools[k];
-        conv_geometry_make(&pg, &img, pool[0], pool[0], pool[1], pool[1], (int)pool[2], 0, "maxpool2d", "test", 0, &err);
-        int64_t p_out = 4 * pg.out_h * pg.out_w * 3;
-        float *py = malloc(p_out * 4), *pdy = random_host(p_out, -1, 1), *pdx = malloc(n_in * 4);
-        int32_t *arg = malloc(p_out * 4), *garg = gpu->alloc(p_out * 4, "t");
-        float *gpy = gpu->alloc(p_out * 4, "t"), *gpdy = to_gpu(pdy, p_out), *gpdx = gpu->alloc(n_in * 4, "t");
-        char label[64];
-        cpu->maxpool_forward(py, arg, cx, &pg, 4);
-        gpu->maxpool_forward(gpy, garg, gcx, &pg, 4);
-        snprintf(label, sizeof label, "maxpool %lldx%lld/%lld forward", (long long)pool[0], (long long)pool[0],
-                 (long long)pool[1]);
-        compare(label, py, gpy, p_out, 0);
-        cpu->maxpool_backward(pdx, pdy, arg, &pg, 4);
-        gpu->maxpool_backward(gpdx, gpdy, garg, &pg, 4);
-        snprintf(label, sizeof label, "maxpool %lldx%lld/%lld backward", (long long)pool[0], (long long)pool[0],
-                 (long long)pool[1]);
-        compare(label, pdx, gpdx, n_in, 0);
-        free(py), free(pdy), free(pdx), free(arg);
-        gpu->free(garg), gpu->free(gpy), gpu->free(gpdy), gpu->free(gpdx);
-    }
+    conv_and_pool();
     losses_and_metrics();
     relu_gradient_fused();
     graph_replay_reads_step_scalars();

@@ -393,6 +393,49 @@ static int same_parameters(const struct model *m, const float *a, const float *b
     return 1;
 }
 
+/* Everything checkpoint_write stored besides the weights reads back as it was written. */
+static void check_state_read_back(const char *path, const struct model *m2, const struct train_position *pos_in,
+                                  float *const state[2], const float *es_best, const struct history *hist_in,
+                                  const struct normalizer *norm, const char *job_text)
+{
+    struct dp_error err;
+    const struct train_position pos = *pos_in;
+    const struct history hist = *hist_in;
+    const double *mean = norm->mean, *std = norm->std;
+    size_t norm_bytes = (size_t)norm->cols * sizeof(double);
+    struct checkpoint_state st;
+    ck_assert_msg(checkpoint_read_state(path, m2, &st, &err) == 0, "%s", err.msg);
+    ck_assert((st.pos.epoch == pos.epoch && st.pos.step_in_epoch == pos.step_in_epoch &&
+              st.pos.iterations == pos.iterations && st.pos.seed == pos.seed && st.pos.best == pos.best &&
+              st.pos.best_epoch == pos.best_epoch && st.pos.wait == pos.wait && st.pos.lr == pos.lr &&
+              st.pos.es_best == pos.es_best && st.pos.epoch_loss_sum == pos.epoch_loss_sum &&
+              st.pos.epoch_metric_sum == pos.epoch_metric_sum && st.pos.epoch_rows == pos.epoch_rows &&
+              st.pos.train_seconds == pos.train_seconds && st.pos.samples == pos.samples));
+    ck_assert_str_eq(st.job_text, job_text);
+    ck_assert_str_eq(st.optimizer, "adam");
+    ck_assert_int_eq(st.nopt_state, 2);
+    ck_assert(st.es_best_weights);
+    for (int i = 0; i < 2; i++)
+        ck_assert(same_parameters(m2, st.opt_state[i], state[i]));
+    ck_assert(same_parameters(m2, st.es_best_weights, es_best));
+    ck_assert_int_eq(st.history.rows, 3);
+    for (int64_t i = 0; i < 3 * HISTORY_COLUMNS; i++)
+        ck_assert(st.history.v[i] == hist.v[i] || (isnan(st.history.v[i]) && isnan(hist.v[i])));
+    ck_assert_int_eq(st.norm.kind, NORMALIZE_STANDARD);
+    ck_assert_int_eq(st.norm.cols, 5);
+    ck_assert(memcmp(st.norm.mean, mean, norm_bytes) == 0 && memcmp(st.norm.std, std, norm_bytes) == 0);
+    checkpoint_state_free(&st);
+    struct normalizer n2;
+    ck_assert_msg(checkpoint_read_normalizer(path, &n2, 5, &err) == 0, "%s", err.msg);
+    ck_assert(n2.kind == NORMALIZE_STANDARD && memcmp(n2.mean, mean, norm_bytes) == 0 &&
+              memcmp(n2.std, std, norm_bytes) == 0);
+    normalizer_free(&n2);
+    char *text;
+    ck_assert(checkpoint_read_job_text(path, &text, &err) == 0);
+    ck_assert_str_eq(text, job_text);
+    free(text);
+}
+
 START_TEST(checkpoint_round_trip_keras_layout)
 {
     const struct layer_spec specs[] = {DENSE(7, RELU), {.kind = LAYER_KIND_DROPOUT, .u.dropout = {0.5}},
@@ -433,37 +476,7 @@ START_TEST(checkpoint_round_trip_keras_layout)
     build(&m2, specs, 4, 5);
     ck_assert_msg(weights_load(&m2, path, &err) == 0, "%s", err.msg);
     ck_assert(memcmp(m.params, m2.params, m.arena_floats * sizeof(float)) == 0);
-    struct checkpoint_state st;
-    ck_assert_msg(checkpoint_read_state(path, &m2, &st, &err) == 0, "%s", err.msg);
-    ck_assert((st.pos.epoch == pos.epoch && st.pos.step_in_epoch == pos.step_in_epoch &&
-              st.pos.iterations == pos.iterations && st.pos.seed == pos.seed && st.pos.best == pos.best &&
-              st.pos.best_epoch == pos.best_epoch && st.pos.wait == pos.wait && st.pos.lr == pos.lr &&
-              st.pos.es_best == pos.es_best && st.pos.epoch_loss_sum == pos.epoch_loss_sum &&
-              st.pos.epoch_metric_sum == pos.epoch_metric_sum && st.pos.epoch_rows == pos.epoch_rows &&
-              st.pos.train_seconds == pos.train_seconds && st.pos.samples == pos.samples));
-    ck_assert_str_eq(st.job_text, job_text);
-    ck_assert_str_eq(st.optimizer, "adam");
-    ck_assert_int_eq(st.nopt_state, 2);
-    ck_assert(st.es_best_weights);
-    for (int i = 0; i < 2; i++)
-        ck_assert(same_parameters(&m, st.opt_state[i], state[i]));
-    ck_assert(same_parameters(&m, st.es_best_weights, es_best));
-    ck_assert_int_eq(st.history.rows, 3);
-    for (int64_t i = 0; i < 3 * HISTORY_COLUMNS; i++)
-        ck_assert(st.history.v[i] == hist.v[i] || (isnan(st.history.v[i]) && isnan(hist.v[i])));
-    ck_assert_int_eq(st.norm.kind, NORMALIZE_STANDARD);
-    ck_assert_int_eq(st.norm.cols, 5);
-    ck_assert(memcmp(st.norm.mean, mean, sizeof mean) == 0 && memcmp(st.norm.std, std, sizeof std) == 0);
-    checkpoint_state_free(&st);
-    struct normalizer n2;
-    ck_assert_msg(checkpoint_read_normalizer(path, &n2, 5, &err) == 0, "%s", err.msg);
-    ck_assert(n2.kind == NORMALIZE_STANDARD && memcmp(n2.mean, mean, sizeof mean) == 0 &&
-              memcmp(n2.std, std, sizeof std) == 0);
-    normalizer_free(&n2);
-    char *text;
-    ck_assert(checkpoint_read_job_text(path, &text, &err) == 0);
-    ck_assert_str_eq(text, job_text);
-    free(text);
+    check_state_read_back(path, &m2, &pos, state, es_best, &hist, &norm, job_text);
 
     /* The layout Keras' legacy loader reads. */
     hid_t f = h5io_open_read(path, &err);

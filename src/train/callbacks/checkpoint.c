@@ -56,12 +56,12 @@ static int checkpoint_epoch_end(struct fit_state *s, const double *row, struct d
     const struct job_checkpoint *ck = &s->job->fit.checkpoint;
     struct fit_loop *L = &s->loop;
     double v = monitor_value(L->ck.monitor, row);
-    L->better = monitor_improved(L->ck.mode, v, s->pos.best, 0.0);
-    if (L->better) {
+    int better = monitor_improved(L->ck.mode, v, s->pos.best, 0.0);
+    if (better) {
         s->pos.best = v;
         s->pos.best_epoch = L->epoch + 1;
     }
-    if ((L->better || !ck->save_best_only) && write_checkpoint(s, s->path_best, err) != 0)
+    if ((better || !ck->save_best_only) && write_checkpoint(s, s->path_best, err) != 0)
         return -1;
     if ((L->epoch + 1) % ck->every_epochs == 0 || stop_signal_pending() || L->stopped_early) {
         if (write_last(s, err) != 0)
