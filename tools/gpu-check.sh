@@ -93,7 +93,7 @@ fit w-nccl1b 1 --device cuda "${small[@]}" --set 'fit.allreduce="nccl"' --set fi
 fit w-gpu2 2 --device cuda "${small[@]}" --set 'fit.allreduce="mpi"'
 timeout -k 10 120 mpirun --oversubscribe -np 2 "$D" fit "$work/gpu_vs_cpu.cfg" --device cuda "${small[@]}" --run-dir "$work/w-gpu2-nccl" \
   >"$out/w-gpu2-nccl.log" 2>&1
-refusal=$(grep -m1 "error" "$out/w-gpu2-nccl.log")
+refusal=$(grep -m1 "dptrain: error" "$out/w-gpu2-nccl.log")  # not mpirun's "errorcode" line, which may come first
 echo "(2 ranks on one GPU with NCCL must be refused:) $refusal"
 case $refusal in *'fit.allreduce = "mpi"'*) ;; *) problem "2 ranks on one GPU with NCCL were not refused" ;; esac
 # The same GPU run twice: our kernels use no floating-point atomics, so this shows whether the
