@@ -63,8 +63,6 @@ int batch_reader_init(struct batch_reader *r, const struct row_source *src, cons
     if (r->window_blocks > r->nblocks)
         r->window_blocks = r->nblocks ? r->nblocks : 1;
     r->nwindows = (r->nblocks + r->window_blocks - 1) / r->window_blocks;
-    r->block_order = dp_malloc((size_t)(r->nblocks ? r->nblocks : 1) * sizeof(uint64_t), "block order");
-    r->window_pos = dp_calloc((size_t)r->nwindows + 1, sizeof(int64_t), "window positions");
     int64_t cap = r->window_blocks * r->block_rows;
     if (cap > nrows)
         cap = nrows;
@@ -90,18 +88,47 @@ static int64_t block_size(const struct batch_reader *r, uint64_t block)
 void batch_reader_begin_epoch(struct batch_reader *r, int64_t epoch)
 {
     r->epoch = epoch;
-    for (int64_t b = 0; b < r->nblocks; b++)
-        r->block_order[b] = (uint64_t)b;
     /* With one window the block order cannot matter, and keeping it fixed lets the data stay loaded. */
-    if (r->shuffle && r->nwindows > 1)
-        rng_shuffle_u64(r->block_order, (uint64_t)r->nblocks, r->seed, RNG_DOMAIN_SHUFFLE, (uint32_t)epoch, 0);
-    int64_t pos = 0;
-    for (int64_t w = 0; w < r->nwindows; w++) {
-        r->window_pos[w] = pos;
-        for (int64_t b = w * r->window_blocks; b < (w + 1) * r->window_blocks && b < r->nblocks; b++)
-            pos += block_size(r, r->block_order[b]);
-    }
-    r->window_pos[r->nwindows] = pos;
+    r->blocks_shuffled = r->shuffle && r->nwindows > 1;
+    if (r->blocks_shuffled)
+        keyed_permutation_init(&r->block_order, (uint64_t)r->nblocks, r->seed, RNG_DOMAIN_SHUFFLE,
+                               (uint32_t)epoch, 0);
+    int64_t last = r->nblocks - 1;
+    if (r->nblocks == 0 || block_size(r, (uint64_t)last) == r->block_rows)
+        r->short_block_slot = -1;
+    else
+        r->short_block_slot = r->blocks_shuffled ? (int64_t)keyed_permutation_inverse(&r->block_order, (uint64_t)last)
+                                                 : last;
+}
+
+static uint64_t block_at_slot(const struct batch_reader *r, int64_t slot)
+{
+    return r->blocks_shuffled ? keyed_permutation_forward(&r->block_order, (uint64_t)slot) : (uint64_t)slot;
+}
+
+int64_t batch_reader_window_start(const struct batch_reader *r, int64_t w)
+{
+    if (w >= r->nwindows)
+        return r->nrows;
+    int64_t first_slot = w * r->window_blocks;
+    int64_t start = first_slot * r->block_rows;
+    if (r->short_block_slot >= 0 && r->short_block_slot < first_slot)
+        start -= r->block_rows - block_size(r, (uint64_t)(r->nblocks - 1));
+    return start;
+}
+
+/* The window holding epoch position p: windows are window_blocks full blocks, except the one with
+ * the short block, so the estimate from full windows is off by at most one. */
+static int64_t window_of(const struct batch_reader *r, int64_t p)
+{
+    int64_t w = p / (r->window_blocks * r->block_rows);
+    if (w >= r->nwindows)
+        w = r->nwindows - 1;
+    while (w > 0 && batch_reader_window_start(r, w) > p)
+        w--;
+    while (w + 1 < r->nwindows && batch_reader_window_start(r, w + 1) <= p)
+        w++;
+    return w;
 }
 
 void batch_reader_set_slice(struct batch_reader *r, int64_t batch, int rank, int size)
@@ -155,20 +182,20 @@ static void window_permutation(struct batch_reader *r, int64_t w, int64_t n)
 }
 
 /* Marks the window rows this rank's batch slices use. */
-static void mark_needed(struct batch_reader *r, int64_t w, int64_t n)
+static void mark_needed(struct batch_reader *r, int64_t n)
 {
     if (r->slice_size <= 1) {
         memset(r->wneeded, 1, (size_t)n);
         return;
     }
     memset(r->wneeded, 0, (size_t)n);
-    for (int64_t p = r->window_pos[w]; p < r->window_pos[w + 1]; p++) {
+    for (int64_t p = r->cur_start; p < r->cur_end; p++) {
         int64_t b = p / r->slice_batch, i = p - b * r->slice_batch;
         int64_t rows = r->nrows - b * r->slice_batch < r->slice_batch ? r->nrows - b * r->slice_batch : r->slice_batch;
         int64_t lo, hi;
         batch_slice(rows, r->slice_rank, r->slice_size, &lo, &hi);
         if (i >= lo && i < hi)
-            r->wneeded[r->wperm[p - r->window_pos[w]]] = 1;
+            r->wneeded[r->wperm[p - r->cur_start]] = 1;
     }
 }
 
@@ -186,15 +213,17 @@ static int load_window(struct batch_reader *r, int64_t w, struct dp_error *err)
     size_t xb = row_source_x_row_bytes(r->src), yb = row_source_y_row_bytes(r->src);
     int64_t n = 0;
     for (int64_t b = w * r->window_blocks; b < (w + 1) * r->window_blocks && b < r->nblocks; b++) {
-        uint64_t blk = r->block_order[b];
+        uint64_t blk = block_at_slot(r, b);
         int64_t start = (int64_t)blk * r->block_rows, count = block_size(r, blk);
         for (int64_t i = 0; i < count; i++)
             r->wrow[n + i] = start + i;
         n += count;
     }
     r->window_rows = n;
+    r->cur_start = batch_reader_window_start(r, w);
+    r->cur_end = batch_reader_window_start(r, w + 1);
     window_permutation(r, w, n);
-    mark_needed(r, w, n);
+    mark_needed(r, n);
     /* Read runs of needed rows; each run is consecutive in storage. */
     for (int64_t i = 0; i < n;) {
         if (!r->wneeded[i]) {
@@ -224,16 +253,14 @@ int batch_reader_read(struct batch_reader *r, int64_t pos, int64_t count, struct
     b->rows = count;
     while (done < count) {
         int64_t p = pos + done;
-        int64_t w = r->cur_window >= 0 && p >= r->window_pos[r->cur_window] &&
-                            p < r->window_pos[r->cur_window + 1] ? r->cur_window : 0;
-        while (!(p >= r->window_pos[w] && p < r->window_pos[w + 1]))
-            w++;
+        int in_loaded = r->cur_window >= 0 && r->cur_window_epoch == r->epoch && p >= r->cur_start && p < r->cur_end;
+        int64_t w = in_loaded ? r->cur_window : window_of(r, p);
         if (load_window(r, w, err) != 0)
             return -1;
-        int64_t end = r->window_pos[w + 1] - p;
+        int64_t end = r->cur_end - p;
         int64_t n = count - done < end ? count - done : end;
         for (int64_t i = 0; i < n; i++) {
-            int64_t local = (int64_t)r->wperm[p - r->window_pos[w] + i];
+            int64_t local = (int64_t)r->wperm[p - r->cur_start + i];
             int64_t row = done + i;
             normalizer_apply(r->norm, b->x + row * s->x_cols, r->wx + (size_t)local * xb, s->x_dtype, 1);
             b->sample_ids[row] = r->first_row + r->wrow[local];
@@ -256,8 +283,6 @@ int batch_reader_read(struct batch_reader *r, int64_t pos, int64_t count, struct
 
 void batch_reader_free(struct batch_reader *r)
 {
-    free(r->block_order);
-    free(r->window_pos);
     free(r->wx);
     free(r->wy);
     free(r->wrow);

@@ -5,6 +5,8 @@
  * rows of each window are permuted from (seed, epoch, window). When everything fits in one window
  * (cancer, MNIST) this is a uniform permutation of all rows and the data is read once per run.
  * The order depends on seed, epoch, data and buffer size only, never on ranks.
+ * Memory is the window (at most the buffer) and O(1) in the row count: the block order is a keyed
+ * bijection computed per block (base/keyed_permutation.h), and window boundaries are arithmetic.
  * Stored rows are checked when loaded: NaN or Inf features, and labels outside [0, classes), stop
  * with a message naming the file and row. */
 #ifndef DPTRAIN_BATCH_READER_H
@@ -12,6 +14,7 @@
 
 #include <stdint.h>
 
+#include "base/keyed_permutation.h"
 #include "data/dataset.h"
 #include "data/normalize.h"
 
@@ -34,12 +37,15 @@ struct batch_reader {
     int64_t k;                 /* target columns the model produces */
 
     int64_t block_rows, nblocks, window_blocks, nwindows;
-    uint64_t *block_order;     /* (nblocks) */
-    int64_t *window_pos;       /* (nwindows + 1) first position of each window */
+    /* The epoch's block order: slot s of the epoch holds block block_order(s) when shuffled across
+     * windows, block s otherwise. Only the last block can be shorter than block_rows. */
+    int blocks_shuffled;
+    struct keyed_permutation block_order;
+    int64_t short_block_slot;  /* the slot of the shorter last block; -1 when every block is full */
     int64_t epoch;
 
-    /* The loaded window */
-    int64_t cur_window, cur_window_epoch;
+    /* The loaded window: epoch positions [cur_start, cur_end) */
+    int64_t cur_window, cur_window_epoch, cur_start, cur_end;
     int64_t window_rows;
     uint8_t *wx, *wy;          /* stored rows */
     int64_t *wrow;             /* (window rows) row index within the range */
@@ -65,6 +71,8 @@ int batch_reader_init(struct batch_reader *r, const struct row_source *src, cons
                       int64_t first_row, int64_t nrows, int shuffle, uint64_t seed, int64_t buffer_mb,
                       int want_labels, int64_t classes, int64_t k, struct dp_error *err);
 void batch_reader_begin_epoch(struct batch_reader *r, int64_t epoch);
+/* The first epoch position of window w (w == nwindows: nrows). */
+int64_t batch_reader_window_start(const struct batch_reader *r, int64_t w);
 /* Read only the rows that `rank` of `size` uses when positions are consumed in batches of `batch`
  * (size 1: everything). Call before the first read. */
 void batch_reader_set_slice(struct batch_reader *r, int64_t batch, int rank, int size);

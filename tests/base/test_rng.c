@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/keyed_permutation.h"
 #include "base/rng.h"
 #include "data/sklearn_split.h"
 #include "test_util.h"
@@ -71,6 +72,72 @@ START_TEST(shuffle_is_a_permutation)
 }
 END_TEST
 
+/* Every n, small and awkward (a power of two, one past it): each position maps into [0, n), no two
+ * to the same element, and the inverse undoes the forward map; another key, another order. */
+START_TEST(keyed_permutation_is_a_bijection)
+{
+    uint64_t seed = test_seed();
+    uint64_t sizes[] = {1, 2, 3, 4, 5, 17, 1000, 65536, 65537, 1 + seed % 200000};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        uint64_t n = sizes[k];
+        struct keyed_permutation p, q;
+        keyed_permutation_init(&p, n, seed, RNG_DOMAIN_SHUFFLE, 3, 0);
+        keyed_permutation_init(&q, n, seed, RNG_DOMAIN_SHUFFLE, 4, 0);
+        char *seen = calloc(n, 1);
+        uint64_t fixed = 0, same = 0;
+        for (uint64_t i = 0; i < n; i++) {
+            uint64_t v = keyed_permutation_forward(&p, i);
+            ck_assert_msg(v < n && !seen[v], "n %llu: position %llu gives %llu", (unsigned long long)n,
+                          (unsigned long long)i, (unsigned long long)v);
+            seen[v] = 1;
+            ck_assert(keyed_permutation_inverse(&p, v) == i);
+            fixed += v == i;
+            same += v == keyed_permutation_forward(&q, i);
+        }
+        free(seen);
+        if (n >= 1000)
+            ck_assert_msg(fixed < n / 100 + 10 && same < n / 100 + 10, "n %llu: %llu fixed points, %llu alike",
+                          (unsigned long long)n, (unsigned long long)fixed, (unsigned long long)same);
+    }
+}
+END_TEST
+
+/* Row counts no array could hold: random positions map into range and back. */
+START_TEST(keyed_permutation_of_huge_ranges)
+{
+    uint64_t seed = test_seed();
+    uint64_t sizes[] = {UINT64_C(1000000000000), (UINT64_C(1) << 62) + 3, UINT64_MAX};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        struct keyed_permutation p;
+        keyed_permutation_init(&p, sizes[k], seed, RNG_DOMAIN_SHUFFLE, 1, 0);
+        uint32_t w[4];
+        for (uint64_t d = 0; d < 2000; d++) {
+            rng_block(w, seed, RNG_DOMAIN_SPLIT, 9, d);
+            uint64_t i = ((((uint64_t)w[0] << 32) | w[1]) % sizes[k]);
+            uint64_t v = keyed_permutation_forward(&p, i);
+            ck_assert(v < sizes[k]);
+            ck_assert(keyed_permutation_inverse(&p, v) == i);
+        }
+    }
+}
+END_TEST
+
+/* Over many keys, element 0 lands at each of 10 positions about equally often (each count is
+ * 2000 +- 42 for a uniform shuffle; the bound is 7 standard deviations). */
+START_TEST(keyed_permutation_positions_are_uniform)
+{
+    enum { N = 10, KEYS = 20000 };
+    int count[N] = {0};
+    for (uint32_t key = 0; key < KEYS; key++) {
+        struct keyed_permutation p;
+        keyed_permutation_init(&p, N, test_seed(), RNG_DOMAIN_SHUFFLE, key, 0);
+        count[keyed_permutation_inverse(&p, 0)]++;
+    }
+    for (int i = 0; i < N; i++)
+        ck_assert_msg(count[i] > 1700 && count[i] < 2300, "position %d: %d of %d", i, count[i], KEYS);
+}
+END_TEST
+
 /* numpy.random.RandomState(7).permutation(569)[:12] and [-3:], as scikit-learn's split uses. */
 START_TEST(sklearn_permutation_matches_numpy)
 {
@@ -93,6 +160,9 @@ int main(void)
     tcase_add_test(tc, philox_known_answers);
     tcase_add_test(tc, uniform_in_range_and_keyed);
     tcase_add_test(tc, shuffle_is_a_permutation);
+    tcase_add_test(tc, keyed_permutation_is_a_bijection);
+    tcase_add_test(tc, keyed_permutation_of_huge_ranges);
+    tcase_add_test(tc, keyed_permutation_positions_are_uniform);
     tcase_add_test(tc, sklearn_permutation_matches_numpy);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
