@@ -18,6 +18,9 @@ int cli_collect_set(int argc, char **argv, int *i, const char ***sets, int *nset
 /* Loads the job with the overrides or dies with its error; frees sets; applies fit.threads. */
 void cli_load_job(const char *path, const char **sets, int nsets, struct job *job);
 
+/* 1 when word names a dptrain command (fit, evaluate, ...). */
+int cli_is_command(const char *word);
+
 /* Commands */
 int cmd_fit(int argc, char **argv);
 int cmd_evaluate(int argc, char **argv);
@@ -29,5 +32,6 @@ int cmd_bench(int argc, char **argv);
 int cmd_shard(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_sbatch(int argc, char **argv);
+int cmd_mpirun(int argc, char **argv);
 
 #endif

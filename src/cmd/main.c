@@ -28,11 +28,30 @@ static const char usage[] =
     "  report scaling RUN_DIR...  speed-up and efficiency of a rank sweep (table, Markdown, CSV, PNG)\n"
     "  sbatch JOB     print (or write, or submit) a Slurm batch script for JOB\n"
     "  bench JOB      time training steps on random in-memory data (samples/s)\n"
+    "  mpirun ARGS    run a command under mpirun; a SIGTERM then still ends it with status 3\n"
     "\n"
     "options: --help (also after any command), --version\n"
     "exit status: 0 success, 1 internal failure, 2 bad input (job file, data, command line),\n"
     "             3 stopped by a signal after writing last.h5 (requeue and --resume auto),\n"
     "             4 the loss became NaN or infinite\n";
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+} commands[] = {
+    {"fit", cmd_fit},         {"evaluate", cmd_evaluate}, {"predict", cmd_predict},
+    {"import", cmd_import},   {"synth", cmd_synth},       {"inspect", cmd_inspect},
+    {"bench", cmd_bench},     {"shard", cmd_shard},       {"report", cmd_report},
+    {"sbatch", cmd_sbatch},   {"mpirun", cmd_mpirun},
+};
+
+int cli_is_command(const char *word)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(word, commands[i].name))
+            return 1;
+    return 0;
+}
 
 /* OpenBLAS (pthreads) and our OpenMP loops share the cores, and the idle threads of each spin by
  * default, starving the other's: libgomp's spin made MNIST steps take 36 ms instead of 19 ms on 2
@@ -74,15 +93,6 @@ int main(int argc, char **argv)
         printf("dptrain %s\nbackends: %s\n", DPTRAIN_VERSION, backend_build_info());
         return 0;
     }
-    static const struct {
-        const char *name;
-        int (*fn)(int, char **);
-    } commands[] = {
-        {"fit", cmd_fit},         {"evaluate", cmd_evaluate}, {"predict", cmd_predict},
-        {"import", cmd_import},   {"synth", cmd_synth},       {"inspect", cmd_inspect},
-        {"bench", cmd_bench},     {"shard", cmd_shard},       {"report", cmd_report},
-        {"sbatch", cmd_sbatch},
-    };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(cmd, commands[i].name)) {
             /* Only fit is data-parallel; under mpirun the other commands run on rank 0 alone. */

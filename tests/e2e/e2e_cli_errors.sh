@@ -8,6 +8,14 @@ data = { file = "data.h5"; };
 model = ( { type = "dense"; units = 4; activation = "relu"; }, { type = "dense"; units = 2; activation = "softmax"; } );
 fit = { epochs = 1; batch_size = 8; loss = "sparse_categorical_crossentropy"; metrics = ["accuracy"]; };
 CFG
+# Every command that 'dptrain --help' lists answers its own --help with its usage and exit 0.
+commands=$("$DPTRAIN" --help | awk '/^commands:/ { on = 1; next } on && /^  [a-z]/ { print $1 } on && /^$/ { exit }')
+[ "$(echo "$commands" | wc -w)" -ge 10 ] || fail "dptrain --help lists commands: $commands"
+for c in $commands; do
+  out=$("$DPTRAIN" "$c" --help 2>&1) && grep -q "^usage: dptrain $c" <<<"$out" && pass "$c --help" ||
+    fail "$c --help: $(head -2 <<<"$out")"
+done
+
 # A small valid data set: 3 features, labels 0..1
 python_free_csv() { # rows cols
   local r c

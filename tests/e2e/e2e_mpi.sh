@@ -80,15 +80,25 @@ else
   fail "corrupt shard: exit $rc after ${elapsed}s: $(grep -m2 error bad.log)"
 fi
 
-# 2 ranks: SIGTERM, resume on 2 ranks, bit-identical to an uninterrupted 2-rank run
+# 2 ranks: SIGTERM, resume on 2 ranks, bit-identical to an uninterrupted 2-rank run. The stop goes
+# through 'dptrain mpirun', which keeps exit status 3 (Open MPI's mpirun given a SIGTERM exits 1).
 sed 's/epochs = 3;/epochs = 400;/; s/units = 64;/units = 256;/' p.cfg >long.cfg
 "${MPIRUN[@]}" -np 2 "$DPTRAIN" fit long.cfg --run-dir straight2 >s2.log 2>&1 || fail "2-rank straight run"
-"${MPIRUN[@]}" -np 2 "$DPTRAIN" fit long.cfg --run-dir stop2 >t2.log 2>&1 &
+"$DPTRAIN" mpirun "${MPIRUN[@]:1}" -np 2 fit long.cfg --run-dir stop2 >t2.log 2>&1 &
 pid=$!
-sleep 2
+for _ in $(seq 600); do grep -q '^Epoch 2/' t2.log && break; sleep 0.1; done
+start=$(date +%s.%N)
 kill -TERM $pid
 wait $pid
-grep -q "Stopped by SIG" t2.log && pass "2 ranks stopped together at a step boundary" || echo "note: run ended before SIGTERM: $(tail -1 t2.log)"
+rc=$?
+took=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+if [ $rc -eq 3 ] && grep -q "Stopped by SIG" t2.log && [ -f stop2/last.h5 ]; then
+  pass "dptrain mpirun, SIGTERM: 2 ranks stopped at a step boundary, wrote last.h5, exit 3 after $took s"
+else
+  fail "dptrain mpirun, SIGTERM: exit $rc after $took s: $(grep -m2 -E 'Stopped|error' t2.log)"
+fi
+expect_error 2 "cannot run '/nonexistent/mpirun'" env DPTRAIN_MPIRUN=/nonexistent/mpirun "$DPTRAIN" mpirun -np 2 fit long.cfg
+expect_error 2 "no dptrain command" "$DPTRAIN" mpirun -np 2
 "${MPIRUN[@]}" -np 2 "$DPTRAIN" fit long.cfg --run-dir stop2 --resume auto >r2.log 2>&1 || fail "2-rank resume: $(tail -3 r2.log)"
 same=1
 for l in dense dense_1 dense_2; do h5diff -q straight2/last.h5 stop2/last.h5 /$l /$l >/dev/null 2>&1 || same=0; done
