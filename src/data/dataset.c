@@ -38,7 +38,7 @@ static int part_types(const struct data_part *p, int yrank, const char *xname, c
 }
 
 /* The first part sets the source's shapes, types and chunk size; the others must match it. */
-static int part_joins(const struct data_part *p, const char *group, const char *xname, int xrank,
+static int part_joins(const struct data_part *p, const char *group, const char *xname,
                       const struct shape *xs, enum x_dtype xdt, int ylab, int64_t ycols, struct row_source *s,
                       int first, struct dp_error *err)
 {
@@ -56,12 +56,7 @@ static int part_joins(const struct data_part *p, const char *group, const char *
     s->x_dtype = xdt;
     s->y_labels = ylab;
     s->y_cols = ycols;
-    hid_t plist = H5Dget_create_plist(p->x);
-    hsize_t chunk[SHAPE_MAX_RANK + 1];
-    s->chunk_rows = 4096;
-    if (H5Pget_layout(plist) == H5D_CHUNKED && H5Pget_chunk(plist, xrank, chunk) >= 1)
-        s->chunk_rows = (int64_t)chunk[0];
-    H5Pclose(plist);
+    s->chunk_rows = p->chunk_rows > 0 ? p->chunk_rows : 4096;
     /* HDF5 chunks hold under 4 GiB; buffers are sized by them */
     if (s->chunk_rows < 1 || (uint64_t)s->chunk_rows * row_source_x_row_bytes(s) >= (UINT64_C(1) << 32))
         return dp_error_set(err, DP_EXIT_INPUT, "%s: %s claims chunks of %lld rows of %zu bytes (damaged file)",
@@ -101,6 +96,12 @@ static int open_part(struct data_part *p, const char *path, const char *group, s
     if (p->x < 0 || p->y < 0)
         return dp_error_set(err, DP_EXIT_INPUT, "%s: cannot open %s or %s", path, xname, yname);
     p->rows = xd[0];
+    hid_t plist = H5Dget_create_plist(p->x);
+    hsize_t chunk[SHAPE_MAX_RANK + 1];
+    if (plist >= 0 && H5Pget_layout(plist) == H5D_CHUNKED && H5Pget_chunk(plist, xr, chunk) >= 1)
+        p->chunk_rows = (int64_t)chunk[0];
+    if (plist >= 0)
+        H5Pclose(plist);
     enum x_dtype xdt;
     int ylab;
     if (part_types(p, yr, xname, yname, &xdt, &ylab, err) != 0)
@@ -114,7 +115,7 @@ static int open_part(struct data_part *p, const char *path, const char *group, s
                             xname : yname, shape_size(&xs) == 0 ? "features" : "targets");
     if (shape_size(&xs) > INT32_MAX || ycols > INT32_MAX)
         return dp_error_set(err, DP_EXIT_INPUT, "%s: /%s has over 2^31 values per row (damaged file?)", path, group);
-    return part_joins(p, group, xname, xr, &xs, xdt, ylab, ycols, s, first, err);
+    return part_joins(p, group, xname, &xs, xdt, ylab, ycols, s, first, err);
 }
 
 int row_source_open_files(struct row_source *s, char *const *paths, int npaths, const char *group,
@@ -212,6 +213,39 @@ static void synthetic_rows(const struct row_source *s, int64_t start, int64_t co
     }
 }
 
+static int all_zero(const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return 0;
+    return 1;
+}
+
+/* HDF5's Fletcher32 checksum of a chunk of zeros is zero, so a chunk zeroed on disk together with
+ * its checksum reads without an error, and so does a chunk the file declares but never wrote. Rows
+ * whose features and targets are all zero for a whole chunk are rare in real data: say it once
+ * per file. rows [local, local + n) of the part were just read into x and y. */
+static void warn_zero_chunks(struct data_part *part, const char *group, int64_t local, int64_t n,
+                             const unsigned char *x, size_t xb, const unsigned char *y, size_t yb)
+{
+    int64_t cr = part->chunk_rows;
+    if (cr <= 0 || part->warned_zero_chunk)
+        return;
+    for (int64_t c = (local + cr - 1) / cr; c * cr < local + n; c++) {
+        int64_t first = c * cr, end = first + cr < part->rows ? first + cr : part->rows;
+        if (end > local + n)
+            break;
+        if (all_zero(x + (size_t)(first - local) * xb, (size_t)(end - first) * xb) &&
+            all_zero(y + (size_t)(first - local) * yb, (size_t)(end - first) * yb)) {
+            dp_warn("%s: /%s rows %lld..%lld (one HDF5 chunk) are all zeros, features and targets; a region "
+                    "zeroed on disk, or never written, reads like this and passes HDF5's checksums: check the file",
+                    part->path, group, (long long)first, (long long)end - 1);
+            part->warned_zero_chunk = 1;
+            return;
+        }
+    }
+}
+
 int row_source_read(const struct row_source *s, int64_t start, int64_t count, void *x, void *y,
                     struct dp_error *err)
 {
@@ -231,7 +265,7 @@ int row_source_read(const struct row_source *s, int64_t start, int64_t count, vo
         int64_t n = s->part_start[p + 1] - start;
         if (n > count)
             n = count;
-        const struct data_part *part = &s->parts[p];
+        struct data_part *part = &s->parts[p];
         /* HDF5 reads what lies beyond a truncated file's end as zeros: training would go on, on zeros */
         struct stat st;
         if (part->bytes >= 0 && (stat(part->path, &st) != 0 || (int64_t)st.st_size < part->bytes))
@@ -243,6 +277,7 @@ int row_source_read(const struct row_source *s, int64_t start, int64_t count, vo
             return dp_error_set(err, DP_EXIT_INPUT, "%s: cannot read /%s rows %lld..%lld (truncated or "
                                 "damaged file)", part->path, s->group, (long long)local,
                                 (long long)(local + n - 1));
+        warn_zero_chunks(part, s->group, local, n, x, xb, y, yb);
         x = (char *)x + (size_t)n * xb;
         y = (char *)y + (size_t)n * yb;
         start += n;

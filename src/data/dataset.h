@@ -21,6 +21,8 @@ struct data_part {
     hid_t file, x, y;
     int64_t rows;
     int64_t bytes;  /* the file's size when opened: one that shrinks later was truncated under us */
+    int64_t chunk_rows;      /* rows per HDF5 chunk of x; 0 when not chunked */
+    int warned_zero_chunk;   /* said once that a whole chunk read as zeros */
 };
 
 struct row_source {

@@ -162,10 +162,26 @@ static int job_from_config(struct job *job, config_t *cfg, const char *path,
     return 0;
 }
 
+/* libconfig reads a C string, so a NUL byte would end the job file there (what follows silently
+ * ignored), and it drops a \x00 escape from a string: both are refused, naming the line. */
+static int refuse_nul(const char *t, size_t len, size_t at, int escape, const char *path, struct dp_error *err)
+{
+    int line = 1;
+    for (size_t i = 0; i < at && i < len; i++)
+        line += t[i] == '\n';
+    return dp_error_set(err, DP_EXIT_INPUT, escape ? "%s:%d: a string holds \\x00 (a NUL character), which "
+                        "strings cannot hold" : "%s:%d: a NUL byte (binary data in the job file?)", path, line);
+}
+
+static int is_nul_escape(const char *t, size_t len, size_t r)
+{
+    return r + 3 < len && t[r] == '\\' && (t[r + 1] == 'x' || t[r + 1] == 'X') && t[r + 2] == '0' && t[r + 3] == '0';
+}
+
 /* The job file's text with its comments (#, // and C-style blocks) left out but their newlines kept, so
  * line numbers stay true: libconfig's scanner takes time quadratic in a token's length, and one
  * comment line of megabytes took minutes to parse. Strings are copied as they are. */
-static char *read_without_comments(FILE *f)
+static char *read_without_comments(FILE *f, const char *path, struct dp_error *err)
 {
     size_t cap = 1 << 16, len = 0;
     char *t = dp_malloc(cap, "the job file");
@@ -176,11 +192,22 @@ static char *read_without_comments(FILE *f)
             t = dp_realloc(t, cap *= 2, "the job file");
     }
     t[len] = 0;
+    const char *nul = memchr(t, 0, len);
+    if (nul) {
+        refuse_nul(t, len, (size_t)(nul - t), 0, path, err);
+        free(t);
+        return NULL;
+    }
     size_t w = 0;
     for (size_t r = 0; r < len;) {
         if (t[r] == '"') { /* a string, escapes included */
             t[w++] = t[r++];
             while (r < len && t[r] != '"') {
+                if (is_nul_escape(t, len, r)) {
+                    refuse_nul(t, len, r, 1, path, err);
+                    free(t);
+                    return NULL;
+                }
                 if (t[r] == '\\' && r + 1 < len)
                     t[w++] = t[r++];
                 t[w++] = t[r++];
@@ -212,8 +239,10 @@ int job_load(struct job *job, const char *path, const char *const *overrides, in
     FILE *f = fopen(path, "r");
     if (!f)
         return dp_error_set(err, DP_EXIT_INPUT, "%s: cannot open job file: %s", path, strerror(errno));
-    char *text = read_without_comments(f);
+    char *text = read_without_comments(f, path, err);
     fclose(f);
+    if (!text)
+        return -1;
     config_t cfg;
     config_init(&cfg);
     int ok = config_read_string(&cfg, text);

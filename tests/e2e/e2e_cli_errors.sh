@@ -135,6 +135,12 @@ timeout 60 "$DPTRAIN" fit long.cfg --dry-run >long.out 2>&1 && grep -q '^name = 
   pass "a 20 MB comment line parses" || fail "20 MB comment line: $(tail -c 300 long.out)"
 { printf '# "a quote in a comment\n/* a block\ncomment */ // and more\n'; sed 's/epochs = 1;/epochs = 1; bogus = 2;/' job.cfg; } >lines.cfg
 expect_error 2 "lines.cfg:7: fit.bogus: unknown key 'bogus'" "$DPTRAIN" fit lines.cfg
+# A NUL in a job file: libconfig would drop a \x00 escape from the name, and a NUL byte would end
+# the file there, ignoring what follows.
+sed 's/name = "bad";/name = "ba\\x00d";/' job.cfg >nulname.cfg
+expect_error 2 "nulname.cfg:1: a string holds \\x00" "$DPTRAIN" fit nulname.cfg
+{ cat job.cfg; printf 'fit = { epochs = 2; };\0\n'; } >nulbyte.cfg
+expect_error 2 "nulbyte.cfg:5: a NUL byte" "$DPTRAIN" fit nulbyte.cfg
 
 # command line
 expect_error 2 "unknown command 'fitt'" "$DPTRAIN" fitt job.cfg
