@@ -7,23 +7,17 @@
 #include "backend_ops.h"
 #include "cuda_check.h"
 #include "base/rng.h"
+#include "net/activation_math.h"
 
 /* rng.h's dropout domain, as a plain constant for device code */
 static const uint32_t DROPOUT_DOMAIN = RNG_DOMAIN_DROPOUT;
 
 /* ---- activations ---- */
 
-__global__ void activation_forward_kernel(float *y, const float *z, int64_t n, int act)
+__global__ void activation_forward_kernel(float *y, const float *z, int64_t n, int act, float param)
 {
     GRID_STRIDE(i, n) {
-        float v = z[i];
-        switch (act) {
-        case ACTIVATION_RELU: v = v > 0.0f ? v : 0.0f; break;
-        case ACTIVATION_SIGMOID: v = 1.0f / (1.0f + expf(-v)); break;
-        case ACTIVATION_TANH: v = tanhf(v); break;
-        default: break;
-        }
-        y[i] = v;
+        y[i] = activation_value(act, param, z[i]);
     }
 }
 
@@ -46,7 +40,9 @@ __global__ void softmax_rows_kernel(float *y, const float *z, int64_t rows, int6
     }
 }
 
-__global__ void activation_backward_kernel(float *dz, const float *dy, const float *y, int64_t n, int act)
+/* z is read only by the activations whose slope needs it (z may be y itself for the others) */
+__global__ void activation_backward_kernel(float *dz, const float *dy, const float *z, const float *y, int64_t n,
+                                           int act, float param)
 {
     GRID_STRIDE(i, n) {
         float g = dy[i], v = y[i];
@@ -54,7 +50,8 @@ __global__ void activation_backward_kernel(float *dz, const float *dy, const flo
         case ACTIVATION_RELU: g = v > 0.0f ? g : 0.0f; break;
         case ACTIVATION_SIGMOID: g = g * v * (1.0f - v); break;
         case ACTIVATION_TANH: g = g * (1.0f - v * v); break;
-        default: break;
+        case ACTIVATION_LINEAR: break;
+        default: g = g * activation_slope(act, param, z[i], v); break;
         }
         dz[i] = g;
     }
@@ -71,22 +68,22 @@ __global__ void softmax_backward_kernel(float *dz, const float *dy, const float 
     }
 }
 
-void cuda_activation_forward(float *y, const float *z, int64_t rows, int64_t cols, enum activation act)
+void cuda_activation_forward(float *y, const float *z, int64_t rows, int64_t cols, enum activation act, float param)
 {
     if (act == ACTIVATION_SOFTMAX)
         softmax_rows_kernel<<<blocks_for(rows), THREADS>>>(y, z, rows, cols);
     else
-        activation_forward_kernel<<<blocks_for(rows * cols), THREADS>>>(y, z, rows * cols, (int)act);
+        activation_forward_kernel<<<blocks_for(rows * cols), THREADS>>>(y, z, rows * cols, (int)act, param);
     LAUNCH_CHECK();
 }
 
-void cuda_activation_backward(float *dz, const float *dy, const float *y, int64_t rows, int64_t cols,
-                              enum activation act)
+void cuda_activation_backward(float *dz, const float *dy, const float *z, const float *y, int64_t rows, int64_t cols,
+                              enum activation act, float param)
 {
     if (act == ACTIVATION_SOFTMAX)
         softmax_backward_kernel<<<blocks_for(rows), THREADS>>>(dz, dy, y, rows, cols);
     else
-        activation_backward_kernel<<<blocks_for(rows * cols), THREADS>>>(dz, dy, y, rows * cols, (int)act);
+        activation_backward_kernel<<<blocks_for(rows * cols), THREADS>>>(dz, dy, z, y, rows * cols, (int)act, param);
     LAUNCH_CHECK();
 }
 

@@ -55,9 +55,9 @@ void cuda_maxpool_backward(float *dx, const float *dy, const int32_t *argmax, co
 cudaError_t conv_kernel_attributes(cudaFuncAttributes *attr);
 
 /* activations and dropout (activations.cu) */
-void cuda_activation_forward(float *y, const float *z, int64_t rows, int64_t cols, enum activation act);
-void cuda_activation_backward(float *dz, const float *dy, const float *y, int64_t rows, int64_t cols,
-                              enum activation act);
+void cuda_activation_forward(float *y, const float *z, int64_t rows, int64_t cols, enum activation act, float param);
+void cuda_activation_backward(float *dz, const float *dy, const float *z, const float *y, int64_t rows, int64_t cols,
+                              enum activation act, float param);
 void cuda_dropout_forward(float *y, uint8_t *mask, const float *x, const int64_t *ids, int64_t rows,
                           int64_t cols, float rate, struct dropout_key key);
 void cuda_dropout_backward(float *dx, const float *dy, const uint8_t *mask, int64_t rows, int64_t cols, float rate);

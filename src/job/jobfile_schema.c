@@ -249,7 +249,7 @@ static int get_choice(const struct schema_ctx *c, const config_setting_t *g, con
             *out = i;
             return 0;
         }
-    char list[256] = "";
+    char list[512] = "";
     size_t used = 0;
     for (int i = 0; choices[i] && used < sizeof list; i++)
         used += (size_t)snprintf(list + used, sizeof list - used, "%s\"%s\"", i ? ", " : "", choices[i]);
@@ -467,6 +467,12 @@ static int keys_pair(struct layer_keys *k, const char *key, int64_t out[2], int6
     return get_pair(gk->c, gk->g, key, out, def, required);
 }
 
+static int keys_boolean(struct layer_keys *k, const char *key, int *out, int def)
+{
+    const struct group_keys *gk = (const struct group_keys *)k;
+    return get_bool(gk->c, gk->g, key, out, def);
+}
+
 static int keys_has(struct layer_keys *k, const char *key)
 {
     return member(((const struct group_keys *)k)->g, key) != NULL;
@@ -496,7 +502,7 @@ static int read_layer(const struct schema_ctx *c, struct layer_spec *l, const co
         allowed[n++] = *k;
     allowed[n++] = "input_shape";
     allowed[n] = NULL;
-    struct group_keys gk = {{keys_integer, keys_number, keys_choice, keys_pair, keys_has, keys_fail}, c, s};
+    struct group_keys gk = {{keys_integer, keys_number, keys_choice, keys_pair, keys_boolean, keys_has, keys_fail}, c, s};
     if (check_keys(c, s, allowed) || (ops->read && ops->read(l, &gk.k)))
         return -1;
     return 0;

@@ -105,12 +105,13 @@ struct backend {
     void (*maxpool_backward)(float *dx, const float *dy, const int32_t *argmax, const struct conv_geometry *g,
                              int64_t rows);
 
-    /* y = act(z), (rows, cols); y may alias z */
+    /* y = act(z), (rows, cols), with the activation's parameter (net/activation.h); y may alias z */
     void (*activation_forward)(float *y, const float *z, int64_t rows, int64_t cols,
-                               enum activation act);
-    /* dz = dy * act'(z), computed from the output y; dz may alias dy */
-    void (*activation_backward)(float *dz, const float *dy, const float *y, int64_t rows,
-                                int64_t cols, enum activation act);
+                               enum activation act, float param);
+    /* dz = dy * act'(z), from the pre-activation z and the output y (z may be y itself for linear,
+     * relu, sigmoid, tanh and softmax, which need only y); dz may alias dy */
+    void (*activation_backward)(float *dz, const float *dy, const float *z, const float *y, int64_t rows,
+                                int64_t cols, enum activation act, float param);
 
     /* Inverted dropout: y = x * keep / (1 - rate). The keep decision for element j of the row
      * holding global sample s is drawn from (key.seed, RNG_DOMAIN_DROPOUT | layer << 8, key.step,

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/errors.h"
+#include "net/activation_math.h"
 #include "base/rng.h"
 
 /* Loops shorter than this stay on one thread: OpenMP start-up costs more than they do. */
@@ -210,7 +211,7 @@ static void softmax_row(float *y, const float *z, int64_t cols)
 }
 
 static void cpu_activation_forward(float *y, const float *z, int64_t rows, int64_t cols,
-                                   enum activation act)
+                                   enum activation act, float param)
 {
     int64_t n = rows * cols;
     switch (act) {
@@ -237,12 +238,16 @@ static void cpu_activation_forward(float *y, const float *z, int64_t rows, int64
         for (int64_t r = 0; r < rows; r++)
             softmax_row(y + r * cols, z + r * cols, cols);
         break;
-    default: DP_ASSERT(!"unknown activation");
+    default:
+        DP_ASSERT(act < ACTIVATION_COUNT);
+#pragma omp parallel for if (n > CPU_PARALLEL_MIN)
+        for (int64_t i = 0; i < n; i++)
+            y[i] = activation_value(act, param, z[i]);
     }
 }
 
-static void cpu_activation_backward(float *dz, const float *dy, const float *y, int64_t rows,
-                                    int64_t cols, enum activation act)
+static void cpu_activation_backward(float *dz, const float *dy, const float *z, const float *y, int64_t rows,
+                                    int64_t cols, enum activation act, float param)
 {
     int64_t n = rows * cols;
     switch (act) {
@@ -282,7 +287,11 @@ static void cpu_activation_backward(float *dz, const float *dy, const float *y, 
                 dzr[j] = yr[j] * (dyr[j] - (float)dot);
         }
         break;
-    default: DP_ASSERT(!"unknown activation");
+    default:
+        DP_ASSERT(act < ACTIVATION_COUNT);
+#pragma omp parallel for if (n > CPU_PARALLEL_MIN)
+        for (int64_t i = 0; i < n; i++)
+            dz[i] = dy[i] * activation_slope(act, param, z[i], y[i]);
     }
 }
 

@@ -97,30 +97,31 @@ static void conv2d_forward(struct layer *l, const struct pass_context *c)
     enum activation act = l->spec.u.conv2d.activation;
     c->be->conv2d_forward(l->z, l->cols, l->x, l->w, l->b, &l->geom, c->rows, act == ACTIVATION_RELU);
     if (act != ACTIVATION_LINEAR && act != ACTIVATION_RELU)
-        c->be->activation_forward(l->y, l->z, c->rows * l->geom.out_h * l->geom.out_w, l->geom.out_c, act);
+        c->be->activation_forward(l->y, l->z, c->rows * l->geom.out_h * l->geom.out_w, l->geom.out_c, act,
+                                  l->spec.u.conv2d.activation_param);
 }
 
 static void conv2d_backward(struct layer *l, const struct pass_context *c)
 {
     enum activation act = l->spec.u.conv2d.activation;
     if (act != ACTIVATION_LINEAR)
-        c->be->activation_backward(l->dy, l->dy, l->y, c->rows * l->geom.out_h * l->geom.out_w, l->geom.out_c, act);
+        c->be->activation_backward(l->dy, l->dy, l->z, l->y, c->rows * l->geom.out_h * l->geom.out_w, l->geom.out_c,
+                                   act, l->spec.u.conv2d.activation_param);
     c->be->conv2d_backward(l->dx, l->dcols, l->dw, l->db, l->dy, l->cols, l->w, &l->geom, c->rows, 0);
 }
 
-static const char *const conv2d_keys[] = {"filters", "kernel_size", "strides", "padding", "activation", NULL};
+static const char *const conv2d_keys[] = {"filters", "kernel_size", "strides", "padding", "activation",
+                                          ACTIVATION_PARAM_KEYS, NULL};
 
 static int conv2d_read(struct layer_spec *spec, struct layer_keys *k)
 {
-    int act;
     if (k->integer(k, "filters", &spec->u.conv2d.filters, 0, 1, 1 << 20, 1) ||
         k->pair(k, "kernel_size", spec->u.conv2d.kernel, 0, 1) || k->pair(k, "strides", spec->u.conv2d.strides, 1, 0) ||
         k->choice(k, "padding", &spec->u.conv2d.same, 0, layer_padding_names) ||
-        k->choice(k, "activation", &act, ACTIVATION_LINEAR, activation_names))
+        layer_read_activation(k, &spec->u.conv2d.activation, &spec->u.conv2d.activation_param))
         return -1;
-    if (act == ACTIVATION_SOFTMAX)
+    if (spec->u.conv2d.activation == ACTIVATION_SOFTMAX)
         return k->fail(k, "activation", "softmax is not supported on conv2d outputs");
-    spec->u.conv2d.activation = (enum activation)act;
     return 0;
 }
 
@@ -130,19 +131,22 @@ static int conv2d_settings(const struct layer_spec *spec, struct layer_setting *
     layer_setting_pair(&out[1], "kernel_size", spec->u.conv2d.kernel);
     layer_setting_pair(&out[2], "strides", spec->u.conv2d.strides);
     layer_setting_text(&out[3], "padding", layer_padding_names[spec->u.conv2d.same]);
-    layer_setting_text(&out[4], "activation", activation_names[spec->u.conv2d.activation]);
+    layer_setting_activation(&out[4], spec->u.conv2d.activation, spec->u.conv2d.activation_param);
     return 5;
 }
 
 static enum activation conv2d_activation(const struct layer_spec *spec) { return spec->u.conv2d.activation; }
+static float conv2d_activation_param(const struct layer_spec *spec) { return spec->u.conv2d.activation_param; }
 
 const struct layer_ops layer_conv2d_ops = {
     .type_name = "conv2d",
     .keras_name = "conv2d",
+    .keras_class = "Conv2D",
     .keys = conv2d_keys,
     .read = conv2d_read,
     .settings = conv2d_settings,
     .activation = conv2d_activation,
+    .activation_param = conv2d_activation_param,
     .out_shape = conv2d_out_shape,
     .allocate = conv2d_allocate,
     .release = conv2d_release,

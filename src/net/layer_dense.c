@@ -52,7 +52,7 @@ static void dense_forward(struct layer *l, const struct pass_context *c)
     else
         c->be->dense_forward(l->z, l->x, l->w, l->b, c->rows, l->in_size, l->out_size, act == ACTIVATION_RELU);
     if (act != ACTIVATION_LINEAR && act != ACTIVATION_RELU)
-        c->be->activation_forward(l->y, l->z, c->rows, l->out_size, act);
+        c->be->activation_forward(l->y, l->z, c->rows, l->out_size, act, l->spec.u.dense.activation_param);
 }
 
 /* On entry dy holds dL/dy, or dL/dz already when the loss was fused with the activation or the
@@ -63,7 +63,8 @@ static void dense_backward(struct layer *l, const struct pass_context *c)
     int dz_ready = l->dz_ready;
     l->dz_ready = 0;
     if (!l->loss_fused && !dz_ready && act != ACTIVATION_LINEAR)
-        c->be->activation_backward(l->dy, l->dy, l->y, c->rows, l->out_size, act);
+        c->be->activation_backward(l->dy, l->dy, l->z, l->y, c->rows, l->out_size, act,
+                                   l->spec.u.dense.activation_param);
     float *dx = l->dx;
     struct layer *below = l->below;
     if (dx && below && below->relu_mask_valid &&
@@ -76,34 +77,33 @@ static void dense_backward(struct layer *l, const struct pass_context *c)
                           l->out_size, 0);
 }
 
-static const char *const dense_keys[] = {"units", "activation", NULL};
+static const char *const dense_keys[] = {"units", "activation", ACTIVATION_PARAM_KEYS, NULL};
 
 static int dense_read(struct layer_spec *spec, struct layer_keys *k)
 {
-    int act;
-    if (k->integer(k, "units", &spec->u.dense.units, 0, 1, INT64_C(1) << 24, 1) ||
-        k->choice(k, "activation", &act, ACTIVATION_LINEAR, activation_names))
-        return -1;
-    spec->u.dense.activation = (enum activation)act;
-    return 0;
+    return k->integer(k, "units", &spec->u.dense.units, 0, 1, INT64_C(1) << 24, 1) ||
+           layer_read_activation(k, &spec->u.dense.activation, &spec->u.dense.activation_param) ? -1 : 0;
 }
 
 static int dense_settings(const struct layer_spec *spec, struct layer_setting *out)
 {
     layer_setting_int(&out[0], "units", spec->u.dense.units, 1);
-    layer_setting_text(&out[1], "activation", activation_names[spec->u.dense.activation]);
+    layer_setting_activation(&out[1], spec->u.dense.activation, spec->u.dense.activation_param);
     return 2;
 }
 
 static enum activation dense_activation(const struct layer_spec *spec) { return spec->u.dense.activation; }
+static float dense_activation_param(const struct layer_spec *spec) { return spec->u.dense.activation_param; }
 
 const struct layer_ops layer_dense_ops = {
     .type_name = "dense",
     .keras_name = "dense",
+    .keras_class = "Dense",
     .keys = dense_keys,
     .read = dense_read,
     .settings = dense_settings,
     .activation = dense_activation,
+    .activation_param = dense_activation_param,
     .out_shape = dense_out_shape,
     .declare_params = dense_declare_params,
     .init_params = dense_init_params,

@@ -19,7 +19,7 @@ static void dropout_forward(struct layer *l, const struct pass_context *c)
 {
     if (!c->training || l->spec.u.dropout.rate == 0.0) {
         /* Identity: copy so the layer's y stays a buffer of its own. */
-        c->be->activation_forward(l->y, l->x, c->rows, l->out_size, ACTIVATION_LINEAR);
+        c->be->activation_forward(l->y, l->x, c->rows, l->out_size, ACTIVATION_LINEAR, 0.0f);
         return;
     }
     struct dropout_key key = {c->seed, (uint32_t)l->index, c->step};
@@ -32,7 +32,7 @@ static void dropout_backward(struct layer *l, const struct pass_context *c)
     if (!l->dx)
         return;
     if (!c->training || l->spec.u.dropout.rate == 0.0) {
-        c->be->activation_backward(l->dx, l->dy, l->y, c->rows, l->out_size, ACTIVATION_LINEAR);
+        c->be->activation_backward(l->dx, l->dy, l->y, l->y, c->rows, l->out_size, ACTIVATION_LINEAR, 0.0f);
         return;
     }
     c->be->dropout_backward(l->dx, l->dy, l->mask, c->rows, l->out_size,
@@ -63,6 +63,7 @@ static void dropout_release(struct layer *l, const struct backend *be) { be->fre
 const struct layer_ops layer_dropout_ops = {
     .type_name = "dropout",
     .keras_name = "dropout",
+    .keras_class = "Dropout",
     .keys = dropout_keys,
     .read = dropout_read,
     .settings = dropout_settings,

@@ -19,6 +19,7 @@ static void flatten_backward(struct layer *l, const struct pass_context *c) { (v
 const struct layer_ops layer_flatten_ops = {
     .type_name = "flatten",
     .keras_name = "flatten",
+    .keras_class = "Flatten",
     .out_shape = flatten_out_shape,
     .declare_params = flatten_declare_params,
     .init_params = flatten_init_params,

@@ -65,6 +65,7 @@ static int maxpool_settings(const struct layer_spec *spec, struct layer_setting 
 const struct layer_ops layer_maxpool2d_ops = {
     .type_name = "maxpool2d",
     .keras_name = "max_pooling2d",
+    .keras_class = "MaxPooling2D",
     .keys = maxpool_keys,
     .read = maxpool_read,
     .settings = maxpool_settings,

@@ -9,11 +9,15 @@ const struct layer_ops *const layer_ops_table[LAYER_KIND_COUNT] = {
     [LAYER_KIND_FLATTEN] = &layer_flatten_ops,
     [LAYER_KIND_CONV2D] = &layer_conv2d_ops,
     [LAYER_KIND_MAXPOOL2D] = &layer_maxpool2d_ops,
+    [LAYER_KIND_ACTIVATION] = &layer_activation_ops,
+    [LAYER_KIND_LEAKY_RELU] = &layer_leaky_relu_ops,
+    [LAYER_KIND_ELU] = &layer_elu_ops,
 };
 
 const char *const layer_kind_names[LAYER_KIND_COUNT + 1] = {
     [LAYER_KIND_DENSE] = "dense", [LAYER_KIND_DROPOUT] = "dropout",
     [LAYER_KIND_FLATTEN] = "flatten", [LAYER_KIND_CONV2D] = "conv2d", [LAYER_KIND_MAXPOOL2D] = "maxpool2d",
+    [LAYER_KIND_ACTIVATION] = "activation", [LAYER_KIND_LEAKY_RELU] = "leaky_relu", [LAYER_KIND_ELU] = "elu",
     [LAYER_KIND_COUNT] = 0,
 };
 
@@ -49,6 +53,59 @@ enum activation layer_activation(const struct layer_spec *spec)
 {
     const struct layer_ops *ops = layer_ops_table[spec->kind];
     return ops->activation ? ops->activation(spec) : ACTIVATION_LINEAR;
+}
+
+float layer_activation_param(const struct layer_spec *spec)
+{
+    const struct layer_ops *ops = layer_ops_table[spec->kind];
+    return ops->activation_param ? ops->activation_param(spec) : 0.0f;
+}
+
+int layer_read_activation(struct layer_keys *k, enum activation *act, float *param)
+{
+    int a;
+    if (k->choice(k, "activation", &a, ACTIVATION_LINEAR, activation_names))
+        return -1;
+    *act = (enum activation)a;
+    *param = activation_default_param(*act);
+    static const char *const keys[] = {ACTIVATION_PARAM_KEYS};
+    const char *own = activation_param_name(*act);
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        if (!k->has(k, keys[i]))
+            continue;
+        if (!own || strcmp(own, keys[i]) != 0) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "applies to activation \"%s\" only, not \"%s\"",
+                     !strcmp(keys[i], "negative_slope") ? "leaky_relu" : !strcmp(keys[i], "alpha") ? "elu" : "gelu",
+                     activation_names[*act]);
+            return k->fail(k, keys[i], msg);
+        }
+        if (*act == ACTIVATION_GELU) {
+            int approximate;
+            if (k->boolean(k, keys[i], &approximate, 0))
+                return -1;
+            *param = (float)approximate;
+        } else {
+            double v;
+            if (k->number(k, keys[i], &v, *param, 0.0, 1e6, 0))
+                return -1;
+            *param = (float)v;
+        }
+    }
+    return 0;
+}
+
+void layer_setting_activation(struct layer_setting *s, enum activation act, float param)
+{
+    s->name = "activation";
+    s->count = 0;
+    const char *pname = activation_param_name(act);
+    if (!pname)
+        snprintf(s->value, sizeof s->value, "%s", activation_names[act]);
+    else if (act == ACTIVATION_GELU)
+        snprintf(s->value, sizeof s->value, "gelu(approximate=%s)", param != 0.0f ? "true" : "false");
+    else
+        snprintf(s->value, sizeof s->value, "%s(%s=%.7g)", activation_names[act], pname, (double)param);
 }
 
 int layer_settings_differ(const struct layer_spec *then, const struct layer_spec *now, char *what, size_t len)

@@ -1,6 +1,7 @@
 /* Layer kinds: a tagged-union spec (what the job file says) and a per-kind ops table (what the
  * model does with it). One file per kind (layer_dense.c, layer_dropout.c, layer_flatten.c,
- * layer_conv2d.c, layer_maxpool2d.c) holds everything about it: the job file keys it reads, its
+ * layer_conv2d.c, layer_maxpool2d.c; layer_activation.c for the three activation layers) holds
+ * everything about it: the job file keys it reads, its
  * settings for the resume check, its output shape, buffers, weights (Keras names and shapes),
  * forward and backward. A new kind: its file, its backend kernels, and its line in layers.c and
  * the enum below. */
@@ -19,6 +20,9 @@ enum layer_kind {
     LAYER_KIND_FLATTEN,
     LAYER_KIND_CONV2D,
     LAYER_KIND_MAXPOOL2D,
+    LAYER_KIND_ACTIVATION,
+    LAYER_KIND_LEAKY_RELU,
+    LAYER_KIND_ELU,
     LAYER_KIND_COUNT
 };
 
@@ -38,14 +42,16 @@ struct layer_spec {
     int line;            /* job file line, for messages */
     struct shape input_shape; /* Keras' input_shape, first layer only: checked against the data (rank 0: none) */
     union {
-        struct { int64_t units; enum activation activation; } dense;
+        struct { int64_t units; enum activation activation; float activation_param; } dense;
         struct { double rate; } dropout;
         struct {
             int64_t filters, kernel[2], strides[2];
             int same;            /* padding "same" (else "valid") */
             enum activation activation;
+            float activation_param;
         } conv2d;
         struct { int64_t pool[2], strides[2]; int same; } maxpool2d;
+        struct { enum activation activation; float param; } activation; /* activation, leaky_relu, elu */
     } u;
 };
 
@@ -122,6 +128,8 @@ struct layer_keys {
     int (*choice)(struct layer_keys *k, const char *key, int *out, int def, const char *const *choices);
     /* n or [height, width], each in [1, 4096] */
     int (*pair)(struct layer_keys *k, const char *key, int64_t out[2], int64_t def, int required);
+    /* true or false */
+    int (*boolean)(struct layer_keys *k, const char *key, int *out, int def);
     int (*has)(struct layer_keys *k, const char *key);
     /* Fails naming the key's line: "file:line: key: message" */
     int (*fail)(struct layer_keys *k, const char *key, const char *message);
@@ -138,13 +146,16 @@ struct layer_setting {
 struct layer_ops {
     const char *type_name;    /* job file type */
     const char *keras_name;   /* name prefix Keras uses: "dense" */
+    const char *keras_class;  /* Keras' class name: "Dense" */
     const char *const *keys;  /* the job file keys it takes besides type and input_shape (NULL-terminated) */
     /* Reads the kind's keys into spec->u */
     int (*read)(struct layer_spec *spec, struct layer_keys *k);
     /* Every setting of spec, in job file order; returns how many (at most LAYER_MAX_SETTINGS) */
     int (*settings)(const struct layer_spec *spec, struct layer_setting *out);
-    /* The activation applied to its output (LINEAR for kinds without one) */
+    /* The activation applied to its output (LINEAR for kinds without one) and its parameter
+     * (net/activation.h) */
     enum activation (*activation)(const struct layer_spec *spec);
+    float (*activation_param)(const struct layer_spec *spec);
     /* Output shape from the input shape; fails with a clear message naming the line. */
     int (*out_shape)(const struct layer_spec *spec, const struct shape *in, struct shape *out,
                      const char *file, struct dp_error *err);
@@ -166,8 +177,15 @@ void layer_setting_int(struct layer_setting *s, const char *name, int64_t v, int
 void layer_setting_text(struct layer_setting *s, const char *name, const char *v);
 void layer_setting_pair(struct layer_setting *s, const char *name, const int64_t v[2]);
 void layer_setting_number(struct layer_setting *s, const char *name, double v);
-/* The activation a layer applies (its kind's activation op) */
+/* The activation a layer applies (its kind's activation op), and its parameter */
 enum activation layer_activation(const struct layer_spec *spec);
+float layer_activation_param(const struct layer_spec *spec);
+/* Reads `activation` (default linear) and the parameter keys of the activations that take one
+ * (ACTIVATION_PARAM_KEYS: each refused for the other activations). */
+int layer_read_activation(struct layer_keys *k, enum activation *act, float *param);
+#define ACTIVATION_PARAM_KEYS "negative_slope", "alpha", "approximate"
+/* The activation as a setting: "relu", "leaky_relu(negative_slope=0.1)", "gelu(approximate=true)" */
+void layer_setting_activation(struct layer_setting *s, enum activation act, float param);
 /* The first setting that differs between two specs of layers; 0 when all agree. On a difference,
  * `what` says it: "has 256 units in the checkpoint but 128 in the job". */
 int layer_settings_differ(const struct layer_spec *then, const struct layer_spec *now, char *what, size_t len);
@@ -187,5 +205,8 @@ extern const struct layer_ops layer_dropout_ops;
 extern const struct layer_ops layer_flatten_ops;
 extern const struct layer_ops layer_conv2d_ops;
 extern const struct layer_ops layer_maxpool2d_ops;
+extern const struct layer_ops layer_activation_ops;
+extern const struct layer_ops layer_leaky_relu_ops;
+extern const struct layer_ops layer_elu_ops;
 
 #endif

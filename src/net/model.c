@@ -102,10 +102,11 @@ void model_allocate(struct model *m, const struct backend *be, int64_t max_rows)
         if (ops->owns_buffers) {
             l->y = be->alloc(bytes, "layer outputs");
             l->dy = be->alloc(bytes, "layer gradients");
-            /* Pre-activations are kept where the activation needs its own pass: not for linear
-             * and relu, which the product applies in place (backward needs only y). */
+            /* Pre-activations are kept where a layer with weights applies its activation in a pass
+             * of its own: not for linear and relu, which the product applies in place (backward
+             * needs only y). Activation layers take their input as the pre-activation. */
             enum activation act = layer_activation(&l->spec);
-            int has_z = act != ACTIVATION_LINEAR && act != ACTIVATION_RELU;
+            int has_z = l->nparams > 0 && act != ACTIVATION_LINEAR && act != ACTIVATION_RELU;
             l->z = has_z ? be->alloc(bytes, "pre-activations") : l->y;
             int dense_above = i + 1 < m->nlayers && m->layers[i + 1].spec.kind == LAYER_KIND_DENSE;
             if (l->spec.kind == LAYER_KIND_DENSE && act == ACTIVATION_RELU && dense_above && be->relu_mask_bytes &&
@@ -174,9 +175,7 @@ void model_print_summary(const struct model *m, FILE *out)
         for (int p = 0; p < l->nparams; p++)
             count += shape_size(&l->param_shapes[p]);
         char label[96];
-        static const char *const keras_class[LAYER_KIND_COUNT] = {"Dense", "Dropout", "Flatten", "Conv2D",
-                                                                  "MaxPooling2D"};
-        snprintf(label, sizeof label, "%s (%s)", l->name, keras_class[l->spec.kind]);
+        snprintf(label, sizeof label, "%s (%s)", l->name, layer_ops_table[l->spec.kind]->keras_class);
         shape_format(shape, sizeof shape, &l->out_shape);
         fprintf(out, "%-28s %-22s %12lld\n", label, shape, (long long)count);
     }

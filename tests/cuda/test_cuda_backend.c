@@ -85,7 +85,7 @@ static void dense_in_precisions(void)
     float *z = malloc(rows * out * 4), *dx = malloc(rows * in * 4), *dw = calloc(in * out, 4), *db = calloc(out, 4);
     float *zr = malloc(rows * out * 4);
     cpu->dense_forward(z, x, w, b, rows, in, out, 0);
-    cpu->activation_forward(zr, z, rows, out, ACTIVATION_RELU); /* the unfused way, for the relu epilogue */
+    cpu->activation_forward(zr, z, rows, out, ACTIVATION_RELU, 0.0f); /* the unfused way, for the relu epilogue */
     cpu->dense_backward(dx, dw, db, dz, x, w, rows, in, out, 0);
     float *gx = to_gpu(x, rows * in), *gw = to_gpu(w, in * out), *gb = to_gpu(b, out), *gdz = to_gpu(dz, rows * out);
     for (int p = 0; p < 3; p++) {
@@ -170,7 +170,7 @@ static void relu_gradient_fused(void)
             continue;
         }
         cpu->dense_backward(dy1, dw2, NULL, dz2, y1_gpu, w2, rows, mid, out, 0);
-        cpu->activation_backward(dz1, dy1, y1_gpu, rows, mid, ACTIVATION_RELU);
+        cpu->activation_backward(dz1, dy1, y1_gpu, y1_gpu, rows, mid, ACTIVATION_RELU, 0.0f);
         for (int64_t j = 0; j < mid; j++)
             db1_ref[j] = accumulate ? db1[j] : 0.0f;
         for (int64_t r = 0; r < rows; r++)
@@ -233,8 +233,9 @@ static void losses_and_metrics(void)
                         float *gdz = gpu->alloc(n * 4, "t");
                         int32_t *glabels = gpu->alloc(sizeof labels, "t");
                         gpu->upload(glabels, labels, sizeof labels);
-                        cpu->activation_forward(y, z, rows, k, (enum activation)a);
-                        gpu->activation_forward(gy, gz, rows, k, (enum activation)a);
+                        float param = activation_default_param((enum activation)a);
+                        cpu->activation_forward(y, z, rows, k, (enum activation)a, param);
+                        gpu->activation_forward(gy, gz, rows, k, (enum activation)a, param);
                         double acc[LOSS_ACC_COUNT] = {1.5, 2.5, 3.0}, gacc_host[LOSS_ACC_COUNT];
                         double *gacc = gpu->alloc(sizeof acc, "t");
                         gpu->upload(gacc, acc, sizeof acc);
@@ -344,11 +345,11 @@ static void batch_uploads_in_order(void)
         gpu->upload_batch_async(slot, copies, 2);
         gpu->host_fence_record(slot);
         out[step] = gpu->alloc(n * sizeof(float), "t");
-        gpu->activation_forward(out[step], input, 1, n, ACTIVATION_RELU);
+        gpu->activation_forward(out[step], input, 1, n, ACTIVATION_RELU, 0.0f);
     }
     for (int step = 0; step < STEPS; step++) {
         int64_t n = (step % 3 + 1) * 701;
-        cpu->activation_forward(expect[step], expect[step], 1, n, ACTIVATION_RELU);
+        cpu->activation_forward(expect[step], expect[step], 1, n, ACTIVATION_RELU, 0.0f);
         char label[64];
         snprintf(label, sizeof label, "batch upload step %d (slot %d)", step, step & 1);
         compare(label, expect[step], out[step], n, 0);
@@ -402,7 +403,7 @@ static void conv_and_pool(void)
     float *gcz = gpu->alloc(n_out * 4, "t"), *gcols = gpu->alloc(n_cols * 4, "t"), *gdcols = gpu->alloc(n_cols * 4, "t");
     float *gcdx = gpu->alloc(n_in * 4, "t"), *gcdw = gpu->alloc(27 * 20, "t"), *gcdb = gpu->alloc(20, "t");
     cpu->conv2d_forward(cz, cols, cx, cw, cb, &g, 4, 0);
-    cpu->activation_forward(cz, cz, 4 * g.out_h * g.out_w, 5, ACTIVATION_RELU);
+    cpu->activation_forward(cz, cz, 4 * g.out_h * g.out_w, 5, ACTIVATION_RELU, 0.0f);
     gpu->conv2d_forward(gcz, gcols, gcx, gcw, gcb, &g, 4, 1);
     compare("conv2d+relu forward", cz, gcz, n_out, 1e-5);
     cpu->conv2d_forward(cz, cols, cx, cw, cb, &g, 4, 0);
@@ -483,7 +484,7 @@ int main(void)
           *gdx = gpu->alloc(rows * in * 4, "t");
     float *zr = malloc(rows * out * 4);
     cpu->dense_forward(zr, x, w, b, rows, in, out, 0);
-    cpu->activation_forward(zr, zr, rows, out, ACTIVATION_RELU);
+    cpu->activation_forward(zr, zr, rows, out, ACTIVATION_RELU, 0.0f);
     gpu->dense_forward(gz, gx, gw, gb, rows, in, out, 1); /* odd sizes: the plain GEMM and relu kernel */
     compare("dense+relu forward", zr, gz, rows * out, 1e-5);
     free(zr);
@@ -502,17 +503,22 @@ int main(void)
     compare("dense backward dw (+=)", dw, gdw, in * out, 1e-5);
     compare("dense backward db (+=)", db, gdb, out, 1e-5);
     dense_in_precisions();
-    for (int a = 0; a < ACTIVATION_COUNT; a++) {
+    /* Every activation at its default parameter, and the three parameters at another value. */
+    for (int a = 0; a < ACTIVATION_COUNT + 3; a++) {
+        enum activation act = a < ACTIVATION_COUNT ? (enum activation)a
+                              : (enum activation[]){ACTIVATION_LEAKY_RELU, ACTIVATION_ELU, ACTIVATION_GELU}[a - ACTIVATION_COUNT];
+        float param = a < ACTIVATION_COUNT ? activation_default_param(act)
+                      : (float[]){0.05f, 0.7f, 1.0f}[a - ACTIVATION_COUNT];
         float *y = malloc(rows * out * 4), *g = malloc(rows * out * 4);
         float *gy = gpu->alloc(rows * out * 4, "t"), *gg = gpu->alloc(rows * out * 4, "t");
-        cpu->activation_forward(y, z, rows, out, (enum activation)a);
-        gpu->activation_forward(gy, gz, rows, out, (enum activation)a);
+        cpu->activation_forward(y, z, rows, out, act, param);
+        gpu->activation_forward(gy, gz, rows, out, act, param);
         char label[64];
-        snprintf(label, sizeof label, "%s forward", activation_names[a]);
+        snprintf(label, sizeof label, "%s(%g) forward", activation_names[act], param);
         compare(label, y, gy, rows * out, 1e-5);
-        cpu->activation_backward(g, dz, y, rows, out, (enum activation)a);
-        gpu->activation_backward(gg, gdz, gy, rows, out, (enum activation)a);
-        snprintf(label, sizeof label, "%s backward", activation_names[a]);
+        cpu->activation_backward(g, dz, z, y, rows, out, act, param);
+        gpu->activation_backward(gg, gdz, gz, gy, rows, out, act, param);
+        snprintf(label, sizeof label, "%s(%g) backward", activation_names[act], param);
         compare(label, g, gg, rows * out, 1e-5);
         free(y);
         free(g);
@@ -536,8 +542,8 @@ int main(void)
         labels[i] = (int32_t)(ids[i] % out);
     int32_t *glabels = gpu->alloc(sizeof labels, "t");
     gpu->upload(glabels, labels, sizeof labels);
-    cpu->activation_forward(y, z, rows, out, ACTIVATION_SOFTMAX);
-    gpu->activation_forward(gy, gz, rows, out, ACTIVATION_SOFTMAX);
+    cpu->activation_forward(y, z, rows, out, ACTIVATION_SOFTMAX, 0.0f);
+    gpu->activation_forward(gy, gz, rows, out, ACTIVATION_SOFTMAX, 0.0f);
     double acc[LOSS_ACC_COUNT] = {0};
     double *gacc = gpu->alloc(sizeof acc, "t");
     struct loss_params lp = {LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, METRIC_ACCURACY, ACTIVATION_SOFTMAX};

@@ -31,13 +31,39 @@ static double urand(void)
     return rng_u32_to_unit_float(w[0]);
 }
 
-static double act_ref(enum activation a, double z)
+/* Float64 formulas, written out apart from net/activation_math.h (Keras 3's definitions). */
+static double act_ref(enum activation a, double param, double z)
 {
+    const double selu_alpha = 1.6732632423543772848170429916717, selu_scale = 1.0507009873554804934193349852946;
     switch (a) {
     case ACTIVATION_RELU: return z > 0 ? z : 0;
     case ACTIVATION_SIGMOID: return 1 / (1 + exp(-z));
     case ACTIVATION_TANH: return tanh(z);
+    case ACTIVATION_ELU: return z > 0 ? z : param * (exp(z) - 1);
+    case ACTIVATION_SELU: return selu_scale * (z > 0 ? z : selu_alpha * (exp(z) - 1));
+    case ACTIVATION_LEAKY_RELU: return z > 0 ? z : param * z;
+    case ACTIVATION_GELU:
+        if (param != 0)
+            return 0.5 * z * (1 + tanh(sqrt(2 / M_PI) * (z + 0.044715 * z * z * z)));
+        return 0.5 * z * (1 + erf(z / sqrt(2)));
+    case ACTIVATION_SILU:
+    case ACTIVATION_SWISH: return z / (1 + exp(-z));
+    case ACTIVATION_SOFTPLUS: return log(1 + exp(z));
+    case ACTIVATION_SOFTSIGN: return z / (1 + fabs(z));
+    case ACTIVATION_HARD_SIGMOID: return fmin(fmax(z / 6 + 0.5, 0), 1);
+    case ACTIVATION_EXPONENTIAL: return exp(z);
     default: return z;
+    }
+}
+
+/* Where the activation has a kink (a jump in its slope), which side z is on: a finite difference
+ * across it means nothing. */
+static char act_side(enum activation a, double z)
+{
+    switch (a) {
+    case ACTIVATION_RELU: case ACTIVATION_LEAKY_RELU: case ACTIVATION_ELU: case ACTIVATION_SELU: return z > 0;
+    case ACTIVATION_HARD_SIGMOID: return (char)((z > -3) + (z > 3));
+    default: return 0;
     }
 }
 
@@ -64,6 +90,7 @@ static double ref_loss(const struct model *m, const double *params, const double
                     next[r * out + j] = z;
                 }
                 enum activation a = l->spec.u.dense.activation;
+                double param = l->spec.u.dense.activation_param;
                 int last = i == m->nlayers - 1;
                 if (a == ACTIVATION_SOFTMAX && !last) {
                     double mx = -1e300, s = 0;
@@ -75,9 +102,8 @@ static double ref_loss(const struct model *m, const double *params, const double
                         next[r * out + j] = exp(next[r * out + j] - mx) / s;
                 } else if (!(last && loss != LOSS_MSE)) { /* last layer of a CE loss: keep logits */
                     for (int64_t j = 0; j < out; j++) {
-                        if (a == ACTIVATION_RELU)
-                            relu_signs[sign_pos++] = next[r * out + j] > 0;
-                        next[r * out + j] = act_ref(a, next[r * out + j]);
+                        relu_signs[sign_pos++] = act_side(a, next[r * out + j]);
+                        next[r * out + j] = act_ref(a, param, next[r * out + j]);
                     }
                 }
             }
@@ -101,9 +127,9 @@ static double ref_loss(const struct model *m, const double *params, const double
                                         z += cur[r * width + (ih * g->in_w + iw) * g->in_c + ci] *
                                              w[((kh * g->k_w + kw) * g->in_c + ci) * g->out_c + co];
                                 }
-                            if (a == ACTIVATION_RELU)
-                                relu_signs[sign_pos++] = z > 0;
-                            next[r * l->out_size + (oh * g->out_w + ow) * g->out_c + co] = act_ref(a, z);
+                            relu_signs[sign_pos++] = act_side(a, z);
+                            next[r * l->out_size + (oh * g->out_w + ow) * g->out_c + co] =
+                                act_ref(a, l->spec.u.conv2d.activation_param, z);
                         }
             width = l->out_size;
         } else if (l->spec.kind == LAYER_KIND_MAXPOOL2D) {
@@ -129,6 +155,28 @@ static double ref_loss(const struct model *m, const double *params, const double
                             next[r * l->out_size + (oh * g->out_w + ow) * g->out_c + c] = best;
                         }
             width = l->out_size;
+        } else if (l->spec.kind == LAYER_KIND_ACTIVATION || l->spec.kind == LAYER_KIND_LEAKY_RELU ||
+                   l->spec.kind == LAYER_KIND_ELU) {
+            enum activation a = l->spec.u.activation.activation;
+            int64_t cols = l->out_shape.dims[l->out_shape.rank - 1];
+            for (int64_t row = 0; row < rows * width / cols; row++) {
+                const double *in = cur + row * cols;
+                double *o = next + row * cols;
+                if (a == ACTIVATION_SOFTMAX) {
+                    double mx = -1e300, sum = 0;
+                    for (int64_t j = 0; j < cols; j++)
+                        mx = fmax(mx, in[j]);
+                    for (int64_t j = 0; j < cols; j++)
+                        sum += exp(in[j] - mx);
+                    for (int64_t j = 0; j < cols; j++)
+                        o[j] = exp(in[j] - mx) / sum;
+                } else {
+                    for (int64_t j = 0; j < cols; j++) {
+                        relu_signs[sign_pos++] = act_side(a, in[j]);
+                        o[j] = act_ref(a, l->spec.u.activation.param, in[j]);
+                    }
+                }
+            }
         } else if (l->spec.kind == LAYER_KIND_DROPOUT) {
             double scale = 1 / (1 - l->spec.u.dropout.rate);
             for (int64_t e = 0; e < rows * width; e++)
@@ -274,11 +322,15 @@ static void check_case(const struct grad_case *gc)
     model_free(&m);
 }
 
-#define DENSE(units_, a) {.kind = LAYER_KIND_DENSE, .line = 1, .u.dense = {units_, ACTIVATION_##a}}
+#define DENSE(units_, a) {.kind = LAYER_KIND_DENSE, .line = 1, .u.dense = {units_, ACTIVATION_##a, 0}}
+#define DENSE_P(units_, a, p) {.kind = LAYER_KIND_DENSE, .line = 1, .u.dense = {units_, ACTIVATION_##a, p}}
 #define DROPOUT(r) {.kind = LAYER_KIND_DROPOUT, .line = 1, .u.dropout = {r}}
 #define FLATTEN {.kind = LAYER_KIND_FLATTEN, .line = 1}
+#define ACT(kind_, a, p) {.kind = LAYER_KIND_##kind_, .line = 1, .u.activation = {ACTIVATION_##a, p}}
 #define CONV(f, kh, kw, sh, sw, same_, a) {.kind = LAYER_KIND_CONV2D, .line = 1, \
-    .u.conv2d = {f, {kh, kw}, {sh, sw}, same_, ACTIVATION_##a}}
+    .u.conv2d = {f, {kh, kw}, {sh, sw}, same_, ACTIVATION_##a, 0}}
+#define CONV_P(f, kh, kw, sh, sw, same_, a, p) {.kind = LAYER_KIND_CONV2D, .line = 1, \
+    .u.conv2d = {f, {kh, kw}, {sh, sw}, same_, ACTIVATION_##a, p}}
 #define POOL(ph, pw, sh, sw, same_) {.kind = LAYER_KIND_MAXPOOL2D, .line = 1, .u.maxpool2d = {{ph, pw}, {sh, sw}, same_}}
 
 static const struct grad_case cases[] = {
@@ -309,6 +361,20 @@ static const struct grad_case cases[] = {
      {3, {7, 7, 2}}, LOSS_CATEGORICAL_CROSSENTROPY, 0},
     {"mnist_cnn shape (small)", {CONV(4, 3, 3, 1, 1, 0, RELU), POOL(2, 2, 2, 2, 0), CONV(6, 3, 3, 1, 1, 0, RELU),
      POOL(2, 2, 2, 2, 0), FLATTEN, DENSE(10, SOFTMAX)}, 6, {3, {12, 12, 1}}, LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, 1},
+    {"elu and selu", {DENSE_P(6, ELU, 0.7f), DENSE(5, SELU), DENSE(2, LINEAR)}, 3, {1, {4}}, LOSS_MSE, 0},
+    {"leaky_relu and gelu", {DENSE_P(6, LEAKY_RELU, 0.1f), DENSE(5, GELU), DENSE(2, LINEAR)}, 3, {1, {4}}, LOSS_MSE, 0},
+    {"gelu (tanh) and silu", {DENSE_P(6, GELU, 1.0f), DENSE(5, SILU), DENSE(2, SWISH)}, 3, {1, {4}}, LOSS_MSE, 0},
+    {"softplus and softsign", {DENSE(6, SOFTPLUS), DENSE(5, SOFTSIGN), DENSE(2, LINEAR)}, 3, {1, {4}}, LOSS_MSE, 0},
+    {"hard_sigmoid and exponential", {DENSE(6, HARD_SIGMOID), DENSE(5, TANH), DENSE(2, EXPONENTIAL)}, 3, {1, {4}},
+     LOSS_MSE, 0},
+    {"conv2d elu, selu output", {CONV_P(3, 3, 3, 1, 1, 1, ELU, 1.3f), FLATTEN, DENSE(2, SELU)}, 3, {3, {4, 5, 2}},
+     LOSS_MSE, 0},
+    {"conv2d gelu", {CONV(3, 2, 2, 1, 1, 0, GELU), FLATTEN, DENSE(3, SOFTMAX)}, 3, {3, {4, 4, 2}},
+     LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, 1},
+    {"activation layers", {DENSE(6, LINEAR), ACT(ACTIVATION, SELU, 0), DENSE(5, LINEAR), ACT(LEAKY_RELU, LEAKY_RELU, 0.3f),
+     DENSE(4, LINEAR), ACT(ACTIVATION, SOFTMAX, 0), DENSE(2, LINEAR)}, 7, {1, {4}}, LOSS_MSE, 0},
+    {"activation layers on conv2d", {CONV(3, 3, 3, 1, 1, 1, LINEAR), ACT(ELU, ELU, 0.5f), ACT(ACTIVATION, SOFTMAX, 0),
+     FLATTEN, DENSE(3, SOFTMAX)}, 5, {3, {4, 5, 2}}, LOSS_CATEGORICAL_CROSSENTROPY, 0},
     {"cancer_mlp shape", {DENSE(30, RELU), DROPOUT(0.5), DENSE(60, RELU), DROPOUT(0.5), DENSE(2, SOFTMAX)}, 5,
      {1, {30}}, LOSS_CATEGORICAL_CROSSENTROPY, 1},
 };
