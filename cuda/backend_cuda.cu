@@ -142,6 +142,8 @@ extern "C" const struct backend backend_cuda = {
     cuda_conv2d_backward,
     cuda_maxpool_forward,
     cuda_maxpool_backward,
+    cuda_avgpool_forward,
+    cuda_avgpool_backward,
     cuda_activation_forward,
     cuda_activation_backward,
     cuda_dropout_forward,

@@ -51,6 +51,8 @@ void cuda_conv2d_backward(float *dx, float *dcols, float *dw, float *db, const f
 void cuda_maxpool_forward(float *y, int32_t *argmax, const float *x, const struct conv_geometry *g, int64_t rows);
 void cuda_maxpool_backward(float *dx, const float *dy, const int32_t *argmax, const struct conv_geometry *g,
                            int64_t rows);
+void cuda_avgpool_forward(float *y, const float *x, const struct conv_geometry *g, int64_t rows);
+void cuda_avgpool_backward(float *dx, const float *dy, const struct conv_geometry *g, int64_t rows);
 /* Whether this build has code for the current device (asked of one of its kernels). */
 cudaError_t conv_kernel_attributes(cudaFuncAttributes *attr);
 

@@ -1,4 +1,4 @@
-/* Convolution (im2col + the dense products) and max pooling, NHWC, on the device. */
+/* Convolution (im2col + the dense products), max and average pooling, NHWC, on the device. */
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdio.h>
@@ -208,6 +208,76 @@ __global__ void maxpool_backward_kernel(float *dx, const float *dy, const int32_
                     s += dy[o];
             }
         dx[i] = s;
+    }
+}
+
+/* The input cells the window at output (oh, ow) covers, padding left out */
+__device__ static float window_cells(const struct conv_index *g, uint32_t oh, uint32_t ow)
+{
+    int32_t h0 = (int32_t)(oh * g->stride_h) - (int32_t)g->pad_top, w0 = (int32_t)(ow * g->stride_w) - (int32_t)g->pad_left;
+    int32_t h1 = h0 + (int32_t)g->k_h, w1 = w0 + (int32_t)g->k_w;
+    int32_t rows = (h1 < (int32_t)g->in_h ? h1 : (int32_t)g->in_h) - (h0 > 0 ? h0 : 0);
+    int32_t cols = (w1 < (int32_t)g->in_w ? w1 : (int32_t)g->in_w) - (w0 > 0 ? w0 : 0);
+    return (float)(rows * cols);
+}
+
+__global__ void avgpool_forward_kernel(float *y, const float *x, struct conv_index g, uint32_t n)
+{
+    GRID_STRIDE32(o, n) {
+        uint32_t q, r, sample;
+        uint32_t c = fast_divmod(o, g.by_out_c, &q), ow = fast_divmod(q, g.by_out_w, &r);
+        uint32_t oh = fast_divmod(r, g.by_out_h, &sample);
+        const float *xs = x + sample * g.in_h * g.in_w * g.in_c;
+        float sum = 0.0f;
+        for (uint32_t kh = 0; kh < g.k_h; kh++) {
+            int32_t ih = (int32_t)(oh * g.stride_h + kh) - (int32_t)g.pad_top;
+            if (ih < 0 || ih >= (int32_t)g.in_h)
+                continue;
+            for (uint32_t kw = 0; kw < g.k_w; kw++) {
+                int32_t iw = (int32_t)(ow * g.stride_w + kw) - (int32_t)g.pad_left;
+                if (iw >= 0 && iw < (int32_t)g.in_w)
+                    sum += xs[(ih * (int32_t)g.in_w + iw) * (int32_t)g.in_c + (int32_t)c];
+            }
+        }
+        y[o] = sum / window_cells(&g, oh, ow);
+    }
+}
+
+/* Each input value gathers dy / cells from the windows over it, in the CPU's order */
+__global__ void avgpool_backward_kernel(float *dx, const float *dy, struct conv_index g, uint32_t n)
+{
+    const uint32_t out = g.out_h * g.out_w * g.out_c;
+    GRID_STRIDE32(i, n) {
+        uint32_t q, r, sample, oh0, oh1, ow0, ow1;
+        uint32_t c = fast_divmod(i, g.by_in_c, &q), iw = fast_divmod(q, g.by_in_w, &r);
+        uint32_t ih = fast_divmod(r, g.by_in_h, &sample);
+        windows_over(ih + g.pad_top, g.k_h, g.out_h, g.by_stride_h, &oh0, &oh1);
+        windows_over(iw + g.pad_left, g.k_w, g.out_w, g.by_stride_w, &ow0, &ow1);
+        float s = 0.0f;
+        for (uint32_t oh = oh0; oh <= oh1; oh++)
+            for (uint32_t ow = ow0; ow <= ow1; ow++)
+                s += dy[sample * out + (oh * g.out_w + ow) * g.out_c + c] / window_cells(&g, oh, ow);
+        dx[i] = s;
+    }
+}
+
+void cuda_avgpool_forward(float *y, const float *x, const struct conv_geometry *g, int64_t rows)
+{
+    const struct launch_plan p = launch_plan_make(g, pooled_per_sample(g));
+    for (int64_t r = 0; r < rows; r += p.step) {
+        uint32_t n = launch_values(&p, r, rows, p.out);
+        avgpool_forward_kernel<<<blocks_for(n), THREADS>>>(y + r * p.out, x + r * p.in, p.ix, n);
+        LAUNCH_CHECK();
+    }
+}
+
+void cuda_avgpool_backward(float *dx, const float *dy, const struct conv_geometry *g, int64_t rows)
+{
+    const struct launch_plan p = launch_plan_make(g, pooled_per_sample(g));
+    for (int64_t r = 0; r < rows; r += p.step) {
+        uint32_t n = launch_values(&p, r, rows, p.in);
+        avgpool_backward_kernel<<<blocks_for(n), THREADS>>>(dx + r * p.in, dy + r * p.out, p.ix, n);
+        LAUNCH_CHECK();
     }
 }
 

@@ -467,6 +467,32 @@ static int keys_pair(struct layer_keys *k, const char *key, int64_t out[2], int6
     return get_pair(gk->c, gk->g, key, out, def, required);
 }
 
+/* A shape like [7, 7, 16] (1 to SHAPE_MAX_RANK positive integers; one may be -1: inferred) */
+static int keys_shape(struct layer_keys *k, const char *key, struct shape *out)
+{
+    static const char usage[] = "expected a shape like [7, 7, 16] (positive integers; one may be -1)";
+    const struct group_keys *gk = (const struct group_keys *)k;
+    const config_setting_t *s = member(gk->g, key);
+    if (!s)
+        return dp_error_set(gk->c->err, DP_EXIT_INPUT, "%s:%d: missing key '%s'", gk->c->file,
+                            config_setting_source_line(gk->g), key);
+    int t = config_setting_type(s);
+    int n = t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST ? config_setting_length(s) : 0;
+    if (n < 1 || n > SHAPE_MAX_RANK)
+        return schema_fail(gk->c, s, "%s", usage);
+    int inferred = 0;
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        int et = config_setting_type(e);
+        int64_t v = et == CONFIG_TYPE_INT || et == CONFIG_TYPE_INT64 ? config_setting_get_int64(e) : 0;
+        if ((v == -1 && inferred++) || v == 0 || v < -1 || v > (INT64_C(1) << 24))
+            return schema_fail(gk->c, s, "%s", usage);
+        out->dims[i] = v;
+    }
+    out->rank = n;
+    return 0;
+}
+
 static int keys_boolean(struct layer_keys *k, const char *key, int *out, int def)
 {
     const struct group_keys *gk = (const struct group_keys *)k;
@@ -502,7 +528,7 @@ static int read_layer(const struct schema_ctx *c, struct layer_spec *l, const co
         allowed[n++] = *k;
     allowed[n++] = "input_shape";
     allowed[n] = NULL;
-    struct group_keys gk = {{keys_integer, keys_number, keys_choice, keys_pair, keys_boolean, keys_has, keys_fail}, c, s};
+    struct group_keys gk = {{keys_integer, keys_number, keys_choice, keys_pair, keys_boolean, keys_shape, keys_has, keys_fail}, c, s};
     if (check_keys(c, s, allowed) || (ops->read && ops->read(l, &gk.k)))
         return -1;
     return 0;

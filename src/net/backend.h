@@ -37,6 +37,14 @@ struct conv_geometry {
     int64_t k_h, k_w, stride_h, stride_w, pad_top, pad_left;
 };
 
+/* How many input cells (rows or columns) the window at output position o covers along one axis:
+ * the window starts at o * stride - pad and is clipped to [0, in). */
+static inline int64_t conv_window_cells(int64_t o, int64_t stride, int64_t pad, int64_t k, int64_t in)
+{
+    int64_t start = o * stride - pad, end = start + k;
+    return (end < in ? end : in) - (start > 0 ? start : 0);
+}
+
 /* One copy of a batch upload: from a host_alloc buffer to backend memory. */
 struct host_copy {
     void *dst;
@@ -104,6 +112,10 @@ struct backend {
     /* dx = 0, then dx[argmax] += dy */
     void (*maxpool_backward)(float *dx, const float *dy, const int32_t *argmax, const struct conv_geometry *g,
                              int64_t rows);
+    /* Average pooling: each output is the mean of its window's cells inside the input (padding is
+     * not counted, as in TensorFlow and Keras); backward spreads each dy evenly over those cells. */
+    void (*avgpool_forward)(float *y, const float *x, const struct conv_geometry *g, int64_t rows);
+    void (*avgpool_backward)(float *dx, const float *dy, const struct conv_geometry *g, int64_t rows);
 
     /* y = act(z), (rows, cols), with the activation's parameter (net/activation.h); y may alias z */
     void (*activation_forward)(float *y, const float *z, int64_t rows, int64_t cols,

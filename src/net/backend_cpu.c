@@ -195,6 +195,53 @@ static void cpu_maxpool_backward(float *dx, const float *dy, const int32_t *argm
             dx[n * in + argmax[n * out + o]] += dy[n * out + o];
 }
 
+static void cpu_avgpool_forward(float *y, const float *x, const struct conv_geometry *g, int64_t rows)
+{
+    const int64_t C = g->in_c, in_plane = g->in_h * g->in_w * C;
+#pragma omp parallel for if (rows * g->out_h * g->out_w * C > CPU_PARALLEL_MIN)
+    for (int64_t p = 0; p < rows * g->out_h; p++) {
+        const int64_t n = p / g->out_h, oh = p % g->out_h;
+        const int64_t ih0 = oh * g->stride_h - g->pad_top;
+        for (int64_t ow = 0; ow < g->out_w; ow++) {
+            float *restrict sum = y + ((n * g->out_h + oh) * g->out_w + ow) * C;
+            const int64_t iw0 = ow * g->stride_w - g->pad_left;
+            for (int64_t c = 0; c < C; c++)
+                sum[c] = 0.0f;
+            for (int64_t ih = ih0 < 0 ? 0 : ih0; ih < ih0 + g->k_h && ih < g->in_h; ih++)
+                for (int64_t iw = iw0 < 0 ? 0 : iw0; iw < iw0 + g->k_w && iw < g->in_w; iw++) {
+                    const float *restrict xv = x + n * in_plane + (ih * g->in_w + iw) * C;
+                    for (int64_t c = 0; c < C; c++)
+                        sum[c] += xv[c];
+                }
+            const float cells = (float)(conv_window_cells(oh, g->stride_h, g->pad_top, g->k_h, g->in_h) *
+                                        conv_window_cells(ow, g->stride_w, g->pad_left, g->k_w, g->in_w));
+            for (int64_t c = 0; c < C; c++)
+                sum[c] /= cells;
+        }
+    }
+}
+
+static void cpu_avgpool_backward(float *dx, const float *dy, const struct conv_geometry *g, int64_t rows)
+{
+    const int64_t C = g->in_c, in_plane = g->in_h * g->in_w * C;
+    memset(dx, 0, (size_t)(rows * in_plane) * sizeof(float));
+#pragma omp parallel for if (rows * g->out_h * g->out_w * C > CPU_PARALLEL_MIN)
+    for (int64_t n = 0; n < rows; n++)
+        for (int64_t oh = 0; oh < g->out_h; oh++)
+            for (int64_t ow = 0; ow < g->out_w; ow++) {
+                const int64_t ih0 = oh * g->stride_h - g->pad_top, iw0 = ow * g->stride_w - g->pad_left;
+                const float cells = (float)(conv_window_cells(oh, g->stride_h, g->pad_top, g->k_h, g->in_h) *
+                                            conv_window_cells(ow, g->stride_w, g->pad_left, g->k_w, g->in_w));
+                const float *restrict d = dy + ((n * g->out_h + oh) * g->out_w + ow) * C;
+                for (int64_t ih = ih0 < 0 ? 0 : ih0; ih < ih0 + g->k_h && ih < g->in_h; ih++)
+                    for (int64_t iw = iw0 < 0 ? 0 : iw0; iw < iw0 + g->k_w && iw < g->in_w; iw++) {
+                        float *restrict xv = dx + n * in_plane + (ih * g->in_w + iw) * C;
+                        for (int64_t c = 0; c < C; c++)
+                            xv[c] += d[c] / cells;
+                    }
+            }
+}
+
 static void softmax_row(float *y, const float *z, int64_t cols)
 {
     float mx = z[0];
@@ -513,6 +560,8 @@ const struct backend backend_cpu = {
     .conv2d_backward = cpu_conv2d_backward,
     .maxpool_forward = cpu_maxpool_forward,
     .maxpool_backward = cpu_maxpool_backward,
+    .avgpool_forward = cpu_avgpool_forward,
+    .avgpool_backward = cpu_avgpool_backward,
     .activation_forward = cpu_activation_forward,
     .activation_backward = cpu_activation_backward,
     .dropout_forward = cpu_dropout_forward,

@@ -12,12 +12,18 @@ const struct layer_ops *const layer_ops_table[LAYER_KIND_COUNT] = {
     [LAYER_KIND_ACTIVATION] = &layer_activation_ops,
     [LAYER_KIND_LEAKY_RELU] = &layer_leaky_relu_ops,
     [LAYER_KIND_ELU] = &layer_elu_ops,
+    [LAYER_KIND_AVGPOOL2D] = &layer_avgpool2d_ops,
+    [LAYER_KIND_GLOBAL_AVGPOOL2D] = &layer_global_avgpool2d_ops,
+    [LAYER_KIND_GLOBAL_MAXPOOL2D] = &layer_global_maxpool2d_ops,
+    [LAYER_KIND_RESHAPE] = &layer_reshape_ops,
 };
 
 const char *const layer_kind_names[LAYER_KIND_COUNT + 1] = {
     [LAYER_KIND_DENSE] = "dense", [LAYER_KIND_DROPOUT] = "dropout",
     [LAYER_KIND_FLATTEN] = "flatten", [LAYER_KIND_CONV2D] = "conv2d", [LAYER_KIND_MAXPOOL2D] = "maxpool2d",
     [LAYER_KIND_ACTIVATION] = "activation", [LAYER_KIND_LEAKY_RELU] = "leaky_relu", [LAYER_KIND_ELU] = "elu",
+    [LAYER_KIND_AVGPOOL2D] = "average_pooling2d", [LAYER_KIND_GLOBAL_AVGPOOL2D] = "global_average_pooling2d",
+    [LAYER_KIND_GLOBAL_MAXPOOL2D] = "global_max_pooling2d", [LAYER_KIND_RESHAPE] = "reshape",
     [LAYER_KIND_COUNT] = 0,
 };
 

@@ -1,7 +1,8 @@
 /* Layer kinds: a tagged-union spec (what the job file says) and a per-kind ops table (what the
  * model does with it). One file per kind (layer_dense.c, layer_dropout.c, layer_flatten.c,
- * layer_conv2d.c, layer_maxpool2d.c; layer_activation.c for the three activation layers) holds
- * everything about it: the job file keys it reads, its
+ * layer_conv2d.c, layer_reshape.c; layer_pool2d.c for max and average pooling, layer_global_pool2d.c
+ * for their global forms, layer_activation.c for the three activation layers) holds everything
+ * about it: the job file keys it reads, its
  * settings for the resume check, its output shape, buffers, weights (Keras names and shapes),
  * forward and backward. A new kind: its file, its backend kernels, and its line in layers.c and
  * the enum below. */
@@ -23,6 +24,10 @@ enum layer_kind {
     LAYER_KIND_ACTIVATION,
     LAYER_KIND_LEAKY_RELU,
     LAYER_KIND_ELU,
+    LAYER_KIND_AVGPOOL2D,
+    LAYER_KIND_GLOBAL_AVGPOOL2D,
+    LAYER_KIND_GLOBAL_MAXPOOL2D,
+    LAYER_KIND_RESHAPE,
     LAYER_KIND_COUNT
 };
 
@@ -50,8 +55,10 @@ struct layer_spec {
             enum activation activation;
             float activation_param;
         } conv2d;
-        struct { int64_t pool[2], strides[2]; int same; } maxpool2d;
+        struct { int64_t pool[2], strides[2]; int same; } pool2d;  /* maxpool2d, average_pooling2d */
         struct { enum activation activation; float param; } activation; /* activation, leaky_relu, elu */
+        struct { int keepdims; } global_pool2d;
+        struct shape reshape;     /* target_shape, one dimension possibly -1 */
     } u;
 };
 
@@ -130,6 +137,8 @@ struct layer_keys {
     int (*pair)(struct layer_keys *k, const char *key, int64_t out[2], int64_t def, int required);
     /* true or false */
     int (*boolean)(struct layer_keys *k, const char *key, int *out, int def);
+    /* A required shape like [7, 7, 16]; one dimension may be -1 (to be inferred) */
+    int (*shape)(struct layer_keys *k, const char *key, struct shape *out);
     int (*has)(struct layer_keys *k, const char *key);
     /* Fails naming the key's line: "file:line: key: message" */
     int (*fail)(struct layer_keys *k, const char *key, const char *message);
@@ -208,5 +217,9 @@ extern const struct layer_ops layer_maxpool2d_ops;
 extern const struct layer_ops layer_activation_ops;
 extern const struct layer_ops layer_leaky_relu_ops;
 extern const struct layer_ops layer_elu_ops;
+extern const struct layer_ops layer_avgpool2d_ops;
+extern const struct layer_ops layer_global_avgpool2d_ops;
+extern const struct layer_ops layer_global_maxpool2d_ops;
+extern const struct layer_ops layer_reshape_ops;
 
 #endif

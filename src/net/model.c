@@ -163,23 +163,36 @@ void model_backward(struct model *m, const struct pass_context *c)
     }
 }
 
+static void layer_label(const struct layer *l, char *label, size_t len)
+{
+    snprintf(label, len, "%s (%s)", l->name, layer_ops_table[l->spec.kind]->keras_class);
+}
+
 void model_print_summary(const struct model *m, FILE *out)
 {
-    char shape[64];
+    char shape[64], label[96];
+    int width = 28; /* the first column fits the longest "name (Class)" */
+    for (int i = 0; i < m->nlayers; i++) {
+        layer_label(&m->layers[i], label, sizeof label);
+        width = (int)strlen(label) > width ? (int)strlen(label) : width;
+    }
+    char rule[160];
+    int rule_len = width + 37 < (int)sizeof rule - 1 ? width + 37 : (int)sizeof rule - 1;
+    memset(rule, '=', (size_t)rule_len);
+    rule[rule_len] = '\0';
     fprintf(out, "Model: \"sequential\"\n");
-    fprintf(out, "%-28s %-22s %12s\n", "Layer (type)", "Output Shape", "Param #");
-    fprintf(out, "=================================================================\n");
+    fprintf(out, "%-*s %-22s %12s\n", width, "Layer (type)", "Output Shape", "Param #");
+    fprintf(out, "%s\n", rule);
     for (int i = 0; i < m->nlayers; i++) {
         const struct layer *l = &m->layers[i];
         int64_t count = 0;
         for (int p = 0; p < l->nparams; p++)
             count += shape_size(&l->param_shapes[p]);
-        char label[96];
-        snprintf(label, sizeof label, "%s (%s)", l->name, layer_ops_table[l->spec.kind]->keras_class);
+        layer_label(l, label, sizeof label);
         shape_format(shape, sizeof shape, &l->out_shape);
-        fprintf(out, "%-28s %-22s %12lld\n", label, shape, (long long)count);
+        fprintf(out, "%-*s %-22s %12lld\n", width, label, shape, (long long)count);
     }
-    fprintf(out, "=================================================================\n");
+    fprintf(out, "%s\n", rule);
     fprintf(out, "Total params: %zu\n", m->nparams);
     fprintf(out, "Trainable params: %zu\n", m->nparams);
     fprintf(out, "Non-trainable params: 0\n");

@@ -437,11 +437,14 @@ static void conv_and_pool(void)
     /* pooling: 2x2 stride 2 "valid" (windows apart, the last row and column in none), 3x3 stride 1
      * "valid" and 3x3 stride 2 "same" (windows overlap: an input value gets gradient from
      * several); the backward sums in the CPU's order, so exactly */
-    static const int64_t pools[3][3] = {{2, 2, 0}, {3, 1, 0}, {3, 2, 1}}; /* size, stride, same */
-    for (int k = 0; k < 3; k++) {
+    static const int64_t pools[4][3] = {{2, 2, 0}, {3, 1, 0}, {3, 2, 1}, {0, 0, 0}}; /* size, stride, same */
+    for (int k = 0; k < 4; k++) {
         struct conv_geometry pg;
         const int64_t *pool = pools[k];
-        conv_geometry_make(&pg, &img, pool[0], pool[0], pool[1], pool[1], (int)pool[2], 0, "maxpool2d", "test", 0, &err);
+        if (k == 3) /* global pooling: one window over the whole plane */
+            conv_geometry_make(&pg, &img, img.dims[0], img.dims[1], img.dims[0], img.dims[1], 0, 0, "global", "test", 0, &err);
+        else
+            conv_geometry_make(&pg, &img, pool[0], pool[0], pool[1], pool[1], (int)pool[2], 0, "maxpool2d", "test", 0, &err);
         int64_t p_out = 4 * pg.out_h * pg.out_w * 3;
         float *py = malloc(p_out * 4), *pdy = random_host(p_out, -1, 1), *pdx = malloc(n_in * 4);
         int32_t *arg = malloc(p_out * 4), *garg = gpu->alloc(p_out * 4, "t");
@@ -449,13 +452,25 @@ static void conv_and_pool(void)
         char label[64];
         cpu->maxpool_forward(py, arg, cx, &pg, 4);
         gpu->maxpool_forward(gpy, garg, gcx, &pg, 4);
-        snprintf(label, sizeof label, "maxpool %lldx%lld/%lld forward", (long long)pool[0], (long long)pool[0],
-                 (long long)pool[1]);
+        snprintf(label, sizeof label, "maxpool %lldx%lld/%lld forward", (long long)pg.k_h, (long long)pg.k_w,
+                 (long long)pg.stride_h);
         compare(label, py, gpy, p_out, 0);
         cpu->maxpool_backward(pdx, pdy, arg, &pg, 4);
         gpu->maxpool_backward(gpdx, gpdy, garg, &pg, 4);
-        snprintf(label, sizeof label, "maxpool %lldx%lld/%lld backward", (long long)pool[0], (long long)pool[0],
-                 (long long)pool[1]);
+        snprintf(label, sizeof label, "maxpool %lldx%lld/%lld backward", (long long)pg.k_h, (long long)pg.k_w,
+                 (long long)pg.stride_h);
+        compare(label, pdx, gpdx, n_in, 0);
+        /* average pooling: the same windows, padding not counted; the backward gathers in the
+         * CPU's order, so exactly too */
+        cpu->avgpool_forward(py, cx, &pg, 4);
+        gpu->avgpool_forward(gpy, gcx, &pg, 4);
+        snprintf(label, sizeof label, "avgpool %lldx%lld/%lld forward", (long long)pg.k_h, (long long)pg.k_w,
+                 (long long)pg.stride_h);
+        compare(label, py, gpy, p_out, 0);
+        cpu->avgpool_backward(pdx, pdy, &pg, 4);
+        gpu->avgpool_backward(gpdx, gpdy, &pg, 4);
+        snprintf(label, sizeof label, "avgpool %lldx%lld/%lld backward", (long long)pg.k_h, (long long)pg.k_w,
+                 (long long)pg.stride_h);
         compare(label, pdx, gpdx, n_in, 0);
         free(py), free(pdy), free(pdx), free(arg);
         gpu->free(garg), gpu->free(gpy), gpu->free(gpdy), gpu->free(gpdx);

@@ -134,7 +134,7 @@ START_TEST(keras_spellings_of_names)
     ck_assert_int_eq(job.layers[0].input_shape.rank, 3);
     ck_assert(job.layers[0].input_shape.dims[0] == 28 && job.layers[0].input_shape.dims[2] == 1);
     ck_assert_int_eq(job.layers[1].input_shape.rank, 0);
-    ck_assert_int_eq(job.layers[1].u.maxpool2d.same, 1);
+    ck_assert_int_eq(job.layers[1].u.pool2d.same, 1);
     ck_assert_int_eq(job.layers[4].u.dense.activation, ACTIVATION_SOFTMAX);
     ck_assert_int_eq(job.fit.loss, LOSS_SPARSE_CATEGORICAL_CROSSENTROPY);
     ck_assert_int_eq(job.fit.optimizer.kind, OPTIMIZER_RMSPROP);

@@ -132,7 +132,7 @@ static double ref_loss(const struct model *m, const double *params, const double
                                 act_ref(a, l->spec.u.conv2d.activation_param, z);
                         }
             width = l->out_size;
-        } else if (l->spec.kind == LAYER_KIND_MAXPOOL2D) {
+        } else if (l->spec.kind == LAYER_KIND_MAXPOOL2D || l->spec.kind == LAYER_KIND_GLOBAL_MAXPOOL2D) {
             const struct conv_geometry *g = &l->geom;
             for (int64_t r = 0; r < rows; r++)
                 for (int64_t oh = 0; oh < g->out_h; oh++)
@@ -153,6 +153,25 @@ static double ref_loss(const struct model *m, const double *params, const double
                                 }
                             relu_signs[sign_pos++] = (char)where; /* a changed winner is a kink too */
                             next[r * l->out_size + (oh * g->out_w + ow) * g->out_c + c] = best;
+                        }
+            width = l->out_size;
+        } else if (l->spec.kind == LAYER_KIND_AVGPOOL2D || l->spec.kind == LAYER_KIND_GLOBAL_AVGPOOL2D) {
+            const struct conv_geometry *g = &l->geom;
+            for (int64_t r = 0; r < rows; r++)
+                for (int64_t oh = 0; oh < g->out_h; oh++)
+                    for (int64_t ow = 0; ow < g->out_w; ow++)
+                        for (int64_t c = 0; c < g->in_c; c++) {
+                            double sum = 0;
+                            int cells = 0;
+                            for (int64_t kh = 0; kh < g->k_h; kh++)
+                                for (int64_t kw = 0; kw < g->k_w; kw++) {
+                                    int64_t ih = oh * g->stride_h + kh - g->pad_top, iw = ow * g->stride_w + kw - g->pad_left;
+                                    if (ih < 0 || ih >= g->in_h || iw < 0 || iw >= g->in_w)
+                                        continue;
+                                    sum += cur[r * width + (ih * g->in_w + iw) * g->in_c + c];
+                                    cells++;
+                                }
+                            next[r * l->out_size + (oh * g->out_w + ow) * g->out_c + c] = sum / cells;
                         }
             width = l->out_size;
         } else if (l->spec.kind == LAYER_KIND_ACTIVATION || l->spec.kind == LAYER_KIND_LEAKY_RELU ||
@@ -331,7 +350,10 @@ static void check_case(const struct grad_case *gc)
     .u.conv2d = {f, {kh, kw}, {sh, sw}, same_, ACTIVATION_##a, 0}}
 #define CONV_P(f, kh, kw, sh, sw, same_, a, p) {.kind = LAYER_KIND_CONV2D, .line = 1, \
     .u.conv2d = {f, {kh, kw}, {sh, sw}, same_, ACTIVATION_##a, p}}
-#define POOL(ph, pw, sh, sw, same_) {.kind = LAYER_KIND_MAXPOOL2D, .line = 1, .u.maxpool2d = {{ph, pw}, {sh, sw}, same_}}
+#define POOL(ph, pw, sh, sw, same_) {.kind = LAYER_KIND_MAXPOOL2D, .line = 1, .u.pool2d = {{ph, pw}, {sh, sw}, same_}}
+#define AVGPOOL(ph, pw, sh, sw, same_) {.kind = LAYER_KIND_AVGPOOL2D, .line = 1, .u.pool2d = {{ph, pw}, {sh, sw}, same_}}
+#define GLOBAL(kind_, keep) {.kind = LAYER_KIND_GLOBAL_##kind_, .line = 1, .u.global_pool2d = {keep}}
+#define RESHAPE(...) {.kind = LAYER_KIND_RESHAPE, .line = 1, .u.reshape = __VA_ARGS__}
 
 static const struct grad_case cases[] = {
     {"linear+mse", {DENSE(4, LINEAR), DENSE(3, LINEAR)}, 2, {1, {6}}, LOSS_MSE, 0},
@@ -375,6 +397,14 @@ static const struct grad_case cases[] = {
      DENSE(4, LINEAR), ACT(ACTIVATION, SOFTMAX, 0), DENSE(2, LINEAR)}, 7, {1, {4}}, LOSS_MSE, 0},
     {"activation layers on conv2d", {CONV(3, 3, 3, 1, 1, 1, LINEAR), ACT(ELU, ELU, 0.5f), ACT(ACTIVATION, SOFTMAX, 0),
      FLATTEN, DENSE(3, SOFTMAX)}, 5, {3, {4, 5, 2}}, LOSS_CATEGORICAL_CROSSENTROPY, 0},
+    {"average pooling valid and same, odd sizes", {CONV(3, 2, 2, 1, 1, 0, TANH), AVGPOOL(2, 3, 2, 2, 0),
+     AVGPOOL(3, 3, 2, 1, 1), FLATTEN, DENSE(2, LINEAR)}, 5, {3, {7, 8, 2}}, LOSS_MSE, 0},
+    {"global average pooling", {CONV(4, 3, 3, 1, 1, 1, RELU), GLOBAL(AVGPOOL2D, 0), DENSE(3, SOFTMAX)}, 3,
+     {3, {5, 4, 2}}, LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, 1},
+    {"global max pooling, keepdims", {CONV(4, 2, 2, 1, 1, 0, TANH), GLOBAL(MAXPOOL2D, 1), FLATTEN, DENSE(2, LINEAR)},
+     4, {3, {4, 5, 3}}, LOSS_MSE, 0},
+    {"reshape", {DENSE(12, TANH), RESHAPE({3, {2, -1, 3}}), CONV(2, 2, 1, 1, 1, 0, SIGMOID), FLATTEN, DENSE(2, LINEAR)},
+     5, {1, {5}}, LOSS_MSE, 0},
     {"cancer_mlp shape", {DENSE(30, RELU), DROPOUT(0.5), DENSE(60, RELU), DROPOUT(0.5), DENSE(2, SOFTMAX)}, 5,
      {1, {30}}, LOSS_CATEGORICAL_CROSSENTROPY, 1},
 };
