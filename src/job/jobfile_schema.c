@@ -493,6 +493,36 @@ static int keys_shape(struct layer_keys *k, const char *key, struct shape *out)
     return 0;
 }
 
+/* "name", or a group { name = "..."; NUMBER_KEY = x; ... } (Keras' class config as a group) */
+static int keys_named(struct layer_keys *k, const char *key, const char *const *choices, int *index,
+                      const char *const *number_keys, double *numbers, int *given)
+{
+    const struct group_keys *gk = (const struct group_keys *)k;
+    const config_setting_t *s = member(gk->g, key);
+    for (int i = 0; number_keys[i]; i++)
+        given[i] = 0;
+    if (!s)
+        return 0;
+    if (config_setting_type(s) == CONFIG_TYPE_STRING)
+        return get_choice(gk->c, gk->g, key, index, *index, choices, 0);
+    if (config_setting_type(s) != CONFIG_TYPE_GROUP)
+        return schema_fail(gk->c, s, "expected a name or a group { name = \"...\"; ... }, got %s",
+                           type_name(config_setting_type(s)));
+    const char *allowed[16] = {"name"};
+    int n = 1;
+    for (int i = 0; number_keys[i] && n < 15; i++)
+        allowed[n++] = number_keys[i];
+    allowed[n] = NULL;
+    if (check_keys(gk->c, s, allowed) || get_choice(gk->c, s, "name", index, 0, choices, 1))
+        return -1;
+    for (int i = 0; number_keys[i]; i++) {
+        given[i] = member(s, number_keys[i]) != NULL;
+        if (get_float(gk->c, s, number_keys[i], &numbers[i], numbers[i], -1e30, 1e30, 0, 1))
+            return -1;
+    }
+    return 0;
+}
+
 static int keys_boolean(struct layer_keys *k, const char *key, int *out, int def)
 {
     const struct group_keys *gk = (const struct group_keys *)k;
@@ -528,7 +558,8 @@ static int read_layer(const struct schema_ctx *c, struct layer_spec *l, const co
         allowed[n++] = *k;
     allowed[n++] = "input_shape";
     allowed[n] = NULL;
-    struct group_keys gk = {{keys_integer, keys_number, keys_choice, keys_pair, keys_boolean, keys_shape, keys_has, keys_fail}, c, s};
+    struct group_keys gk = {{keys_integer, keys_number, keys_choice, keys_pair, keys_boolean, keys_shape, keys_named, keys_has, keys_fail},
+                            c, s};
     if (check_keys(c, s, allowed) || (ops->read && ops->read(l, &gk.k)))
         return -1;
     return 0;

@@ -1,10 +1,8 @@
 /* Conv2D over channels-last samples: im2col + GEMM with the kernel in Keras' (kh, kw, in, out)
- * layout, bias, activation. glorot_uniform with fan_in = kh*kw*in, fan_out = kh*kw*out. */
-#include <math.h>
+ * layout, bias (unless use_bias = false), activation. */
 #include <stdio.h>
 
 #include "net/layers.h"
-#include "base/rng.h"
 
 /* TensorFlow's padding rule (see backend.h). */
 int conv_geometry_make(struct conv_geometry *g, const struct shape *in, int64_t kh, int64_t kw, int64_t sh,
@@ -57,25 +55,16 @@ static void conv2d_declare_params(struct layer *l)
     const typeof(l->spec.u.conv2d) *c = &l->spec.u.conv2d;
     conv_geometry_make(&l->geom, &l->in_shape, c->kernel[0], c->kernel[1], c->strides[0], c->strides[1], c->same,
                        c->filters, "conv2d", "", 0, NULL);
-    l->nparams = 2;
-    l->param_names[0] = "kernel";
-    l->param_shapes[0] = (struct shape){4, {c->kernel[0], c->kernel[1], l->geom.in_c, c->filters}};
-    l->param_names[1] = "bias";
-    l->param_shapes[1] = (struct shape){1, {c->filters}};
+    layer_declare_kernel_bias(l, (struct shape){4, {c->kernel[0], c->kernel[1], l->geom.in_c, c->filters}}, c->filters,
+                              &c->weights);
 }
 
+/* Keras' fans for a kernel (kh, kw, in, out): receptive field kh*kw times in, and times out */
 static void conv2d_init_params(const struct layer *l, float *host_arena, uint64_t seed)
 {
     const struct conv_geometry *g = &l->geom;
-    int64_t n = g->k_h * g->k_w * g->in_c * g->out_c;
-    double limit = sqrt(6.0 / (double)(g->k_h * g->k_w * (g->in_c + g->out_c)));
-    float *kernel = host_arena + l->param_offsets[0];
-    rng_uniform_fill(kernel, (uint64_t)n, seed, RNG_DOMAIN_INIT, (uint32_t)l->index, 0);
-    for (int64_t i = 0; i < n; i++)
-        kernel[i] = (float)((2.0 * kernel[i] - 1.0) * limit);
-    float *bias = host_arena + l->param_offsets[1];
-    for (int64_t i = 0; i < g->out_c; i++)
-        bias[i] = 0.0f;
+    layer_init_kernel_bias(l, host_arena, seed, g->k_h * g->k_w * g->in_c, g->k_h * g->k_w * g->out_c,
+                           &l->spec.u.conv2d.weights);
 }
 
 static void conv2d_allocate(struct layer *l, const struct backend *be, int64_t max_rows)
@@ -111,14 +100,15 @@ static void conv2d_backward(struct layer *l, const struct pass_context *c)
 }
 
 static const char *const conv2d_keys[] = {"filters", "kernel_size", "strides", "padding", "activation",
-                                          ACTIVATION_PARAM_KEYS, NULL};
+                                          ACTIVATION_PARAM_KEYS, WEIGHT_OPTION_KEYS, NULL};
 
 static int conv2d_read(struct layer_spec *spec, struct layer_keys *k)
 {
     if (k->integer(k, "filters", &spec->u.conv2d.filters, 0, 1, 1 << 20, 1) ||
         k->pair(k, "kernel_size", spec->u.conv2d.kernel, 0, 1) || k->pair(k, "strides", spec->u.conv2d.strides, 1, 0) ||
         k->choice(k, "padding", &spec->u.conv2d.same, 0, layer_padding_names) ||
-        layer_read_activation(k, &spec->u.conv2d.activation, &spec->u.conv2d.activation_param))
+        layer_read_activation(k, &spec->u.conv2d.activation, &spec->u.conv2d.activation_param) ||
+        layer_read_weight_options(k, &spec->u.conv2d.weights))
         return -1;
     if (spec->u.conv2d.activation == ACTIVATION_SOFTMAX)
         return k->fail(k, "activation", "softmax is not supported on conv2d outputs");
@@ -132,7 +122,8 @@ static int conv2d_settings(const struct layer_spec *spec, struct layer_setting *
     layer_setting_pair(&out[2], "strides", spec->u.conv2d.strides);
     layer_setting_text(&out[3], "padding", layer_padding_names[spec->u.conv2d.same]);
     layer_setting_activation(&out[4], spec->u.conv2d.activation, spec->u.conv2d.activation_param);
-    return 5;
+    layer_setting_weight_options(&out[5], &spec->u.conv2d.weights);
+    return 8;
 }
 
 static enum activation conv2d_activation(const struct layer_spec *spec) { return spec->u.conv2d.activation; }

@@ -3,7 +3,6 @@
 #include <stdio.h>
 
 #include "net/layers.h"
-#include "base/rng.h"
 
 static int dense_out_shape(const struct layer_spec *spec, const struct shape *in, struct shape *out,
                            const char *file, struct dp_error *err)
@@ -20,25 +19,13 @@ static int dense_out_shape(const struct layer_spec *spec, const struct shape *in
 
 static void dense_declare_params(struct layer *l)
 {
-    l->nparams = 2;
-    l->param_names[0] = "kernel";
-    l->param_shapes[0] = (struct shape){2, {l->in_size, l->out_size}};
-    l->param_names[1] = "bias";
-    l->param_shapes[1] = (struct shape){1, {l->out_size}};
+    layer_declare_kernel_bias(l, (struct shape){2, {l->in_size, l->out_size}}, l->out_size, &l->spec.u.dense.weights);
 }
 
-/* glorot_uniform: U(-limit, limit), limit = sqrt(6 / (fan_in + fan_out)); bias zero. */
+/* Keras' defaults: glorot_uniform kernel (fan_in = in, fan_out = out), zero bias */
 static void dense_init_params(const struct layer *l, float *host_arena, uint64_t seed)
 {
-    float *kernel = host_arena + l->param_offsets[0];
-    int64_t n = l->in_size * l->out_size;
-    double limit = sqrt(6.0 / (double)(l->in_size + l->out_size));
-    rng_uniform_fill(kernel, (uint64_t)n, seed, RNG_DOMAIN_INIT, (uint32_t)l->index, 0);
-    for (int64_t i = 0; i < n; i++)
-        kernel[i] = (float)((2.0 * kernel[i] - 1.0) * limit);
-    float *bias = host_arena + l->param_offsets[1];
-    for (int64_t i = 0; i < l->out_size; i++)
-        bias[i] = 0.0f;
+    layer_init_kernel_bias(l, host_arena, seed, l->in_size, l->out_size, &l->spec.u.dense.weights);
 }
 
 /* relu comes with the product (z is y for relu layers, model.c); other activations after it */
@@ -77,19 +64,21 @@ static void dense_backward(struct layer *l, const struct pass_context *c)
                           l->out_size, 0);
 }
 
-static const char *const dense_keys[] = {"units", "activation", ACTIVATION_PARAM_KEYS, NULL};
+static const char *const dense_keys[] = {"units", "activation", ACTIVATION_PARAM_KEYS, WEIGHT_OPTION_KEYS, NULL};
 
 static int dense_read(struct layer_spec *spec, struct layer_keys *k)
 {
     return k->integer(k, "units", &spec->u.dense.units, 0, 1, INT64_C(1) << 24, 1) ||
-           layer_read_activation(k, &spec->u.dense.activation, &spec->u.dense.activation_param) ? -1 : 0;
+           layer_read_activation(k, &spec->u.dense.activation, &spec->u.dense.activation_param) ||
+           layer_read_weight_options(k, &spec->u.dense.weights) ? -1 : 0;
 }
 
 static int dense_settings(const struct layer_spec *spec, struct layer_setting *out)
 {
     layer_setting_int(&out[0], "units", spec->u.dense.units, 1);
     layer_setting_activation(&out[1], spec->u.dense.activation, spec->u.dense.activation_param);
-    return 2;
+    layer_setting_weight_options(&out[2], &spec->u.dense.weights);
+    return 5;
 }
 
 static enum activation dense_activation(const struct layer_spec *spec) { return spec->u.dense.activation; }

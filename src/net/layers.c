@@ -114,6 +114,93 @@ void layer_setting_activation(struct layer_setting *s, enum activation act, floa
         snprintf(s->value, sizeof s->value, "%s(%s=%.7g)", activation_names[act], pname, (double)param);
 }
 
+int layer_read_weight_options(struct layer_keys *k, struct weight_options *w)
+{
+    static const char *const args[] = {"mean", "stddev", "minval", "maxval", "value", NULL};
+    int use_bias;
+    if (k->boolean(k, "use_bias", &use_bias, 1))
+        return -1;
+    w->no_bias = !use_bias;
+    const char *keys[2] = {"kernel_initializer", "bias_initializer"};
+    struct initializer *inits[2] = {&w->kernel, &w->bias};
+    for (int p = 0; p < 2; p++) {
+        int index = -1;
+        double numbers[5];
+        int given[5];
+        if (k->named(k, keys[p], initializer_names + 1, &index, args, numbers, given))
+            return -1;
+        if (index < 0) {
+            *inits[p] = (struct initializer){INIT_DEFAULT, 0, 0};
+            continue;
+        }
+        enum initializer_kind kind = (enum initializer_kind)(index + 1);
+        *inits[p] = initializer_default(kind);
+        const char *own[2];
+        initializer_arg_names(kind, own);
+        for (int a = 0; args[a]; a++) {
+            if (!given[a])
+                continue;
+            int slot = own[0] && !strcmp(own[0], args[a]) ? 0 : own[1] && !strcmp(own[1], args[a]) ? 1 : -1;
+            if (slot < 0) {
+                char msg[160];
+                snprintf(msg, sizeof msg, "%s does not take %s", initializer_names[kind], args[a]);
+                return k->fail(k, keys[p], msg);
+            }
+            if (slot == 0)
+                inits[p]->a = numbers[a];
+            else
+                inits[p]->b = numbers[a];
+        }
+        if ((kind == INIT_RANDOM_NORMAL || kind == INIT_TRUNCATED_NORMAL) && !(inits[p]->b > 0))
+            return k->fail(k, keys[p], "stddev must be positive");
+        if (kind == INIT_RANDOM_UNIFORM && !(inits[p]->a < inits[p]->b))
+            return k->fail(k, keys[p], "minval must be less than maxval");
+    }
+    if (w->no_bias && k->has(k, "bias_initializer"))
+        return k->fail(k, "bias_initializer", "use_bias = false: there is no bias to initialize");
+    return 0;
+}
+
+static struct initializer resolved(struct initializer init, enum initializer_kind def)
+{
+    return init.kind == INIT_DEFAULT ? initializer_default(def) : init;
+}
+
+void layer_setting_weight_options(struct layer_setting *s, const struct weight_options *w)
+{
+    layer_setting_text(&s[0], "use_bias", w->no_bias ? "false" : "true");
+    struct initializer kernel = resolved(w->kernel, INIT_GLOROT_UNIFORM), bias = resolved(w->bias, INIT_ZEROS);
+    s[1].name = "kernel_initializer";
+    s[1].count = 0;
+    initializer_format(&kernel, s[1].value, sizeof s[1].value);
+    s[2].name = "bias_initializer";
+    s[2].count = 0;
+    initializer_format(&bias, s[2].value, sizeof s[2].value);
+}
+
+void layer_declare_kernel_bias(struct layer *l, struct shape kernel_shape, int64_t out, const struct weight_options *w)
+{
+    l->nparams = w->no_bias ? 1 : 2;
+    l->zero_bias = w->no_bias;
+    l->param_names[0] = "kernel";
+    l->param_shapes[0] = kernel_shape;
+    if (!w->no_bias) {
+        l->param_names[1] = "bias";
+        l->param_shapes[1] = (struct shape){1, {out}};
+    }
+}
+
+void layer_init_kernel_bias(const struct layer *l, float *host_arena, uint64_t seed, int64_t fan_in, int64_t fan_out,
+                            const struct weight_options *w)
+{
+    struct initializer kernel = resolved(w->kernel, INIT_GLOROT_UNIFORM), bias = resolved(w->bias, INIT_ZEROS);
+    initializer_fill(&kernel, host_arena + l->param_offsets[0], shape_size(&l->param_shapes[0]), fan_in, fan_out, seed,
+                     (uint32_t)l->index, 0);
+    if (l->nparams > 1)
+        initializer_fill(&bias, host_arena + l->param_offsets[1], shape_size(&l->param_shapes[1]), fan_in, fan_out,
+                         seed, (uint32_t)l->index, 1);
+}
+
 int layer_settings_differ(const struct layer_spec *then, const struct layer_spec *now, char *what, size_t len)
 {
     if (then->kind != now->kind) {

@@ -13,6 +13,7 @@
 
 #include "net/activation.h"
 #include "net/backend.h"
+#include "net/initializers.h"
 #include "base/errors.h"
 
 enum layer_kind {
@@ -42,18 +43,31 @@ int64_t shape_size(const struct shape *s);
 /* "(None, 30)"-style text for summaries. */
 void shape_format(char *buf, size_t len, const struct shape *s);
 
+/* Keras' use_bias, kernel_initializer and bias_initializer of dense and conv2d. All zero means
+ * Keras' defaults: a bias, glorot_uniform kernels, zero biases. */
+struct weight_options {
+    int no_bias;
+    struct initializer kernel, bias; /* INIT_DEFAULT: glorot_uniform, zeros */
+};
+
 struct layer_spec {
     enum layer_kind kind;
     int line;            /* job file line, for messages */
     struct shape input_shape; /* Keras' input_shape, first layer only: checked against the data (rank 0: none) */
     union {
-        struct { int64_t units; enum activation activation; float activation_param; } dense;
+        struct {
+            int64_t units;
+            enum activation activation;
+            float activation_param;
+            struct weight_options weights;
+        } dense;
         struct { double rate; } dropout;
         struct {
             int64_t filters, kernel[2], strides[2];
             int same;            /* padding "same" (else "valid") */
             enum activation activation;
             float activation_param;
+            struct weight_options weights;
         } conv2d;
         struct { int64_t pool[2], strides[2]; int same; } pool2d;  /* maxpool2d, average_pooling2d */
         struct { enum activation activation; float param; } activation; /* activation, leaky_relu, elu */
@@ -94,6 +108,9 @@ struct layer {
     int32_t *argmax; /* maxpool2d: (rows, out) index of the max within the input sample */
     struct conv_geometry geom; /* conv2d / maxpool2d */
     int loss_fused; /* the loss wrote dL/dz into dy (softmax/sigmoid + cross-entropy) */
+    /* use_bias = false: b is zeros and db scratch, kept out of the arenas (backend memory of the
+     * model's own), so the products keep their bias epilogues */
+    int zero_bias;
 
     /* GPU only: a Dense relu layer under a Dense keeps a bit mask of z > 0 (backend
      * dense_forward_relu_mask), so the layer above computes this layer's dL/dz and bias gradient
@@ -139,13 +156,18 @@ struct layer_keys {
     int (*boolean)(struct layer_keys *k, const char *key, int *out, int def);
     /* A required shape like [7, 7, 16]; one dimension may be -1 (to be inferred) */
     int (*shape)(struct layer_keys *k, const char *key, struct shape *out);
+    /* A name from `choices` (*index its index; unchanged when the key is absent), or a group with
+     * `name` and any of the NULL-terminated number_keys: numbers[i] is set and given[i] = 1 for
+     * each that is there. */
+    int (*named)(struct layer_keys *k, const char *key, const char *const *choices, int *index,
+                 const char *const *number_keys, double *numbers, int *given);
     int (*has)(struct layer_keys *k, const char *key);
     /* Fails naming the key's line: "file:line: key: message" */
     int (*fail)(struct layer_keys *k, const char *key, const char *message);
 };
 
 /* One setting of a layer as the job file gives it, for the resume check and its messages. */
-#define LAYER_MAX_SETTINGS 8
+#define LAYER_MAX_SETTINGS 12
 struct layer_setting {
     const char *name;  /* "units", "activation", "strides" */
     char value[48];    /* "256", "relu", "[2, 2]" */
@@ -195,6 +217,15 @@ int layer_read_activation(struct layer_keys *k, enum activation *act, float *par
 #define ACTIVATION_PARAM_KEYS "negative_slope", "alpha", "approximate"
 /* The activation as a setting: "relu", "leaky_relu(negative_slope=0.1)", "gelu(approximate=true)" */
 void layer_setting_activation(struct layer_setting *s, enum activation act, float param);
+/* Reads use_bias, kernel_initializer and bias_initializer (WEIGHT_OPTION_KEYS) */
+int layer_read_weight_options(struct layer_keys *k, struct weight_options *w);
+#define WEIGHT_OPTION_KEYS "use_bias", "kernel_initializer", "bias_initializer"
+/* The three as settings (3 entries) */
+void layer_setting_weight_options(struct layer_setting *s, const struct weight_options *w);
+/* Declares (kernel_shape, and bias (out) unless no_bias) and initializes them */
+void layer_declare_kernel_bias(struct layer *l, struct shape kernel_shape, int64_t out, const struct weight_options *w);
+void layer_init_kernel_bias(const struct layer *l, float *host_arena, uint64_t seed, int64_t fan_in, int64_t fan_out,
+                            const struct weight_options *w);
 /* The first setting that differs between two specs of layers; 0 when all agree. On a difference,
  * `what` says it: "has 256 units in the checkpoint but 128 in the job". */
 int layer_settings_differ(const struct layer_spec *then, const struct layer_spec *now, char *what, size_t len);

@@ -94,6 +94,10 @@ void model_allocate(struct model *m, const struct backend *be, int64_t max_rows)
         if (l->nparams > 1) {
             l->b = m->params + l->param_offsets[1];
             l->db = m->grads + l->param_offsets[1];
+        } else if (l->zero_bias) {
+            size_t channels = (size_t)l->out_shape.dims[l->out_shape.rank - 1];
+            l->b = be->alloc(channels * sizeof(float), "zero biases");
+            l->db = be->alloc(channels * sizeof(float), "unused bias gradients");
         }
         l->x = prev_y;
         l->dx = prev_dy;
@@ -211,6 +215,10 @@ void model_free(struct model *m)
             m->be->free(l->dy);
             if (l->relu_mask)
                 m->be->free(l->relu_mask);
+            if (l->zero_bias) {
+                m->be->free(l->b);
+                m->be->free(l->db);
+            }
             if (layer_ops_table[l->spec.kind]->release)
                 layer_ops_table[l->spec.kind]->release(l, m->be);
         }

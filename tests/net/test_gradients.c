@@ -80,11 +80,11 @@ static double ref_loss(const struct model *m, const double *params, const double
     for (int i = 0; i < m->nlayers; i++) {
         const struct layer *l = &m->layers[i];
         if (l->spec.kind == LAYER_KIND_DENSE) {
-            const double *w = params + l->param_offsets[0], *b = params + l->param_offsets[1];
+            const double *w = params + l->param_offsets[0], *b = l->nparams > 1 ? params + l->param_offsets[1] : NULL;
             int64_t out = l->out_size;
             for (int64_t r = 0; r < rows; r++) {
                 for (int64_t j = 0; j < out; j++) {
-                    double z = b[j];
+                    double z = b ? b[j] : 0;
                     for (int64_t k = 0; k < width; k++)
                         z += cur[r * width + k] * w[k * out + j];
                     next[r * out + j] = z;
@@ -111,13 +111,13 @@ static double ref_loss(const struct model *m, const double *params, const double
         } else if (l->spec.kind == LAYER_KIND_CONV2D) {
             /* direct convolution, NHWC, kernel (kh, kw, in, out) */
             const struct conv_geometry *g = &l->geom;
-            const double *w = params + l->param_offsets[0], *b = params + l->param_offsets[1];
+            const double *w = params + l->param_offsets[0], *b = l->nparams > 1 ? params + l->param_offsets[1] : NULL;
             enum activation a = l->spec.u.conv2d.activation;
             for (int64_t r = 0; r < rows; r++)
                 for (int64_t oh = 0; oh < g->out_h; oh++)
                     for (int64_t ow = 0; ow < g->out_w; ow++)
                         for (int64_t co = 0; co < g->out_c; co++) {
-                            double z = b[co];
+                            double z = b ? b[co] : 0;
                             for (int64_t kh = 0; kh < g->k_h; kh++)
                                 for (int64_t kw = 0; kw < g->k_w; kw++) {
                                     int64_t ih = oh * g->stride_h + kh - g->pad_top, iw = ow * g->stride_w + kw - g->pad_left;
@@ -345,6 +345,9 @@ static void check_case(const struct grad_case *gc)
 #define DENSE_P(units_, a, p) {.kind = LAYER_KIND_DENSE, .line = 1, .u.dense = {units_, ACTIVATION_##a, p}}
 #define DROPOUT(r) {.kind = LAYER_KIND_DROPOUT, .line = 1, .u.dropout = {r}}
 #define FLATTEN {.kind = LAYER_KIND_FLATTEN, .line = 1}
+#define DENSE_NB(units_, a) {.kind = LAYER_KIND_DENSE, .line = 1, .u.dense = {units_, ACTIVATION_##a, 0, {.no_bias = 1}}}
+#define CONV_NB(f, kh, kw, sh, sw, same_, a) {.kind = LAYER_KIND_CONV2D, .line = 1, \
+    .u.conv2d = {f, {kh, kw}, {sh, sw}, same_, ACTIVATION_##a, 0, {.no_bias = 1}}}
 #define ACT(kind_, a, p) {.kind = LAYER_KIND_##kind_, .line = 1, .u.activation = {ACTIVATION_##a, p}}
 #define CONV(f, kh, kw, sh, sw, same_, a) {.kind = LAYER_KIND_CONV2D, .line = 1, \
     .u.conv2d = {f, {kh, kw}, {sh, sw}, same_, ACTIVATION_##a, 0}}
@@ -405,6 +408,8 @@ static const struct grad_case cases[] = {
      4, {3, {4, 5, 3}}, LOSS_MSE, 0},
     {"reshape", {DENSE(12, TANH), RESHAPE({3, {2, -1, 3}}), CONV(2, 2, 1, 1, 1, 0, SIGMOID), FLATTEN, DENSE(2, LINEAR)},
      5, {1, {5}}, LOSS_MSE, 0},
+    {"use_bias = false", {CONV_NB(3, 2, 2, 1, 1, 0, TANH), FLATTEN, DENSE_NB(4, RELU), DENSE(2, LINEAR)}, 4,
+     {3, {4, 4, 2}}, LOSS_MSE, 0},
     {"cancer_mlp shape", {DENSE(30, RELU), DROPOUT(0.5), DENSE(60, RELU), DROPOUT(0.5), DENSE(2, SOFTMAX)}, 5,
      {1, {30}}, LOSS_CATEGORICAL_CROSSENTROPY, 1},
 };
@@ -477,6 +482,72 @@ START_TEST(glorot_uniform_init)
 }
 END_TEST
 
+/* Every initializer against its distribution: a (200, 300) dense kernel (and a (3, 3, 20, 30) conv2d
+ * kernel for the fans), its mean, its spread and its bounds; the bias initializer too. */
+START_TEST(initializers_match_keras)
+{
+    const double fan_in = 200, fan_out = 300;
+    for (int kind = INIT_GLOROT_UNIFORM; kind < INIT_COUNT; kind++) {
+        struct layer_spec spec[1] = {DENSE(300, LINEAR)};
+        struct initializer init = initializer_default((enum initializer_kind)kind);
+        if (kind == INIT_CONSTANT)
+            init.a = 0.25;
+        if (kind == INIT_RANDOM_NORMAL || kind == INIT_TRUNCATED_NORMAL)
+            init.a = 0.5, init.b = 0.2;
+        spec[0].u.dense.weights.kernel = init;
+        spec[0].u.dense.weights.bias = (struct initializer){INIT_CONSTANT, -1.5, 0};
+        struct shape in = {1, {200}};
+        struct model m;
+        struct dp_error err;
+        ck_assert(model_build(&m, spec, 1, &in, "test", &err) == 0);
+        model_allocate(&m, &backend_cpu, 1);
+        model_init_weights(&m, test_seed());
+        const int n = 200 * 300;
+        double mean = 0, var = 0, lo = 1e30, hi = -1e30;
+        for (int i = 0; i < n; i++) {
+            mean += m.layers[0].w[i] / n;
+            lo = fmin(lo, m.layers[0].w[i]);
+            hi = fmax(hi, m.layers[0].w[i]);
+        }
+        for (int i = 0; i < n; i++)
+            var += (m.layers[0].w[i] - mean) * (m.layers[0].w[i] - mean) / n;
+        /* expected mean, variance and bounds */
+        double scale = kind == INIT_HE_UNIFORM || kind == INIT_HE_NORMAL ? 2 : 1;
+        double fan = kind == INIT_GLOROT_UNIFORM || kind == INIT_GLOROT_NORMAL ? (fan_in + fan_out) / 2 : fan_in;
+        double want_mean = 0, want_var = scale / fan, bound = 1e30;
+        int uniform = kind == INIT_GLOROT_UNIFORM || kind == INIT_HE_UNIFORM || kind == INIT_LECUN_UNIFORM;
+        int truncated = kind == INIT_GLOROT_NORMAL || kind == INIT_HE_NORMAL || kind == INIT_LECUN_NORMAL;
+        if (uniform)
+            bound = sqrt(3 * scale / fan);
+        if (truncated)
+            bound = 2 * sqrt(scale / fan) / 0.87962566103423978;
+        if (kind == INIT_RANDOM_NORMAL)
+            want_mean = 0.5, want_var = 0.04;
+        if (kind == INIT_TRUNCATED_NORMAL)
+            want_mean = 0.5, want_var = 0.04 * 0.87962566103423978 * 0.87962566103423978, bound = 0.4;
+        if (kind == INIT_RANDOM_UNIFORM)
+            want_var = 0.1 * 0.1 / 12, bound = 0.05;
+        if (kind == INIT_ZEROS || kind == INIT_ONES || kind == INIT_CONSTANT) {
+            want_mean = kind == INIT_ZEROS ? 0 : kind == INIT_ONES ? 1 : 0.25;
+            ck_assert_msg(lo == want_mean && hi == want_mean, "%s: %g..%g", initializer_names[kind], lo, hi);
+        } else {
+            double sd = sqrt(want_var);
+            ck_assert_msg(fabs(mean - want_mean) < 0.02 * sd + 1e-9 && fabs(var / want_var - 1) < 0.03,
+                          "%s: mean %g (want %g), variance %g (want %g)", initializer_names[kind], mean, want_mean,
+                          var, want_var);
+            ck_assert_msg(hi <= want_mean + bound + 1e-6 && lo >= want_mean - bound - 1e-6,
+                          "%s: %g..%g outside +-%g", initializer_names[kind], lo, hi, bound);
+            if (bound < 1e30)  /* the range is used up to its ends */
+                ck_assert_msg(hi > want_mean + 0.9 * bound && lo < want_mean - 0.9 * bound, "%s: %g..%g of +-%g",
+                              initializer_names[kind], lo, hi, bound);
+        }
+        for (int i = 0; i < 300; i++)
+            ck_assert(m.layers[0].b[i] == -1.5f);
+        model_free(&m);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("gradients");
@@ -485,6 +556,7 @@ int main(void)
     tcase_add_loop_test(tc, finite_differences, 0, (int)(sizeof cases / sizeof cases[0]));
     tcase_add_test(tc, dropout_mask_keyed_by_sample);
     tcase_add_test(tc, glorot_uniform_init);
+    tcase_add_test(tc, initializers_match_keras);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }
