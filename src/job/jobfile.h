@@ -51,6 +51,18 @@ struct job_early_stopping {
     int restore_best_weights;
 };
 
+/* Keras' ReduceLROnPlateau: the rate times factor when the monitor has not improved by min_delta
+ * for patience epochs, then cooldown epochs without counting, never below min_lr. */
+struct job_reduce_lr {
+    int enabled;
+    struct job_monitor m;
+    double factor;
+    int64_t patience;
+    double min_delta;
+    int64_t cooldown;
+    double min_lr;
+};
+
 /* How gradients are summed across ranks: NCCL on GPUs (auto), MPI always possible (and the only
  * path on CPU, or for several ranks sharing one GPU). */
 enum allreduce_kind { ALLREDUCE_AUTO, ALLREDUCE_NCCL, ALLREDUCE_MPI };
@@ -71,6 +83,7 @@ struct job_fit {
     struct optimizer_config optimizer;
     struct job_checkpoint checkpoint;
     struct job_early_stopping early_stopping;
+    struct job_reduce_lr reduce_lr;       /* fit.reduce_lr_on_plateau */
     int64_t threads;         /* 0: all cores */
     enum allreduce_kind allreduce;
     enum precision_kind precision;

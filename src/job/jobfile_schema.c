@@ -73,7 +73,7 @@ static const char *const data_keys[] = {"file", "source", "synthetic", "validati
 static const char *const fit_keys[] = {"seed", "epochs", "batch_size", "steps_per_epoch", "loss",
                                        "metrics", "optimizer", "checkpoint", "early_stopping",
                                        "threads", "allreduce", "precision", "nccl_timeout", "collective_timeout",
-                                       "readback_steps", "allreduce_bucket_mb", NULL};
+                                       "readback_steps", "allreduce_bucket_mb", "reduce_lr_on_plateau", NULL};
 static const char *const optimizer_keys[] = {"name", "lr", "learning_rate", "momentum", "nesterov", "decay",
                                              "beta_1", "beta_2", "epsilon", "rho", NULL};
 
@@ -637,6 +637,113 @@ static int read_metrics(const struct schema_ctx *c, struct job_fit *f, const con
     return 0;
 }
 
+/* A list of numbers (each finite); n set to its length. */
+static int get_numbers(const struct schema_ctx *c, const config_setting_t *g, const char *name, double *out, int max,
+                       int *n)
+{
+    const config_setting_t *s = member(g, name);
+    int t = s ? config_setting_type(s) : CONFIG_TYPE_NONE;
+    *n = t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST ? config_setting_length(s) : -1;
+    if (!s)
+        return dp_error_set(c->err, DP_EXIT_INPUT, "%s:%d: missing key '%s'", c->file, config_setting_source_line(g),
+                            name);
+    if (*n < 1 || *n > max)
+        return schema_fail(c, s, "expected a list of 1 to %d numbers", max);
+    for (int i = 0; i < *n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        int et = config_setting_type(e);
+        if (et != CONFIG_TYPE_FLOAT && et != CONFIG_TYPE_INT && et != CONFIG_TYPE_INT64)
+            return schema_fail(c, s, "expected a list of numbers");
+        out[i] = et == CONFIG_TYPE_FLOAT ? config_setting_get_float(e) : (double)config_setting_get_int64(e);
+        if (!isfinite(out[i]))
+            return schema_fail(c, s, "%g is not a finite number", out[i]);
+    }
+    return 0;
+}
+
+/* learning_rate = { name = "cosine_decay"; initial_learning_rate = ...; ... }: a Keras schedule
+ * (net/lr_schedule.h) with Keras' argument names and defaults. */
+static int read_lr_schedule(const struct schema_ctx *c, const config_setting_t *g, struct lr_schedule *sc)
+{
+    static const char *const keys[] = {"name", "initial_learning_rate", "decay_steps", "first_decay_steps",
+                                       "decay_rate", "staircase", "boundaries", "values", "end_learning_rate",
+                                       "power", "cycle", "alpha", "warmup_target", "warmup_steps", "t_mul",
+                                       "m_mul", NULL};
+    int kind;
+    if (check_keys(c, g, keys) || get_choice(c, g, "name", &kind, 0, lr_schedule_names, 1))
+        return -1;
+    memset(sc, 0, sizeof *sc);
+    sc->kind = (enum lr_schedule_kind)kind;
+    sc->warmup_target = NAN;
+    /* the keys each schedule takes (name aside) */
+    static const char *const takes[LR_SCHEDULE_COUNT][8] = {
+        [LR_EXPONENTIAL_DECAY] = {"initial_learning_rate", "decay_steps", "decay_rate", "staircase"},
+        [LR_INVERSE_TIME_DECAY] = {"initial_learning_rate", "decay_steps", "decay_rate", "staircase"},
+        [LR_PIECEWISE_CONSTANT] = {"boundaries", "values"},
+        [LR_POLYNOMIAL_DECAY] = {"initial_learning_rate", "decay_steps", "end_learning_rate", "power", "cycle"},
+        [LR_COSINE_DECAY] = {"initial_learning_rate", "decay_steps", "alpha", "warmup_target", "warmup_steps"},
+        [LR_COSINE_DECAY_RESTARTS] = {"initial_learning_rate", "first_decay_steps", "t_mul", "m_mul", "alpha"},
+    };
+    if (kind == LR_CONSTANT)
+        return schema_fail(c, member(g, "name"), "a constant rate is a number: learning_rate = 0.001");
+    for (int i = 1; keys[i]; i++) {
+        int ok = 0;
+        for (int j = 0; takes[kind][j]; j++)
+            ok |= !strcmp(takes[kind][j], keys[i]);
+        if (!ok && member(g, keys[i]))
+            return schema_fail(c, member(g, keys[i]), "%s does not take '%s'", lr_schedule_names[kind], keys[i]);
+    }
+    const char *steps_key = kind == LR_COSINE_DECAY_RESTARTS ? "first_decay_steps" : "decay_steps";
+    if (kind == LR_PIECEWISE_CONSTANT) {
+        int nb, nv;
+        if (get_numbers(c, g, "boundaries", sc->boundaries, LR_MAX_BOUNDARIES, &nb) ||
+            get_numbers(c, g, "values", sc->values, LR_MAX_BOUNDARIES + 1, &nv))
+            return -1;
+        if (nv != nb + 1)
+            return schema_fail(c, member(g, "values"), "needs one value more than boundaries (%d), got %d", nb, nv);
+        for (int i = 0; i < nb; i++)
+            if (i > 0 && !(sc->boundaries[i] > sc->boundaries[i - 1]))
+                return schema_fail(c, member(g, "boundaries"), "boundaries must increase");
+        for (int i = 0; i < nv; i++)
+            if (sc->values[i] < 0)
+                return schema_fail(c, member(g, "values"), "a learning rate cannot be negative (%g)", sc->values[i]);
+        sc->nboundaries = nb;
+        return 0;
+    }
+    if (get_float(c, g, "initial_learning_rate", &sc->initial_learning_rate, 0, 0.0, 1e6, 0, 0) ||
+        get_float(c, g, steps_key, &sc->decay_steps, 0, 0.0, 1e15, 1, 0) ||
+        get_float(c, g, "decay_rate", &sc->decay_rate, 0, 0.0, 1e6, 0, 0) ||
+        get_bool(c, g, "staircase", &sc->staircase, 0) || get_bool(c, g, "cycle", &sc->cycle, 0) ||
+        get_float(c, g, "end_learning_rate", &sc->end_learning_rate, 0.0001, 0.0, 1e6, 0, 0) ||
+        get_float(c, g, "power", &sc->power, 1.0, 0.0, 1e3, 0, 0) ||
+        get_float(c, g, "alpha", &sc->alpha, 0.0, 0.0, 1.0, 0, 0) ||
+        get_float(c, g, "warmup_steps", &sc->warmup_steps, 0.0, 0.0, 1e15, 0, 0) ||
+        get_float(c, g, "t_mul", &sc->t_mul, 2.0, 0.0, 1e3, 1, 0) ||
+        get_float(c, g, "m_mul", &sc->m_mul, 1.0, 0.0, 1e3, 0, 0))
+        return -1;
+    static const char *const required[] = {"initial_learning_rate", "decay_rate"};
+    for (int i = 0; i < 2; i++)
+        if (!member(g, required[i]) && (i == 0 || kind == LR_EXPONENTIAL_DECAY || kind == LR_INVERSE_TIME_DECAY))
+            return dp_error_set(c->err, DP_EXIT_INPUT, "%s:%d: %s needs '%s'", c->file, config_setting_source_line(g),
+                                lr_schedule_names[kind], required[i]);
+    if (!member(g, steps_key))
+        return dp_error_set(c->err, DP_EXIT_INPUT, "%s:%d: %s needs '%s'", c->file, config_setting_source_line(g),
+                            lr_schedule_names[kind], steps_key);
+    if (member(g, "warmup_target")) {
+        double target;
+        if (get_float(c, g, "warmup_target", &target, 0, 0.0, 1e6, 0, 0))
+            return -1;
+        sc->warmup_target = target;
+    } else if (member(g, "warmup_steps")) {
+        return schema_fail(c, member(g, "warmup_steps"), "warmup_steps needs warmup_target (the rate the warm-up "
+                           "reaches)");
+    }
+    if (sc->warmup_steps > sc->decay_steps)
+        return schema_fail(c, member(g, "warmup_steps"), "a warm-up of %g steps is longer than the decay's %g",
+                           sc->warmup_steps, sc->decay_steps);
+    return 0;
+}
+
 /* fit.optimizer = { name = "sgd"; lr = ...; }, or as in Keras' compile(optimizer="adam") the name
  * alone, with that optimizer's defaults. */
 static int read_optimizer(const struct schema_ctx *c, struct job_fit *f, const config_setting_t *g)
@@ -668,8 +775,17 @@ static int read_optimizer(const struct schema_ctx *c, struct job_fit *f, const c
                 return schema_fail(c, learning_rate, "give lr or learning_rate, not both");
             lr_key = lr_set ? "lr" : "learning_rate";
         }
-        if (get_float(c, opt, lr_key, &o->lr, o->lr, 0.0, 1e6, 1, 0) ||
-            get_float(c, opt, "momentum", &o->momentum, o->momentum, 0.0, 1.0, 0, 1) ||
+        const config_setting_t *rate = member(opt, lr_key);
+        if (rate && config_setting_is_group(rate)) {
+            if (read_lr_schedule(c, rate, &o->schedule))
+                return -1;
+            o->lr = lr_schedule_at(&o->schedule, 0.0, 0);
+            if (member(opt, "decay"))
+                return schema_fail(c, member(opt, "decay"), "give a learning-rate schedule or decay, not both");
+        } else if (get_float(c, opt, lr_key, &o->lr, o->lr, 0.0, 1e6, 1, 0)) {
+            return -1;
+        }
+        if (get_float(c, opt, "momentum", &o->momentum, o->momentum, 0.0, 1.0, 0, 1) ||
             get_bool(c, opt, "nesterov", &o->nesterov, 0) ||
             get_float(c, opt, "decay", &o->decay, 0.0, 0.0, 1e6, 0, 0) ||
             get_float(c, opt, "beta_1", &o->beta1, o->beta1, 0.0, 1.0, 0, 1) ||
@@ -717,6 +833,26 @@ static int read_fit_callbacks(const struct schema_ctx *c, struct job_fit *f, con
         get_int(c, es, "patience", &f->early_stopping.patience, 0, 0, 1000000000, 0) ||
         get_float(c, es, "min_delta", &f->early_stopping.min_delta, 0.0, 0.0, 1e30, 0, 0) ||
         get_bool(c, es, "restore_best_weights", &f->early_stopping.restore_best_weights, 0))
+        return -1;
+    const config_setting_t *rl = NULL;
+    if (get_group(c, g, "reduce_lr_on_plateau", 0, &rl))
+        return -1;
+    struct job_reduce_lr *r = &f->reduce_lr;
+    r->enabled = rl != NULL;
+    if (rl) {
+        static const char *const rkeys[] = {"monitor", "mode", "factor", "patience", "min_delta", "cooldown",
+                                            "min_lr", NULL};
+        if (check_keys(c, rl, rkeys))
+            return -1;
+        if (f->optimizer.schedule.kind != LR_CONSTANT)
+            return schema_fail(c, rl, "reduce_lr_on_plateau needs a constant learning rate, not a schedule "
+                               "(as in Keras)");
+    }
+    if (read_monitor(c, rl, &r->m, "val_loss") || get_float(c, rl, "factor", &r->factor, 0.1, 0.0, 1.0, 1, 1) ||
+        get_int(c, rl, "patience", &r->patience, 10, 0, 1000000000, 0) ||
+        get_float(c, rl, "min_delta", &r->min_delta, 1e-4, 0.0, 1e30, 0, 0) ||
+        get_int(c, rl, "cooldown", &r->cooldown, 0, 0, 1000000000, 0) ||
+        get_float(c, rl, "min_lr", &r->min_lr, 0.0, 0.0, 1e6, 0, 0))
         return -1;
     return 0;
 }

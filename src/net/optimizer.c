@@ -18,6 +18,7 @@ void optimizer_config_defaults(struct optimizer_config *c, enum optimizer_kind k
     c->beta2 = 0.999;
     c->epsilon = 1e-7;
     c->rho = 0.9;
+    c->schedule.kind = LR_CONSTANT;
 }
 
 int optimizer_state_arrays(const struct optimizer_config *c)
@@ -32,9 +33,10 @@ int optimizer_state_arrays(const struct optimizer_config *c)
 
 double optimizer_current_lr(const struct optimizer_config *c, int64_t iterations)
 {
+    double lr = lr_schedule_at(&c->schedule, c->lr, iterations);
     if (c->kind == OPTIMIZER_SGD)
-        return c->lr / (1.0 + c->decay * (double)iterations);
-    return c->lr;
+        return lr / (1.0 + c->decay * (double)iterations);
+    return lr;
 }
 
 void optimizer_step_params_make(struct optimizer_step_params *p, const struct optimizer_config *c,
@@ -49,7 +51,8 @@ void optimizer_step_params_make(struct optimizer_step_params *p, const struct op
     p->rho = (float)c->rho;
     if (c->kind == OPTIMIZER_ADAM) {
         double t = (double)iterations + 1.0;
-        p->lr = (float)(c->lr * sqrt(1.0 - pow(c->beta2, t)) / (1.0 - pow(c->beta1, t)));
+        double lr = lr_schedule_at(&c->schedule, c->lr, iterations);
+        p->lr = (float)(lr * sqrt(1.0 - pow(c->beta2, t)) / (1.0 - pow(c->beta1, t)));
     } else {
         p->lr = (float)optimizer_current_lr(c, iterations);
     }

@@ -7,12 +7,15 @@
  *   adam     m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  t = iterations + 1
  *            w -= lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + epsilon)
  *   rmsprop  v = rho v + (1-rho) g^2;  w -= lr * g / sqrt(v + epsilon)   (momentum 0)
- * `iterations` counts the updates already applied (Keras' optimizer.iterations). */
+ * `iterations` counts the updates already applied (Keras' optimizer.iterations). With a schedule
+ * (net/lr_schedule.h), lr is the schedule's rate at `iterations`. */
 #ifndef DPTRAIN_OPTIMIZER_H
 #define DPTRAIN_OPTIMIZER_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "net/lr_schedule.h"
 
 enum optimizer_kind { OPTIMIZER_SGD, OPTIMIZER_ADAM, OPTIMIZER_RMSPROP, OPTIMIZER_COUNT };
 extern const char *const optimizer_names[OPTIMIZER_COUNT + 1];
@@ -25,6 +28,7 @@ struct optimizer_config {
     double decay;    /* sgd, time-based */
     double beta1, beta2, epsilon; /* adam (epsilon also rmsprop) */
     double rho;      /* rmsprop */
+    struct lr_schedule schedule; /* learning_rate as a schedule (LR_CONSTANT: lr) */
 };
 
 /* Fills the Keras defaults for kind. */

@@ -113,7 +113,7 @@ static int epoch_row(struct fit_state *s, double *row, struct dp_error *err)
         row[HISTORY_VAL_METRIC] = L->metric ? vacc[LOSS_ACC_METRIC] / vacc[LOSS_ACC_ROWS] : NAN;
     }
     row[HISTORY_SECONDS] = time_now() - L->epoch_start;
-    row[HISTORY_LR] = optimizer_current_lr(&s->job->fit.optimizer, s->pos.iterations);
+    row[HISTORY_LR] = optimizer_current_lr(&s->opt, s->pos.iterations);
     return 0;
 }
 

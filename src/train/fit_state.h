@@ -27,8 +27,9 @@
 struct fit_loop {
     int64_t batch, steps, readback_steps; /* steps per epoch; loss sums come back every readback_steps */
     const char *metric;                   /* NULL: none */
-    struct job_monitor ck, es;            /* checkpoint and early stopping monitors (val_ ones fall back
-                                             to their training counterparts without validation rows) */
+    struct job_monitor ck, es, rl;        /* checkpoint, early stopping and plateau monitors (val_ ones
+                                             fall back to their training counterparts without validation
+                                             rows) */
     int64_t epoch, first_step;            /* the epoch in progress, and the step it began at */
     double epoch_start, split0[3];        /* when the epoch (or its part since a mid-epoch checkpoint) began;
                                              compute/all-reduce/data seconds at its start */
@@ -42,6 +43,7 @@ struct fit_loop {
 
 struct fit_state {
     const struct job *job;
+    struct optimizer_config opt;   /* the job's, with the rate ReduceLROnPlateau set */
     const struct fit_options *o;
     const struct backend *be;
     struct binding binding;

@@ -18,6 +18,7 @@ void progress_begin(struct progress *p, int64_t epoch, int64_t epochs, int64_t t
     p->last_draw = 0.0;
     p->metric_name = metric_name;
     p->tail[0] = 0;
+    p->lr = NAN;
     if (tty) {
         printf("Epoch %lld/%lld\n", (long long)epoch + 1, (long long)epochs);
         fflush(stdout);
@@ -91,6 +92,8 @@ void progress_end(struct progress *p, int64_t steps, double loss, double metric,
         if (p->metric_name)
             printf(" - val_%s: %.4f", p->metric_name, val_metric);
     }
+    if (!isnan(p->lr))
+        printf(" - learning_rate: %.4g", p->lr);
     fputs(p->tail, stdout);
     if (p->tty)
         printf("\033[K");

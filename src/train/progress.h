@@ -13,6 +13,7 @@ struct progress {
     int64_t epoch, epochs;
     double start, last_draw;
     const char *metric_name; /* NULL: no metric */
+    double lr;               /* shown on the epoch's line unless NaN (a rate that changes) */
     char tail[192];          /* appended to the epoch's final line (throughput, GPU figures) */
 };
 

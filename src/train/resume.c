@@ -46,6 +46,8 @@ int resume_check_job(const struct job *now, const char *text, const char *path, 
         {"data.source", then.data.source != now->data.source},
         {"data.synthetic", then.data.synthetic_rows != now->data.synthetic_rows ||
                            then.data.synthetic_features != now->data.synthetic_features},
+        {"fit.optimizer.learning_rate schedule",
+         memcmp(&then.fit.optimizer.schedule, &now->fit.optimizer.schedule, sizeof then.fit.optimizer.schedule) != 0},
         {"fit.optimizer", then.fit.optimizer.momentum != now->fit.optimizer.momentum ||
                           then.fit.optimizer.nesterov != now->fit.optimizer.nesterov ||
                           then.fit.optimizer.decay != now->fit.optimizer.decay ||

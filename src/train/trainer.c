@@ -173,7 +173,7 @@ static int setup_pipeline(struct fit_state *s, const struct job *job, struct dp_
         .m = &s->model,
         .db = &s->db,
         .opt_state = {s->opt_state[0], s->opt_state[1]},
-        .optimizer = &job->fit.optimizer,
+        .optimizer = &s->opt,
         .lp = job_loss_params(job, &s->model),
         .k = tm->k,
         .seed = job->fit.seed,
@@ -192,9 +192,14 @@ static int fit_setup(struct fit_state *s, const struct job *job, const struct fi
     if (!s->be)
         return -1;
     s->pos.seed = job->fit.seed;
-    s->pos.best = s->pos.es_best = NAN;
+    s->pos.best = s->pos.es_best = s->pos.plateau_best = s->pos.plateau_lr = NAN;
     s->pos.best_epoch = -1;
-    return setup_model(s, job, resume_path, err) != 0 || setup_pipeline(s, job, err) != 0 ? -1 : 0;
+    s->opt = job->fit.optimizer;
+    if (setup_model(s, job, resume_path, err) != 0)
+        return -1;
+    if (!isnan(s->pos.plateau_lr)) /* ReduceLROnPlateau had lowered the rate before the stop */
+        s->opt.lr = s->pos.plateau_lr;
+    return setup_pipeline(s, job, err) != 0 ? -1 : 0;
 }
 
 /* Where a resume comes from: NULL for a fresh start. Checks happen before anything is written. */
@@ -269,6 +274,7 @@ static void loop_init(struct fit_state *s, const char *resume_path)
     L->metric = f->metric != METRIC_NONE ? metric_names[f->metric] : NULL;
     L->ck = f->checkpoint.m;
     L->es = f->early_stopping.m;
+    L->rl = f->reduce_lr.m;
     /* Monitors that need validation fall back to their training counterparts without it. */
     if (s->nval == 0) {
         if (!strncmp(L->ck.monitor, "val_", 4))
@@ -276,6 +282,11 @@ static void loop_init(struct fit_state *s, const char *resume_path)
         if (f->early_stopping.enabled && !strncmp(L->es.monitor, "val_", 4)) {
             dp_warn("no validation rows: early stopping monitors %s instead of %s", L->es.monitor + 4, L->es.monitor);
             memmove(L->es.monitor, L->es.monitor + 4, strlen(L->es.monitor) - 3);
+        }
+        if (f->reduce_lr.enabled && !strncmp(L->rl.monitor, "val_", 4)) {
+            dp_warn("no validation rows: reduce_lr_on_plateau monitors %s instead of %s", L->rl.monitor + 4,
+                    L->rl.monitor);
+            memmove(L->rl.monitor, L->rl.monitor + 4, strlen(L->rl.monitor) - 3);
         }
     }
     L->last_written = resume_path && s->pos.step_in_epoch == 0 ? s->pos.epoch : -1;

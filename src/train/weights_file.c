@@ -73,6 +73,8 @@ static const struct position_field {
     size_t offset;   /* in struct train_position */
     double min, max; /* the values a checkpoint may hold (a NaN double: only where `none` is allowed) */
     int nan_ok;
+    int optional;    /* added later: a checkpoint without it reads as `absent` */
+    double absent;
 } position_fields[] = {
     {"epoch", 1, offsetof(struct train_position, epoch), 0, 1e9, 0},
     {"step_in_epoch", 1, offsetof(struct train_position, step_in_epoch), 0, 0x1p40, 0},
@@ -88,6 +90,10 @@ static const struct position_field {
     {"epoch_rows", 0, offsetof(struct train_position, epoch_rows), 0, 0x1p62, 0},
     {"train_seconds", 0, offsetof(struct train_position, train_seconds), 0, 1e12, 0},
     {"samples", 1, offsetof(struct train_position, samples), 0, 0x1p62, 0},
+    {"plateau_learning_rate", 0, offsetof(struct train_position, plateau_lr), 0, 1e6, 1, 1, NAN},
+    {"plateau_best", 0, offsetof(struct train_position, plateau_best), -HUGE_VAL, HUGE_VAL, 1, 1, NAN},
+    {"plateau_wait", 1, offsetof(struct train_position, plateau_wait), 0, 1e9, 0, 1, 0},
+    {"plateau_cooldown", 1, offsetof(struct train_position, plateau_cooldown), 0, 1e9, 0, 1, 0},
 };
 #define POSITION_FIELDS (sizeof position_fields / sizeof position_fields[0])
 
@@ -109,6 +115,13 @@ static int read_position(hid_t d, struct train_position *pos, const char *path, 
     for (size_t i = 0; i < POSITION_FIELDS; i++) {
         const struct position_field *pf = &position_fields[i];
         void *at = (char *)pos + pf->offset;
+        if (pf->optional && H5Aexists(d, pf->name) <= 0) {
+            if (pf->is_integer)
+                *(int64_t *)at = (int64_t)pf->absent;
+            else
+                *(double *)at = pf->absent;
+            continue;
+        }
         if (pf->is_integer ? h5io_read_attr_i64(d, pf->name, (int64_t *)at, path, err)
                            : h5io_read_attr_f64(d, pf->name, (double *)at, path, err))
             return -1;

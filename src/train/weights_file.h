@@ -34,6 +34,10 @@ struct train_position {
     double epoch_loss_sum, epoch_metric_sum, epoch_rows;
     double train_seconds;   /* training time so far (for samples/s) */
     int64_t samples;        /* rows trained so far */
+    /* ReduceLROnPlateau: the rate it set (NaN: the job's), its best value (NaN: none), epochs
+     * without improvement, cooldown epochs left */
+    double plateau_lr, plateau_best;
+    int64_t plateau_wait, plateau_cooldown;
 };
 
 struct checkpoint_contents {

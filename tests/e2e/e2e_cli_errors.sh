@@ -135,6 +135,31 @@ timeout 60 "$DPTRAIN" fit long.cfg --dry-run >long.out 2>&1 && grep -q '^name = 
   pass "a 20 MB comment line parses" || fail "20 MB comment line: $(tail -c 300 long.out)"
 { printf '# "a quote in a comment\n/* a block\ncomment */ // and more\n'; sed 's/epochs = 1;/epochs = 1; bogus = 2;/' job.cfg; } >lines.cfg
 expect_error 2 "lines.cfg:7: fit.bogus: unknown key 'bogus'" "$DPTRAIN" fit lines.cfg
+# Learning-rate schedules and ReduceLROnPlateau: what makes no sense is refused with file:line
+sched_job() { # FILE OPTIMIZER-GROUP [MORE FIT KEYS]
+  sed "s|fit = { epochs = 1;|fit = { epochs = 1; optimizer = $2; ${3:-}|" job.cfg >"$1"
+}
+sched_job warm.cfg '{ name = "adam"; learning_rate = { name = "cosine_decay"; initial_learning_rate = 0.0; decay_steps = 100; warmup_target = 0.01; warmup_steps = 200; }; }'
+expect_error 2 "warm.cfg:4: fit.optimizer.learning_rate.warmup_steps: a warm-up of 200 steps is longer than the decay's 100" "$DPTRAIN" fit warm.cfg
+sched_job neg.cfg '{ name = "sgd"; learning_rate = { name = "piecewise_constant_decay"; boundaries = [10]; values = [0.1, -0.01]; }; }'
+expect_error 2 "neg.cfg:4: fit.optimizer.learning_rate.values: a learning rate cannot be negative" "$DPTRAIN" fit neg.cfg
+sched_job unknown.cfg '{ name = "adam"; learning_rate = { name = "OneCycle"; }; }'
+expect_error 2 '"OneCycle" is not one of "constant", "exponential_decay", "piecewise_constant_decay"' "$DPTRAIN" fit unknown.cfg
+sched_job takes.cfg '{ name = "adam"; learning_rate = { name = "ExponentialDecay"; initial_learning_rate = 0.1; decay_steps = 10; decay_rate = 0.9; alpha = 0.1; }; }'
+expect_error 2 "takes.cfg:4: fit.optimizer.learning_rate.alpha: exponential_decay does not take 'alpha'" "$DPTRAIN" fit takes.cfg
+sched_job plateau.cfg '{ name = "adam"; learning_rate = { name = "cosine_decay"; initial_learning_rate = 0.1; decay_steps = 10; }; }' 'reduce_lr_on_plateau = { patience = 2; };'
+expect_error 2 "reduce_lr_on_plateau needs a constant learning rate, not a schedule" "$DPTRAIN" fit plateau.cfg
+sched_job factor.cfg '"adam"' 'reduce_lr_on_plateau = { factor = 1.5; };'
+expect_error 2 "fit.reduce_lr_on_plateau.factor: 1.5 is out of range (0, 1)" "$DPTRAIN" fit factor.cfg
+# Layers and their options
+expect_error 2 'alpha: applies to activation "elu" only, not "relu"' "$DPTRAIN" fit job.cfg --set 'model.[0].alpha=0.5'
+expect_error 2 'there is no bias to initialize' "$DPTRAIN" fit job.cfg --set model.[0].use_bias=false --set 'model.[0].bias_initializer="ones"'
+expect_error 2 '"he_norma" is not one of "glorot_uniform", "glorot_normal", "he_uniform", "he_normal"' "$DPTRAIN" fit job.cfg --set 'model.[0].kernel_initializer="he_norma"'
+sed 's|model = ( { type = "dense"; units = 4;|model = ( { type = "global_average_pooling2d"; }, { type = "dense"; units = 4;|' job.cfg >gap.cfg
+expect_error 2 "gap.cfg:3: global_average_pooling2d expects (height, width, channels) samples but gets 1 dimensions" "$DPTRAIN" fit gap.cfg
+sed 's|model = ( { type = "dense"; units = 4;|model = ( { type = "reshape"; target_shape = [2, 2]; }, { type = "dense"; units = 4;|' job.cfg >reshape.cfg
+expect_error 2 "reshape.cfg:3: reshape: target_shape (None, 2, 2) does not hold the 3 values of the input (None, 3)" "$DPTRAIN" fit reshape.cfg
+
 # A NUL in a job file: libconfig would drop a \x00 escape from the name, and a NUL byte would end
 # the file there, ignoring what follows.
 sed 's/name = "bad";/name = "ba\\x00d";/' job.cfg >nulname.cfg

@@ -56,6 +56,44 @@ diff <(cut -d, -f1-5 straight/history.csv) <(cut -d, -f1-5 term/history.csv) >/d
 ls term/last-e*.h5 >/dev/null 2>&1 && [ "$(ls term/last-e*.h5 | wc -l)" -le 2 ] && pass "keep = 2 older checkpoints" ||
   fail "kept checkpoints: $(ls term)"
 
+# 1b. A cosine schedule with warm-up, and ReduceLROnPlateau firing (min_delta so large that every
+# second epoch reduces the rate): stopped mid-epoch and resumed, bit-identical to a straight run,
+# with the same rates in history.csv.
+cat >rates.cfg <<'CFG'
+name = "rates";
+data = { file = "r.h5"; validation_split = 0.2; normalize = "standard"; shuffle = true; };
+model = ( { type = "dense"; units = 32; activation = "gelu"; }, { type = "dense"; units = 16; activation = "elu"; },
+          { type = "dense"; units = 1; } );
+fit = { epochs = 6; batch_size = 128; loss = "mse"; seed = 5; optimizer = { name = "adam"; learning_rate = 0.01; };
+        reduce_lr_on_plateau = { monitor = "val_loss"; factor = 0.5; patience = 1; min_delta = 10.0; }; };
+CFG
+for kind in plateau cosine; do
+  if [ $kind = plateau ]; then cfg=rates.cfg; else
+    sed -e 's/learning_rate = 0.01; };/learning_rate = { name = "cosine_decay"; initial_learning_rate = 0.0; decay_steps = 400; warmup_target = 0.003; warmup_steps = 200; }; }; };/' \
+        -e '/reduce_lr_on_plateau/d' rates.cfg >cosine.cfg
+    cfg=cosine.cfg
+  fi
+  "$DPTRAIN" fit $cfg --run-dir "${kind}_straight" --progress lines >"${kind}_straight.log" 2>&1 ||
+    fail "$kind: straight run: $(tail -2 "${kind}_straight.log")"
+  stop_and_resume "${kind}_stop" 290 $cfg
+  layers=(dense dense_1 dense_2)
+  same_weights "${kind}_straight/last.h5" "${kind}_stop/last.h5" && pass "$kind: SIGTERM + resume: bit-identical final weights" ||
+    fail "$kind: SIGTERM + resume: final weights differ"
+  diff <(cut -d, -f1-3,5 "${kind}_straight/history.csv") <(cut -d, -f1-3,5 "${kind}_stop/history.csv") >/dev/null &&
+    pass "$kind: the same losses and rates in history.csv" || fail "$kind: history differs after resume"
+done
+rates=$(cut -d, -f5 plateau_straight/history.csv | tail -n +2 | sort -u | wc -l)
+fired=$(grep -c "ReduceLROnPlateau reducing learning rate" plateau_straight.log)
+[ "$fired" -ge 2 ] && [ "$rates" -ge 3 ] && grep -q "ReduceLROnPlateau" plateau_stop-resumed.log &&
+  pass "ReduceLROnPlateau fired $fired times ($rates rates), also after the resume" ||
+  fail "ReduceLROnPlateau: fired $fired times, $rates rates: $(grep -m3 ReduceLR plateau_straight.log)"
+# 125 steps an epoch: 0.003 * 125 / 200 after epoch 1, 0.003 * (1 + cos(pi * 50 / 400)) / 2 after epoch 2
+grep -q "learning_rate: 0.001875" cosine_straight.log &&
+  awk -F, 'NR == 2 { a = $5 } NR == 3 { b = $5 } END { exit !(a > 0.0018749 && a < 0.0018751 && b > 0.0028858 && b < 0.0028859 && $5 < b) }' \
+    cosine_straight/history.csv &&
+  pass "cosine warm-up: the rate rises, then decays (progress line and history.csv)" ||
+  fail "cosine warm-up rates: $(cut -d, -f5 cosine_straight/history.csv | tr '\n' ' ')"
+
 # 2. Stop between epochs: 2 epochs, then resume to 4 (changing epochs is allowed and said)
 "$DPTRAIN" fit r.cfg --run-dir between --set fit.epochs=2 >b1.log 2>&1 || fail "2-epoch run"
 "$DPTRAIN" fit r.cfg --run-dir between --resume auto >b2.log 2>&1 || fail "resume to 4 epochs: $(tail -2 b2.log)"

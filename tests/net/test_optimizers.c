@@ -144,6 +144,74 @@ START_TEST(decayed_learning_rate_reported)
 }
 END_TEST
 
+/* Every schedule at a list of steps against Keras 3's formulas, evaluated apart (in Python, from
+ * keras/src/optimizers/schedules/learning_rate_schedule.py) and written out here. */
+START_TEST(schedules_match_keras)
+{
+    static const int64_t steps[9] = {0, 1, 7, 50, 99, 100, 101, 250, 1000};
+    struct schedule_case {
+        const char *name;
+        struct lr_schedule s;
+        double want[9];
+    };
+    static const struct schedule_case cases[] = {
+        {"exponential_decay", {.kind = LR_EXPONENTIAL_DECAY, .initial_learning_rate = 0.1, .decay_steps = 100, .decay_rate = 0.5},
+         {0.10000000000000001, 0.099309249543703598, 0.095263799804393742, 0.070710678118654766, 0.05034777750283595,
+          0.050000000000000003, 0.049654624771851799, 0.017677669529663691, 9.7656250000000005e-05}},
+        {"exponential_decay, staircase", {.kind = LR_EXPONENTIAL_DECAY, .initial_learning_rate = 0.1, .decay_steps = 100,
+                                          .decay_rate = 0.5, .staircase = 1},
+         {0.1, 0.1, 0.1, 0.1, 0.1, 0.05, 0.05, 0.025, 9.7656250000000005e-05}},
+        {"inverse_time_decay", {.kind = LR_INVERSE_TIME_DECAY, .initial_learning_rate = 0.1, .decay_steps = 100, .decay_rate = 0.5},
+         {0.1, 0.099502487562189074, 0.096618357487922718, 0.08, 0.066889632107023408, 0.066666666666666666,
+          0.066445182724252497, 0.044444444444444446, 0.016666666666666666}},
+        {"inverse_time_decay, staircase", {.kind = LR_INVERSE_TIME_DECAY, .initial_learning_rate = 0.1, .decay_steps = 100,
+                                           .decay_rate = 0.5, .staircase = 1},
+         {0.1, 0.1, 0.1, 0.1, 0.1, 0.066666666666666666, 0.066666666666666666, 0.05, 0.016666666666666666}},
+        {"piecewise_constant_decay", {.kind = LR_PIECEWISE_CONSTANT, .nboundaries = 2, .boundaries = {7, 100},
+                                      .values = {1.0, 0.5, 0.1}},
+         {1, 1, 1, 0.5, 0.5, 0.5, 0.1, 0.1, 0.1}},
+        {"polynomial_decay, power 2", {.kind = LR_POLYNOMIAL_DECAY, .initial_learning_rate = 0.1, .decay_steps = 100,
+                                       .end_learning_rate = 0.001, .power = 2},
+         {0.1, 0.0980299, 0.0866251, 0.02575, 0.0010099, 0.001, 0.001, 0.001, 0.001}},
+        {"polynomial_decay, cycle", {.kind = LR_POLYNOMIAL_DECAY, .initial_learning_rate = 0.1, .decay_steps = 100,
+                                     .end_learning_rate = 0.001, .power = 1, .cycle = 1},
+         {0.1, 0.09901, 0.09307, 0.0505, 0.00199, 0.001, 0.050005, 0.0175, 0.001}},
+        {"cosine_decay, alpha 0.1", {.kind = LR_COSINE_DECAY, .initial_learning_rate = 0.1, .decay_steps = 200, .alpha = 0.1,
+                                     .warmup_target = NAN},
+         {0.1, 0.099994448461674726, 0.099728242995483107, 0.086819805153394644, 0.055706829279031936, 0.055,
+          0.054293170720968079, 0.01, 0.01}},
+        {"cosine_decay with warm-up", {.kind = LR_COSINE_DECAY, .initial_learning_rate = 0, .decay_steps = 200,
+                                       .warmup_target = 0.2, .warmup_steps = 100},
+         {0, 0.002, 0.014, 0.1, 0.198, 0.2, 0.19998766324816608, 0.029289321881345254, 0}},
+        {"cosine_decay_restarts", {.kind = LR_COSINE_DECAY_RESTARTS, .initial_learning_rate = 0.1, .decay_steps = 40,
+                                   .t_mul = 2, .m_mul = 0.5, .alpha = 0.05},
+         {0.1, 0.099853573352323588, 0.093000407806819382, 0.050692138897143059, 0.012628482293592633,
+          0.011956213946819498, 0.011309840400902474, 0.0070012983539072746, 0.0068326585601661402}},
+        {"cosine_decay_restarts, t_mul 1", {.kind = LR_COSINE_DECAY_RESTARTS, .initial_learning_rate = 0.1,
+                                            .decay_steps = 40, .t_mul = 1, .m_mul = 1},
+         {0.1, 0.099845866686656404, 0.09263200821770462, 0.085355339059327379, 0.053922954786392245, 0.05,
+          0.046077045213607767, 0.085355339059327379, 0.1}},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        for (int i = 0; i < 9; i++) {
+            double got = lr_schedule_at(&cases[c].s, 123.0, steps[i]), want = cases[c].want[i];
+            ck_assert_msg(fabs(got - want) <= 1e-12 * fabs(want) + 1e-15, "%s at step %lld: %.17g, Keras %.17g",
+                          cases[c].name, (long long)steps[i], got, want);
+        }
+    /* constant: the optimizer's own rate; and Adam's step takes the schedule's rate */
+    struct lr_schedule constant = {.kind = LR_CONSTANT};
+    ck_assert(lr_schedule_at(&constant, 0.003, 77) == 0.003);
+    struct optimizer_config adam;
+    optimizer_config_defaults(&adam, OPTIMIZER_ADAM);
+    adam.schedule = cases[0].s;
+    ck_assert(fabs(optimizer_current_lr(&adam, 50) - cases[0].want[3]) < 1e-15);
+    struct optimizer_step_params p;
+    optimizer_step_params_make(&p, &adam, 50);
+    double t = 51, corrected = cases[0].want[3] * sqrt(1 - pow(0.999, t)) / (1 - pow(0.9, t));
+    ck_assert(fabs(p.lr - corrected) <= 1e-6 * corrected);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("optimizers");
@@ -156,6 +224,7 @@ int main(void)
     tcase_add_test(tc, adam_epsilon_outside_the_root);
     tcase_add_test(tc, rmsprop_epsilon_inside_the_root);
     tcase_add_test(tc, decayed_learning_rate_reported);
+    tcase_add_test(tc, schedules_match_keras);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

@@ -14,7 +14,7 @@ static int write_checkpoint(struct fit_state *s, const char *path, struct dp_err
         return 0;
     struct checkpoint_contents c = {
         .model = &s->model, .job_text = s->job->resolved_text, .norm = &s->norm,
-        .opt = &s->job->fit.optimizer, .opt_state = s->opt_state, .nopt_state = s->nopt_state,
+        .opt = &s->opt, .opt_state = s->opt_state, .nopt_state = s->nopt_state,
         .pos = &s->pos, .history = &s->history, .es_best_weights = s->es_best_weights,
     };
     return checkpoint_write(path, &c, err);
@@ -44,7 +44,7 @@ static int checkpoint_readback(struct fit_state *s, int64_t step, struct dp_erro
     s->pos.epoch_loss_sum = L->acc[LOSS_ACC_LOSS];
     s->pos.epoch_metric_sum = L->acc[LOSS_ACC_METRIC];
     s->pos.epoch_rows = L->acc[LOSS_ACC_ROWS];
-    s->pos.lr = optimizer_current_lr(&s->job->fit.optimizer, s->pos.iterations);
+    s->pos.lr = optimizer_current_lr(&s->opt, s->pos.iterations);
     s->pos.train_seconds += time_now() - L->epoch_start;
     L->epoch_start = time_now();
     batch_prefetch_quiesce(&s->prefetch);

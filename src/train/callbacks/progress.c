@@ -1,5 +1,7 @@
 /* The Keras-style progress bar (or one line per epoch), with the epoch's throughput, time split
  * and GPU memory where there is a device or several ranks. */
+#include <math.h>
+
 #include "train/callbacks/callbacks.h"
 #include "dist/comm.h"
 
@@ -27,6 +29,9 @@ static int progress_epoch_end(struct fit_state *s, const double *row, struct dp_
     if (s->be->is_device || comm_world.size > 1)
         fit_epoch_figures(s, &L->prog, L->split0, (double)(L->steps - L->first_step) * (double)L->batch,
                           row[HISTORY_SECONDS]);
+    const struct job_fit *f = &s->job->fit;
+    int rate_changes = f->optimizer.schedule.kind != LR_CONSTANT || f->optimizer.decay > 0 || f->reduce_lr.enabled;
+    L->prog.lr = rate_changes ? row[HISTORY_LR] : NAN;
     progress_end(&L->prog, L->steps, row[HISTORY_LOSS], row[HISTORY_METRIC], row[HISTORY_VAL_LOSS],
                  row[HISTORY_VAL_METRIC]);
     return 0;
