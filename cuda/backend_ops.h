@@ -53,6 +53,17 @@ void cuda_maxpool_backward(float *dx, const float *dy, const int32_t *argmax, co
                            int64_t rows);
 void cuda_avgpool_forward(float *y, const float *x, const struct conv_geometry *g, int64_t rows);
 void cuda_avgpool_backward(float *dx, const float *dy, const struct conv_geometry *g, int64_t rows);
+void cuda_batchnorm_sums(double *sums, const float *x, int64_t n, int64_t c);
+void cuda_batchnorm_forward_train(float *y, float *stat, float *moving_mean, float *moving_var, const float *x,
+                                  const double *sums, double count, const float *gamma, const float *beta,
+                                  float momentum, float epsilon, int64_t n, int64_t c);
+void cuda_batchnorm_forward_infer(float *y, const float *x, const float *moving_mean, const float *moving_var,
+                                  const float *gamma, const float *beta, float epsilon, int64_t n, int64_t c);
+void cuda_batchnorm_backward_sums(double *sums, const float *dy, const float *x, const float *stat, int64_t n,
+                                  int64_t c);
+void cuda_batchnorm_param_grads(float *dgamma, float *dbeta, const double *sums, int64_t c);
+void cuda_batchnorm_backward_dx(float *dx, const float *dy, const float *x, const float *stat, const float *gamma,
+                                const double *sums, double count, int64_t n, int64_t c);
 /* Whether this build has code for the current device (asked of one of its kernels). */
 cudaError_t conv_kernel_attributes(cudaFuncAttributes *attr);
 

@@ -27,6 +27,12 @@ int nccl_comm_init(const void *id, int rank, int size, double timeout, struct dp
  * backward). Returns when NCCL has queued it. */
 void nccl_comm_allreduce_launch(float *dev, size_t n);
 
+/* In-place sum of n doubles of device memory over all ranks, in the order of the default stream:
+ * it starts when the work queued there is done, and work queued there later waits for it (the
+ * per-channel sums of synchronized BatchNormalization, between a layer's two kernels). It runs on
+ * NCCL's stream, so every NCCL operation of the communicator stays in one queue. */
+void nccl_comm_allreduce_f64_inline(double *dev, size_t n);
+
 /* After the last launch of a step: work queued on the default stream from now on waits (on the GPU)
  * for every launched sum. The host waits only for the PREVIOUS step's sums, so it stays a step ahead
  * of the GPU, and a sum that hangs (a rank died or stalls) is caught within the timeout. */

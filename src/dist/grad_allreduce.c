@@ -99,6 +99,23 @@ void grad_allreduce_finish(struct grad_allreduce *g)
 #endif
 }
 
+void grad_allreduce_sum_f64(struct grad_allreduce *g, double *buf, size_t n)
+{
+    if (g->kind == GRAD_ALLREDUCE_MPI) {
+        comm_allreduce_sum_f64(buf, n);
+    } else if (g->kind == GRAD_ALLREDUCE_MPI_STAGED) {
+        double *host = dp_malloc(n * sizeof(double), "host copy of sums");
+        g->be->download(host, buf, n * sizeof(double));
+        comm_allreduce_sum_f64(host, n);
+        g->be->upload(buf, host, n * sizeof(double));
+        free(host);
+#ifdef DPTRAIN_HAVE_NCCL
+    } else if (g->kind == GRAD_ALLREDUCE_NCCL) {
+        nccl_comm_allreduce_f64_inline(buf, n);
+#endif
+    }
+}
+
 void grad_allreduce_sync(struct grad_allreduce *g)
 {
 #ifdef DPTRAIN_HAVE_NCCL

@@ -48,6 +48,9 @@ int grad_allreduce_init(struct grad_allreduce *g, const struct backend *be, enum
 void grad_allreduce_begin(struct grad_allreduce *g, float *grads);
 void grad_allreduce_ready(struct grad_allreduce *g, size_t first);
 void grad_allreduce_finish(struct grad_allreduce *g);
+/* Sums n doubles of backend memory over the ranks now, in place (in stream order on a GPU):
+ * synchronized BatchNormalization's per-channel sums. Collective; nothing with one rank. */
+void grad_allreduce_sum_f64(struct grad_allreduce *g, double *buf, size_t n);
 /* Before the host reads device memory: waits for every sum started, with NCCL's timeout. */
 void grad_allreduce_sync(struct grad_allreduce *g);
 void grad_allreduce_free(struct grad_allreduce *g);

@@ -117,6 +117,29 @@ struct backend {
     void (*avgpool_forward)(float *y, const float *x, const struct conv_geometry *g, int64_t rows);
     void (*avgpool_backward)(float *dx, const float *dy, const struct conv_geometry *g, int64_t rows);
 
+    /* BatchNormalization over the last axis of n values of c channels, (n, c) row-major (n = rows
+     * times height times width). Sums are doubles in backend memory; `count` is how many values
+     * they are over (all ranks' when synchronized).
+     * batchnorm_sums: sums[j] = sum of x[:, j], sums[c + j] = sum of x[:, j]^2 */
+    void (*batchnorm_sums)(double *sums, const float *x, int64_t n, int64_t c);
+    /* Training: mean and (biased) variance from the sums, y = gamma (x - mean) / sqrt(var + epsilon)
+     * + beta (gamma or beta NULL: 1 or 0); stat keeps mean (c) and 1 / sqrt(var + epsilon) (c) for
+     * backward; the moving statistics move toward the batch's: m = m * momentum + b * (1 - momentum) */
+    void (*batchnorm_forward_train)(float *y, float *stat, float *moving_mean, float *moving_var, const float *x,
+                                    const double *sums, double count, const float *gamma, const float *beta,
+                                    float momentum, float epsilon, int64_t n, int64_t c);
+    /* Inference: y = gamma (x - moving_mean) / sqrt(moving_var + epsilon) + beta */
+    void (*batchnorm_forward_infer)(float *y, const float *x, const float *moving_mean, const float *moving_var,
+                                    const float *gamma, const float *beta, float epsilon, int64_t n, int64_t c);
+    /* sums[j] = sum of dy[:, j], sums[c + j] = sum of dy[:, j] * xhat[:, j] (xhat from x and stat) */
+    void (*batchnorm_backward_sums)(double *sums, const float *dy, const float *x, const float *stat, int64_t n,
+                                    int64_t c);
+    /* dbeta = sums[0..c), dgamma = sums[c..2c) (NULL: not learned), as floats */
+    void (*batchnorm_param_grads)(float *dgamma, float *dbeta, const double *sums, int64_t c);
+    /* dx = gamma / sqrt(var + eps) (dy - sums[j] / count - xhat sums[c + j] / count) */
+    void (*batchnorm_backward_dx)(float *dx, const float *dy, const float *x, const float *stat, const float *gamma,
+                                  const double *sums, double count, int64_t n, int64_t c);
+
     /* y = act(z), (rows, cols), with the activation's parameter (net/activation.h); y may alias z */
     void (*activation_forward)(float *y, const float *z, int64_t rows, int64_t cols,
                                enum activation act, float param);

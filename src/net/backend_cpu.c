@@ -242,6 +242,86 @@ static void cpu_avgpool_backward(float *dx, const float *dy, const struct conv_g
             }
 }
 
+/* BatchNormalization: channels are the last axis, so each row of c values feeds every channel
+ * once; sums in double, rows in order, so they do not depend on the thread count. */
+static void cpu_batchnorm_sums(double *sums, const float *x, int64_t n, int64_t c)
+{
+    for (int64_t j = 0; j < 2 * c; j++)
+        sums[j] = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < c; j++) {
+            const double v = x[i * c + j];
+            sums[j] += v;
+            sums[c + j] += v * v;
+        }
+}
+
+static void cpu_batchnorm_forward_train(float *y, float *stat, float *moving_mean, float *moving_var, const float *x,
+                                        const double *sums, double count, const float *gamma, const float *beta,
+                                        float momentum, float epsilon, int64_t n, int64_t c)
+{
+    for (int64_t j = 0; j < c; j++) {
+        double mean = sums[j] / count, var = sums[c + j] / count - mean * mean;
+        var = var > 0.0 ? var : 0.0;
+        stat[j] = (float)mean;
+        stat[c + j] = (float)(1.0 / sqrt(var + (double)epsilon));
+        moving_mean[j] = moving_mean[j] * momentum + (float)mean * (1.0f - momentum);
+        moving_var[j] = moving_var[j] * momentum + (float)var * (1.0f - momentum);
+    }
+#pragma omp parallel for if (n * c > CPU_PARALLEL_MIN)
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < c; j++) {
+            float v = (x[i * c + j] - stat[j]) * stat[c + j];
+            y[i * c + j] = (gamma ? gamma[j] : 1.0f) * v + (beta ? beta[j] : 0.0f);
+        }
+}
+
+static void cpu_batchnorm_forward_infer(float *y, const float *x, const float *moving_mean, const float *moving_var,
+                                        const float *gamma, const float *beta, float epsilon, int64_t n, int64_t c)
+{
+#pragma omp parallel for if (n * c > CPU_PARALLEL_MIN)
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < c; j++) {
+            float inv = 1.0f / sqrtf(moving_var[j] + epsilon);
+            y[i * c + j] = (gamma ? gamma[j] : 1.0f) * (x[i * c + j] - moving_mean[j]) * inv + (beta ? beta[j] : 0.0f);
+        }
+}
+
+static void cpu_batchnorm_backward_sums(double *sums, const float *dy, const float *x, const float *stat, int64_t n,
+                                        int64_t c)
+{
+    for (int64_t j = 0; j < 2 * c; j++)
+        sums[j] = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < c; j++) {
+            const double g = dy[i * c + j], xhat = (x[i * c + j] - stat[j]) * stat[c + j];
+            sums[j] += g;
+            sums[c + j] += g * xhat;
+        }
+}
+
+static void cpu_batchnorm_param_grads(float *dgamma, float *dbeta, const double *sums, int64_t c)
+{
+    for (int64_t j = 0; j < c; j++) {
+        if (dbeta)
+            dbeta[j] = (float)sums[j];
+        if (dgamma)
+            dgamma[j] = (float)sums[c + j];
+    }
+}
+
+static void cpu_batchnorm_backward_dx(float *dx, const float *dy, const float *x, const float *stat, const float *gamma,
+                                      const double *sums, double count, int64_t n, int64_t c)
+{
+#pragma omp parallel for if (n * c > CPU_PARALLEL_MIN)
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < c; j++) {
+            float xhat = (x[i * c + j] - stat[j]) * stat[c + j];
+            float mean_dy = (float)(sums[j] / count), mean_dy_xhat = (float)(sums[c + j] / count);
+            dx[i * c + j] = (gamma ? gamma[j] : 1.0f) * stat[c + j] * (dy[i * c + j] - mean_dy - xhat * mean_dy_xhat);
+        }
+}
+
 static void softmax_row(float *y, const float *z, int64_t cols)
 {
     float mx = z[0];
@@ -562,6 +642,12 @@ const struct backend backend_cpu = {
     .maxpool_backward = cpu_maxpool_backward,
     .avgpool_forward = cpu_avgpool_forward,
     .avgpool_backward = cpu_avgpool_backward,
+    .batchnorm_sums = cpu_batchnorm_sums,
+    .batchnorm_forward_train = cpu_batchnorm_forward_train,
+    .batchnorm_forward_infer = cpu_batchnorm_forward_infer,
+    .batchnorm_backward_sums = cpu_batchnorm_backward_sums,
+    .batchnorm_param_grads = cpu_batchnorm_param_grads,
+    .batchnorm_backward_dx = cpu_batchnorm_backward_dx,
     .activation_forward = cpu_activation_forward,
     .activation_backward = cpu_activation_backward,
     .dropout_forward = cpu_dropout_forward,

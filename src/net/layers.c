@@ -16,6 +16,7 @@ const struct layer_ops *const layer_ops_table[LAYER_KIND_COUNT] = {
     [LAYER_KIND_GLOBAL_AVGPOOL2D] = &layer_global_avgpool2d_ops,
     [LAYER_KIND_GLOBAL_MAXPOOL2D] = &layer_global_maxpool2d_ops,
     [LAYER_KIND_RESHAPE] = &layer_reshape_ops,
+    [LAYER_KIND_BATCHNORM] = &layer_batchnorm_ops,
 };
 
 const char *const layer_kind_names[LAYER_KIND_COUNT + 1] = {
@@ -24,7 +25,7 @@ const char *const layer_kind_names[LAYER_KIND_COUNT + 1] = {
     [LAYER_KIND_ACTIVATION] = "activation", [LAYER_KIND_LEAKY_RELU] = "leaky_relu", [LAYER_KIND_ELU] = "elu",
     [LAYER_KIND_AVGPOOL2D] = "average_pooling2d", [LAYER_KIND_GLOBAL_AVGPOOL2D] = "global_average_pooling2d",
     [LAYER_KIND_GLOBAL_MAXPOOL2D] = "global_max_pooling2d", [LAYER_KIND_RESHAPE] = "reshape",
-    [LAYER_KIND_COUNT] = 0,
+    [LAYER_KIND_BATCHNORM] = "batch_normalization", [LAYER_KIND_COUNT] = 0,
 };
 
 void layer_setting_int(struct layer_setting *s, const char *name, int64_t v, int count)

@@ -29,6 +29,7 @@ enum layer_kind {
     LAYER_KIND_GLOBAL_AVGPOOL2D,
     LAYER_KIND_GLOBAL_MAXPOOL2D,
     LAYER_KIND_RESHAPE,
+    LAYER_KIND_BATCHNORM,
     LAYER_KIND_COUNT
 };
 
@@ -73,10 +74,15 @@ struct layer_spec {
         struct { enum activation activation; float param; } activation; /* activation, leaky_relu, elu */
         struct { int keepdims; } global_pool2d;
         struct shape reshape;     /* target_shape, one dimension possibly -1 */
+        struct {
+            double momentum, epsilon;
+            int center, scale;    /* beta, gamma learned (else 0 and 1) */
+            int per_rank;         /* synchronized = false: each rank's own batch statistics */
+        } batchnorm;
     } u;
 };
 
-#define LAYER_MAX_PARAMS 2
+#define LAYER_MAX_PARAMS 4
 
 struct layer {
     struct layer_spec spec;
@@ -86,6 +92,8 @@ struct layer {
     int64_t in_size, out_size; /* features per sample */
 
     int nparams;                                    /* weight tensors: dense 2, others 0 */
+    int ntrainable;                                 /* the first ntrainable are learned; the rest (moving
+                                                       statistics) only saved */
     const char *param_names[LAYER_MAX_PARAMS];      /* "kernel", "bias" */
     struct shape param_shapes[LAYER_MAX_PARAMS];    /* Keras shapes: kernel (in, out), bias (out) */
     size_t param_offsets[LAYER_MAX_PARAMS];         /* floats into the arenas, 64-float aligned */
@@ -106,6 +114,8 @@ struct layer {
     float *cols;    /* conv2d: (rows * out_h * out_w, kh * kw * in_c) im2col patches */
     float *dcols;   /* conv2d: same shape, gradient of the patches */
     int32_t *argmax; /* maxpool2d: (rows, out) index of the max within the input sample */
+    float *stat;     /* batchnorm: the batch's mean and 1 / sqrt(var + epsilon) per channel */
+    double *sums;    /* batchnorm: per-channel sums (2 per channel) */
     struct conv_geometry geom; /* conv2d / maxpool2d */
     int loss_fused; /* the loss wrote dL/dz into dy (softmax/sigmoid + cross-entropy) */
     /* use_bias = false: b is zeros and db scratch, kept out of the arenas (backend memory of the
@@ -136,6 +146,11 @@ struct pass_context {
     /* Optional (bench --profile): each layer's forward and backward timed alone, the device
      * synchronized around it, and the seconds added to slot i of these arrays. */
     double *forward_seconds, *backward_seconds;
+    /* Training over several ranks: sums n doubles of backend memory over them in place, and the
+     * rows of the whole batch (synchronized BatchNormalization). NULL and 0 on one rank. */
+    void (*sum_across_ranks)(void *arg, double *buf, int64_t n);
+    void *sum_arg;
+    int64_t global_rows;
 };
 
 /* How a layer kind reads its keys from the job file: the job file's schema (job/) hands these
@@ -201,6 +216,9 @@ struct layer_ops {
     int owns_buffers;
     void (*forward)(struct layer *l, const struct pass_context *c);
     void (*backward)(struct layer *l, const struct pass_context *c);
+    /* Optional: a rank whose slice of the batch is empty still takes part in the layer's
+     * collectives (forward, then backward), so the other ranks do not wait for it. */
+    void (*collectives_without_rows)(struct layer *l, const struct pass_context *c, int backward);
 };
 
 /* Helpers for the settings functions of the kinds */
@@ -252,5 +270,6 @@ extern const struct layer_ops layer_avgpool2d_ops;
 extern const struct layer_ops layer_global_avgpool2d_ops;
 extern const struct layer_ops layer_global_maxpool2d_ops;
 extern const struct layer_ops layer_reshape_ops;
+extern const struct layer_ops layer_batchnorm_ops;
 
 #endif

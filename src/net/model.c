@@ -54,7 +54,10 @@ int model_build(struct model *m, const struct layer_spec *specs, int nspecs,
         }
         l->in_size = shape_size(&l->in_shape);
         l->out_size = shape_size(&l->out_shape);
+        l->ntrainable = -1;
         ops->declare_params(l);
+        if (l->ntrainable < 0)
+            l->ntrainable = l->nparams;
         for (int p = 0; p < l->nparams; p++) {
             l->param_offsets[p] = offset;
             size_t count = (size_t)shape_size(&l->param_shapes[p]);
@@ -155,6 +158,19 @@ void model_forward(struct model *m, const struct pass_context *c)
     }
 }
 
+void model_collectives_without_rows(struct model *m, const struct pass_context *c)
+{
+    for (int i = 0; i < m->nlayers; i++)
+        if (layer_ops_table[m->layers[i].spec.kind]->collectives_without_rows)
+            layer_ops_table[m->layers[i].spec.kind]->collectives_without_rows(&m->layers[i], c, 0);
+    for (int i = m->nlayers - 1; i >= 0; i--) {
+        if (layer_ops_table[m->layers[i].spec.kind]->collectives_without_rows)
+            layer_ops_table[m->layers[i].spec.kind]->collectives_without_rows(&m->layers[i], c, 1);
+        if (c->grads_final && m->layers[i].nparams > 0)
+            c->grads_final(c->grads_final_arg, m->layers[i].param_offsets[0]);
+    }
+}
+
 void model_backward(struct model *m, const struct pass_context *c)
 {
     for (int i = m->nlayers - 1; i >= 0; i--) {
@@ -196,10 +212,14 @@ void model_print_summary(const struct model *m, FILE *out)
         shape_format(shape, sizeof shape, &l->out_shape);
         fprintf(out, "%-*s %-22s %12lld\n", width, label, shape, (long long)count);
     }
+    size_t frozen = 0;
+    for (int i = 0; i < m->nlayers; i++)
+        for (int p = m->layers[i].ntrainable; p < m->layers[i].nparams; p++)
+            frozen += (size_t)shape_size(&m->layers[i].param_shapes[p]);
     fprintf(out, "%s\n", rule);
     fprintf(out, "Total params: %zu\n", m->nparams);
-    fprintf(out, "Trainable params: %zu\n", m->nparams);
-    fprintf(out, "Non-trainable params: 0\n");
+    fprintf(out, "Trainable params: %zu\n", m->nparams - frozen);
+    fprintf(out, "Non-trainable params: %zu\n", frozen);
 }
 
 void model_free(struct model *m)

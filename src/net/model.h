@@ -48,6 +48,10 @@ void model_set_loss(struct model *m, enum loss_kind loss);
 void model_forward(struct model *m, const struct pass_context *c);
 /* Expects the loss gradient in the last layer's dy; accumulates into grads. */
 void model_backward(struct model *m, const struct pass_context *c);
+/* A rank whose slice of the batch is empty: the collectives its layers' forward and backward would
+ * make (synchronized BatchNormalization, and grads_final after each layer with parameters), in the
+ * same order as model_forward and model_backward, so the other ranks are not left waiting. */
+void model_collectives_without_rows(struct model *m, const struct pass_context *c);
 
 void model_print_summary(const struct model *m, FILE *out);
 

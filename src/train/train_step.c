@@ -14,6 +14,12 @@ static void bucket_ready(void *arg, size_t first_offset)
     grad_allreduce_ready(arg, first_offset);
 }
 
+/* Called by synchronized BatchNormalization: per-channel sums over the ranks. */
+static void sum_across_ranks(void *arg, double *buf, int64_t n)
+{
+    grad_allreduce_sum_f64(arg, buf, (size_t)n);
+}
+
 /* Gradients of the slice [lo, hi), scaled by the global row count so that summing over ranks
  * averages. Backward writes every gradient (backend.h), so the arena is zeroed only for a slice
  * without rows. */
@@ -21,19 +27,22 @@ static void compute(struct train_step *t, const struct host_batch *hb, int64_t l
                     int64_t iteration)
 {
     struct model *m = t->m;
-    if (hi <= lo) {
-        t->be->zero(m->grads, m->arena_floats * sizeof(float));
-        /* No rows here (a batch smaller than the ranks): zero gradients, but the same buckets as
-         * every other rank, or the collectives would not match. */
-        for (int i = m->nlayers - 1; i >= 0 && t->allreduce; i--)
-            if (m->layers[i].nparams > 0)
-                grad_allreduce_ready(t->allreduce, m->layers[i].param_offsets[0]);
-        return;
-    }
     struct pass_context c = {t->be, hi - lo, 1, t->seed, (uint32_t)iteration, t->db->sample_ids, NULL, NULL};
+    if (t->allreduce && t->allreduce->kind != GRAD_ALLREDUCE_NONE) {
+        c.sum_across_ranks = sum_across_ranks;
+        c.sum_arg = t->allreduce;
+        c.global_rows = rows;
+    }
     if (t->allreduce) {
         c.grads_final = bucket_ready;
         c.grads_final_arg = t->allreduce;
+    }
+    if (hi <= lo) {
+        /* No rows here (a batch smaller than the ranks): zero gradients, but the same collectives
+         * and buckets as every other rank, in the same order, or they would not match. */
+        t->be->zero(m->grads, m->arena_floats * sizeof(float));
+        model_collectives_without_rows(m, &c);
+        return;
     }
     if (t->profile) {
         c.forward_seconds = t->profile->forward;

@@ -477,6 +477,73 @@ static void conv_and_pool(void)
     }
 }
 
+/* BatchNormalization's six operations against the CPU on random (n, c) values with a channel
+ * mean away from zero: sums, the training forward with its moving statistics, inference, the
+ * backward sums, parameter gradients and the input gradient; once with gamma and beta, once
+ * without. */
+static void compare_f64(const char *what, const double *ref, const double *dev, size_t n, double tol)
+{
+    double *got = malloc(n * sizeof(double));
+    gpu->download(got, dev, n * sizeof(double));
+    double worst = 0, scale = 1e-30;
+    for (size_t i = 0; i < n; i++)
+        scale = fmax(scale, fabs(ref[i]));
+    for (size_t i = 0; i < n; i++)
+        worst = fmax(worst, isnan(got[i]) ? INFINITY : fabs(got[i] - ref[i]) / scale);
+    printf("%-28s max relative error %.3g%s\n", what, worst, worst <= tol ? "" : "  FAIL");
+    failures += !(worst <= tol);
+    free(got);
+}
+
+static void batchnorm_ops(void)
+{
+    const int64_t n = 1000, c = 7;
+    float *x = random_host(n * c, 1, 3), *dy = random_host(n * c, -1, 1);
+    float *gamma = random_host(c, 0.5f, 1.5f), *beta = random_host(c, -0.5f, 0.5f);
+    float *mm = random_host(c, -0.2f, 0.2f), *mv = random_host(c, 0.5f, 2);
+    float *gx = to_gpu(x, n * c), *gdy = to_gpu(dy, n * c), *ggamma = to_gpu(gamma, c), *gbeta = to_gpu(beta, c);
+    for (int affine = 1; affine >= 0; affine--) {
+        float *gm = to_gpu(mm, c), *gv = to_gpu(mv, c);
+        float *cm = malloc(c * 4), *cv = malloc(c * 4);
+        memcpy(cm, mm, c * 4), memcpy(cv, mv, c * 4);
+        double *sums = malloc(2 * c * 8), *gsums = gpu->alloc(2 * c * 8, "t");
+        float *y = malloc(n * c * 4), *stat = malloc(2 * c * 4), *dx = malloc(n * c * 4), *dg = malloc(c * 4),
+              *dbt = malloc(c * 4);
+        float *gy = gpu->alloc(n * c * 4, "t"), *gstat = gpu->alloc(2 * c * 4, "t"), *gdx = gpu->alloc(n * c * 4, "t"),
+              *gdg = gpu->alloc(c * 4, "t"), *gdbt = gpu->alloc(c * 4, "t");
+        const float *cg = affine ? gamma : NULL, *cb = affine ? beta : NULL;
+        const float *dg_g = affine ? ggamma : NULL, *dg_b = affine ? gbeta : NULL;
+        cpu->batchnorm_sums(sums, x, n, c);
+        gpu->batchnorm_sums(gsums, gx, n, c);
+        compare_f64("batchnorm sums", sums, gsums, 2 * c, 1e-12);
+        cpu->batchnorm_forward_train(y, stat, cm, cv, x, sums, (double)n, cg, cb, 0.9f, 1e-3f, n, c);
+        gpu->batchnorm_forward_train(gy, gstat, gm, gv, gx, gsums, (double)n, dg_g, dg_b, 0.9f, 1e-3f, n, c);
+        compare("batchnorm forward (training)", y, gy, n * c, 1e-6);
+        compare("batchnorm batch statistics", stat, gstat, 2 * c, 1e-6);
+        compare("batchnorm moving mean", cm, gm, c, 1e-6);
+        compare("batchnorm moving variance", cv, gv, c, 1e-6);
+        cpu->batchnorm_forward_infer(y, x, cm, cv, cg, cb, 1e-3f, n, c);
+        gpu->batchnorm_forward_infer(gy, gx, gm, gv, dg_g, dg_b, 1e-3f, n, c);
+        compare("batchnorm forward (inference)", y, gy, n * c, 1e-6);
+        cpu->batchnorm_backward_sums(sums, dy, x, stat, n, c);
+        gpu->batchnorm_backward_sums(gsums, gdy, gx, gstat, n, c);
+        compare_f64("batchnorm backward sums", sums, gsums, 2 * c, 1e-6);
+        fill_stale(gdg, c), fill_stale(gdbt, c);
+        cpu->batchnorm_param_grads(dg, dbt, sums, c);
+        gpu->batchnorm_param_grads(gdg, gdbt, gsums, c);
+        compare("batchnorm dgamma", dg, gdg, c, 1e-6);
+        compare("batchnorm dbeta", dbt, gdbt, c, 1e-6);
+        cpu->batchnorm_backward_dx(dx, dy, x, stat, cg, sums, (double)n, n, c);
+        gpu->batchnorm_backward_dx(gdx, gdy, gx, gstat, dg_g, gsums, (double)n, n, c);
+        compare(affine ? "batchnorm dx" : "batchnorm dx (no gamma)", dx, gdx, n * c, 1e-5);
+        free(cm), free(cv), free(sums), free(y), free(stat), free(dx), free(dg), free(dbt);
+        gpu->free(gm), gpu->free(gv), gpu->free(gsums), gpu->free(gy), gpu->free(gstat), gpu->free(gdx);
+        gpu->free(gdg), gpu->free(gdbt);
+    }
+    free(x), free(dy), free(gamma), free(beta), free(mm), free(mv);
+    gpu->free(gx), gpu->free(gdy), gpu->free(ggamma), gpu->free(gbeta);
+}
+
 int main(void)
 {
     fast_division_exact();
@@ -592,6 +659,7 @@ int main(void)
         gpu->free(gw2); gpu->free(gs0); gpu->free(gs1);
     }
     conv_and_pool();
+    batchnorm_ops();
     losses_and_metrics();
     relu_gradient_fused();
     graph_replay_reads_step_scalars();

@@ -4,7 +4,7 @@
 #pragma once
 #include "cuda_runtime.h"
 typedef enum { ncclSuccess = 0, ncclInvalidUsage = 5, ncclInProgress = 7 } ncclResult_t;
-typedef enum { ncclFloat32 = 7 } ncclDataType_t;
+typedef enum { ncclFloat32 = 7, ncclFloat64 = 8 } ncclDataType_t;
 typedef enum { ncclSum = 0 } ncclRedOp_t;
 typedef struct { char internal[128]; } ncclUniqueId;
 typedef struct { int blocking; } ncclConfig_t;
@@ -21,13 +21,15 @@ inline ncclResult_t ncclCommInitRankConfig(ncclComm_t *c, int size, ncclUniqueId
     return ncclSuccess;
 }
 inline ncclResult_t ncclCommGetAsyncError(ncclComm_t, ncclResult_t *r) { *r = ncclSuccess; return ncclSuccess; }
-inline ncclResult_t ncclAllReduce(const void *send, void *recv, size_t n, ncclDataType_t, ncclRedOp_t, ncclComm_t, cudaStream_t s)
+inline ncclResult_t ncclAllReduce(const void *send, void *recv, size_t n, ncclDataType_t type, ncclRedOp_t, ncclComm_t,
+                                  cudaStream_t s)
 {
-    emu_check_device(send, n * sizeof(float), "ncclAllReduce send buffer", false);
-    emu_check_device(recv, n * sizeof(float), "ncclAllReduce receive buffer", false);
+    size_t bytes = n * (type == ncclFloat64 ? sizeof(double) : sizeof(float));
+    emu_check_device(send, bytes, "ncclAllReduce send buffer", false);
+    emu_check_device(recv, bytes, "ncclAllReduce receive buffer", false);
     emu_enqueue_allreduce(s, [=] {
         if (send != recv)
-            memcpy(recv, send, n * sizeof(float));
+            memcpy(recv, send, bytes);
     });
     return ncclSuccess;
 }

@@ -196,6 +196,22 @@ static double ref_loss(const struct model *m, const double *params, const double
                     }
                 }
             }
+        } else if (l->spec.kind == LAYER_KIND_BATCHNORM) {
+            /* training mode: the batch's statistics per channel, over rows (and height, width) */
+            int64_t ch = l->out_shape.dims[l->out_shape.rank - 1], n = rows * width / ch;
+            int p = 0;
+            const double *gamma = l->spec.u.batchnorm.scale ? params + l->param_offsets[p++] : NULL;
+            const double *beta = l->spec.u.batchnorm.center ? params + l->param_offsets[p++] : NULL;
+            for (int64_t j = 0; j < ch; j++) {
+                double mean = 0, var = 0;
+                for (int64_t i = 0; i < n; i++)
+                    mean += cur[i * ch + j] / (double)n;
+                for (int64_t i = 0; i < n; i++)
+                    var += (cur[i * ch + j] - mean) * (cur[i * ch + j] - mean) / (double)n;
+                for (int64_t i = 0; i < n; i++)
+                    next[i * ch + j] = (gamma ? gamma[j] : 1) * (cur[i * ch + j] - mean) /
+                                       sqrt(var + l->spec.u.batchnorm.epsilon) + (beta ? beta[j] : 0);
+            }
         } else if (l->spec.kind == LAYER_KIND_DROPOUT) {
             double scale = 1 / (1 - l->spec.u.dropout.rate);
             for (int64_t e = 0; e < rows * width; e++)
@@ -249,11 +265,19 @@ static void check_case(const struct grad_case *gc)
     model_set_loss(&m, gc->loss);
     model_allocate(&m, be, rows);
     model_init_weights(&m, test_seed());
-    /* Random biases too, so bias gradients are not checked at a special point. */
-    for (int i = 0; i < m.nlayers; i++)
-        if (m.layers[i].nparams > 1)
-            for (int64_t j = 0; j < m.layers[i].out_size; j++)
-                m.layers[i].b[j] = (float)(urand() - 0.5);
+    /* Random biases too, so bias gradients are not checked at a special point; BatchNormalization's
+     * gamma and beta likewise. */
+    for (int i = 0; i < m.nlayers; i++) {
+        struct layer *l = &m.layers[i];
+        if (l->spec.kind == LAYER_KIND_BATCHNORM) {
+            for (int p = 0; p < l->ntrainable; p++)
+                for (int64_t j = 0; j < shape_size(&l->param_shapes[p]); j++)
+                    m.params[l->param_offsets[p] + (size_t)j] = (float)(urand() + (p == 0 && l->spec.u.batchnorm.scale ? 0.5 : -0.5));
+        } else if (l->nparams > 1) {
+            for (int64_t j = 0; j < l->out_size; j++)
+                l->b[j] = (float)(urand() - 0.5);
+        }
+    }
     int64_t k = m.output_size;
     double *x = malloc(sizeof(double) * (size_t)(rows * m.input_size));
     for (int64_t i = 0; i < rows * m.input_size; i++) {
@@ -357,6 +381,7 @@ static void check_case(const struct grad_case *gc)
 #define AVGPOOL(ph, pw, sh, sw, same_) {.kind = LAYER_KIND_AVGPOOL2D, .line = 1, .u.pool2d = {{ph, pw}, {sh, sw}, same_}}
 #define GLOBAL(kind_, keep) {.kind = LAYER_KIND_GLOBAL_##kind_, .line = 1, .u.global_pool2d = {keep}}
 #define RESHAPE(...) {.kind = LAYER_KIND_RESHAPE, .line = 1, .u.reshape = __VA_ARGS__}
+#define BN(center_, scale_) {.kind = LAYER_KIND_BATCHNORM, .line = 1, .u.batchnorm = {0.99, 1e-3, center_, scale_, 0}}
 
 static const struct grad_case cases[] = {
     {"linear+mse", {DENSE(4, LINEAR), DENSE(3, LINEAR)}, 2, {1, {6}}, LOSS_MSE, 0},
@@ -408,6 +433,12 @@ static const struct grad_case cases[] = {
      4, {3, {4, 5, 3}}, LOSS_MSE, 0},
     {"reshape", {DENSE(12, TANH), RESHAPE({3, {2, -1, 3}}), CONV(2, 2, 1, 1, 1, 0, SIGMOID), FLATTEN, DENSE(2, LINEAR)},
      5, {1, {5}}, LOSS_MSE, 0},
+    {"batch normalization after dense", {DENSE_NB(6, LINEAR), BN(1, 1), ACT(ACTIVATION, GELU, 0), DENSE(3, LINEAR)}, 4,
+     {1, {4}}, LOSS_MSE, 0},
+    {"batch normalization after conv2d, no scale", {CONV_NB(3, 2, 2, 1, 1, 0, LINEAR), BN(1, 0), ACT(ACTIVATION, RELU, 0),
+     FLATTEN, DENSE(3, SOFTMAX)}, 5, {3, {3, 4, 2}}, LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, 1},
+    {"batch normalization, no center, twice", {DENSE(5, TANH), BN(0, 1), DENSE(4, LINEAR), BN(1, 1), DENSE(2, LINEAR)}, 5,
+     {1, {3}}, LOSS_MSE, 0},
     {"use_bias = false", {CONV_NB(3, 2, 2, 1, 1, 0, TANH), FLATTEN, DENSE_NB(4, RELU), DENSE(2, LINEAR)}, 4,
      {3, {4, 4, 2}}, LOSS_MSE, 0},
     {"cancer_mlp shape", {DENSE(30, RELU), DROPOUT(0.5), DENSE(60, RELU), DROPOUT(0.5), DENSE(2, SOFTMAX)}, 5,
