@@ -255,6 +255,12 @@ static void print_header(const struct fit_state *s)
     printf("Backend: %s (%s), %d thread%s; optimizer %s (lr %g); loss %s; run dir %s\n", s->be->name, s->precision,
            threads, threads == 1 ? "" : "s", optimizer_names[f->optimizer.kind], f->optimizer.lr, loss_names[f->loss],
            s->o->run_dir);
+    for (int i = 0; i < s->model.nlayers; i++) {
+        const struct layer *l = &s->model.layers[i];
+        if (l->spec.kind == LAYER_KIND_BATCHNORM && l->spec.u.batchnorm.per_rank)
+            printf("Note: %s (%s:%d) has synchronized = false: its batch statistics are each rank's own, so "
+                   "results depend on the number of ranks\n", l->name, s->job->path, l->spec.line);
+    }
     fflush(stdout);
 }
 

@@ -56,14 +56,15 @@ diff <(cut -d, -f1-5 straight/history.csv) <(cut -d, -f1-5 term/history.csv) >/d
 ls term/last-e*.h5 >/dev/null 2>&1 && [ "$(ls term/last-e*.h5 | wc -l)" -le 2 ] && pass "keep = 2 older checkpoints" ||
   fail "kept checkpoints: $(ls term)"
 
-# 1b. A cosine schedule with warm-up, and ReduceLROnPlateau firing (min_delta so large that every
-# second epoch reduces the rate): stopped mid-epoch and resumed, bit-identical to a straight run,
-# with the same rates in history.csv.
+# 1b. BatchNormalization with a cosine schedule with warm-up, and with ReduceLROnPlateau firing
+# (min_delta so large that every second epoch reduces the rate): stopped mid-epoch and resumed,
+# bit-identical to a straight run (weights and moving statistics), the same rates in history.csv.
 cat >rates.cfg <<'CFG'
 name = "rates";
 data = { file = "r.h5"; validation_split = 0.2; normalize = "standard"; shuffle = true; };
-model = ( { type = "dense"; units = 32; activation = "gelu"; }, { type = "dense"; units = 16; activation = "elu"; },
-          { type = "dense"; units = 1; } );
+model = ( { type = "dense"; units = 32; activation = "gelu"; }, { type = "batch_normalization"; },
+          { type = "dense"; units = 16; activation = "elu"; use_bias = false; },
+          { type = "batch_normalization"; center = false; momentum = 0.9; }, { type = "dense"; units = 1; } );
 fit = { epochs = 6; batch_size = 128; loss = "mse"; seed = 5; optimizer = { name = "adam"; learning_rate = 0.01; };
         reduce_lr_on_plateau = { monitor = "val_loss"; factor = 0.5; patience = 1; min_delta = 10.0; }; };
 CFG
@@ -76,12 +77,13 @@ for kind in plateau cosine; do
   "$DPTRAIN" fit $cfg --run-dir "${kind}_straight" --progress lines >"${kind}_straight.log" 2>&1 ||
     fail "$kind: straight run: $(tail -2 "${kind}_straight.log")"
   stop_and_resume "${kind}_stop" 290 $cfg
-  layers=(dense dense_1 dense_2)
+  layers=(dense dense_1 dense_2 batch_normalization batch_normalization_1)
   same_weights "${kind}_straight/last.h5" "${kind}_stop/last.h5" && pass "$kind: SIGTERM + resume: bit-identical final weights" ||
     fail "$kind: SIGTERM + resume: final weights differ"
   diff <(cut -d, -f1-3,5 "${kind}_straight/history.csv") <(cut -d, -f1-3,5 "${kind}_stop/history.csv") >/dev/null &&
     pass "$kind: the same losses and rates in history.csv" || fail "$kind: history differs after resume"
 done
+layers=(dense dense_1 dense_2) # the other sections' model
 rates=$(cut -d, -f5 plateau_straight/history.csv | tail -n +2 | sort -u | wc -l)
 fired=$(grep -c "ReduceLROnPlateau reducing learning rate" plateau_straight.log)
 [ "$fired" -ge 2 ] && [ "$rates" -ge 3 ] && grep -q "ReduceLROnPlateau" plateau_stop-resumed.log &&
