@@ -535,35 +535,44 @@ static void cpu_loss_forward_backward(double *acc, float *dz, const float *z, co
     acc[LOSS_ACC_ROWS] += (double)rows;
 }
 
+/* Keras 3's order: the gradient clipped, the weight decayed, then the update */
+static inline float clipped(float g, float clipvalue)
+{
+    return clipvalue > 0.0f ? fminf(fmaxf(g, -clipvalue), clipvalue) : g;
+}
+
 static void cpu_optimizer_step(float *w, const float *g, float *s0, float *s1, size_t n,
                                struct optimizer_step_params p)
 {
-    const float lr = p.lr;
+    const float lr = p.lr, decay = p.decay, cv = p.clipvalue;
     switch (p.kind) {
     case OPTIMIZER_SGD:
         if (p.momentum > 0.0f) {
             const float mu = p.momentum;
 #pragma omp parallel for if (n > CPU_PARALLEL_MIN)
             for (size_t i = 0; i < n; i++) {
-                float v = mu * s0[i] - lr * g[i];
+                const float gi = clipped(g[i], cv), wi = w[i] - w[i] * decay;
+                float v = mu * s0[i] - lr * gi;
                 s0[i] = v;
-                w[i] += p.nesterov ? mu * v - lr * g[i] : v;
+                w[i] = wi + (p.nesterov ? mu * v - lr * gi : v);
             }
         } else {
 #pragma omp parallel for if (n > CPU_PARALLEL_MIN)
             for (size_t i = 0; i < n; i++)
-                w[i] -= lr * g[i];
+                w[i] = (w[i] - w[i] * decay) - lr * clipped(g[i], cv);
         }
         break;
-    case OPTIMIZER_ADAM: {
+    case OPTIMIZER_ADAM:
+    case OPTIMIZER_ADAMW: {
         const float b1 = p.beta1, b2 = p.beta2, eps = p.epsilon;
 #pragma omp parallel for if (n > CPU_PARALLEL_MIN)
         for (size_t i = 0; i < n; i++) {
-            float m = b1 * s0[i] + (1.0f - b1) * g[i];
-            float v = b2 * s1[i] + (1.0f - b2) * g[i] * g[i];
+            const float gi = clipped(g[i], cv);
+            float m = b1 * s0[i] + (1.0f - b1) * gi;
+            float v = b2 * s1[i] + (1.0f - b2) * gi * gi;
             s0[i] = m;
             s1[i] = v;
-            w[i] -= lr * m / (sqrtf(v) + eps);
+            w[i] = (w[i] - w[i] * decay) - lr * m / (sqrtf(v) + eps);
         }
         break;
     }
@@ -571,9 +580,21 @@ static void cpu_optimizer_step(float *w, const float *g, float *s0, float *s1, s
         const float rho = p.rho, eps = p.epsilon;
 #pragma omp parallel for if (n > CPU_PARALLEL_MIN)
         for (size_t i = 0; i < n; i++) {
-            float v = rho * s0[i] + (1.0f - rho) * g[i] * g[i];
+            const float gi = clipped(g[i], cv);
+            float v = rho * s0[i] + (1.0f - rho) * gi * gi;
             s0[i] = v;
-            w[i] -= lr * g[i] / sqrtf(v + eps);
+            w[i] = (w[i] - w[i] * decay) - lr * gi / sqrtf(v + eps);
+        }
+        break;
+    }
+    case OPTIMIZER_ADAGRAD: {
+        const float eps = p.epsilon;
+#pragma omp parallel for if (n > CPU_PARALLEL_MIN)
+        for (size_t i = 0; i < n; i++) {
+            const float gi = clipped(g[i], cv);
+            float a = s0[i] + gi * gi;
+            s0[i] = a;
+            w[i] = (w[i] - w[i] * decay) - lr * gi / sqrtf(a + eps);
         }
         break;
     }

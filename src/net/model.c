@@ -11,6 +11,28 @@
 
 static size_t align_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
+/* Runs of the arena between the tensors that are not learned; padding goes with the run it ends. */
+static void find_trainable_runs(struct model *m)
+{
+    m->trainable_runs = dp_calloc((size_t)(m->nlayers * LAYER_MAX_PARAMS + 1), sizeof *m->trainable_runs, "arena runs");
+    size_t start = 0;
+    int open = 1;
+    for (int i = 0; i < m->nlayers; i++)
+        for (int p = 0; p < m->layers[i].nparams; p++) {
+            size_t at = m->layers[i].param_offsets[p];
+            if (p < m->layers[i].ntrainable) {
+                if (!open)
+                    start = at, open = 1;
+            } else {
+                if (open && at > start)
+                    m->trainable_runs[m->ntrainable_runs++] = (struct arena_run){start, at - start};
+                open = 0;
+            }
+        }
+    if (open)
+        m->trainable_runs[m->ntrainable_runs++] = (struct arena_run){start, m->arena_floats - start};
+}
+
 int model_build(struct model *m, const struct layer_spec *specs, int nspecs,
                 const struct shape *input_shape, const char *file, struct dp_error *err)
 {
@@ -73,6 +95,7 @@ int model_build(struct model *m, const struct layer_spec *specs, int nspecs,
                             "model's outputs)", file, line);
     }
     m->arena_floats = offset ? offset : ARENA_ALIGN_FLOATS;
+    find_trainable_runs(m);
     m->output_size = m->layers[nspecs - 1].out_size;
     return 0;
 }
@@ -247,5 +270,6 @@ void model_free(struct model *m)
         m->be->free(m->input);
     }
     free(m->layers);
+    free(m->trainable_runs);
     memset(m, 0, sizeof *m);
 }

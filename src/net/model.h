@@ -21,7 +21,11 @@ struct model {
     int64_t output_size; /* units of the last layer */
 
     size_t arena_floats; /* arena length, padding included */
-    size_t nparams;      /* trainable parameters (no padding) */
+    size_t nparams;      /* parameters (no padding), the moving statistics included */
+    /* The runs of the arena the optimizer updates: all of it, except the tensors that are saved
+     * but not learned (BatchNormalization's moving statistics) */
+    struct arena_run { size_t offset, floats; } *trainable_runs;
+    int ntrainable_runs;
     float *params;       /* (arena_floats) backend memory */
     float *grads;        /* (arena_floats) backend memory */
 

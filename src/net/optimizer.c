@@ -4,7 +4,7 @@
 
 const char *const optimizer_names[OPTIMIZER_COUNT + 1] = {
     [OPTIMIZER_SGD] = "sgd", [OPTIMIZER_ADAM] = "adam", [OPTIMIZER_RMSPROP] = "rmsprop",
-    [OPTIMIZER_COUNT] = 0,
+    [OPTIMIZER_ADAMW] = "adamw", [OPTIMIZER_ADAGRAD] = "adagrad", [OPTIMIZER_COUNT] = 0,
 };
 
 void optimizer_config_defaults(struct optimizer_config *c, enum optimizer_kind kind)
@@ -18,6 +18,9 @@ void optimizer_config_defaults(struct optimizer_config *c, enum optimizer_kind k
     c->beta2 = 0.999;
     c->epsilon = 1e-7;
     c->rho = 0.9;
+    c->initial_accumulator_value = 0.1;
+    c->weight_decay = kind == OPTIMIZER_ADAMW ? 0.004 : 0.0;
+    c->clipvalue = 0.0;
     c->schedule.kind = LR_CONSTANT;
 }
 
@@ -25,10 +28,17 @@ int optimizer_state_arrays(const struct optimizer_config *c)
 {
     switch (c->kind) {
     case OPTIMIZER_SGD: return c->momentum > 0.0 ? 1 : 0;
-    case OPTIMIZER_ADAM: return 2;
-    case OPTIMIZER_RMSPROP: return 1;
+    case OPTIMIZER_ADAM:
+    case OPTIMIZER_ADAMW: return 2;
+    case OPTIMIZER_RMSPROP:
+    case OPTIMIZER_ADAGRAD: return 1;
     default: return 0;
     }
+}
+
+float optimizer_state_initial(const struct optimizer_config *c, int i)
+{
+    return c->kind == OPTIMIZER_ADAGRAD && i == 0 ? (float)c->initial_accumulator_value : 0.0f;
 }
 
 double optimizer_current_lr(const struct optimizer_config *c, int64_t iterations)
@@ -49,11 +59,13 @@ void optimizer_step_params_make(struct optimizer_step_params *p, const struct op
     p->beta2 = (float)c->beta2;
     p->epsilon = (float)c->epsilon;
     p->rho = (float)c->rho;
-    if (c->kind == OPTIMIZER_ADAM) {
+    double lr = optimizer_current_lr(c, iterations);
+    if (c->kind == OPTIMIZER_ADAM || c->kind == OPTIMIZER_ADAMW) {
         double t = (double)iterations + 1.0;
-        double lr = lr_schedule_at(&c->schedule, c->lr, iterations);
         p->lr = (float)(lr * sqrt(1.0 - pow(c->beta2, t)) / (1.0 - pow(c->beta1, t)));
     } else {
-        p->lr = (float)optimizer_current_lr(c, iterations);
+        p->lr = (float)lr;
     }
+    p->decay = (float)(c->weight_decay * lr);
+    p->clipvalue = (float)c->clipvalue;
 }

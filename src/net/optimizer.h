@@ -7,6 +7,12 @@
  *   adam     m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  t = iterations + 1
  *            w -= lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + epsilon)
  *   rmsprop  v = rho v + (1-rho) g^2;  w -= lr * g / sqrt(v + epsilon)   (momentum 0)
+ *   adamw    adam with weight_decay 0.004 by default
+ *   adagrad  a += g^2 (a starts at initial_accumulator_value);  w -= lr * g / sqrt(a + epsilon)
+ * Keras 3's extras, on every optimizer: clipvalue clips each gradient to [-clipvalue, clipvalue]
+ * first; weight_decay (decoupled) takes w -= w * weight_decay * lr (lr the rate in force, before
+ * Adam's bias correction) before the update. Only trainable weights are updated: the model hands
+ * the optimizer the runs of the arena that hold them (not BatchNormalization's moving statistics).
  * `iterations` counts the updates already applied (Keras' optimizer.iterations). With a schedule
  * (net/lr_schedule.h), lr is the schedule's rate at `iterations`. */
 #ifndef DPTRAIN_OPTIMIZER_H
@@ -17,7 +23,8 @@
 
 #include "net/lr_schedule.h"
 
-enum optimizer_kind { OPTIMIZER_SGD, OPTIMIZER_ADAM, OPTIMIZER_RMSPROP, OPTIMIZER_COUNT };
+enum optimizer_kind { OPTIMIZER_SGD, OPTIMIZER_ADAM, OPTIMIZER_RMSPROP, OPTIMIZER_ADAMW, OPTIMIZER_ADAGRAD,
+                      OPTIMIZER_COUNT };
 extern const char *const optimizer_names[OPTIMIZER_COUNT + 1];
 
 struct optimizer_config {
@@ -28,6 +35,8 @@ struct optimizer_config {
     double decay;    /* sgd, time-based */
     double beta1, beta2, epsilon; /* adam (epsilon also rmsprop) */
     double rho;      /* rmsprop */
+    double initial_accumulator_value; /* adagrad */
+    double weight_decay, clipvalue;   /* every optimizer; 0: none */
     struct lr_schedule schedule; /* learning_rate as a schedule (LR_CONSTANT: lr) */
 };
 
@@ -35,8 +44,10 @@ struct optimizer_config {
 void optimizer_config_defaults(struct optimizer_config *c, enum optimizer_kind kind);
 
 /* Number of state arrays of n floats each (same layout as the parameters): sgd 1 (velocity, when
- * momentum > 0, else 0), adam 2 (m, v), rmsprop 1. */
+ * momentum > 0, else 0), adam and adamw 2 (m, v), rmsprop 1, adagrad 1 (the accumulator). */
 int optimizer_state_arrays(const struct optimizer_config *c);
+/* What state array i holds at the start (adagrad's accumulator: initial_accumulator_value) */
+float optimizer_state_initial(const struct optimizer_config *c, int i);
 
 /* The scalars one step needs, computed on the host in double (so every backend agrees). */
 struct optimizer_step_params {
@@ -45,6 +56,8 @@ struct optimizer_step_params {
     float momentum;
     int nesterov;
     float beta1, beta2, epsilon, rho;
+    float decay;     /* weight_decay * lr: w -= w * decay before the update (0: none) */
+    float clipvalue; /* gradients clipped to [-clipvalue, clipvalue] first (0: none) */
 };
 
 void optimizer_step_params_make(struct optimizer_step_params *p, const struct optimizer_config *c,

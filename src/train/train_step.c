@@ -62,7 +62,11 @@ static void update(struct train_step *t, const struct optimizer_step_params *sp)
 {
     struct model *m = t->m;
     double t0 = profile_clock(t);
-    t->be->optimizer_step(m->params, m->grads, t->opt_state[0], t->opt_state[1], m->arena_floats, *sp);
+    for (int r = 0; r < m->ntrainable_runs; r++) {
+        size_t at = m->trainable_runs[r].offset;
+        t->be->optimizer_step(m->params + at, m->grads + at, t->opt_state[0] ? t->opt_state[0] + at : NULL,
+                              t->opt_state[1] ? t->opt_state[1] + at : NULL, m->trainable_runs[r].floats, *sp);
+    }
     if (t->profile)
         t->profile->optimizer += profile_clock(t) - t0;
 }

@@ -136,8 +136,17 @@ static int setup_model(struct fit_state *s, const struct job *job, const char *r
         return -1;
     model_init_weights(&s->model, job->fit.seed);
     s->nopt_state = optimizer_state_arrays(&job->fit.optimizer);
-    for (int i = 0; i < s->nopt_state; i++)
+    for (int i = 0; i < s->nopt_state; i++) {
         s->opt_state[i] = s->be->alloc(s->model.arena_floats * sizeof(float), "optimizer state");
+        float start = optimizer_state_initial(&job->fit.optimizer, i);
+        if (start != 0.0f) { /* adagrad's accumulator (a resume overwrites it) */
+            float *host = dp_malloc(s->model.arena_floats * sizeof(float), "optimizer state");
+            for (size_t j = 0; j < s->model.arena_floats; j++)
+                host[j] = start;
+            s->be->upload(s->opt_state[i], host, s->model.arena_floats * sizeof(float));
+            free(host);
+        }
+    }
     normalizer_init_none(&s->norm, s->src.x_cols);
     if (resume_path)
         return fit_restore(s, resume_path, err);

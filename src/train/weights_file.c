@@ -11,8 +11,10 @@
 #include "base/h5io.h"
 
 static const char *const opt_state_names[2][OPTIMIZER_COUNT] = {
-    {[OPTIMIZER_SGD] = "velocity", [OPTIMIZER_ADAM] = "m", [OPTIMIZER_RMSPROP] = "velocity"},
-    {[OPTIMIZER_SGD] = "", [OPTIMIZER_ADAM] = "v", [OPTIMIZER_RMSPROP] = ""},
+    {[OPTIMIZER_SGD] = "velocity", [OPTIMIZER_ADAM] = "m", [OPTIMIZER_RMSPROP] = "velocity", [OPTIMIZER_ADAMW] = "m",
+     [OPTIMIZER_ADAGRAD] = "accumulator"},
+    {[OPTIMIZER_SGD] = "", [OPTIMIZER_ADAM] = "v", [OPTIMIZER_RMSPROP] = "", [OPTIMIZER_ADAMW] = "v",
+     [OPTIMIZER_ADAGRAD] = ""},
 };
 
 /* Writes one arena-layout array as Keras-shaped datasets under loc: <layer>/<layer>/<weight>:0 */

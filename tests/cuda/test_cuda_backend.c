@@ -645,6 +645,8 @@ int main(void)
         optimizer_config_defaults(&oc, (enum optimizer_kind)k);
         oc.momentum = k == OPTIMIZER_SGD ? 0.9 : 0.0;
         oc.nesterov = k == OPTIMIZER_SGD;
+        oc.weight_decay = k == OPTIMIZER_ADAMW ? oc.weight_decay : 0.01; /* Keras 3's extras on every kind */
+        oc.clipvalue = 0.05;
         struct optimizer_step_params p;
         optimizer_step_params_make(&p, &oc, 3);
         float *w2 = malloc(in * out * 4), *s0 = random_host(in * out, 0, 1), *s1 = random_host(in * out, 0, 1);

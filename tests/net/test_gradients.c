@@ -579,6 +579,39 @@ START_TEST(initializers_match_keras)
 }
 END_TEST
 
+/* The optimizer's runs of the arena cover every learned tensor and none of BatchNormalization's
+ * moving statistics (weight decay must not shrink them); without BatchNormalization, one run over
+ * the whole arena. */
+START_TEST(optimizer_runs_skip_moving_statistics)
+{
+    struct layer_spec plain[2] = {DENSE(5, RELU), DENSE(2, LINEAR)};
+    struct layer_spec with_bn[5] = {DENSE(5, LINEAR), BN(1, 1), DENSE(4, LINEAR), BN(0, 1), DENSE(2, LINEAR)};
+    struct shape in = {1, {3}};
+    struct model m;
+    struct dp_error err;
+    ck_assert(model_build(&m, plain, 2, &in, "test", &err) == 0);
+    ck_assert(m.ntrainable_runs == 1 && m.trainable_runs[0].offset == 0 && m.trainable_runs[0].floats == m.arena_floats);
+    model_free(&m);
+    ck_assert(model_build(&m, with_bn, 5, &in, "test", &err) == 0);
+    for (int i = 0; i < m.nlayers; i++)
+        for (int p = 0; p < m.layers[i].nparams; p++) {
+            size_t lo = m.layers[i].param_offsets[p], hi = lo + (size_t)shape_size(&m.layers[i].param_shapes[p]);
+            int covered = 0;
+            for (int r = 0; r < m.ntrainable_runs; r++) {
+                size_t a = m.trainable_runs[r].offset, b = a + m.trainable_runs[r].floats;
+                covered |= lo < b && a < hi;
+                if (p < m.layers[i].ntrainable)
+                    ck_assert(!(lo < b && a < hi) || (a <= lo && hi <= b));
+            }
+            ck_assert_msg(covered == (p < m.layers[i].ntrainable), "%s/%s: covered %d", m.layers[i].name,
+                          m.layers[i].param_names[p], covered);
+        }
+    ck_assert_int_eq(m.layers[1].ntrainable, 2);
+    ck_assert_int_eq(m.layers[3].ntrainable, 1);
+    model_free(&m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("gradients");
@@ -588,6 +621,7 @@ int main(void)
     tcase_add_test(tc, dropout_mask_keyed_by_sample);
     tcase_add_test(tc, glorot_uniform_init);
     tcase_add_test(tc, initializers_match_keras);
+    tcase_add_test(tc, optimizer_runs_skip_moving_statistics);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

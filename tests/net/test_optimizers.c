@@ -144,6 +144,73 @@ START_TEST(decayed_learning_rate_reported)
 }
 END_TEST
 
+/* AdamW, Adagrad, weight decay on SGD and clipvalue: fresh random weights and gradients (some
+ * beyond the clip), four steps under a schedule, against a double reference of Keras 3's order:
+ * clip, decay by weight_decay * lr (the scheduled rate, before Adam's bias correction), update. */
+static void check_keras3_extras(enum optimizer_kind kind, double weight_decay, double clipvalue)
+{
+    enum { N = 50, STEPS = 4 };
+    struct optimizer_config c;
+    optimizer_config_defaults(&c, kind);
+    c.weight_decay = weight_decay;
+    c.clipvalue = clipvalue;
+    c.schedule = (struct lr_schedule){.kind = LR_EXPONENTIAL_DECAY, .initial_learning_rate = 0.05, .decay_steps = 2,
+                                      .decay_rate = 0.5};
+    float w[N], g[STEPS][N], s0[N], s1[N] = {0};
+    double rw[N], ra[N], rm[N] = {0};
+    rng_uniform_fill(w, N, test_seed(), RNG_DOMAIN_INIT, 21, 0);
+    for (int i = 0; i < N; i++) {
+        w[i] = 4 * w[i] - 2;
+        rw[i] = w[i];
+        s0[i] = optimizer_state_initial(&c, 0);
+        ra[i] = kind == OPTIMIZER_ADAGRAD ? c.initial_accumulator_value : 0;
+    }
+    for (int it = 0; it < STEPS; it++) {
+        rng_uniform_fill(g[it], N, test_seed(), RNG_DOMAIN_INIT, 22 + it, 0);
+        for (int i = 0; i < N; i++)
+            g[it][i] = (g[it][i] - 0.5f) * 2;
+    }
+    for (int it = 0; it < STEPS; it++) {
+        struct optimizer_step_params p;
+        optimizer_step_params_make(&p, &c, it);
+        backend_cpu.optimizer_step(w, g[it], s0, s1, N, p);
+        double lr = 0.05 * pow(0.5, it / 2.0), t = it + 1;
+        for (int i = 0; i < N; i++) {
+            double gi = clipvalue > 0 ? fmin(fmax(g[it][i], -clipvalue), clipvalue) : g[it][i];
+            rw[i] -= rw[i] * weight_decay * lr;
+            if (kind == OPTIMIZER_ADAMW) {
+                double alpha = lr * sqrt(1 - pow(c.beta2, t)) / (1 - pow(c.beta1, t));
+                rm[i] += (gi - rm[i]) * (1 - c.beta1);
+                ra[i] += (gi * gi - ra[i]) * (1 - c.beta2);
+                rw[i] -= alpha * rm[i] / (sqrt(ra[i]) + c.epsilon);
+            } else if (kind == OPTIMIZER_ADAGRAD) {
+                ra[i] += gi * gi;
+                rw[i] -= lr * gi / sqrt(ra[i] + c.epsilon);
+            } else {
+                rw[i] -= lr * gi;
+            }
+        }
+    }
+    for (int i = 0; i < N; i++)
+        ck_assert_msg(fabs(w[i] - rw[i]) <= 1e-6 * fmax(1.0, fabs(rw[i])), "%s (wd %g, clip %g): w[%d] = %.9g, expected %.9g",
+                      optimizer_names[kind], weight_decay, clipvalue, i, w[i], rw[i]);
+}
+
+START_TEST(adamw_adagrad_weight_decay_clipvalue)
+{
+    struct optimizer_config c;
+    optimizer_config_defaults(&c, OPTIMIZER_ADAMW);
+    ck_assert(c.weight_decay == 0.004 && c.lr == 1e-3 && c.epsilon == 1e-7);
+    optimizer_config_defaults(&c, OPTIMIZER_ADAGRAD);
+    ck_assert(c.initial_accumulator_value == 0.1 && c.weight_decay == 0 && optimizer_state_arrays(&c) == 1);
+    check_keras3_extras(OPTIMIZER_ADAMW, 0.004, 0);
+    check_keras3_extras(OPTIMIZER_ADAMW, 0.1, 0.3);
+    check_keras3_extras(OPTIMIZER_ADAGRAD, 0, 0);
+    check_keras3_extras(OPTIMIZER_ADAGRAD, 0.01, 0.5);
+    check_keras3_extras(OPTIMIZER_SGD, 0.05, 0.2);
+}
+END_TEST
+
 /* Every schedule at a list of steps against Keras 3's formulas, evaluated apart (in Python, from
  * keras/src/optimizers/schedules/learning_rate_schedule.py) and written out here. */
 START_TEST(schedules_match_keras)
@@ -225,6 +292,7 @@ int main(void)
     tcase_add_test(tc, rmsprop_epsilon_inside_the_root);
     tcase_add_test(tc, decayed_learning_rate_reported);
     tcase_add_test(tc, schedules_match_keras);
+    tcase_add_test(tc, adamw_adagrad_weight_decay_clipvalue);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }
