@@ -155,6 +155,7 @@ extern "C" const struct backend backend_cuda = {
     cuda_dropout_forward,
     cuda_dropout_backward,
     cuda_loss_forward_backward,
+    cuda_regularize,
     cuda_optimizer_step,
     cuda_set_precision,
     cuda_memory_info,

@@ -44,6 +44,36 @@ __global__ void optimizer_kernel(float *w, const float *g, float *s0, float *s1,
     }
 }
 
+/* One block: each thread adds the penalty's gradient to its weights and sums its share of the
+ * penalty, then a fixed tree adds the shares (the same sum every run). */
+enum { REG_THREADS = 256 };
+
+__global__ void regularize_kernel(float *g, const float *w, int64_t n, float l1, float l2, double *acc, double rows)
+{
+    __shared__ double part[REG_THREADS];
+    double penalty = 0.0;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+        float v = w[i];
+        g[i] += l1 * (float)((v > 0.0f) - (v < 0.0f)) + 2.0f * l2 * v;
+        penalty += (double)l1 * fabs((double)v) + (double)l2 * (double)v * (double)v;
+    }
+    part[threadIdx.x] = penalty;
+    __syncthreads();
+    for (unsigned half = blockDim.x / 2; half > 0; half /= 2) {
+        if (threadIdx.x < half)
+            part[threadIdx.x] += part[threadIdx.x + half];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0)
+        acc[LOSS_ACC_LOSS] += rows * part[0];
+}
+
+void cuda_regularize(float *g, const float *w, size_t n, float l1, float l2, double *acc, double rows)
+{
+    regularize_kernel<<<1, REG_THREADS>>>(g, w, (int64_t)n, l1, l2, acc, rows);
+    LAUNCH_CHECK();
+}
+
 void cuda_optimizer_step(float *w, const float *g, float *s0, float *s1, size_t n, struct optimizer_step_params p)
 {
     optimizer_kernel<<<blocks_for((int64_t)n), THREADS>>>(w, g, s0, s1, (int64_t)n, p, device_params());

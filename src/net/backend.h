@@ -164,6 +164,11 @@ struct backend {
                                   struct loss_targets t, int64_t rows, int64_t k,
                                   struct loss_params p, float grad_scale);
 
+    /* Keras' L1/L2 weight penalty on n weights (after the gradient all-reduce, so every rank adds the
+     * same): g += l1 sign(w) + 2 l2 w, and acc[LOSS_ACC_LOSS] += rows * sum(l1 |w| + l2 w^2), so that
+     * the loss reported (a mean over rows) includes the penalty as Keras reports it. */
+    void (*regularize)(float *g, const float *w, size_t n, float l1, float l2, double *acc, double rows);
+
     /* One optimizer step over n parameters; state arrays as optimizer_state_arrays() says. */
     void (*optimizer_step)(float *w, const float *g, float *state0, float *state1, size_t n,
                            struct optimizer_step_params p);

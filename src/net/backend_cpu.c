@@ -535,6 +535,17 @@ static void cpu_loss_forward_backward(double *acc, float *dz, const float *z, co
     acc[LOSS_ACC_ROWS] += (double)rows;
 }
 
+static void cpu_regularize(float *g, const float *w, size_t n, float l1, float l2, double *acc, double rows)
+{
+    double penalty = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        const float v = w[i];
+        g[i] += l1 * (float)((v > 0.0f) - (v < 0.0f)) + 2.0f * l2 * v;
+        penalty += (double)l1 * fabs((double)v) + (double)l2 * (double)v * (double)v;
+    }
+    acc[LOSS_ACC_LOSS] += rows * penalty;
+}
+
 /* Keras 3's order: the gradient clipped, the weight decayed, then the update */
 static inline float clipped(float g, float clipvalue)
 {
@@ -674,6 +685,7 @@ const struct backend backend_cpu = {
     .dropout_forward = cpu_dropout_forward,
     .dropout_backward = cpu_dropout_backward,
     .loss_forward_backward = cpu_loss_forward_backward,
+    .regularize = cpu_regularize,
     .optimizer_step = cpu_optimizer_step,
     .set_precision = cpu_set_precision,
     .memory_info = cpu_memory_info,

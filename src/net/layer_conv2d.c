@@ -123,7 +123,7 @@ static int conv2d_settings(const struct layer_spec *spec, struct layer_setting *
     layer_setting_text(&out[3], "padding", layer_padding_names[spec->u.conv2d.same]);
     layer_setting_activation(&out[4], spec->u.conv2d.activation, spec->u.conv2d.activation_param);
     layer_setting_weight_options(&out[5], &spec->u.conv2d.weights);
-    return 8;
+    return 5 + WEIGHT_OPTION_SETTINGS;
 }
 
 static enum activation conv2d_activation(const struct layer_spec *spec) { return spec->u.conv2d.activation; }

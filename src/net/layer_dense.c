@@ -78,7 +78,7 @@ static int dense_settings(const struct layer_spec *spec, struct layer_setting *o
     layer_setting_int(&out[0], "units", spec->u.dense.units, 1);
     layer_setting_activation(&out[1], spec->u.dense.activation, spec->u.dense.activation_param);
     layer_setting_weight_options(&out[2], &spec->u.dense.weights);
-    return 5;
+    return 2 + WEIGHT_OPTION_SETTINGS;
 }
 
 static enum activation dense_activation(const struct layer_spec *spec) { return spec->u.dense.activation; }

@@ -159,7 +159,39 @@ int layer_read_weight_options(struct layer_keys *k, struct weight_options *w)
     }
     if (w->no_bias && k->has(k, "bias_initializer"))
         return k->fail(k, "bias_initializer", "use_bias = false: there is no bias to initialize");
+    /* Keras 3's regularizers: "l1" and "l2" default to 0.01, l1_l2 (L1L2) to 0 and 0 */
+    static const char *const reg_names[] = {"l1", "l2", "l1_l2", NULL};
+    static const char *const reg_args[] = {"l1", "l2", NULL};
+    const char *reg_keys[2] = {"kernel_regularizer", "bias_regularizer"};
+    struct regularizer *regs[2] = {&w->kernel_reg, &w->bias_reg};
+    for (int p = 0; p < 2; p++) {
+        int index = -1, given[2];
+        double numbers[2] = {0.0, 0.0};
+        if (k->named(k, reg_keys[p], reg_names, &index, reg_args, numbers, given))
+            return -1;
+        *regs[p] = (struct regularizer){0, 0};
+        if (index < 0)
+            continue;
+        if ((index == 0 && given[1]) || (index == 1 && given[0]))
+            return k->fail(k, reg_keys[p], index == 0 ? "l1 does not take l2 (use l1_l2)" : "l2 does not take l1 (use l1_l2)");
+        regs[p]->l1 = index == 1 ? 0.0 : given[0] ? numbers[0] : index == 0 ? 0.01 : 0.0;
+        regs[p]->l2 = index == 0 ? 0.0 : given[1] ? numbers[1] : index == 1 ? 0.01 : 0.0;
+        if (regs[p]->l1 < 0 || regs[p]->l2 < 0)
+            return k->fail(k, reg_keys[p], "a penalty factor cannot be negative");
+    }
+    if (w->no_bias && k->has(k, "bias_regularizer"))
+        return k->fail(k, "bias_regularizer", "use_bias = false: there is no bias to regularize");
     return 0;
+}
+
+static void regularizer_setting(struct layer_setting *s, const char *name, const struct regularizer *r)
+{
+    s->name = name;
+    s->count = 0;
+    if (r->l1 == 0 && r->l2 == 0)
+        snprintf(s->value, sizeof s->value, "none");
+    else
+        snprintf(s->value, sizeof s->value, "l1_l2(l1=%.7g, l2=%.7g)", r->l1, r->l2);
 }
 
 static struct initializer resolved(struct initializer init, enum initializer_kind def)
@@ -177,6 +209,8 @@ void layer_setting_weight_options(struct layer_setting *s, const struct weight_o
     s[2].name = "bias_initializer";
     s[2].count = 0;
     initializer_format(&bias, s[2].value, sizeof s[2].value);
+    regularizer_setting(&s[3], "kernel_regularizer", &w->kernel_reg);
+    regularizer_setting(&s[4], "bias_regularizer", &w->bias_reg);
 }
 
 void layer_declare_kernel_bias(struct layer *l, struct shape kernel_shape, int64_t out, const struct weight_options *w)
@@ -185,9 +219,11 @@ void layer_declare_kernel_bias(struct layer *l, struct shape kernel_shape, int64
     l->zero_bias = w->no_bias;
     l->param_names[0] = "kernel";
     l->param_shapes[0] = kernel_shape;
+    l->regularizers[0] = w->kernel_reg;
     if (!w->no_bias) {
         l->param_names[1] = "bias";
         l->param_shapes[1] = (struct shape){1, {out}};
+        l->regularizers[1] = w->bias_reg;
     }
 }
 

@@ -44,11 +44,18 @@ int64_t shape_size(const struct shape *s);
 /* "(None, 30)"-style text for summaries. */
 void shape_format(char *buf, size_t len, const struct shape *s);
 
-/* Keras' use_bias, kernel_initializer and bias_initializer of dense and conv2d. All zero means
- * Keras' defaults: a bias, glorot_uniform kernels, zero biases. */
+/* Keras' L1/L2 penalty on a weight tensor: l1 * sum |w| + l2 * sum w^2 (both 0: none) */
+struct regularizer {
+    double l1, l2;
+};
+
+/* Keras' use_bias, kernel_initializer, bias_initializer, kernel_regularizer and bias_regularizer of
+ * dense and conv2d. All zero means Keras' defaults: a bias, glorot_uniform kernels, zero biases, no
+ * penalty. */
 struct weight_options {
     int no_bias;
     struct initializer kernel, bias; /* INIT_DEFAULT: glorot_uniform, zeros */
+    struct regularizer kernel_reg, bias_reg;
 };
 
 struct layer_spec {
@@ -94,6 +101,7 @@ struct layer {
     int nparams;                                    /* weight tensors: dense 2, others 0 */
     int ntrainable;                                 /* the first ntrainable are learned; the rest (moving
                                                        statistics) only saved */
+    struct regularizer regularizers[LAYER_MAX_PARAMS]; /* penalties on the learned ones */
     const char *param_names[LAYER_MAX_PARAMS];      /* "kernel", "bias" */
     struct shape param_shapes[LAYER_MAX_PARAMS];    /* Keras shapes: kernel (in, out), bias (out) */
     size_t param_offsets[LAYER_MAX_PARAMS];         /* floats into the arenas, 64-float aligned */
@@ -235,10 +243,12 @@ int layer_read_activation(struct layer_keys *k, enum activation *act, float *par
 #define ACTIVATION_PARAM_KEYS "negative_slope", "alpha", "approximate"
 /* The activation as a setting: "relu", "leaky_relu(negative_slope=0.1)", "gelu(approximate=true)" */
 void layer_setting_activation(struct layer_setting *s, enum activation act, float param);
-/* Reads use_bias, kernel_initializer and bias_initializer (WEIGHT_OPTION_KEYS) */
+/* Reads use_bias, kernel_initializer, bias_initializer, kernel_regularizer and bias_regularizer
+ * (WEIGHT_OPTION_KEYS) */
 int layer_read_weight_options(struct layer_keys *k, struct weight_options *w);
-#define WEIGHT_OPTION_KEYS "use_bias", "kernel_initializer", "bias_initializer"
-/* The three as settings (3 entries) */
+#define WEIGHT_OPTION_KEYS "use_bias", "kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer"
+/* The five as settings (WEIGHT_OPTION_SETTINGS entries) */
+#define WEIGHT_OPTION_SETTINGS 5
 void layer_setting_weight_options(struct layer_setting *s, const struct weight_options *w);
 /* Declares (kernel_shape, and bias (out) unless no_bias) and initializes them */
 void layer_declare_kernel_bias(struct layer *l, struct shape kernel_shape, int64_t out, const struct weight_options *w);

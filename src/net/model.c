@@ -1,5 +1,6 @@
 #include "net/model.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -179,6 +180,26 @@ void model_forward(struct model *m, const struct pass_context *c)
         if (c->forward_seconds)
             c->forward_seconds[i] += backend_clock(c->be) - t;
     }
+}
+
+double model_penalty(const struct model *m)
+{
+    double penalty = 0.0;
+    for (int i = 0; i < m->nlayers; i++) {
+        const struct layer *l = &m->layers[i];
+        for (int p = 0; p < l->ntrainable; p++) {
+            const double l1 = (float)l->regularizers[p].l1, l2 = (float)l->regularizers[p].l2;
+            if (l1 == 0.0 && l2 == 0.0)
+                continue;
+            size_t n = (size_t)shape_size(&l->param_shapes[p]);
+            float *host = dp_malloc(n * sizeof(float), "weights for the penalty");
+            m->be->download(host, m->params + l->param_offsets[p], n * sizeof(float));
+            for (size_t j = 0; j < n; j++)
+                penalty += l1 * fabs((double)host[j]) + l2 * (double)host[j] * (double)host[j];
+            free(host);
+        }
+    }
+    return penalty;
 }
 
 void model_collectives_without_rows(struct model *m, const struct pass_context *c)

@@ -52,6 +52,9 @@ void model_set_loss(struct model *m, enum loss_kind loss);
 void model_forward(struct model *m, const struct pass_context *c);
 /* Expects the loss gradient in the last layer's dy; accumulates into grads. */
 void model_backward(struct model *m, const struct pass_context *c);
+/* The kernel and bias regularizers' penalty at the current weights (Keras adds it to the loss that
+ * evaluate and validation report, as training does each step). */
+double model_penalty(const struct model *m);
 /* A rank whose slice of the batch is empty: the collectives its layers' forward and backward would
  * make (synchronized BatchNormalization, and grads_final after each layer with parameters), in the
  * same order as model_forward and model_backward, so the other ranks are not left waiting. */

@@ -204,8 +204,10 @@ int evaluate_rows(struct model *m, struct batch_reader *r, int64_t nrows, int64_
         }
     }
     be->download(acc, d->acc, LOSS_ACC_COUNT * sizeof(double));
-    if (rc == 0)
+    if (rc == 0) {
         comm_allreduce_sum_f64(acc, LOSS_ACC_COUNT);
+        acc[LOSS_ACC_LOSS] += model_penalty(m) * acc[LOSS_ACC_ROWS];
+    }
     free(y);
     return rc;
 }

@@ -58,6 +58,23 @@ static void compute(struct train_step *t, const struct host_batch *hb, int64_t l
     model_backward(m, &c);
 }
 
+/* Keras' kernel and bias regularizers: after the all-reduce, the same on every rank */
+static void regularize(struct train_step *t, int64_t local_rows)
+{
+    struct model *m = t->m;
+    for (int i = 0; i < m->nlayers; i++) {
+        const struct layer *l = &m->layers[i];
+        for (int p = 0; p < l->ntrainable; p++) {
+            const struct regularizer *r = &l->regularizers[p];
+            if (r->l1 == 0.0 && r->l2 == 0.0)
+                continue;
+            size_t at = l->param_offsets[p];
+            t->be->regularize(m->grads + at, m->params + at, (size_t)shape_size(&l->param_shapes[p]), (float)r->l1,
+                              (float)r->l2, t->db->acc, (double)local_rows);
+        }
+    }
+}
+
 static void update(struct train_step *t, const struct optimizer_step_params *sp)
 {
     struct model *m = t->m;
@@ -104,6 +121,7 @@ void train_step_run(struct train_step *t, const struct host_batch *hb, int slot,
     if (replay && !t->graph) {
         if (be->graph_begin() == 0) {
             compute(t, hb, lo, hi, rows, iteration);
+            regularize(t, hi - lo);
             update(t, &sp);
             t->graph = be->graph_end();
         } else {
@@ -126,6 +144,7 @@ void train_step_run(struct train_step *t, const struct host_batch *hb, int slot,
     if (t->allreduce)
         grad_allreduce_finish(t->allreduce);
     double t2 = time_now();
+    regularize(t, hi - lo);
     update(t, &sp);
     if (rows == t->batch)
         t->full_steps_run++;

@@ -660,6 +660,19 @@ int main(void)
         free(w2); free(s0); free(s1);
         gpu->free(gw2); gpu->free(gs0); gpu->free(gs1);
     }
+    /* the L1/L2 penalty: gradient and loss sum */
+    {
+        float *g1 = random_host(in * out, -1, 1), *gg1 = to_gpu(g1, in * out);
+        double cacc[LOSS_ACC_COUNT] = {0.5, 0, 0}, *gracc = gpu->alloc(sizeof cacc, "t");
+        gpu->upload(gracc, cacc, sizeof cacc);
+        cpu->regularize(g1, w, in * out, 0.01f, 0.003f, cacc, 7.0);
+        gpu->regularize(gg1, gw, in * out, 0.01f, 0.003f, gracc, 7.0);
+        compare("regularizer gradient", g1, gg1, in * out, 1e-6);
+        double gotacc[LOSS_ACC_COUNT];
+        gpu->download(gotacc, gracc, sizeof gotacc);
+        compare_scalar("regularizer penalty", cacc[LOSS_ACC_LOSS], gotacc[LOSS_ACC_LOSS], 1e-12);
+        free(g1), gpu->free(gg1), gpu->free(gracc);
+    }
     conv_and_pool();
     batchnorm_ops();
     losses_and_metrics();

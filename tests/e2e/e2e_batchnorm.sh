@@ -32,7 +32,8 @@ cat >mlp_bn.cfg <<'CFG'
 name = "mlp_bn_keras";
 data = { file = "mlp_bn_io.h5"; };
 model = (
-  { type = "Dense"; units = 16; kernel_initializer = "he_normal"; input_shape = [8]; },
+  { type = "Dense"; units = 16; kernel_initializer = "he_normal"; kernel_regularizer = { name = "l2"; l2 = 1e-4; };
+    input_shape = [8]; },
   { type = "BatchNormalization"; },
   { type = "Activation"; activation = "gelu"; },
   { type = "Dense"; units = 1; }
@@ -63,6 +64,20 @@ PY
     fail "$model: predict with Keras' file: $(cat "$model-pred.err")"
   fi
 done
+# mlp_bn's first Dense has Keras' kernel_regularizer l2(1e-4): evaluating Keras' file on its own
+# predictions, the mse is 0 and the loss is the penalty, 1e-4 * sum(kernel^2), as Keras reports it.
+loss=$("$DPTRAIN" evaluate mlp_bn.cfg --weights "$KERAS/mlp_bn_keras3.16.0_legacy.h5" --data mlp_bn_io.h5 --json |
+       sed -n 's/.*"loss": \([0-9.e+-]*\).*/\1/p')
+out=$(/usr/bin/python3 - "$KERAS/mlp_bn_keras3.16.0_legacy.h5" "$loss" <<'PY'
+import h5py, numpy as np, sys
+f = h5py.File(sys.argv[1], "r")
+names = [n.decode() if isinstance(n, bytes) else n for n in f["dense"].attrs["weight_names"]]
+kernel = [f["dense"][n][()] for n in names if n.endswith("kernel")][0].astype(np.float64)
+want, got = 1e-4 * np.sum(kernel ** 2), float(sys.argv[2])
+print("loss %.9g, penalty %.9g" % (got, want))
+sys.exit(0 if abs(got - want) < 1e-6 * want + 1e-10 else 1)
+PY
+) && pass "kernel_regularizer l2: evaluate reports the penalty as Keras does ($out)" || fail "l2 penalty: $out"
 "$DPTRAIN" fit mnist_bn.cfg --run-dir layout >layout.log 2>&1 || fail "mnist_bn: a fit for the layout: $(tail -2 layout.log)"
 out=$(/usr/bin/python3 - layout/last.h5 "$KERAS/mnist_bn_keras3.16.0_legacy.h5" <<'PY'
 import h5py, sys

@@ -211,6 +211,33 @@ START_TEST(adamw_adagrad_weight_decay_clipvalue)
 }
 END_TEST
 
+/* Keras' L1/L2 penalty: its gradient added to the gradient (sign(0) = 0), and rows times its value
+ * added to the loss sum, on fresh random weights with some exactly zero. */
+START_TEST(regularizer_penalty_and_gradient)
+{
+    enum { N = 40 };
+    float w[N], g[N], g0[N];
+    rng_uniform_fill(w, N, test_seed(), RNG_DOMAIN_INIT, 31, 0);
+    rng_uniform_fill(g, N, test_seed(), RNG_DOMAIN_INIT, 32, 0);
+    for (int i = 0; i < N; i++) {
+        w[i] = i % 7 == 0 ? 0.0f : 2 * w[i] - 1;
+        g0[i] = g[i];
+    }
+    double acc[LOSS_ACC_COUNT] = {1.0, 0.0, 0.0};
+    const float l1 = 0.003f, l2 = 0.02f;
+    backend_cpu.regularize(g, w, N, l1, l2, acc, 5.0);
+    double penalty = 0;
+    for (int i = 0; i < N; i++) {
+        double sign = w[i] > 0 ? 1 : w[i] < 0 ? -1 : 0;
+        double want = g0[i] + (double)l1 * sign + 2 * (double)l2 * w[i];
+        ck_assert_msg(fabs(g[i] - want) <= 1e-6, "g[%d] = %.9g, expected %.9g", i, g[i], want);
+        penalty += (double)l1 * fabs(w[i]) + (double)l2 * w[i] * w[i];
+    }
+    ck_assert_msg(fabs(acc[LOSS_ACC_LOSS] - (1.0 + 5.0 * penalty)) <= 1e-12, "loss sum %.17g, expected %.17g",
+                  acc[LOSS_ACC_LOSS], 1.0 + 5.0 * penalty);
+}
+END_TEST
+
 /* Every schedule at a list of steps against Keras 3's formulas, evaluated apart (in Python, from
  * keras/src/optimizers/schedules/learning_rate_schedule.py) and written out here. */
 START_TEST(schedules_match_keras)
@@ -293,6 +320,7 @@ int main(void)
     tcase_add_test(tc, decayed_learning_rate_reported);
     tcase_add_test(tc, schedules_match_keras);
     tcase_add_test(tc, adamw_adagrad_weight_decay_clipvalue);
+    tcase_add_test(tc, regularizer_penalty_and_gradient);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }
