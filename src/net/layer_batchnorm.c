@@ -35,10 +35,21 @@ static struct bn_params bn_params(const struct layer *l)
     return p;
 }
 
+/* Keras' axis counts the batch as axis 0: the channels of an (H, W, C) sample are axis 3 or -1 */
 static int batchnorm_out_shape(const struct layer_spec *spec, const struct shape *in, struct shape *out,
                                const char *file, struct dp_error *err)
 {
-    (void)file; (void)err; (void)spec;
+    int64_t axis = spec->u.batchnorm.axis;
+    if (axis != -1 && axis != in->rank) {
+        char shape[96];
+        shape_format(shape, sizeof shape, in);
+        if (axis < -1 || axis > in->rank)
+            return dp_error_set(err, DP_EXIT_INPUT, "%s:%d: batch_normalization: axis %lld does not exist in its "
+                                "input %s", file, spec->line, (long long)axis, shape);
+        return dp_error_set(err, DP_EXIT_INPUT, "%s:%d: batch_normalization: axis %lld of its input %s is not the "
+                            "last: only the last axis (-1, or %d here) is normalized", file, spec->line,
+                            (long long)axis, shape, in->rank);
+    }
     *out = *in;
     return 0;
 }
@@ -161,9 +172,8 @@ static const char *const batchnorm_keys[] = {"axis", "momentum", "epsilon", "cen
 static int batchnorm_read(struct layer_spec *spec, struct layer_keys *k)
 {
     typeof(spec->u.batchnorm) *s = &spec->u.batchnorm;
-    int64_t axis;
     int sync;
-    if (k->integer(k, "axis", &axis, -1, -1, -1, 0) || k->number(k, "momentum", &s->momentum, 0.99, 0.0, 1.0, 0) ||
+    if (k->integer(k, "axis", &s->axis, -1, -1000, 1000, 0) || k->number(k, "momentum", &s->momentum, 0.99, 0.0, 1.0, 0) ||
         k->number(k, "epsilon", &s->epsilon, 1e-3, 0.0, 1.0, 0) || k->boolean(k, "center", &s->center, 1) ||
         k->boolean(k, "scale", &s->scale, 1) || k->boolean(k, "synchronized", &sync, 1))
         return -1;

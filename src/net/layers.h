@@ -85,6 +85,7 @@ struct layer_spec {
             double momentum, epsilon;
             int center, scale;    /* beta, gamma learned (else 0 and 1) */
             int per_rank;         /* synchronized = false: each rank's own batch statistics */
+            int64_t axis;         /* as given: -1, or the last axis counting the batch's (checked by shape) */
         } batchnorm;
     } u;
 };

@@ -160,6 +160,14 @@ expect_error 2 "gap.cfg:3: global_average_pooling2d expects (height, width, chan
 sed 's|model = ( { type = "dense"; units = 4;|model = ( { type = "reshape"; target_shape = [2, 2]; }, { type = "dense"; units = 4;|' job.cfg >reshape.cfg
 expect_error 2 "reshape.cfg:3: reshape: target_shape (None, 2, 2) does not hold the 3 values of the input (None, 3)" "$DPTRAIN" fit reshape.cfg
 
+# BatchNormalization: only the last axis, counted as Keras counts (the batch is axis 0)
+sed 's|model = ( { type = "dense"; units = 4; activation = "relu"; },|model = ( { type = "dense"; units = 4; activation = "relu"; }, { type = "BatchNormalization"; axis = 3; },|' job.cfg >bnaxis.cfg
+expect_error 2 "bnaxis.cfg:3: batch_normalization: axis 3 does not exist in its input (None, 4)" "$DPTRAIN" fit bnaxis.cfg
+sed 's|axis = 3;|axis = 0;|' bnaxis.cfg >bnaxis0.cfg
+expect_error 2 "bnaxis0.cfg:3: batch_normalization: axis 0 of its input (None, 4) is not the last: only the last axis (-1, or 1 here)" "$DPTRAIN" fit bnaxis0.cfg
+sed 's|axis = 3;|epsilon = 0.0;|' bnaxis.cfg >bneps.cfg
+expect_error 2 "bneps.cfg:3: model.[1].epsilon: epsilon must be positive" "$DPTRAIN" fit bneps.cfg
+
 # A NUL in a job file: libconfig would drop a \x00 escape from the name, and a NUL byte would end
 # the file there, ignoring what follows.
 sed 's/name = "bad";/name = "ba\\x00d";/' job.cfg >nulname.cfg

@@ -381,7 +381,7 @@ static void check_case(const struct grad_case *gc)
 #define AVGPOOL(ph, pw, sh, sw, same_) {.kind = LAYER_KIND_AVGPOOL2D, .line = 1, .u.pool2d = {{ph, pw}, {sh, sw}, same_}}
 #define GLOBAL(kind_, keep) {.kind = LAYER_KIND_GLOBAL_##kind_, .line = 1, .u.global_pool2d = {keep}}
 #define RESHAPE(...) {.kind = LAYER_KIND_RESHAPE, .line = 1, .u.reshape = __VA_ARGS__}
-#define BN(center_, scale_) {.kind = LAYER_KIND_BATCHNORM, .line = 1, .u.batchnorm = {0.99, 1e-3, center_, scale_, 0}}
+#define BN(center_, scale_) {.kind = LAYER_KIND_BATCHNORM, .line = 1, .u.batchnorm = {0.99, 1e-3, center_, scale_, 0, -1}}
 
 static const struct grad_case cases[] = {
     {"linear+mse", {DENSE(4, LINEAR), DENSE(3, LINEAR)}, 2, {1, {6}}, LOSS_MSE, 0},
