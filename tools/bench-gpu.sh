@@ -4,7 +4,7 @@
 # PyTorch runs in each of its configurations (default and fused Adam; torch.compile default and
 # reduce-overhead, i.e. CUDA graphs) and the table compares against the fastest.
 #   tools/bench-gpu.sh [--quick] [--full-seed | --seed-job-only]
-#     --quick          fewer PyTorch variants: torch.compile only where GPU.md found it fastest
+#     --quick          fewer PyTorch variants: torch.compile only where it was measured fastest on the H200
 #                      (mnist_cnn at batch 32, reduce-overhead); fits one 10-minute device call
 #     --full-seed      also train the full seed tutorial job (300 M synthetic rows, 1 epoch), timed
 #     --seed-job-only  only that job (a device call of its own: its goal is under 6 minutes)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One command for the GPU machine (see ../shared/docs/GPU.md), everything GPU issues ask to show:
+# One command for the GPU machine (one H200, lent for minutes), everything GPU issues ask to show:
 #   1. build with CMake (sm_90) and run the GPU kernel tests against the CPU backend
 #      (fp32 1e-5, tf32 1e-2, bf16 3e-2);
 #   2. a short training run on GPU and on CPU from the same data and initial weights: loss curves
