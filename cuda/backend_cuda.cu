@@ -156,6 +156,8 @@ extern "C" const struct backend backend_cuda = {
     cuda_dropout_backward,
     cuda_loss_forward_backward,
     cuda_regularize,
+    cuda_sum_squares,
+    cuda_clip_by_norm,
     cuda_optimizer_step,
     cuda_set_precision,
     cuda_memory_info,

@@ -32,6 +32,12 @@ __global__ void optimizer_kernel(float *w, const float *g, float *s0, float *s1,
             s0[i] = m;
             s1[i] = v;
             w[i] = wi - p.lr * m / (sqrtf(v) + p.epsilon);
+        } else if (p.kind == OPTIMIZER_NADAM) {
+            float m = p.beta1 * s0[i] + (1.0f - p.beta1) * gi;
+            float v = p.beta2 * s1[i] + (1.0f - p.beta2) * gi * gi;
+            s0[i] = m;
+            s1[i] = v;
+            w[i] = wi - p.lr * (p.nadam_m * m + p.nadam_g * gi) / (sqrtf(v * p.nadam_v) + p.epsilon);
         } else if (p.kind == OPTIMIZER_ADAGRAD) {
             float a = s0[i] + gi * gi;
             s0[i] = a;
@@ -71,6 +77,45 @@ __global__ void regularize_kernel(float *g, const float *w, int64_t n, float l1,
 void cuda_regularize(float *g, const float *w, size_t n, float l1, float l2, double *acc, double rows)
 {
     regularize_kernel<<<1, REG_THREADS>>>(g, w, (int64_t)n, l1, l2, acc, rows);
+    LAUNCH_CHECK();
+}
+
+/* One block, a fixed tree: the same sum every run */
+__global__ void sum_squares_kernel(double *sumsq, const float *g, int64_t n, int accumulate)
+{
+    __shared__ double part[REG_THREADS];
+    double s = 0.0;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
+        s += (double)g[i] * (double)g[i];
+    part[threadIdx.x] = s;
+    __syncthreads();
+    for (unsigned half = blockDim.x / 2; half > 0; half /= 2) {
+        if (threadIdx.x < half)
+            part[threadIdx.x] += part[threadIdx.x + half];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0)
+        sumsq[0] = (accumulate ? sumsq[0] : 0.0) + part[0];
+}
+
+void cuda_sum_squares(double *sumsq, const float *g, size_t n, int accumulate)
+{
+    sum_squares_kernel<<<1, REG_THREADS>>>(sumsq, g, (int64_t)n, accumulate);
+    LAUNCH_CHECK();
+}
+
+__global__ void clip_by_norm_kernel(float *g, int64_t n, const double *sumsq, float clip)
+{
+    double norm = sqrt(sumsq[0]);
+    float scale = (float)((double)clip / (norm > clip ? norm : (double)clip));
+    GRID_STRIDE(i, n) {
+        g[i] *= scale;
+    }
+}
+
+void cuda_clip_by_norm(float *g, size_t n, const double *sumsq, float clip)
+{
+    clip_by_norm_kernel<<<blocks_for((int64_t)n), THREADS>>>(g, (int64_t)n, sumsq, clip);
     LAUNCH_CHECK();
 }
 

@@ -76,7 +76,7 @@ static const char *const fit_keys[] = {"seed", "epochs", "batch_size", "steps_pe
                                        "readback_steps", "allreduce_bucket_mb", "reduce_lr_on_plateau", NULL};
 static const char *const optimizer_keys[] = {"name", "lr", "learning_rate", "momentum", "nesterov", "decay",
                                              "beta_1", "beta_2", "epsilon", "rho", "weight_decay", "clipvalue",
-                                             "initial_accumulator_value", NULL};
+                                             "clipnorm", "global_clipnorm", "initial_accumulator_value", NULL};
 
 /* Which main section a key unknown where it stands belongs in, for a hint ("shuffle" under fit, as
  * Keras' fit(shuffle=True) has it, belongs in data); NULL if none. */
@@ -795,14 +795,23 @@ static int read_optimizer(const struct schema_ctx *c, struct job_fit *f, const c
             get_float(c, opt, "rho", &o->rho, o->rho, 0.0, 1.0, 0, 1) ||
             get_float(c, opt, "weight_decay", &o->weight_decay, o->weight_decay, 0.0, 1.0, 0, 1) ||
             get_float(c, opt, "clipvalue", &o->clipvalue, 0.0, 0.0, 1e30, 1, 0) ||
+            get_float(c, opt, "clipnorm", &o->clipnorm, 0.0, 0.0, 1e30, 1, 0) ||
+            get_float(c, opt, "global_clipnorm", &o->global_clipnorm, 0.0, 0.0, 1e30, 1, 0) ||
             get_float(c, opt, "initial_accumulator_value", &o->initial_accumulator_value,
                       o->initial_accumulator_value, 0.0, 1e6, 0, 0))
             return -1;
         static const struct { const char *key; int kinds; } only[] = {
-            {"beta_1", 1 << OPTIMIZER_ADAM | 1 << OPTIMIZER_ADAMW}, {"beta_2", 1 << OPTIMIZER_ADAM | 1 << OPTIMIZER_ADAMW},
+            {"beta_1", 1 << OPTIMIZER_ADAM | 1 << OPTIMIZER_ADAMW | 1 << OPTIMIZER_NADAM},
+            {"beta_2", 1 << OPTIMIZER_ADAM | 1 << OPTIMIZER_ADAMW | 1 << OPTIMIZER_NADAM},
             {"rho", 1 << OPTIMIZER_RMSPROP}, {"initial_accumulator_value", 1 << OPTIMIZER_ADAGRAD},
             {"epsilon", ~(1 << OPTIMIZER_SGD)},
         };
+        const char *clips[] = {"clipvalue", "clipnorm", "global_clipnorm"};
+        for (int i = 0; i < 3; i++)
+            for (int j = i + 1; j < 3; j++)
+                if (member(opt, clips[i]) && member(opt, clips[j]))
+                    return schema_fail(c, member(opt, clips[j]), "give one of clipvalue, clipnorm and global_clipnorm "
+                                       "(as Keras), not %s and %s", clips[i], clips[j]);
         for (size_t i = 0; i < sizeof only / sizeof only[0]; i++)
             if (!(only[i].kinds & 1 << kind) && member(opt, only[i].key))
                 return schema_fail(c, member(opt, only[i].key), "%s does not take '%s'", optimizer_names[kind],

@@ -169,6 +169,12 @@ struct backend {
      * the loss reported (a mean over rows) includes the penalty as Keras reports it. */
     void (*regularize)(float *g, const float *w, size_t n, float l1, float l2, double *acc, double rows);
 
+    /* Gradient clipping by norm (Keras' clipnorm and global_clipnorm): sumsq[0] = (or += with
+     * accumulate) the sum of g^2, a double in backend memory; then g *= clip / max(sqrt(sumsq[0]),
+     * clip). Both read the sum in stream order, so a recorded step clips by each step's norm. */
+    void (*sum_squares)(double *sumsq, const float *g, size_t n, int accumulate);
+    void (*clip_by_norm)(float *g, size_t n, const double *sumsq, float clip);
+
     /* One optimizer step over n parameters; state arrays as optimizer_state_arrays() says. */
     void (*optimizer_step)(float *w, const float *g, float *state0, float *state1, size_t n,
                            struct optimizer_step_params p);

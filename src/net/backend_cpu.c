@@ -546,6 +546,22 @@ static void cpu_regularize(float *g, const float *w, size_t n, float l1, float l
     acc[LOSS_ACC_LOSS] += rows * penalty;
 }
 
+static void cpu_sum_squares(double *sumsq, const float *g, size_t n, int accumulate)
+{
+    double s = accumulate ? sumsq[0] : 0.0;
+    for (size_t i = 0; i < n; i++)
+        s += (double)g[i] * (double)g[i];
+    sumsq[0] = s;
+}
+
+static void cpu_clip_by_norm(float *g, size_t n, const double *sumsq, float clip)
+{
+    double norm = sqrt(sumsq[0]);
+    float scale = (float)((double)clip / (norm > clip ? norm : (double)clip));
+    for (size_t i = 0; i < n; i++)
+        g[i] *= scale;
+}
+
 /* Keras 3's order: the gradient clipped, the weight decayed, then the update */
 static inline float clipped(float g, float clipvalue)
 {
@@ -595,6 +611,19 @@ static void cpu_optimizer_step(float *w, const float *g, float *s0, float *s1, s
             float v = rho * s0[i] + (1.0f - rho) * gi * gi;
             s0[i] = v;
             w[i] = (w[i] - w[i] * decay) - lr * gi / sqrtf(v + eps);
+        }
+        break;
+    }
+    case OPTIMIZER_NADAM: {
+        const float b1 = p.beta1, b2 = p.beta2, eps = p.epsilon;
+#pragma omp parallel for if (n > CPU_PARALLEL_MIN)
+        for (size_t i = 0; i < n; i++) {
+            const float gi = clipped(g[i], cv);
+            float m = b1 * s0[i] + (1.0f - b1) * gi;
+            float v = b2 * s1[i] + (1.0f - b2) * gi * gi;
+            s0[i] = m;
+            s1[i] = v;
+            w[i] = (w[i] - w[i] * decay) - lr * (p.nadam_m * m + p.nadam_g * gi) / (sqrtf(v * p.nadam_v) + eps);
         }
         break;
     }
@@ -686,6 +715,8 @@ const struct backend backend_cpu = {
     .dropout_backward = cpu_dropout_backward,
     .loss_forward_backward = cpu_loss_forward_backward,
     .regularize = cpu_regularize,
+    .sum_squares = cpu_sum_squares,
+    .clip_by_norm = cpu_clip_by_norm,
     .optimizer_step = cpu_optimizer_step,
     .set_precision = cpu_set_precision,
     .memory_info = cpu_memory_info,

@@ -9,8 +9,12 @@
  *   rmsprop  v = rho v + (1-rho) g^2;  w -= lr * g / sqrt(v + epsilon)   (momentum 0)
  *   adamw    adam with weight_decay 0.004 by default
  *   adagrad  a += g^2 (a starts at initial_accumulator_value);  w -= lr * g / sqrt(a + epsilon)
- * Keras 3's extras, on every optimizer: clipvalue clips each gradient to [-clipvalue, clipvalue]
- * first; weight_decay (decoupled) takes w -= w * weight_decay * lr (lr the rate in force, before
+ *   nadam    u_k = b1 (1 - 0.5 * 0.96^k), U_t = u_1 ... u_t (t = iterations + 1);  m and v as adam;
+ *            w -= lr * (u_{t+1} m / (1 - U_t u_{t+1}) + (1 - u_t) g / (1 - U_t)) / (sqrt(v / (1 - b2^t)) + epsilon)
+ * Keras 3's extras, on every optimizer (one clipping at most, as Keras allows): clipnorm scales each
+ * tensor's gradient to a norm of at most clipnorm, global_clipnorm all of them together to a joint
+ * norm of at most global_clipnorm (the trainer does both, before the step), clipvalue clips each
+ * gradient to [-clipvalue, clipvalue] first; weight_decay (decoupled) takes w -= w * weight_decay * lr (lr the rate in force, before
  * Adam's bias correction) before the update. Only trainable weights are updated: the model hands
  * the optimizer the runs of the arena that hold them (not BatchNormalization's moving statistics).
  * `iterations` counts the updates already applied (Keras' optimizer.iterations). With a schedule
@@ -24,7 +28,7 @@
 #include "net/lr_schedule.h"
 
 enum optimizer_kind { OPTIMIZER_SGD, OPTIMIZER_ADAM, OPTIMIZER_RMSPROP, OPTIMIZER_ADAMW, OPTIMIZER_ADAGRAD,
-                      OPTIMIZER_COUNT };
+                      OPTIMIZER_NADAM, OPTIMIZER_COUNT };
 extern const char *const optimizer_names[OPTIMIZER_COUNT + 1];
 
 struct optimizer_config {
@@ -37,6 +41,7 @@ struct optimizer_config {
     double rho;      /* rmsprop */
     double initial_accumulator_value; /* adagrad */
     double weight_decay, clipvalue;   /* every optimizer; 0: none */
+    double clipnorm, global_clipnorm; /* every optimizer; 0: none */
     struct lr_schedule schedule; /* learning_rate as a schedule (LR_CONSTANT: lr) */
 };
 
@@ -57,6 +62,7 @@ struct optimizer_step_params {
     int nesterov;
     float beta1, beta2, epsilon, rho;
     float decay;     /* weight_decay * lr: w -= w * decay before the update (0: none) */
+    float nadam_m, nadam_g, nadam_v; /* nadam: the coefficients of m, of g, and of v under the root */
     float clipvalue; /* gradients clipped to [-clipvalue, clipvalue] first (0: none) */
 };
 

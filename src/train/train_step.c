@@ -75,6 +75,34 @@ static void regularize(struct train_step *t, int64_t local_rows)
     }
 }
 
+/* Keras' clipnorm (each tensor) or global_clipnorm (all together), on the summed gradients with
+ * the penalties in, the same on every rank */
+static void clip_norms(struct train_step *t)
+{
+    const struct optimizer_config *o = t->optimizer;
+    if (o->clipnorm <= 0.0 && o->global_clipnorm <= 0.0)
+        return;
+    struct model *m = t->m;
+    int global = o->global_clipnorm > 0.0;
+    for (int pass = global ? 0 : 1; pass < 2; pass++) {
+        int first = 1;
+        for (int i = 0; i < m->nlayers; i++)
+            for (int p = 0; p < m->layers[i].ntrainable; p++) {
+                float *g = m->grads + m->layers[i].param_offsets[p];
+                size_t n = (size_t)shape_size(&m->layers[i].param_shapes[p]);
+                if (!global) {
+                    t->be->sum_squares(t->norm_sum, g, n, 0);
+                    t->be->clip_by_norm(g, n, t->norm_sum, (float)o->clipnorm);
+                } else if (pass == 0) {
+                    t->be->sum_squares(t->norm_sum, g, n, !first);
+                    first = 0;
+                } else {
+                    t->be->clip_by_norm(g, n, t->norm_sum, (float)o->global_clipnorm);
+                }
+            }
+    }
+}
+
 static void update(struct train_step *t, const struct optimizer_step_params *sp)
 {
     struct model *m = t->m;
@@ -108,6 +136,8 @@ void train_step_run(struct train_step *t, const struct host_batch *hb, int slot,
     struct optimizer_step_params sp;
     optimizer_step_params_make(&sp, t->optimizer, iteration);
     double t_upload = profile_clock(t);
+    if (!t->norm_sum && (t->optimizer->clipnorm > 0.0 || t->optimizer->global_clipnorm > 0.0))
+        t->norm_sum = be->alloc(sizeof(double), "gradient norm"); /* before any step is recorded */
     if (hi > lo)
         device_batch_upload_async(t->db, t->m, hb, t->k, slot);
     if (t->profile) {
@@ -122,6 +152,7 @@ void train_step_run(struct train_step *t, const struct host_batch *hb, int slot,
         if (be->graph_begin() == 0) {
             compute(t, hb, lo, hi, rows, iteration);
             regularize(t, hi - lo);
+            clip_norms(t);
             update(t, &sp);
             t->graph = be->graph_end();
         } else {
@@ -145,6 +176,7 @@ void train_step_run(struct train_step *t, const struct host_batch *hb, int slot,
         grad_allreduce_finish(t->allreduce);
     double t2 = time_now();
     regularize(t, hi - lo);
+    clip_norms(t);
     update(t, &sp);
     if (rows == t->batch)
         t->full_steps_run++;
@@ -157,4 +189,7 @@ void train_step_free(struct train_step *t)
     if (t->graph)
         t->be->graph_free(t->graph);
     t->graph = NULL;
+    if (t->norm_sum)
+        t->be->free(t->norm_sum);
+    t->norm_sum = NULL;
 }

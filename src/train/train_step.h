@@ -40,6 +40,7 @@ struct train_step {
     void *graph;                  /* the recorded step, or NULL */
     int64_t full_steps_run;       /* full batches run as ordinary calls */
     int graphs_off;               /* the backend cannot record one */
+    double *norm_sum;             /* backend memory for clipnorm and global_clipnorm */
     double seconds_compute, seconds_allreduce; /* host time spent queuing/waiting, last step */
 };
 

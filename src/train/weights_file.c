@@ -12,9 +12,9 @@
 
 static const char *const opt_state_names[2][OPTIMIZER_COUNT] = {
     {[OPTIMIZER_SGD] = "velocity", [OPTIMIZER_ADAM] = "m", [OPTIMIZER_RMSPROP] = "velocity", [OPTIMIZER_ADAMW] = "m",
-     [OPTIMIZER_ADAGRAD] = "accumulator"},
+     [OPTIMIZER_ADAGRAD] = "accumulator", [OPTIMIZER_NADAM] = "m"},
     {[OPTIMIZER_SGD] = "", [OPTIMIZER_ADAM] = "v", [OPTIMIZER_RMSPROP] = "", [OPTIMIZER_ADAMW] = "v",
-     [OPTIMIZER_ADAGRAD] = ""},
+     [OPTIMIZER_ADAGRAD] = "", [OPTIMIZER_NADAM] = "v"},
 };
 
 /* Writes one arena-layout array as Keras-shaped datasets under loc: <layer>/<layer>/<weight>:0 */

@@ -671,7 +671,25 @@ int main(void)
         double gotacc[LOSS_ACC_COUNT];
         gpu->download(gotacc, gracc, sizeof gotacc);
         compare_scalar("regularizer penalty", cacc[LOSS_ACC_LOSS], gotacc[LOSS_ACC_LOSS], 1e-12);
-        free(g1), gpu->free(gg1), gpu->free(gracc);
+        /* clipping by norm: the sum of squares over two tensors, then each scaled */
+        double csum[1], gsum_host[1], *gsum = gpu->alloc(sizeof(double), "t");
+        cpu->sum_squares(csum, g1, in * out, 0);
+        cpu->sum_squares(csum, b, out, 1);
+        gpu->sum_squares(gsum, gg1, in * out, 0);
+        gpu->sum_squares(gsum, gb, out, 1);
+        gpu->download(gsum_host, gsum, sizeof gsum_host);
+        compare_scalar("sum of squares", csum[0], gsum_host[0], 1e-12);
+        double before = 0, after = 0;
+        for (int64_t i = 0; i < in * out; i++)
+            before += (double)g1[i] * g1[i];
+        cpu->clip_by_norm(g1, in * out, csum, 0.5f);
+        gpu->clip_by_norm(gg1, in * out, gsum, 0.5f);
+        compare("clip by norm", g1, gg1, in * out, 1e-6);
+        for (int64_t i = 0; i < in * out; i++)
+            after += (double)g1[i] * g1[i];
+        /* the joint norm (of g1 and b) becomes 0.5: g1's share scales by 0.5 / that norm */
+        compare_scalar("clipped norm", sqrt(before) * 0.5 / sqrt(csum[0]), sqrt(after), 1e-6);
+        free(g1), gpu->free(gg1), gpu->free(gracc), gpu->free(gsum);
     }
     conv_and_pool();
     batchnorm_ops();

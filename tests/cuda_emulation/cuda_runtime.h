@@ -126,7 +126,8 @@ void emu_run_grid(dim3 g, dim3 b, bool sync, std::function<void()> body);
         auto args_ = std::make_tuple(__VA_ARGS__);                                                  \
         dim3 g_(grid), b_(block);                                                                   \
         bool sync_ = !strcmp(#kernel, "column_sums_kernel") || !strcmp(#kernel, "loss_kernel") ||    \
-                     !strcmp(#kernel, "channel_sums_kernel") || !strcmp(#kernel, "regularize_kernel"); \
+                     !strcmp(#kernel, "channel_sums_kernel") || !strcmp(#kernel, "regularize_kernel") ||    \
+                     !strcmp(#kernel, "sum_squares_kernel"); /* the kernels with __syncthreads */ \
         emu_check_kernel_args(#kernel, args_);                                                      \
         emu_enqueue_on(cudaStreamPerThread, [=] { emu_run_grid(g_, b_, sync_, [=] { std::apply(kernel, args_); }); }, \
                        #kernel);                                                                    \

@@ -68,4 +68,32 @@ PY
 else
   skip_part "python3 with h5py not found: the Keras layout read-back"
 fi
+# Gradient clipping by norm: with clipnorm (or global_clipnorm) of 1e-12 every step moves the
+# weights by at most about 1e-13 (the recipe's sgd, lr 0.01, momentum 0.9), so they end where a
+# rate of 1e-300 (0 in float) leaves them, the initial weights; without clipping they move.
+clipjob=(--set fit.epochs=2 --set fit.early_stopping.patience=100)
+"$DPTRAIN" fit "$SRC/jobs/cancer_mlp.cfg" "${clipjob[@]}" --set fit.optimizer.lr=1e-300 --run-dir still >/dev/null 2>&1 ||
+  fail "fit with lr 1e-300"
+for clip in clipnorm global_clipnorm; do
+  sed "s|optimizer = {|optimizer = { $clip = 1e-12;|" "$SRC/jobs/cancer_mlp.cfg" >"$clip.cfg"
+  "$DPTRAIN" fit "$clip.cfg" "${clipjob[@]}" --run-dir "$clip" >"$clip.log" 2>&1 ||
+    fail "fit with $clip: $(tail -2 "$clip.log")"
+  if have_h5py; then
+    # absolute: the biases start at 0, where a relative difference means nothing
+    out=$(/usr/bin/python3 - still/last.h5 "$clip/last.h5" <<'PY'
+import h5py, numpy as np, sys
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+diff = max(np.abs(a[l][l + "/" + w][()] - b[l][l + "/" + w][()]).max()
+           for l in ("dense", "dense_1", "dense_2") for w in ("kernel:0", "bias:0"))
+print("max absolute difference %.2g" % diff)
+sys.exit(0 if diff < 1e-9 else 1)
+PY
+    ) && pass "$clip = 1e-12: the weights stay at their start ($out)" || fail "$clip = 1e-12: $out"
+  fi
+done
+if have_h5py; then
+  "$DPTRAIN" fit "$SRC/jobs/cancer_mlp.cfg" "${clipjob[@]}" --run-dir moved >/dev/null 2>&1 || fail "fit without clipping"
+  /usr/bin/python3 "$SRC/tests/e2e/compare_weights.py" still/last.h5 moved/last.h5 1e-3 >/dev/null &&
+    fail "without clipping the weights did not move" || pass "without clipping the weights move"
+fi
 finish

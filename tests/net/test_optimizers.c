@@ -157,7 +157,7 @@ static void check_keras3_extras(enum optimizer_kind kind, double weight_decay, d
     c.schedule = (struct lr_schedule){.kind = LR_EXPONENTIAL_DECAY, .initial_learning_rate = 0.05, .decay_steps = 2,
                                       .decay_rate = 0.5};
     float w[N], g[STEPS][N], s0[N], s1[N] = {0};
-    double rw[N], ra[N], rm[N] = {0};
+    double rw[N], ra[N], rm[N] = {0}, u_product = 1;
     rng_uniform_fill(w, N, test_seed(), RNG_DOMAIN_INIT, 21, 0);
     for (int i = 0; i < N; i++) {
         w[i] = 4 * w[i] - 2;
@@ -175,6 +175,9 @@ static void check_keras3_extras(enum optimizer_kind kind, double weight_decay, d
         optimizer_step_params_make(&p, &c, it);
         backend_cpu.optimizer_step(w, g[it], s0, s1, N, p);
         double lr = 0.05 * pow(0.5, it / 2.0), t = it + 1;
+        /* Keras 3's Nadam: u_product updated before the step, u_t and u_{t+1} from 0.96^t */
+        double u_t = c.beta1 * (1 - 0.5 * pow(0.96, t)), u_next = c.beta1 * (1 - 0.5 * pow(0.96, t + 1));
+        u_product *= u_t;
         for (int i = 0; i < N; i++) {
             double gi = clipvalue > 0 ? fmin(fmax(g[it][i], -clipvalue), clipvalue) : g[it][i];
             rw[i] -= rw[i] * weight_decay * lr;
@@ -183,6 +186,12 @@ static void check_keras3_extras(enum optimizer_kind kind, double weight_decay, d
                 rm[i] += (gi - rm[i]) * (1 - c.beta1);
                 ra[i] += (gi * gi - ra[i]) * (1 - c.beta2);
                 rw[i] -= alpha * rm[i] / (sqrt(ra[i]) + c.epsilon);
+            } else if (kind == OPTIMIZER_NADAM) {
+                rm[i] += (gi - rm[i]) * (1 - c.beta1);
+                ra[i] += (gi * gi - ra[i]) * (1 - c.beta2);
+                double m_hat = u_next * rm[i] / (1 - u_product * u_next) + (1 - u_t) * gi / (1 - u_product);
+                double v_hat = ra[i] / (1 - pow(c.beta2, t));
+                rw[i] -= m_hat * lr / (sqrt(v_hat) + c.epsilon);
             } else if (kind == OPTIMIZER_ADAGRAD) {
                 ra[i] += gi * gi;
                 rw[i] -= lr * gi / sqrt(ra[i] + c.epsilon);
@@ -196,7 +205,7 @@ static void check_keras3_extras(enum optimizer_kind kind, double weight_decay, d
                       optimizer_names[kind], weight_decay, clipvalue, i, w[i], rw[i]);
 }
 
-START_TEST(adamw_adagrad_weight_decay_clipvalue)
+START_TEST(adamw_adagrad_nadam_weight_decay_clipvalue)
 {
     struct optimizer_config c;
     optimizer_config_defaults(&c, OPTIMIZER_ADAMW);
@@ -208,6 +217,8 @@ START_TEST(adamw_adagrad_weight_decay_clipvalue)
     check_keras3_extras(OPTIMIZER_ADAGRAD, 0, 0);
     check_keras3_extras(OPTIMIZER_ADAGRAD, 0.01, 0.5);
     check_keras3_extras(OPTIMIZER_SGD, 0.05, 0.2);
+    check_keras3_extras(OPTIMIZER_NADAM, 0, 0);
+    check_keras3_extras(OPTIMIZER_NADAM, 0.01, 0.4);
 }
 END_TEST
 
@@ -319,7 +330,7 @@ int main(void)
     tcase_add_test(tc, rmsprop_epsilon_inside_the_root);
     tcase_add_test(tc, decayed_learning_rate_reported);
     tcase_add_test(tc, schedules_match_keras);
-    tcase_add_test(tc, adamw_adagrad_weight_decay_clipvalue);
+    tcase_add_test(tc, adamw_adagrad_nadam_weight_decay_clipvalue);
     tcase_add_test(tc, regularizer_penalty_and_gradient);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
