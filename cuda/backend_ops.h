@@ -81,6 +81,7 @@ void cuda_loss_forward_backward(double *acc, float *dz, const float *z, const fl
 void cuda_regularize(float *g, const float *w, size_t n, float l1, float l2, double *acc, double rows);
 void cuda_sum_squares(double *sumsq, const float *g, size_t n, int accumulate);
 void cuda_clip_by_norm(float *g, size_t n, const double *sumsq, float clip);
-void cuda_optimizer_step(float *w, const float *g, float *s0, float *s1, size_t n, struct optimizer_step_params p);
+void cuda_optimizer_step(float *w, const float *g, float *s0, float *s1, float *s2, size_t n,
+                         struct optimizer_step_params p);
 
 #endif

@@ -10,7 +10,7 @@
 /* ---- optimizer: one fused pass over the flat arena ---- */
 
 /* Keras 3's order, as the CPU backend: the gradient clipped, the weight decayed, then the update */
-__global__ void optimizer_kernel(float *w, const float *g, float *s0, float *s1, int64_t n,
+__global__ void optimizer_kernel(float *w, const float *g, float *s0, float *s1, float *s2, int64_t n,
                                  struct optimizer_step_params p, const struct optimizer_step_params *p_on_device)
 {
     if (p_on_device)
@@ -31,6 +31,10 @@ __global__ void optimizer_kernel(float *w, const float *g, float *s0, float *s1,
             float v = p.beta2 * s1[i] + (1.0f - p.beta2) * gi * gi;
             s0[i] = m;
             s1[i] = v;
+            if (p.amsgrad) {
+                v = v > s2[i] ? v : s2[i];
+                s2[i] = v;
+            }
             w[i] = wi - p.lr * m / (sqrtf(v) + p.epsilon);
         } else if (p.kind == OPTIMIZER_NADAM) {
             float m = p.beta1 * s0[i] + (1.0f - p.beta1) * gi;
@@ -119,8 +123,9 @@ void cuda_clip_by_norm(float *g, size_t n, const double *sumsq, float clip)
     LAUNCH_CHECK();
 }
 
-void cuda_optimizer_step(float *w, const float *g, float *s0, float *s1, size_t n, struct optimizer_step_params p)
+void cuda_optimizer_step(float *w, const float *g, float *s0, float *s1, float *s2, size_t n,
+                         struct optimizer_step_params p)
 {
-    optimizer_kernel<<<blocks_for((int64_t)n), THREADS>>>(w, g, s0, s1, (int64_t)n, p, device_params());
+    optimizer_kernel<<<blocks_for((int64_t)n), THREADS>>>(w, g, s0, s1, s2, (int64_t)n, p, device_params());
     LAUNCH_CHECK();
 }

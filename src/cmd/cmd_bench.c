@@ -199,10 +199,10 @@ int cmd_bench(int argc, char **argv)
     struct device_batch db;
     device_batch_alloc(&db, be, batch, tm.k);
     int nstate = optimizer_state_arrays(&job.fit.optimizer);
-    float *state[2] = {NULL, NULL};
+    float *state[OPTIMIZER_MAX_STATE] = {NULL, NULL, NULL};
     for (int i = 0; i < nstate; i++)
         state[i] = be->alloc(m.arena_floats * sizeof(float), "optimizer state");
-    struct train_step ts = {.be = be, .m = &m, .db = &db, .opt_state = {state[0], state[1]},
+    struct train_step ts = {.be = be, .m = &m, .db = &db, .opt_state = {state[0], state[1], state[2]},
                             .optimizer = &job.fit.optimizer, .lp = job_loss_params(&job, &m), .k = tm.k,
                             .seed = job.fit.seed, .batch = batch, .allreduce = NULL};
     int64_t iteration = 0;

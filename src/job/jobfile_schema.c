@@ -76,7 +76,7 @@ static const char *const fit_keys[] = {"seed", "epochs", "batch_size", "steps_pe
                                        "readback_steps", "allreduce_bucket_mb", "reduce_lr_on_plateau", NULL};
 static const char *const optimizer_keys[] = {"name", "lr", "learning_rate", "momentum", "nesterov", "decay",
                                              "beta_1", "beta_2", "epsilon", "rho", "weight_decay", "clipvalue",
-                                             "clipnorm", "global_clipnorm", "initial_accumulator_value", NULL};
+                                             "clipnorm", "global_clipnorm", "initial_accumulator_value", "amsgrad", NULL};
 
 /* Which main section a key unknown where it stands belongs in, for a hint ("shuffle" under fit, as
  * Keras' fit(shuffle=True) has it, belongs in data); NULL if none. */
@@ -787,7 +787,7 @@ static int read_optimizer(const struct schema_ctx *c, struct job_fit *f, const c
             return -1;
         }
         if (get_float(c, opt, "momentum", &o->momentum, o->momentum, 0.0, 1.0, 0, 1) ||
-            get_bool(c, opt, "nesterov", &o->nesterov, 0) ||
+            get_bool(c, opt, "nesterov", &o->nesterov, 0) || get_bool(c, opt, "amsgrad", &o->amsgrad, 0) ||
             get_float(c, opt, "decay", &o->decay, 0.0, 0.0, 1e6, 0, 0) ||
             get_float(c, opt, "beta_1", &o->beta1, o->beta1, 0.0, 1.0, 0, 1) ||
             get_float(c, opt, "beta_2", &o->beta2, o->beta2, 0.0, 1.0, 0, 1) ||
@@ -804,6 +804,7 @@ static int read_optimizer(const struct schema_ctx *c, struct job_fit *f, const c
             {"beta_1", 1 << OPTIMIZER_ADAM | 1 << OPTIMIZER_ADAMW | 1 << OPTIMIZER_NADAM},
             {"beta_2", 1 << OPTIMIZER_ADAM | 1 << OPTIMIZER_ADAMW | 1 << OPTIMIZER_NADAM},
             {"rho", 1 << OPTIMIZER_RMSPROP}, {"initial_accumulator_value", 1 << OPTIMIZER_ADAGRAD},
+            {"amsgrad", 1 << OPTIMIZER_ADAM | 1 << OPTIMIZER_ADAMW},
             {"epsilon", ~(1 << OPTIMIZER_SGD)},
         };
         const char *clips[] = {"clipvalue", "clipnorm", "global_clipnorm"};

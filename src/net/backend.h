@@ -176,7 +176,7 @@ struct backend {
     void (*clip_by_norm)(float *g, size_t n, const double *sumsq, float clip);
 
     /* One optimizer step over n parameters; state arrays as optimizer_state_arrays() says. */
-    void (*optimizer_step)(float *w, const float *g, float *state0, float *state1, size_t n,
+    void (*optimizer_step)(float *w, const float *g, float *state0, float *state1, float *state2, size_t n,
                            struct optimizer_step_params p);
 
     /* Matrix-product precision: 0 fp32, 1 tf32, 2 bf16 (a backend without them computes fp32);

@@ -568,7 +568,7 @@ static inline float clipped(float g, float clipvalue)
     return clipvalue > 0.0f ? fminf(fmaxf(g, -clipvalue), clipvalue) : g;
 }
 
-static void cpu_optimizer_step(float *w, const float *g, float *s0, float *s1, size_t n,
+static void cpu_optimizer_step(float *w, const float *g, float *s0, float *s1, float *s2, size_t n,
                                struct optimizer_step_params p)
 {
     const float lr = p.lr, decay = p.decay, cv = p.clipvalue;
@@ -599,6 +599,10 @@ static void cpu_optimizer_step(float *w, const float *g, float *s0, float *s1, s
             float v = b2 * s1[i] + (1.0f - b2) * gi * gi;
             s0[i] = m;
             s1[i] = v;
+            if (p.amsgrad) {
+                v = v > s2[i] ? v : s2[i];
+                s2[i] = v;
+            }
             w[i] = (w[i] - w[i] * decay) - lr * m / (sqrtf(v) + eps);
         }
         break;

@@ -20,6 +20,8 @@ void optimizer_config_defaults(struct optimizer_config *c, enum optimizer_kind k
     c->epsilon = 1e-7;
     c->rho = 0.9;
     c->initial_accumulator_value = 0.1;
+    c->amsgrad = 0;
+    c->clipnorm = c->global_clipnorm = 0.0;
     c->weight_decay = kind == OPTIMIZER_ADAMW ? 0.004 : 0.0;
     c->clipvalue = 0.0;
     c->schedule.kind = LR_CONSTANT;
@@ -30,7 +32,7 @@ int optimizer_state_arrays(const struct optimizer_config *c)
     switch (c->kind) {
     case OPTIMIZER_SGD: return c->momentum > 0.0 ? 1 : 0;
     case OPTIMIZER_ADAM:
-    case OPTIMIZER_ADAMW:
+    case OPTIMIZER_ADAMW: return c->amsgrad ? 3 : 2;
     case OPTIMIZER_NADAM: return 2;
     case OPTIMIZER_RMSPROP:
     case OPTIMIZER_ADAGRAD: return 1;
@@ -94,5 +96,6 @@ void optimizer_step_params_make(struct optimizer_step_params *p, const struct op
         p->nadam_v = (float)(1.0 / (1.0 - pow(c->beta2, (double)t)));
     }
     p->decay = (float)(c->weight_decay * lr);
+    p->amsgrad = c->amsgrad;
     p->clipvalue = (float)c->clipvalue;
 }

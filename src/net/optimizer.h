@@ -7,6 +7,7 @@
  *   adam     m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  t = iterations + 1
  *            w -= lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + epsilon)
  *   rmsprop  v = rho v + (1-rho) g^2;  w -= lr * g / sqrt(v + epsilon)   (momentum 0)
+ *            with amsgrad, vhat = max(vhat, v) stands for v under the root
  *   adamw    adam with weight_decay 0.004 by default
  *   adagrad  a += g^2 (a starts at initial_accumulator_value);  w -= lr * g / sqrt(a + epsilon)
  *   nadam    u_k = b1 (1 - 0.5 * 0.96^k), U_t = u_1 ... u_t (t = iterations + 1);  m and v as adam;
@@ -38,6 +39,7 @@ struct optimizer_config {
     int nesterov;    /* sgd */
     double decay;    /* sgd, time-based */
     double beta1, beta2, epsilon; /* adam (epsilon also rmsprop) */
+    int amsgrad;     /* adam, adamw */
     double rho;      /* rmsprop */
     double initial_accumulator_value; /* adagrad */
     double weight_decay, clipvalue;   /* every optimizer; 0: none */
@@ -49,7 +51,9 @@ struct optimizer_config {
 void optimizer_config_defaults(struct optimizer_config *c, enum optimizer_kind kind);
 
 /* Number of state arrays of n floats each (same layout as the parameters): sgd 1 (velocity, when
- * momentum > 0, else 0), adam and adamw 2 (m, v), rmsprop 1, adagrad 1 (the accumulator). */
+ * momentum > 0, else 0), adam and adamw 2 (m, v; 3 with amsgrad: vhat), nadam 2, rmsprop 1,
+ * adagrad 1 (the accumulator). */
+#define OPTIMIZER_MAX_STATE 3
 int optimizer_state_arrays(const struct optimizer_config *c);
 /* What state array i holds at the start (adagrad's accumulator: initial_accumulator_value) */
 float optimizer_state_initial(const struct optimizer_config *c, int i);
@@ -62,6 +66,7 @@ struct optimizer_step_params {
     int nesterov;
     float beta1, beta2, epsilon, rho;
     float decay;     /* weight_decay * lr: w -= w * decay before the update (0: none) */
+    int amsgrad;
     float nadam_m, nadam_g, nadam_v; /* nadam: the coefficients of m, of g, and of v under the root */
     float clipvalue; /* gradients clipped to [-clipvalue, clipvalue] first (0: none) */
 };

@@ -55,7 +55,7 @@ struct fit_state {
     struct host_batch hb[2];
     struct batch_prefetch prefetch; /* fills hb[i + 1 & 1] while step i runs */
     struct device_batch db;
-    float *opt_state[2];
+    float *opt_state[OPTIMIZER_MAX_STATE];
     int nopt_state;
     float *es_best_weights; /* host */
     struct history history;

@@ -109,8 +109,11 @@ static void update(struct train_step *t, const struct optimizer_step_params *sp)
     double t0 = profile_clock(t);
     for (int r = 0; r < m->ntrainable_runs; r++) {
         size_t at = m->trainable_runs[r].offset;
-        t->be->optimizer_step(m->params + at, m->grads + at, t->opt_state[0] ? t->opt_state[0] + at : NULL,
-                              t->opt_state[1] ? t->opt_state[1] + at : NULL, m->trainable_runs[r].floats, *sp);
+        float *state[OPTIMIZER_MAX_STATE];
+        for (int i = 0; i < OPTIMIZER_MAX_STATE; i++)
+            state[i] = t->opt_state[i] ? t->opt_state[i] + at : NULL;
+        t->be->optimizer_step(m->params + at, m->grads + at, state[0], state[1], state[2], m->trainable_runs[r].floats,
+                              *sp);
     }
     if (t->profile)
         t->profile->optimizer += profile_clock(t) - t0;

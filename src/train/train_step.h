@@ -28,7 +28,7 @@ struct train_step {
     const struct backend *be;
     struct model *m;
     struct device_batch *db;
-    float *opt_state[2];
+    float *opt_state[OPTIMIZER_MAX_STATE];
     const struct optimizer_config *optimizer;
     struct loss_params lp;
     int64_t k;                    /* target columns */

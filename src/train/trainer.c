@@ -181,7 +181,7 @@ static int setup_pipeline(struct fit_state *s, const struct job *job, struct dp_
         .be = s->be,
         .m = &s->model,
         .db = &s->db,
-        .opt_state = {s->opt_state[0], s->opt_state[1]},
+        .opt_state = {s->opt_state[0], s->opt_state[1], s->opt_state[2]},
         .optimizer = &s->opt,
         .lp = job_loss_params(job, &s->model),
         .k = tm->k,

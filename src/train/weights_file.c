@@ -10,11 +10,12 @@
 #include "base/file_checks.h"
 #include "base/h5io.h"
 
-static const char *const opt_state_names[2][OPTIMIZER_COUNT] = {
+static const char *const opt_state_names[OPTIMIZER_MAX_STATE][OPTIMIZER_COUNT] = {
     {[OPTIMIZER_SGD] = "velocity", [OPTIMIZER_ADAM] = "m", [OPTIMIZER_RMSPROP] = "velocity", [OPTIMIZER_ADAMW] = "m",
      [OPTIMIZER_ADAGRAD] = "accumulator", [OPTIMIZER_NADAM] = "m"},
     {[OPTIMIZER_SGD] = "", [OPTIMIZER_ADAM] = "v", [OPTIMIZER_RMSPROP] = "", [OPTIMIZER_ADAMW] = "v",
      [OPTIMIZER_ADAGRAD] = "", [OPTIMIZER_NADAM] = "v"},
+    {[OPTIMIZER_ADAM] = "vhat", [OPTIMIZER_ADAMW] = "vhat"},
 };
 
 /* Writes one arena-layout array as Keras-shaped datasets under loc: <layer>/<layer>/<weight>:0 */
@@ -415,9 +416,9 @@ static int read_optimizer_state(hid_t d, const struct model *m, struct checkpoin
     for (int k = 0; !bad && k < OPTIMIZER_COUNT; k++) {
         if (strcmp(st->optimizer, optimizer_names[k]))
             continue;
-        for (int s = 0; s < 2 && !bad; s++) {
+        for (int s = 0; s < OPTIMIZER_MAX_STATE && !bad; s++) {
             const char *name = opt_state_names[s][k];
-            if (!name[0] || H5Lexists(g, name, H5P_DEFAULT) <= 0)
+            if (!name || !name[0] || H5Lexists(g, name, H5P_DEFAULT) <= 0)
                 continue;
             hid_t sg = H5Gopen2(g, name, H5P_DEFAULT);
             st->opt_state[s] = dp_calloc(m->arena_floats, sizeof(float), "optimizer state");
@@ -481,8 +482,8 @@ void checkpoint_state_free(struct checkpoint_state *st)
     history_free(&st->history);
     free(st->job_text);
     free(st->optimizer);
-    free(st->opt_state[0]);
-    free(st->opt_state[1]);
+    for (int i = 0; i < OPTIMIZER_MAX_STATE; i++)
+        free(st->opt_state[i]);
     free(st->es_best_weights);
     normalizer_free(&st->norm);
     memset(st, 0, sizeof *st);

@@ -58,7 +58,7 @@ struct checkpoint_state {
     struct history history;
     char *job_text;
     char *optimizer;                /* optimizer name stored */
-    float *opt_state[2];
+    float *opt_state[OPTIMIZER_MAX_STATE];
     int nopt_state;
     float *es_best_weights;
     struct normalizer norm;

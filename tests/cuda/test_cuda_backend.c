@@ -293,7 +293,7 @@ static void graph_replay_reads_step_scalars(void)
         gpu->set_step_scalars(step, &p, (int)(step & 1));
         key.step = step;
         cpu->dropout_forward(y, mask, x, ids, rows, cols, 0.3f, key);
-        cpu->optimizer_step(w, g, s0, s1, n, p);
+        cpu->optimizer_step(w, g, s0, s1, NULL, n, p);
         if (step == 1) {
             if (gpu->graph_begin() != 0) {
                 printf("graph recording not available  FAIL\n");
@@ -303,7 +303,7 @@ static void graph_replay_reads_step_scalars(void)
         }
         if (step <= 1 || !graph) {
             gpu->dropout_forward(gy, gmask, gx, gids, rows, cols, 0.3f, key);
-            gpu->optimizer_step(gw, gg, gs0, gs1, n, p);
+            gpu->optimizer_step(gw, gg, gs0, gs1, NULL, n, p);
         }
         if (step == 1)
             graph = gpu->graph_end();
@@ -640,9 +640,10 @@ int main(void)
     float *gaccf = to_gpu((float[]){(float)gaccs[0], (float)gaccs[1], (float)gaccs[2]}, 3);
     compare("loss, metric and row sums", accf, gaccf, 3, 1e-5);
     /* optimizers */
-    for (int k = 0; k < OPTIMIZER_COUNT; k++) {
+    for (int k = 0; k < OPTIMIZER_COUNT + 1; k++) { /* the last: adam with amsgrad */
         struct optimizer_config oc;
-        optimizer_config_defaults(&oc, (enum optimizer_kind)k);
+        optimizer_config_defaults(&oc, k < OPTIMIZER_COUNT ? (enum optimizer_kind)k : OPTIMIZER_ADAM);
+        oc.amsgrad = k == OPTIMIZER_COUNT;
         oc.momentum = k == OPTIMIZER_SGD ? 0.9 : 0.0;
         oc.nesterov = k == OPTIMIZER_SGD;
         oc.weight_decay = k == OPTIMIZER_ADAMW ? oc.weight_decay : 0.01; /* Keras 3's extras on every kind */
@@ -650,15 +651,17 @@ int main(void)
         struct optimizer_step_params p;
         optimizer_step_params_make(&p, &oc, 3);
         float *w2 = malloc(in * out * 4), *s0 = random_host(in * out, 0, 1), *s1 = random_host(in * out, 0, 1);
+        float *s2 = random_host(in * out, 0, 1);
         memcpy(w2, w, in * out * 4);
         float *gw2 = to_gpu(w2, in * out), *gs0 = to_gpu(s0, in * out), *gs1 = to_gpu(s1, in * out);
-        cpu->optimizer_step(w2, dw, s0, s1, in * out, p);
-        gpu->optimizer_step(gw2, gdw, gs0, gs1, in * out, p);
+        float *gs2 = to_gpu(s2, in * out);
+        cpu->optimizer_step(w2, dw, s0, s1, s2, in * out, p);
+        gpu->optimizer_step(gw2, gdw, gs0, gs1, gs2, in * out, p);
         char label[64];
-        snprintf(label, sizeof label, "%s step", optimizer_names[k]);
+        snprintf(label, sizeof label, "%s step", k < OPTIMIZER_COUNT ? optimizer_names[k] : "adam amsgrad");
         compare(label, w2, gw2, in * out, 1e-5);
-        free(w2); free(s0); free(s1);
-        gpu->free(gw2); gpu->free(gs0); gpu->free(gs1);
+        free(w2); free(s0); free(s1); free(s2);
+        gpu->free(gw2); gpu->free(gs0); gpu->free(gs1); gpu->free(gs2);
     }
     /* the L1/L2 penalty: gradient and loss sum */
     {

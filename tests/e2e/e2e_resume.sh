@@ -57,7 +57,8 @@ ls term/last-e*.h5 >/dev/null 2>&1 && [ "$(ls term/last-e*.h5 | wc -l)" -le 2 ] 
   fail "kept checkpoints: $(ls term)"
 
 # 1b. BatchNormalization with a cosine schedule with warm-up, and with ReduceLROnPlateau firing
-# (min_delta so large that every second epoch reduces the rate): stopped mid-epoch and resumed,
+# (min_delta so large that every second epoch reduces the rate; Adam with amsgrad, whose third
+# state array the checkpoint keeps): stopped mid-epoch and resumed,
 # bit-identical to a straight run (weights and moving statistics), the same rates in history.csv.
 cat >rates.cfg <<'CFG'
 name = "rates";
@@ -65,7 +66,7 @@ data = { file = "r.h5"; validation_split = 0.2; normalize = "standard"; shuffle 
 model = ( { type = "dense"; units = 32; activation = "gelu"; }, { type = "batch_normalization"; },
           { type = "dense"; units = 16; activation = "elu"; use_bias = false; },
           { type = "batch_normalization"; center = false; momentum = 0.9; }, { type = "dense"; units = 1; } );
-fit = { epochs = 6; batch_size = 128; loss = "mse"; seed = 5; optimizer = { name = "adam"; learning_rate = 0.01; };
+fit = { epochs = 6; batch_size = 128; loss = "mse"; seed = 5; optimizer = { name = "adam"; amsgrad = true; learning_rate = 0.01; };
         reduce_lr_on_plateau = { monitor = "val_loss"; factor = 0.5; patience = 1; min_delta = 10.0; }; };
 CFG
 for kind in plateau cosine; do

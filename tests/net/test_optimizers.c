@@ -16,7 +16,7 @@ static void run_two_steps(struct optimizer_config *c, const double expect[3])
     for (int it = 0; it < 2; it++) {
         struct optimizer_step_params p;
         optimizer_step_params_make(&p, c, it);
-        backend_cpu.optimizer_step(w, g[it], s0, s1, 3, p);
+        backend_cpu.optimizer_step(w, g[it], s0, s1, NULL, 3, p);
     }
     for (int i = 0; i < 3; i++)
         ck_assert_msg(fabs(w[i] - expect[i]) <= 2e-6 * fmax(1.0, fabs(expect[i])),
@@ -102,7 +102,7 @@ static void check_epsilon(enum optimizer_kind kind)
     for (int it = 0; it < STEPS; it++) {
         struct optimizer_step_params p;
         optimizer_step_params_make(&p, &c, it);
-        backend_cpu.optimizer_step(w, g[it], s0, s1, N, p);
+        backend_cpu.optimizer_step(w, g[it], s0, s1, NULL, N, p);
         double t = it + 1;
         for (int i = 0; i < N; i++) {
             double gi = g[it][i];
@@ -147,17 +147,18 @@ END_TEST
 /* AdamW, Adagrad, weight decay on SGD and clipvalue: fresh random weights and gradients (some
  * beyond the clip), four steps under a schedule, against a double reference of Keras 3's order:
  * clip, decay by weight_decay * lr (the scheduled rate, before Adam's bias correction), update. */
-static void check_keras3_extras(enum optimizer_kind kind, double weight_decay, double clipvalue)
+static void check_keras3_extras(enum optimizer_kind kind, double weight_decay, double clipvalue, int amsgrad)
 {
     enum { N = 50, STEPS = 4 };
     struct optimizer_config c;
     optimizer_config_defaults(&c, kind);
+    c.amsgrad = amsgrad;
     c.weight_decay = weight_decay;
     c.clipvalue = clipvalue;
     c.schedule = (struct lr_schedule){.kind = LR_EXPONENTIAL_DECAY, .initial_learning_rate = 0.05, .decay_steps = 2,
                                       .decay_rate = 0.5};
-    float w[N], g[STEPS][N], s0[N], s1[N] = {0};
-    double rw[N], ra[N], rm[N] = {0}, u_product = 1;
+    float w[N], g[STEPS][N], s0[N], s1[N] = {0}, s2[N] = {0};
+    double rw[N], ra[N], rm[N] = {0}, rvhat[N] = {0}, u_product = 1;
     rng_uniform_fill(w, N, test_seed(), RNG_DOMAIN_INIT, 21, 0);
     for (int i = 0; i < N; i++) {
         w[i] = 4 * w[i] - 2;
@@ -173,7 +174,7 @@ static void check_keras3_extras(enum optimizer_kind kind, double weight_decay, d
     for (int it = 0; it < STEPS; it++) {
         struct optimizer_step_params p;
         optimizer_step_params_make(&p, &c, it);
-        backend_cpu.optimizer_step(w, g[it], s0, s1, N, p);
+        backend_cpu.optimizer_step(w, g[it], s0, s1, s2, N, p);
         double lr = 0.05 * pow(0.5, it / 2.0), t = it + 1;
         /* Keras 3's Nadam: u_product updated before the step, u_t and u_{t+1} from 0.96^t */
         double u_t = c.beta1 * (1 - 0.5 * pow(0.96, t)), u_next = c.beta1 * (1 - 0.5 * pow(0.96, t + 1));
@@ -185,7 +186,8 @@ static void check_keras3_extras(enum optimizer_kind kind, double weight_decay, d
                 double alpha = lr * sqrt(1 - pow(c.beta2, t)) / (1 - pow(c.beta1, t));
                 rm[i] += (gi - rm[i]) * (1 - c.beta1);
                 ra[i] += (gi * gi - ra[i]) * (1 - c.beta2);
-                rw[i] -= alpha * rm[i] / (sqrt(ra[i]) + c.epsilon);
+                rvhat[i] = fmax(rvhat[i], ra[i]); /* Keras: v_hat = max(v_hat, v), used when amsgrad */
+                rw[i] -= alpha * rm[i] / (sqrt(amsgrad ? rvhat[i] : ra[i]) + c.epsilon);
             } else if (kind == OPTIMIZER_NADAM) {
                 rm[i] += (gi - rm[i]) * (1 - c.beta1);
                 ra[i] += (gi * gi - ra[i]) * (1 - c.beta2);
@@ -212,13 +214,14 @@ START_TEST(adamw_adagrad_nadam_weight_decay_clipvalue)
     ck_assert(c.weight_decay == 0.004 && c.lr == 1e-3 && c.epsilon == 1e-7);
     optimizer_config_defaults(&c, OPTIMIZER_ADAGRAD);
     ck_assert(c.initial_accumulator_value == 0.1 && c.weight_decay == 0 && optimizer_state_arrays(&c) == 1);
-    check_keras3_extras(OPTIMIZER_ADAMW, 0.004, 0);
-    check_keras3_extras(OPTIMIZER_ADAMW, 0.1, 0.3);
-    check_keras3_extras(OPTIMIZER_ADAGRAD, 0, 0);
-    check_keras3_extras(OPTIMIZER_ADAGRAD, 0.01, 0.5);
-    check_keras3_extras(OPTIMIZER_SGD, 0.05, 0.2);
-    check_keras3_extras(OPTIMIZER_NADAM, 0, 0);
-    check_keras3_extras(OPTIMIZER_NADAM, 0.01, 0.4);
+    check_keras3_extras(OPTIMIZER_ADAMW, 0.004, 0, 0);
+    check_keras3_extras(OPTIMIZER_ADAMW, 0.1, 0.3, 0);
+    check_keras3_extras(OPTIMIZER_ADAMW, 0.004, 0, 1);
+    check_keras3_extras(OPTIMIZER_ADAGRAD, 0, 0, 0);
+    check_keras3_extras(OPTIMIZER_ADAGRAD, 0.01, 0.5, 0);
+    check_keras3_extras(OPTIMIZER_SGD, 0.05, 0.2, 0);
+    check_keras3_extras(OPTIMIZER_NADAM, 0, 0, 0);
+    check_keras3_extras(OPTIMIZER_NADAM, 0.01, 0.4, 0);
 }
 END_TEST
 
