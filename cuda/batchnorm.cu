@@ -6,6 +6,7 @@
 #include <math.h>
 
 #include "backend_ops.h"
+#include "block_sum.h"
 #include "cuda_check.h"
 
 enum { BN_THREADS = 256 };
@@ -15,7 +16,7 @@ enum { BN_THREADS = 256 };
 __global__ void channel_sums_kernel(double *sums, const float *a, const float *x, const float *stat, int64_t n,
                                     int64_t c)
 {
-    __shared__ double part[2][BN_THREADS];
+    __shared__ double part[BN_THREADS];
     const int64_t j = blockIdx.x;
     double s0 = 0.0, s1 = 0.0;
     for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
@@ -24,19 +25,11 @@ __global__ void channel_sums_kernel(double *sums, const float *a, const float *x
         s0 += v;
         s1 += v * w;
     }
-    part[0][threadIdx.x] = s0;
-    part[1][threadIdx.x] = s1;
-    __syncthreads();
-    for (unsigned half = blockDim.x / 2; half > 0; half /= 2) {
-        if (threadIdx.x < half) {
-            part[0][threadIdx.x] += part[0][threadIdx.x + half];
-            part[1][threadIdx.x] += part[1][threadIdx.x + half];
-        }
-        __syncthreads();
-    }
+    s0 = block_sum(s0, part);
+    s1 = block_sum(s1, part);
     if (threadIdx.x == 0) {
-        sums[j] = part[0][0];
-        sums[c + j] = part[1][0];
+        sums[j] = s0;
+        sums[c + j] = s1;
     }
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "backend_ops.h"
+#include "block_sum.h"
 #include "cuda_check.h"
 
 /* ---- optimizer: one fused pass over the flat arena ---- */
@@ -55,7 +56,7 @@ __global__ void optimizer_kernel(float *w, const float *g, float *s0, float *s1,
 }
 
 /* One block: each thread adds the penalty's gradient to its weights and sums its share of the
- * penalty, then a fixed tree adds the shares (the same sum every run). */
+ * penalty, then a fixed tree adds the shares. */
 enum { REG_THREADS = 256 };
 
 __global__ void regularize_kernel(float *g, const float *w, int64_t n, float l1, float l2, double *acc, double rows)
@@ -67,15 +68,9 @@ __global__ void regularize_kernel(float *g, const float *w, int64_t n, float l1,
         g[i] += l1 * (float)((v > 0.0f) - (v < 0.0f)) + 2.0f * l2 * v;
         penalty += (double)l1 * fabs((double)v) + (double)l2 * (double)v * (double)v;
     }
-    part[threadIdx.x] = penalty;
-    __syncthreads();
-    for (unsigned half = blockDim.x / 2; half > 0; half /= 2) {
-        if (threadIdx.x < half)
-            part[threadIdx.x] += part[threadIdx.x + half];
-        __syncthreads();
-    }
+    penalty = block_sum(penalty, part);
     if (threadIdx.x == 0)
-        acc[LOSS_ACC_LOSS] += rows * part[0];
+        acc[LOSS_ACC_LOSS] += rows * penalty;
 }
 
 void cuda_regularize(float *g, const float *w, size_t n, float l1, float l2, double *acc, double rows)
@@ -84,22 +79,16 @@ void cuda_regularize(float *g, const float *w, size_t n, float l1, float l2, dou
     LAUNCH_CHECK();
 }
 
-/* One block, a fixed tree: the same sum every run */
+/* One block, a fixed tree */
 __global__ void sum_squares_kernel(double *sumsq, const float *g, int64_t n, int accumulate)
 {
     __shared__ double part[REG_THREADS];
     double s = 0.0;
     for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
         s += (double)g[i] * (double)g[i];
-    part[threadIdx.x] = s;
-    __syncthreads();
-    for (unsigned half = blockDim.x / 2; half > 0; half /= 2) {
-        if (threadIdx.x < half)
-            part[threadIdx.x] += part[threadIdx.x + half];
-        __syncthreads();
-    }
+    s = block_sum(s, part);
     if (threadIdx.x == 0)
-        sumsq[0] = (accumulate ? sumsq[0] : 0.0) + part[0];
+        sumsq[0] = (accumulate ? sumsq[0] : 0.0) + s;
 }
 
 void cuda_sum_squares(double *sumsq, const float *g, size_t n, int accumulate)

@@ -56,10 +56,10 @@ static void compare_scalar(const char *what, double ref, double got, double tol)
     failures += !(err <= tol);
 }
 
-static double compare(const char *what, const float *ref, const float *dev, size_t n, double tol)
+/* The largest difference between ref and got relative to the largest |ref|, printed and counted
+ * as a failure above tol; ref and got as doubles. */
+static double report_worst(const char *what, const double *ref, const double *got, size_t n, double tol)
 {
-    float *got = malloc(n * sizeof(float));
-    gpu->download(got, dev, n * sizeof(float));
     double worst = 0, scale = 1e-30;
     for (size_t i = 0; i < n; i++)
         scale = fmax(scale, fabs(ref[i]));
@@ -67,8 +67,27 @@ static double compare(const char *what, const float *ref, const float *dev, size
         worst = fmax(worst, isnan(got[i]) ? INFINITY : fabs(got[i] - ref[i]) / scale);
     printf("%-28s max relative error %.3g%s\n", what, worst, worst <= tol ? "" : "  FAIL");
     failures += !(worst <= tol);
-    free(got);
     return worst;
+}
+
+static double compare(const char *what, const float *ref, const float *dev, size_t n, double tol)
+{
+    float *got = malloc(n * sizeof(float));
+    double *r = malloc(n * sizeof(double)), *g = malloc(n * sizeof(double));
+    gpu->download(got, dev, n * sizeof(float));
+    for (size_t i = 0; i < n; i++)
+        r[i] = ref[i], g[i] = got[i];
+    double worst = report_worst(what, r, g, n, tol);
+    free(got), free(r), free(g);
+    return worst;
+}
+
+static void compare_f64(const char *what, const double *ref, const double *dev, size_t n, double tol)
+{
+    double *got = malloc(n * sizeof(double));
+    gpu->download(got, dev, n * sizeof(double));
+    report_worst(what, ref, got, n, tol);
+    free(got);
 }
 
 /* The Dense products at a size where cuBLASLt picks tensor-core kernels, in each precision, against
@@ -481,20 +500,6 @@ static void conv_and_pool(void)
  * mean away from zero: sums, the training forward with its moving statistics, inference, the
  * backward sums, parameter gradients and the input gradient; once with gamma and beta, once
  * without. */
-static void compare_f64(const char *what, const double *ref, const double *dev, size_t n, double tol)
-{
-    double *got = malloc(n * sizeof(double));
-    gpu->download(got, dev, n * sizeof(double));
-    double worst = 0, scale = 1e-30;
-    for (size_t i = 0; i < n; i++)
-        scale = fmax(scale, fabs(ref[i]));
-    for (size_t i = 0; i < n; i++)
-        worst = fmax(worst, isnan(got[i]) ? INFINITY : fabs(got[i] - ref[i]) / scale);
-    printf("%-28s max relative error %.3g%s\n", what, worst, worst <= tol ? "" : "  FAIL");
-    failures += !(worst <= tol);
-    free(got);
-}
-
 static void batchnorm_ops(void)
 {
     const int64_t n = 1000, c = 7;
