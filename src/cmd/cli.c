@@ -5,6 +5,9 @@
 #include <string.h>
 
 #include "base/errors.h"
+#include "base/file_checks.h"
+#include "base/h5io.h"
+#include "train/weights_file.h"
 #include "job/jobfile.h"
 #include "net/backend.h"
 
@@ -58,6 +61,30 @@ int cli_collect_set(int argc, char **argv, int *i, const char ***sets, int *nset
     *sets = dp_realloc(*sets, (size_t)(*nsets + 1) * sizeof(char *), "overrides");
     (*sets)[(*nsets)++] = v;
     return 1;
+}
+
+void cli_load_job_or_checkpoint(const char *cmd, const char *path, const char **weights, const char **sets, int nsets,
+                                struct job *job)
+{
+    if (*weights) {
+        cli_load_job(path, sets, nsets, job);
+        return;
+    }
+    struct dp_error err = {0};
+    char *text = NULL;
+    if (file_check_input(path, &err) != 0)
+        dp_die_error(&err);
+    if (H5Fis_hdf5(path) <= 0) /* not HDF5: a job file given without --weights */
+        dp_die(DP_EXIT_INPUT, "%s: needs JOB and --weights W, or a checkpoint (best.h5, last.h5) alone (see 'dptrain %s "
+               "--help')", cmd, cmd);
+    if (nsets > 0)
+        dp_die(DP_EXIT_INPUT, "%s: --set needs the job file: give JOB --weights %s", cmd, path);
+    if (checkpoint_read_job_text(path, &text, &err) != 0 || job_load_text(job, path, text, &err) != 0)
+        dp_die_error(&err);
+    free(text);
+    free(sets);
+    *weights = path;
+    backend_set_threads(job->fit.threads);
 }
 
 void cli_load_job(const char *path, const char **sets, int nsets, struct job *job)

@@ -17,6 +17,10 @@ struct job;
 int cli_collect_set(int argc, char **argv, int *i, const char ***sets, int *nsets);
 /* Loads the job with the overrides or dies with its error; frees sets; applies fit.threads. */
 void cli_load_job(const char *path, const char **sets, int nsets, struct job *job);
+/* evaluate and predict: JOB --weights W, or a checkpoint alone (the job it was trained with is stored
+ * in it, and it is the weights). *weights is set to the file the weights come from. */
+void cli_load_job_or_checkpoint(const char *cmd, const char *path, const char **weights, const char **sets, int nsets,
+                                struct job *job);
 
 /* 1 when word names a dptrain command (fit, evaluate, ...). */
 int cli_is_command(const char *word);

@@ -11,9 +11,11 @@
 
 static const char help[] =
     "usage: dptrain evaluate JOB --weights W [--data FILE] [--json] [--set KEY=VALUE ...]\n"
+    "       dptrain evaluate CHECKPOINT [--data FILE] [--json]\n"
     "\n"
     "Evaluates weights file W (best.h5, last.h5) with the model of JOB on the /test group of the\n"
-    "job's data file (or of FILE), applying the normalization stored in W. Prints loss, the\n"
+    "job's data file (or of FILE), applying the normalization stored in W; a checkpoint alone\n"
+    "brings the job it was trained with. Prints loss, the\n"
     "metric and, for classification, the confusion matrix (rows: true class, columns: predicted).\n"
     "  --json   one JSON object: {\"loss\", \"accuracy\" or \"mae\", \"rows\", \"confusion_matrix\"}\n";
 
@@ -93,11 +95,11 @@ int cmd_evaluate(int argc, char **argv)
             cli_unknown("evaluate", argv[i]);
         }
     }
-    if (!job_path || !weights)
-        dp_die(DP_EXIT_INPUT, "evaluate: needs JOB and --weights W (see 'dptrain evaluate --help')");
+    if (!job_path)
+        dp_die(DP_EXIT_INPUT, "evaluate: needs JOB and --weights W, or a checkpoint alone (see 'dptrain evaluate --help')");
     struct job job;
     struct dp_error err = {0};
-    cli_load_job(job_path, sets, nsets, &job);
+    cli_load_job_or_checkpoint("evaluate", job_path, &weights, sets, nsets, &job);
     if (data)
         use_data_file(&job, data);
     hid_t probe = h5io_open_read(weights, &err); /* say so first when the weights file is bad */

@@ -13,11 +13,14 @@
 
 static const char help[] =
     "usage: dptrain predict JOB --weights W --data F -o OUT [--set KEY=VALUE ...]\n"
+    "       dptrain predict CHECKPOINT --data F -o OUT\n"
     "\n"
-    "Runs the model of JOB with weights W on the features of F and writes the model's outputs.\n"
+    "Runs the model of JOB with weights W on the features of F and writes the model's outputs. A\n"
+    "checkpoint (best.h5, last.h5) alone will do: the job it was trained with is stored in it.\n"
     "F: an HDF5 data set (its /test group, else /train) or a CSV file of features (no header).\n"
-    "OUT: .csv (one row per sample: the outputs, then the predicted class for classification)\n"
-    "or .h5 (/predictions float32 (rows, outputs) and, for classification, /classes int32).\n"
+    "OUT: .csv (one row per sample: the outputs, then the predicted class for classification),\n"
+    "- (the same CSV on standard output) or .h5 (/predictions float32 (rows, outputs) and, for\n"
+    "classification, /classes int32).\n"
     "The normalization stored in W is applied, as in training.\n";
 
 static int ends_with(const char *s, const char *suffix)
@@ -53,10 +56,12 @@ static int parse_predict_options(int argc, char **argv, struct predict_options *
             cli_unknown("predict", argv[i]);
         }
     }
-    if (!o->job_path || !o->weights || !o->data || !o->out)
-        dp_die(DP_EXIT_INPUT, "predict: needs JOB, --weights W, --data F and -o OUT (see 'dptrain predict --help')");
-    if (!ends_with(o->out, ".csv") && !ends_with(o->out, ".h5") && !ends_with(o->out, ".hdf5"))
-        dp_die(DP_EXIT_INPUT, "predict: -o %s: the name must end in .csv or .h5", o->out);
+    if (!o->job_path || !o->data || !o->out)
+        dp_die(DP_EXIT_INPUT, "predict: needs JOB --weights W (or a checkpoint alone), --data F and -o OUT (see "
+               "'dptrain predict --help')");
+    if (strcmp(o->out, "-") != 0 && !ends_with(o->out, ".csv") && !ends_with(o->out, ".h5") &&
+        !ends_with(o->out, ".hdf5"))
+        dp_die(DP_EXIT_INPUT, "predict: -o %s: the name must end in .csv or .h5 (or be -, for standard output)", o->out);
     return 0;
 }
 
@@ -121,23 +126,34 @@ static float *predict_rows(struct model *m, struct features *x, const struct nor
     return pred;
 }
 
-/* OUT written whole or not at all: CSV rows (outputs, then the class), or HDF5 datasets. */
+static void write_csv_rows(FILE *f, const float *pred, int64_t rows, int64_t k, int classify)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const float *p = pred + r * k;
+        for (int64_t j = 0; j < k; j++)
+            fprintf(f, "%s%.7g", j ? "," : "", p[j]);
+        if (classify)
+            fprintf(f, ",%lld", (long long)predicted_class(p, k));
+        fputc('\n', f);
+    }
+}
+
+/* OUT written whole or not at all: CSV rows (outputs, then the class), or HDF5 datasets; "-": the
+ * CSV rows on standard output. */
 static void write_predictions(const char *out, const float *pred, int64_t rows, int64_t k, int classify,
                               struct dp_error *err)
 {
+    if (!strcmp(out, "-")) {
+        write_csv_rows(stdout, pred, rows, k, classify);
+        if (fflush(stdout) != 0 || ferror(stdout))
+            dp_die(DP_EXIT_INTERNAL, "predict: writing to standard output failed");
+        return;
+    }
     if (ends_with(out, ".csv")) {
         struct atomic_file csv_out;
         if (atomic_file_open(&csv_out, out, err) != 0)
             dp_die_error(err);
-        FILE *f = csv_out.f;
-        for (int64_t r = 0; r < rows; r++) {
-            const float *p = pred + r * k;
-            for (int64_t j = 0; j < k; j++)
-                fprintf(f, "%s%.7g", j ? "," : "", p[j]);
-            if (classify)
-                fprintf(f, ",%lld", (long long)predicted_class(p, k));
-            fputc('\n', f);
-        }
+        write_csv_rows(csv_out.f, pred, rows, k, classify);
         if (atomic_file_commit(&csv_out, err) != 0)
             dp_die_error(err);
         return;
@@ -166,10 +182,11 @@ int cmd_predict(int argc, char **argv)
         return 0;
     struct job job;
     struct dp_error err = {0};
-    const char *inputs[3] = {o.job_path, o.weights, o.data};
-    if (file_check_not_input(o.out, inputs, 3, &err) != 0 || file_check_output(o.out, &err) != 0)
+    const char *inputs[3] = {o.job_path, o.weights ? o.weights : o.job_path, o.data};
+    int to_stdout = !strcmp(o.out, "-");
+    if (!to_stdout && (file_check_not_input(o.out, inputs, 3, &err) != 0 || file_check_output(o.out, &err) != 0))
         dp_die_error(&err);
-    cli_load_job(o.job_path, o.sets, o.nsets, &job);
+    cli_load_job_or_checkpoint("predict", o.job_path, &o.weights, o.sets, o.nsets, &job);
     struct features x;
     open_features(&x, o.data, &err);
     struct model m;
@@ -181,7 +198,8 @@ int cmd_predict(int argc, char **argv)
         dp_die_error(&err);
     float *pred = predict_rows(&m, &x, &norm, batch, &err);
     write_predictions(o.out, pred, x.rows, k, job.fit.loss != LOSS_MSE, &err);
-    printf("%s: %lld predictions of %lld outputs\n", o.out, (long long)x.rows, (long long)k);
+    fprintf(to_stdout ? stderr : stdout, "%s: %lld predictions of %lld outputs\n", to_stdout ? "standard output" : o.out,
+            (long long)x.rows, (long long)k);
     free(pred);
     free(x.csv);
     if (!x.from_csv)

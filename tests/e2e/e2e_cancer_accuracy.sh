@@ -46,6 +46,17 @@ head -1 "$run/history.csv" | grep -q '^epoch,loss,accuracy,val_loss,val_accuracy
   [ "$(wc -l <pred.csv)" -eq 171 ] && pass "predict wrote 171 rows" || fail "predict csv"
 "$DPTRAIN" predict "$SRC/jobs/cancer_mlp.cfg" --weights "$run/best.h5" --data "$DATA/cancer/cancer_data.csv" -o all.h5 >/dev/null &&
   pass "predict from CSV to HDF5" || fail "predict from CSV"
+# A checkpoint alone carries its job: the same predictions (to standard output with -o -) and the
+# same evaluation as with the job file; a job file without --weights, or --set without a job file,
+# is one line and exit 2.
+"$DPTRAIN" predict "$run/best.h5" --data cancer.h5 -o - >alone.csv 2>alone.err && cmp -s alone.csv pred.csv &&
+  grep -q "standard output: 171 predictions" alone.err && pass "predict CHECKPOINT -o -: the same rows as with the job" ||
+  fail "predict CHECKPOINT -o -: $(head -c 200 alone.err)"
+[ "$("$DPTRAIN" evaluate "$run/best.h5" --json)" = "$("$DPTRAIN" evaluate "$SRC/jobs/cancer_mlp.cfg" --weights "$run/best.h5" --json)" ] &&
+  pass "evaluate CHECKPOINT: the same report as with the job" || fail "evaluate CHECKPOINT differs"
+expect_error 2 "predict: needs JOB and --weights W, or a checkpoint (best.h5, last.h5) alone" \
+  "$DPTRAIN" predict "$SRC/jobs/cancer_mlp.cfg" --data cancer.h5 -o p2.csv
+expect_error 2 "evaluate: --set needs the job file" "$DPTRAIN" evaluate "$run/best.h5" --set fit.epochs=2
 "$DPTRAIN" inspect "$run/best.h5" | grep -q "dropout_1 *(no weights)" && pass "inspect shows weightless layers" ||
   fail "inspect best.h5"
 
