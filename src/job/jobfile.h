@@ -91,6 +91,7 @@ struct job_fit {
     double collective_timeout; /* seconds any wait on the other ranks may take (MPI and NCCL) */
     double allreduce_bucket_mb; /* start sums of this size during backward (0: one after backward) */
     int64_t readback_steps;  /* loss sums come to the host every N steps (0: 1 on CPU, 50 on GPU) */
+    char *initial_weights;   /* a fresh fit starts from these weights (dptrain's or Keras'), not at random */
 };
 
 struct job {

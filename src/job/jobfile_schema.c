@@ -73,7 +73,8 @@ static const char *const data_keys[] = {"file", "source", "synthetic", "validati
 static const char *const fit_keys[] = {"seed", "epochs", "batch_size", "steps_per_epoch", "loss",
                                        "metrics", "optimizer", "checkpoint", "early_stopping",
                                        "threads", "allreduce", "precision", "nccl_timeout", "collective_timeout",
-                                       "readback_steps", "allreduce_bucket_mb", "reduce_lr_on_plateau", NULL};
+                                       "readback_steps", "allreduce_bucket_mb", "reduce_lr_on_plateau",
+                                       "initial_weights", NULL};
 static const char *const optimizer_keys[] = {"name", "lr", "learning_rate", "momentum", "nesterov", "decay",
                                              "beta_1", "beta_2", "epsilon", "rho", "weight_decay", "clipvalue",
                                              "clipnorm", "global_clipnorm", "initial_accumulator_value", "amsgrad", NULL};
@@ -898,7 +899,8 @@ static int read_fit(const struct schema_ctx *c, struct job_fit *f, const config_
         get_choice(c, g, "precision", &precision, PRECISION_AUTO, precision_names, 0) ||
         get_float(c, g, "nccl_timeout", &f->nccl_timeout, 600, 1, 1e6, 0, 0) ||
         get_float(c, g, "collective_timeout", &f->collective_timeout, f->nccl_timeout, 1, 1e6, 0, 0) ||
-        get_float(c, g, "allreduce_bucket_mb", &f->allreduce_bucket_mb, 0, 0, 1e6, 0, 0))
+        get_float(c, g, "allreduce_bucket_mb", &f->allreduce_bucket_mb, 0, 0, 1e6, 0, 0) ||
+        get_string(c, g, "initial_weights", &f->initial_weights, NULL))
         return -1;
     /* collective_timeout bounds every wait on other ranks, NCCL's included unless nccl_timeout is given */
     if (member(g, "collective_timeout") && !member(g, "nccl_timeout"))

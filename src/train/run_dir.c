@@ -107,6 +107,14 @@ int run_dir_lock(const char *run_dir, int wait_seconds, struct dp_error *err)
 
 /* Keeps up to fit.checkpoint.keep older last.h5 files as last-eEEEEEE-sSSSSSSSS.h5 (hard links,
  * made before the new last.h5 is renamed over the old one). */
+void run_dir_remove_if_unused(const char *run_dir)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/.dptrain.lock", run_dir);
+    unlink(path);
+    rmdir(run_dir); /* fails, leaving it, when anything else is inside */
+}
+
 void run_dir_keep_previous(const char *run_dir, const char *path_last, int64_t keep)
 {
     if (keep <= 0 || access(path_last, F_OK) != 0)

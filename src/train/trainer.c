@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <sys/stat.h>
 #include <omp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -135,6 +136,13 @@ static int setup_model(struct fit_state *s, const struct job *job, const char *r
                             job->fit.allreduce_bucket_mb, s->model.arena_floats, err) != 0)
         return -1;
     model_init_weights(&s->model, job->fit.seed);
+    /* Fine-tuning: a fresh run starts from weights made elsewhere (a resume has its own) */
+    if (job->fit.initial_weights && !resume_path) {
+        if (weights_load(&s->model, job->fit.initial_weights, err) != 0)
+            return -1;
+        if (comm_world.rank == 0)
+            printf("Initial weights: %s\n", job->fit.initial_weights);
+    }
     s->nopt_state = optimizer_state_arrays(&job->fit.optimizer);
     for (int i = 0; i < s->nopt_state; i++) {
         s->opt_state[i] = s->be->alloc(s->model.arena_floats * sizeof(float), "optimizer state");
@@ -324,16 +332,20 @@ static int fit_open(struct fit_state *s, const struct job *job, const struct fit
     backend_set_threads(job->fit.threads);
     char resume_buf[4096];
     const char *resume_path;
+    struct stat before;
+    int created = comm_world.rank == 0 && stat(o->run_dir, &before) != 0;
     if (comm_world.rank == 0 &&
         (run_dir_create(o->run_dir, err) != 0 || run_dir_lock(o->run_dir, o->resume ? 300 : 0, err) != 0))
-        return -1;
-    if (resolve_resume(o, resume_buf, sizeof resume_buf, &resume_path, err) != 0)
         return -1;
     /* from here, a rank that stops or hangs ends the job within the timeout (the run dir's lock,
      * which may take minutes, is behind us) */
     comm_set_collective_timeout(job->fit.collective_timeout);
-    if (fit_setup(s, job, o, resume_path, err) != 0)
+    if (resolve_resume(o, resume_buf, sizeof resume_buf, &resume_path, err) != 0 ||
+        fit_setup(s, job, o, resume_path, err) != 0) {
+        if (created) /* refused before anything was written: nothing is left behind */
+            run_dir_remove_if_unused(o->run_dir);
         return -1;
+    }
     say_if_starting_over(o);
     if (comm_world.rank == 0)
         run_dir_remove_temporaries(o->run_dir);

@@ -244,6 +244,64 @@ static int check_finite(const struct model *m, const float *host, const char *pa
     return 0;
 }
 
+/* Keras 3's weights layout (model.save_weights("x.weights.h5"), and model.weights.h5 inside a
+ * .keras file): /layers/<layer name>/vars/<i>, each layer's weights in its own order. Layers are
+ * matched by name (Keras' names, which dptrain gives its layers too); the count of layers with
+ * weights must agree both ways. */
+static herr_t count_weighted_layer(hid_t group, const char *name, const H5L_info_t *info, void *count)
+{
+    (void)info;
+    char vars[512];
+    snprintf(vars, sizeof vars, "%s/vars", name);
+    H5G_info_t gi;
+    if (H5Lexists(group, name, H5P_DEFAULT) > 0 && H5Lexists(group, vars, H5P_DEFAULT) > 0 &&
+        H5Gget_info_by_name(group, vars, &gi, H5P_DEFAULT) >= 0 && gi.nlinks > 0)
+        ++*(int *)count;
+    return 0;
+}
+
+static int read_keras3_weights(hid_t f, const struct model *m, float *host, const char *path, struct dp_error *err)
+{
+    int want = 0, have = 0;
+    hid_t layers = H5Gopen2(f, "layers", H5P_DEFAULT);
+    if (layers < 0)
+        return dp_error_set(err, DP_EXIT_INPUT, "%s: cannot open /layers", path);
+    H5Literate(layers, H5_INDEX_NAME, H5_ITER_INC, NULL, count_weighted_layer, &have);
+    int rc = 0;
+    for (int i = 0; i < m->nlayers && rc == 0; i++) {
+        const struct layer *l = &m->layers[i];
+        if (l->nparams == 0)
+            continue;
+        want++;
+        char vars[300], where[700];
+        snprintf(vars, sizeof vars, "%s/vars", l->name);
+        H5G_info_t gi;
+        if (H5Lexists(layers, l->name, H5P_DEFAULT) <= 0 || H5Lexists(layers, vars, H5P_DEFAULT) <= 0 ||
+            H5Gget_info_by_name(layers, vars, &gi, H5P_DEFAULT) < 0) {
+            rc = dp_error_set(err, DP_EXIT_INPUT, "%s: no weights for layer %s (Keras 3 weights: no /layers/%s/vars)",
+                              path, l->name, l->name);
+            break;
+        }
+        if ((int)gi.nlinks != l->nparams) {
+            rc = dp_error_set(err, DP_EXIT_INPUT, "%s: layer %s has %d weights in the file but %d in the model", path,
+                              l->name, (int)gi.nlinks, l->nparams);
+            break;
+        }
+        snprintf(where, sizeof where, "%s (layer %s)", path, l->name);
+        for (int p = 0; p < l->nparams && rc == 0; p++) {
+            char name[320];
+            snprintf(name, sizeof name, "%s/vars/%d", l->name, p);
+            rc = h5io_read_f32_exact(layers, name, l->param_shapes[p].rank, l->param_shapes[p].dims,
+                                     host + l->param_offsets[p], where, err);
+        }
+    }
+    H5Gclose(layers);
+    if (rc == 0 && have != want)
+        rc = dp_error_set(err, DP_EXIT_INPUT, "%s: the file holds weights for %d layers but the model has %d layers "
+                          "with weights", path, have, want);
+    return rc;
+}
+
 int weights_load(struct model *m, const char *path, struct dp_error *err)
 {
     hid_t f = h5io_open_read(path, err);
@@ -253,7 +311,24 @@ int weights_load(struct model *m, const char *path, struct dp_error *err)
     int n = 0;
     float *host = NULL;
     int rc = -1;
-    if (h5io_read_attr_strings(f, "layer_names", &names, &n, path, err) != 0) {
+    hid_t root = f;
+    if (H5Aexists(f, "layer_names") <= 0 && H5Lexists(f, "layers", H5P_DEFAULT) > 0) {
+        host = dp_calloc(m->arena_floats, sizeof(float), "loaded weights");
+        if (read_keras3_weights(f, m, host, path, err) != 0 || check_finite(m, host, path, err) != 0)
+            goto done;
+        m->be->upload(m->params, host, m->arena_floats * sizeof(float));
+        rc = 0;
+        goto done;
+    }
+    /* Keras' whole-model legacy file (model.save("x.h5")) keeps the weights under /model_weights */
+    if (H5Aexists(f, "layer_names") <= 0 && H5Lexists(f, "model_weights", H5P_DEFAULT) > 0)
+        root = H5Gopen2(f, "model_weights", H5P_DEFAULT);
+    if (root < 0) {
+        dp_error_set(err, DP_EXIT_INPUT, "%s: cannot open /model_weights", path);
+        root = f;
+        goto done;
+    }
+    if (h5io_read_attr_strings(root, "layer_names", &names, &n, path, err) != 0) {
         dp_error_set(err, DP_EXIT_INPUT, "%s: not a weights file (no layer_names attribute)", path);
         goto done;
     }
@@ -264,7 +339,7 @@ int weights_load(struct model *m, const char *path, struct dp_error *err)
     host = dp_calloc(m->arena_floats, sizeof(float), "loaded weights");
     int li = 0;
     for (int i = 0; i < n; i++) {
-        hid_t g = H5Gopen2(f, names[i], H5P_DEFAULT);
+        hid_t g = H5Gopen2(root, names[i], H5P_DEFAULT);
         if (g < 0) {
             dp_error_set(err, DP_EXIT_INPUT, "%s: layer_names lists '%s' but there is no such group", path, names[i]);
             goto done;
@@ -319,6 +394,8 @@ int weights_load(struct model *m, const char *path, struct dp_error *err)
 done:
     free(host);
     h5io_strings_free(names);
+    if (root != f)
+        H5Gclose(root);
     H5Fclose(f);
     return rc;
 }

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Files Keras wrote (the example data's keras/: four models, each saved as Keras 3's .weights.h5 and
+# as a legacy whole-model .h5, with inputs and the predictions Keras made on them; for the two
+# BatchNormalization models also in the legacy weights layout): dptrain reads every layout and
+# predicts what Keras recorded (max absolute difference under 1e-5); a fit can start from such a
+# file (fit.initial_weights); a file for another model is refused, naming the layer, and a fit so
+# refused leaves no run dir.
+# The models' job files are in tests/e2e/keras_models/.
+source "$(dirname "$0")/e2e_lib.sh"
+KERAS=$DATA/keras
+MODELS=$SRC/tests/e2e/keras_models
+have_h5py || skip_test "python3-h5py reads the Keras files' inputs and predictions"
+[ -f "$KERAS/mnist_bn.weights.h5" ] || skip_test "$KERAS/mnist_bn.weights.h5 not found"
+
+# io.h5 in dptrain's layout: Keras' inputs as /train and /test, the labels or targets from its
+# predictions (predict reads only x)
+make_io() { # MODEL DIR
+  mkdir -p "$2"
+  /usr/bin/python3 - "$KERAS/$1_io.h5" "$2/io.h5" <<'PY'
+import h5py, numpy as np, sys
+src = h5py.File(sys.argv[1], "r")
+x, y = src["x"][()], src["y"][()]
+with h5py.File(sys.argv[2], "w") as f:
+    for g in ("train", "test"):
+        f[g + "/x"] = x
+        f[g + "/y"] = np.argmax(y, 1).astype(np.int32) if y.shape[1] > 1 else y
+PY
+}
+# max_abs_diff PRED.h5 MODEL: prints the difference from Keras' predictions; fails above 1e-5
+max_abs_diff() {
+  /usr/bin/python3 - "$1" "$KERAS/$2_io.h5" <<'PY'
+import h5py, numpy as np, sys
+got, want = h5py.File(sys.argv[1], "r")["predictions"][()], h5py.File(sys.argv[2], "r")["y"][()]
+err = np.abs(got - want).max()
+print("max absolute difference %.2g" % err)
+sys.exit(0 if err < 1e-5 else 1)
+PY
+}
+
+for model in cancer_mlp mnist_cnn mnist_bn mlp_bn; do
+  make_io "$model" "$model" || { fail "$model: io.h5"; continue; }
+  files=("$model.weights.h5" "${model}_full_legacy.h5")
+  # (cancer_mlp's and mnist_cnn's weights-layout files hold other, earlier weights)
+  case $model in *_bn) files+=("${model}_keras3.16.0_legacy.h5") ;; esac
+  for file in "${files[@]}"; do
+    if (cd "$model" && "$DPTRAIN" predict "$MODELS/$model.cfg" --weights "$KERAS/$file" --data io.h5 -o "$file-pred.h5" \
+          >/dev/null 2>pred.err); then
+      out=$(max_abs_diff "$model/$file-pred.h5" "$model") && pass "$file: dptrain predicts what Keras recorded ($out)" ||
+        fail "$file: $out"
+    else
+      fail "$file: predict: $(cat "$model/pred.err")"
+    fi
+  done
+done
+
+# Fine-tuning from Keras' weights: a fit that starts from cancer_mlp.weights.h5 with a rate of 0
+# (1e-300 in float) keeps them (no BatchNormalization statistics to move), so its last.h5
+# predicts what Keras did; a model the file does not fit is refused before training, naming it.
+(cd cancer_mlp && "$DPTRAIN" fit "$MODELS/cancer_mlp.cfg" --set "fit.initial_weights=\"$KERAS/cancer_mlp.weights.h5\"" \
+   --set fit.optimizer.learning_rate=1e-300 --run-dir tuned >tuned.log 2>&1 &&
+ "$DPTRAIN" predict tuned/last.h5 --data io.h5 -o tuned-pred.h5 >/dev/null) || fail "fine-tuning run: $(tail -2 cancer_mlp/tuned.log)"
+grep -q "^Initial weights: .*cancer_mlp.weights.h5" cancer_mlp/tuned.log && out=$(max_abs_diff cancer_mlp/tuned-pred.h5 cancer_mlp) &&
+  pass "fit.initial_weights from Keras' .weights.h5: the run starts from them ($out)" || fail "fit.initial_weights: $out"
+sed 's/units = 60;/units = 61;/' "$MODELS/cancer_mlp.cfg" >other.cfg
+expect_error 2 "cancer_mlp.weights.h5 (layer dense_1)" \
+  "$DPTRAIN" fit other.cfg --set "fit.initial_weights=\"$KERAS/cancer_mlp.weights.h5\"" --set 'data.file="cancer_mlp/io.h5"' --run-dir other
+[ ! -e other ] && pass "the refused run wrote nothing" || fail "the refused run left $(ls other)"
+expect_error 2 "mnist_bn.weights.h5: layer conv2d has 1 weights in the file but 2 in the model" \
+  "$DPTRAIN" predict "$MODELS/mnist_cnn.cfg" --weights "$KERAS/mnist_bn.weights.h5" --data mnist_cnn/io.h5 -o x.h5
+[ ! -e x.h5 ] && pass "the refused predict wrote nothing" || fail "the refused predict left x.h5"
+finish
