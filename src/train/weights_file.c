@@ -302,100 +302,88 @@ static int read_keras3_weights(hid_t f, const struct model *m, float *host, cons
     return rc;
 }
 
+/* One layer group of the legacy layout into the model's layer l: its weight_names, in order */
+static int read_legacy_layer(hid_t g, const char *group, char **wn, int nw, const struct layer *l, int index,
+                             float *host, const char *path, struct dp_error *err)
+{
+    if (nw != l->nparams)
+        return dp_error_set(err, DP_EXIT_INPUT, "%s: layer '%s' has %d weights but the model's layer %d (%s) has %d",
+                            path, group, nw, index + 1, l->name, l->nparams);
+    char where[600];
+    snprintf(where, sizeof where, "%s (layer %s, model layer %s)", path, group, l->name);
+    for (int p = 0; p < nw; p++)
+        if (h5io_read_f32_exact(g, wn[p], l->param_shapes[p].rank, l->param_shapes[p].dims, host + l->param_offsets[p],
+                                where, err) != 0)
+            return -1;
+    return 0;
+}
+
+/* The legacy layout (Keras 2's save_weights, dptrain's checkpoints) under root: the layers that
+ * hold weights, in order, as Keras' loader takes them. */
+static int read_legacy_weights(hid_t root, const struct model *m, float *host, const char *path, struct dp_error *err)
+{
+    char **names = NULL;
+    int n = 0;
+    if (h5io_read_attr_strings(root, "layer_names", &names, &n, path, err) != 0)
+        return dp_error_set(err, DP_EXIT_INPUT, "%s: not a weights file (no layer_names attribute)", path);
+    int want = 0, have = 0, li = 0, rc = 0;
+    for (int i = 0; i < m->nlayers; i++)
+        want += m->layers[i].nparams > 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        hid_t g = H5Gopen2(root, names[i], H5P_DEFAULT);
+        if (g < 0) {
+            rc = dp_error_set(err, DP_EXIT_INPUT, "%s: layer_names lists '%s' but there is no such group", path, names[i]);
+            break;
+        }
+        char **wn = NULL;
+        int nw = 0;
+        rc = h5io_read_attr_strings(g, "weight_names", &wn, &nw, path, err);
+        if (rc == 0 && nw > 0) {
+            have++;
+            while (li < m->nlayers && m->layers[li].nparams == 0)
+                li++;
+            if (li < m->nlayers) { /* beyond the model's: counted, reported below */
+                rc = read_legacy_layer(g, names[i], wn, nw, &m->layers[li], li, host, path, err);
+                li++;
+            }
+        }
+        h5io_strings_free(wn);
+        H5Gclose(g);
+    }
+    h5io_strings_free(names);
+    if (rc == 0 && have != want)
+        rc = dp_error_set(err, DP_EXIT_INPUT, "%s: the file holds weights for %d layers but the model has %d layers "
+                          "with weights", path, have, want);
+    return rc;
+}
+
 int weights_load(struct model *m, const char *path, struct dp_error *err)
 {
     hid_t f = h5io_open_read(path, err);
     if (f < 0)
         return -1;
-    char **names = NULL;
-    int n = 0;
-    float *host = NULL;
-    int rc = -1;
-    hid_t root = f;
-    if (H5Aexists(f, "layer_names") <= 0 && H5Lexists(f, "layers", H5P_DEFAULT) > 0) {
-        host = dp_calloc(m->arena_floats, sizeof(float), "loaded weights");
-        if (read_keras3_weights(f, m, host, path, err) != 0 || check_finite(m, host, path, err) != 0)
-            goto done;
+    float *host = dp_calloc(m->arena_floats, sizeof(float), "loaded weights");
+    int rc;
+    if (H5Aexists(f, "layer_names") > 0) {
+        rc = read_legacy_weights(f, m, host, path, err);
+    } else if (H5Lexists(f, "layers", H5P_DEFAULT) > 0) {
+        rc = read_keras3_weights(f, m, host, path, err);
+    } else if (H5Lexists(f, "model_weights", H5P_DEFAULT) > 0) {
+        /* Keras' whole-model legacy file (model.save("x.h5")) keeps the weights under /model_weights */
+        hid_t root = H5Gopen2(f, "model_weights", H5P_DEFAULT);
+        rc = root < 0 ? dp_error_set(err, DP_EXIT_INPUT, "%s: cannot open /model_weights", path)
+                      : read_legacy_weights(root, m, host, path, err);
+        if (root >= 0)
+            H5Gclose(root);
+    } else {
+        rc = dp_error_set(err, DP_EXIT_INPUT, "%s: not a weights file (no layer_names attribute, /layers or "
+                          "/model_weights)", path);
+    }
+    if (rc == 0)
+        rc = check_finite(m, host, path, err);
+    if (rc == 0)
         m->be->upload(m->params, host, m->arena_floats * sizeof(float));
-        rc = 0;
-        goto done;
-    }
-    /* Keras' whole-model legacy file (model.save("x.h5")) keeps the weights under /model_weights */
-    if (H5Aexists(f, "layer_names") <= 0 && H5Lexists(f, "model_weights", H5P_DEFAULT) > 0)
-        root = H5Gopen2(f, "model_weights", H5P_DEFAULT);
-    if (root < 0) {
-        dp_error_set(err, DP_EXIT_INPUT, "%s: cannot open /model_weights", path);
-        root = f;
-        goto done;
-    }
-    if (h5io_read_attr_strings(root, "layer_names", &names, &n, path, err) != 0) {
-        dp_error_set(err, DP_EXIT_INPUT, "%s: not a weights file (no layer_names attribute)", path);
-        goto done;
-    }
-    /* Compare the layers that hold weights, in order, as Keras' loader does. */
-    int want = 0, have = 0;
-    for (int i = 0; i < m->nlayers; i++)
-        want += m->layers[i].nparams > 0;
-    host = dp_calloc(m->arena_floats, sizeof(float), "loaded weights");
-    int li = 0;
-    for (int i = 0; i < n; i++) {
-        hid_t g = H5Gopen2(root, names[i], H5P_DEFAULT);
-        if (g < 0) {
-            dp_error_set(err, DP_EXIT_INPUT, "%s: layer_names lists '%s' but there is no such group", path, names[i]);
-            goto done;
-        }
-        char **wn = NULL;
-        int nw = 0;
-        if (h5io_read_attr_strings(g, "weight_names", &wn, &nw, path, err) != 0) {
-            H5Gclose(g);
-            goto done;
-        }
-        if (nw > 0) {
-            have++;
-            while (li < m->nlayers && m->layers[li].nparams == 0)
-                li++;
-            if (li >= m->nlayers) {
-                h5io_strings_free(wn);
-                H5Gclose(g);
-                continue; /* counted; reported below */
-            }
-            struct layer *l = &m->layers[li];
-            if (nw != l->nparams) {
-                dp_error_set(err, DP_EXIT_INPUT, "%s: layer '%s' has %d weights but the model's layer %d "
-                             "(%s) has %d", path, names[i], nw, li + 1, l->name, l->nparams);
-                h5io_strings_free(wn);
-                H5Gclose(g);
-                goto done;
-            }
-            for (int p = 0; p < nw; p++) {
-                char where[600];
-                snprintf(where, sizeof where, "%s (layer %s, model layer %s)", path, names[i], l->name);
-                if (h5io_read_f32_exact(g, wn[p], l->param_shapes[p].rank, l->param_shapes[p].dims,
-                                        host + l->param_offsets[p], where, err) != 0) {
-                    h5io_strings_free(wn);
-                    H5Gclose(g);
-                    goto done;
-                }
-            }
-            li++;
-        }
-        h5io_strings_free(wn);
-        H5Gclose(g);
-    }
-    if (have != want) {
-        dp_error_set(err, DP_EXIT_INPUT, "%s: the file holds weights for %d layers but the model has %d "
-                     "layers with weights", path, have, want);
-        goto done;
-    }
-    if (check_finite(m, host, path, err) != 0)
-        goto done;
-    m->be->upload(m->params, host, m->arena_floats * sizeof(float));
-    rc = 0;
-done:
     free(host);
-    h5io_strings_free(names);
-    if (root != f)
-        H5Gclose(root);
     H5Fclose(f);
     return rc;
 }
