@@ -53,6 +53,51 @@ for model in cancer_mlp mnist_cnn mnist_bn mlp_bn; do
   done
 done
 
+# dptrain import keras: the job file of each model, from its config.json and from its legacy
+# whole-model .h5 (the same job either way); with Keras' weights it predicts what Keras recorded,
+# and it trains.
+for model in cancer_mlp mnist_cnn mnist_bn mlp_bn; do
+  (cd "$model" &&
+   "$DPTRAIN" import keras "$KERAS/$model.config.json" -o imported.cfg >import.log 2>&1 &&
+   "$DPTRAIN" import keras "$KERAS/${model}_full_legacy.h5" -o imported-h5.cfg >>import.log 2>&1) ||
+    { fail "$model: import keras: $(tail -1 "$model/import.log")"; continue; }
+  diff <(sed 1d "$model/imported.cfg") <(sed 1d "$model/imported-h5.cfg") >/dev/null &&
+    pass "$model: config.json and the legacy .h5 import to the same job" || fail "$model: the two imports differ"
+  if (cd "$model" && "$DPTRAIN" predict imported.cfg --weights "$KERAS/$model.weights.h5" --data io.h5 -o imported-pred.h5 \
+        >/dev/null 2>imported.err); then
+    out=$(max_abs_diff "$model/imported-pred.h5" "$model") && pass "$model: the imported job with Keras' weights predicts what Keras did ($out)" ||
+      fail "$model: imported job: $out"
+  else
+    fail "$model: predict with the imported job: $(cat "$model/imported.err")"
+  fi
+  (cd "$model" && "$DPTRAIN" fit imported.cfg --set 'data.file="io.h5"' --set fit.batch_size=4 --run-dir imported-run \
+     >imported-fit.log 2>&1) && pass "$model: the imported job trains" || fail "$model: fit the imported job: $(tail -2 "$model/imported-fit.log")"
+done
+grep -q 'optimizer = { name = "AdamW"; learning_rate = 0.001;.* weight_decay = 0.0001;' mnist_bn/imported.cfg &&
+  grep -q 'kernel_regularizer = { name = "l1_l2"; l1 = 0.0; l2 = 0.0001; }' mlp_bn/imported.cfg &&
+  grep -q 'kernel_initializer = "he_normal"' mlp_bn/imported.cfg && grep -q 'momentum = 0.9; nesterov = true;' cancer_mlp/imported.cfg &&
+  pass "imported options: AdamW's weight decay, an l2 penalty, he_normal, sgd's nesterov momentum" ||
+  fail "imported options: $(grep -h 'optimizer\|regularizer' mnist_bn/imported.cfg mlp_bn/imported.cfg | head -3)"
+# What dptrain cannot train is refused, naming the layer and option; nothing is written.
+/usr/bin/python3 - "$KERAS/mnist_bn.config.json" <<'PY' || fail "writing the bad configurations"
+import json, sys
+c = json.load(open(sys.argv[1]))
+lstm = json.loads(json.dumps(c)); lstm["config"]["layers"][2]["class_name"] = "LSTM"
+json.dump(lstm, open("lstm.json", "w"))
+dil = json.loads(json.dumps(c)); dil["config"]["layers"][1]["config"]["dilation_rate"] = [2, 2]
+json.dump(dil, open("dilated.json", "w"))
+fun = json.loads(json.dumps(c)); fun["class_name"] = "Functional"
+json.dump(fun, open("functional.json", "w"))
+open("damaged.json", "w").write(json.dumps(c)[:500])
+PY
+expect_error 2 "lstm.json: layer 3 (LSTM batch_normalization): dptrain has no LSTM layer" "$DPTRAIN" import keras lstm.json -o j1.cfg
+expect_error 2 "dilated.json: layer 2 (Conv2D conv2d): dilation_rate = [2,2] is not supported" "$DPTRAIN" import keras dilated.json -o j2.cfg
+expect_error 2 "functional.json: a Functional model: dptrain trains Sequential models" "$DPTRAIN" import keras functional.json -o j3.cfg
+expect_error 2 "damaged.json: the model configuration is not a JSON object" "$DPTRAIN" import keras damaged.json -o j4.cfg
+expect_error 2 "mnist_bn.weights.h5: no model_config attribute" "$DPTRAIN" import keras "$KERAS/mnist_bn.weights.h5" -o j5.cfg
+expect_error 2 "mnist_bn.keras: a .keras file is a zip" "$DPTRAIN" import keras "$KERAS/mnist_bn.keras" -o j6.cfg
+[ -z "$(ls j?.cfg 2>/dev/null)" ] && pass "refused imports wrote nothing" || fail "refused imports left $(ls j?.cfg)"
+
 # Fine-tuning from Keras' weights: a fit that starts from cancer_mlp.weights.h5 with a rate of 0
 # (1e-300 in float) keeps them (no BatchNormalization statistics to move), so its last.h5
 # predicts what Keras did; a model the file does not fit is refused before training, naming it.
