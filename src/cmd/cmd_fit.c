@@ -9,7 +9,7 @@
 
 static const char help[] =
     "usage: dptrain fit JOB [--set KEY=VALUE ...] [--run-dir DIR] [--resume auto|PATH] [--dry-run]\n"
-    "                      [--device cpu|cuda|auto] [--progress bar|lines]\n"
+    "                      [--device cpu|cuda|auto] [--progress bar|lines] [--progress-every S]\n"
     "\n"
     "Trains the model of job file JOB. Writes DIR/history.csv (one row per epoch),\n"
     "DIR/summary.json (final and best metrics, samples/s, wall time), DIR/best.h5 (best epoch by\n"
@@ -20,7 +20,9 @@ static const char help[] =
     "  --run-dir DIR     default runs/NAME, NAME from the job's name key; one fit at a time uses it\n"
     "                    (another is refused, naming it; with --resume, waits 5 minutes for it)\n"
     "  --dry-run         print the resolved job (file + overrides), then exit\n"
-    "  --progress MODE   bar (live, default on a terminal) or lines (one per epoch, default otherwise)\n"
+    "  --progress MODE   bar (live, default on a terminal) or lines (one per epoch, default otherwise,\n"
+    "                    and under mpirun or srun, which give rank 0 a terminal of their own)\n"
+    "  --progress-every S  lines: also a line within the epoch every S seconds (default 30; 0: none)\n"
     "  --device D        cpu, cuda, or auto (default: cuda when built with CUDA and a GPU is visible)\n"
     "  --resume auto     continue from DIR/last.h5 when it exists, else start fresh (one batch script\n"
     "                    serves the first run and every requeue)\n"
@@ -38,7 +40,12 @@ int cmd_fit(int argc, char **argv)
 {
     const char *job_path = NULL, *run_dir = NULL, *resume = NULL, *device = "auto";
     const char **sets = NULL;
-    int nsets = 0, dry_run = 0, tty = isatty(STDOUT_FILENO);
+    /* Launchers hand rank 0 a pseudo-terminal of their own and keep its bytes for a log: \r and
+     * escape codes would land in that log, so lines unless --progress bar */
+    int launched = getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK") ||
+                   getenv("SLURM_STEP_ID");
+    int nsets = 0, dry_run = 0, tty = isatty(STDOUT_FILENO) && !launched;
+    double progress_every = 30;
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) {
             fputs(help, stdout);
@@ -57,6 +64,8 @@ int cmd_fit(int argc, char **argv)
             if (strcmp(v, "bar") && strcmp(v, "lines"))
                 dp_die(DP_EXIT_INPUT, "--progress: expected bar or lines, got '%s'", v);
             tty = !strcmp(v, "bar");
+        } else if (!strcmp(argv[i], "--progress-every")) {
+            progress_every = cli_double("--progress-every", cli_value(argc, argv, &i, "--progress-every"), 0, 1e9);
         } else if (argv[i][0] != '-' && !job_path) {
             job_path = argv[i];
         } else {
@@ -80,7 +89,7 @@ int cmd_fit(int argc, char **argv)
         job_free(&job);
         return 0;
     }
-    struct fit_options o = {run_dir, tty, resume, device};
+    struct fit_options o = {run_dir, tty, resume, device, progress_every};
     int rc = trainer_fit(&job, &o, &err);
     job_free(&job);
     if (rc == TRAINER_STOPPED)

@@ -19,6 +19,7 @@ void progress_begin(struct progress *p, int64_t epoch, int64_t epochs, int64_t t
     p->metric_name = metric_name;
     p->tail[0] = 0;
     p->lr = NAN;
+    p->every = 0;
     if (tty) {
         printf("Epoch %lld/%lld\n", (long long)epoch + 1, (long long)epochs);
         fflush(stdout);
@@ -44,11 +45,30 @@ static void draw_bar(int64_t step, int64_t total)
     printf("]");
 }
 
+/* Lines mode: the epoch so far, as a line of its own, so a log shows life within a long epoch */
+static void progress_line(struct progress *p, int64_t step, double loss, double metric, double now)
+{
+    char eta[32];
+    double elapsed = now - p->start;
+    format_duration(eta, sizeof eta, step > 0 ? elapsed / (double)step * (double)(p->total_steps - step) : 0);
+    printf("Epoch %lld/%lld - %lld/%lld - ETA: %s - loss: %.4f", (long long)p->epoch + 1, (long long)p->epochs,
+           (long long)step, (long long)p->total_steps, eta, loss);
+    if (p->metric_name)
+        printf(" - %s: %.4f", p->metric_name, metric);
+    printf("\n");
+    fflush(stdout);
+}
+
 void progress_update(struct progress *p, int64_t step, double loss, double metric)
 {
-    if (!p->tty)
-        return;
     double now = time_now();
+    if (!p->tty) {
+        if (p->every > 0 && step < p->total_steps && now - (p->last_draw > 0 ? p->last_draw : p->start) >= p->every) {
+            p->last_draw = now;
+            progress_line(p, step, loss, metric, now);
+        }
+        return;
+    }
     if (now - p->last_draw < 0.1 && step < p->total_steps)
         return;
     p->last_draw = now;

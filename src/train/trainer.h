@@ -10,6 +10,7 @@ struct fit_options {
     int tty;             /* 1: live progress bar; 0: one line per epoch */
     const char *resume;  /* NULL: start fresh; "auto": RUN_DIR/last.h5 when it exists; else a path */
     const char *device;  /* "cpu", "cuda" or "auto" (NULL: auto) */
+    double progress_every; /* lines: a line within an epoch every this many seconds (0: none) */
 };
 
 /* Exit status for a loss that became NaN or infinite (training stopped, last good files intact). */

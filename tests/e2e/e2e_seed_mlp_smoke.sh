@@ -56,4 +56,24 @@ seen=$(thread_env)
 seen=$(thread_env OMP_WAIT_POLICY=ACTIVE OPENBLAS_THREAD_TIMEOUT=9)
 [ "$seen" = "OMP_WAIT_POLICY=ACTIVE OPENBLAS_THREAD_TIMEOUT=9 " ] && pass "a user's own thread settings are kept" ||
   fail "a user's thread settings: '$seen'"
+# Progress in a log: with output not on a terminal, a line within the epoch every --progress-every
+# seconds (the seed job's epochs take minutes); and under mpirun, which gives rank 0 a terminal of
+# its own (here inside `script`, which gives mpirun one), lines rather than a bar of \r and escapes.
+slow=(--set data.synthetic.rows=2048 --set fit.batch_size=512 --set fit.epochs=1)
+"$DPTRAIN" fit "$JOB" "${slow[@]}" --progress-every 0.3 --run-dir every >every.log 2>&1 || fail "--progress-every: $(tail -2 every.log)"
+within=$(grep -c '^Epoch 1/1 - [1-3]/4 - ETA' every.log)
+[ "$within" -ge 1 ] && grep -q '^Epoch 1/1 - 4/4 - ' every.log && pass "--progress-every 0.3: $within line(s) within the epoch, then its line" ||
+  fail "--progress-every: $(grep -c . every.log) lines: $(grep '^Epoch' every.log | head -3)"
+if command -v mpirun >/dev/null && command -v script >/dev/null; then
+  OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 script -qec \
+    "mpirun --oversubscribe -np 1 '$DPTRAIN' fit '$JOB' ${slow[*]} --run-dir tty" tty.log >/dev/null 2>&1 ||
+    fail "fit under mpirun in a terminal: $(tail -2 tty.log)"
+  if grep -q '^Epoch 1/1 - 4/4' tty.log && ! grep -q $'\e\[K' tty.log; then
+    pass "under mpirun with a terminal: lines, no escape codes"
+  else
+    fail "under mpirun with a terminal: $(grep -c $'\e\[K' tty.log) escape codes"
+  fi
+else
+  skip_part "mpirun or script not found: progress under mpirun"
+fi
 finish

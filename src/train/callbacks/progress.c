@@ -10,6 +10,7 @@ static int progress_epoch_begin(struct fit_state *s, struct dp_error *err)
     (void)err;
     struct fit_loop *L = &s->loop;
     progress_begin(&L->prog, L->epoch, s->job->fit.epochs, L->steps, L->metric, s->o->tty);
+    L->prog.every = s->o->progress_every;
     return 0;
 }
 
