@@ -194,7 +194,17 @@ static int import_csv(int argc, char **argv)
     printf("%s: /train %lld rows", out, (long long)(xr - ntest));
     if (ntest)
         printf(", /test %lld rows", (long long)ntest);
-    printf("; x float32 (%lld features), y %s\n", (long long)xc, labels ? "int32 labels" : "float32 targets");
+    printf("; x float32 (%lld features), y %s", (long long)xc, labels ? "int32 labels" : "float32 targets");
+    if (labels) {
+        double lo = y[0], hi = y[0];
+        for (int64_t i = 1; i < yr; i++)
+            lo = y[i] < lo ? y[i] : lo, hi = y[i] > hi ? y[i] : hi;
+        printf(" %.0f..%.0f", lo, hi);
+        if (lo > 0)
+            printf(" (classes count from 0, as in Keras: a model for these needs %.0f outputs, or subtract %.0f)", hi + 1,
+                   lo);
+    }
+    printf("\n");
     free(perm);
     free(x);
     free(y);

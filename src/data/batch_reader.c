@@ -158,7 +158,8 @@ static int check_rows(const struct batch_reader *r, int64_t n, struct dp_error *
             if (r->wneeded[i] && (y[i] < 0 || y[i] >= r->classes)) {
                 row_source_where(s, r->first_row + r->wrow[i], where, sizeof where);
                 return dp_error_set(err, DP_EXIT_INPUT, "%s: label %d is out of range for the output "
-                                    "layer (expected 0..%lld)", where, y[i], (long long)r->classes - 1);
+                                    "layer (expected 0..%lld: classes count from 0; give the last layer %d units, or "
+                                    "relabel the data from 0)", where, y[i], (long long)r->classes - 1, y[i] + 1);
             }
     } else {
         const float *y = (const float *)r->wy;

@@ -213,7 +213,13 @@ expect_error 2 "text.h5: not an HDF5 file" "$DPTRAIN" fit text.cfg --run-dir r3
 for ((r = 0; r < 40; r++)); do echo $((r % 3)); done >y3.csv
 "$DPTRAIN" import csv --x x.csv --y y3.csv -o labels3.h5 >/dev/null
 sed 's/data.h5/labels3.h5/' job.cfg >labels.cfg
-expect_error 2 "labels3.h5 /train row 2: label 2 is out of range for the output layer" "$DPTRAIN" fit labels.cfg --run-dir r4
+expect_error 2 "labels3.h5 /train row 2: label 2 is out of range for the output layer (expected 0..1: classes count from 0; give the last layer 3 units" \
+  "$DPTRAIN" fit labels.cfg --run-dir r4
+# Labels 1 and 2 for a 2-unit output: import says the range it found and what a model needs
+for ((r = 0; r < 40; r++)); do echo $((r % 2 + 1)); done >y12.csv
+"$DPTRAIN" import csv --x x.csv --y y12.csv -o labels12.h5 >import12.log 2>&1 &&
+  grep -q "y int32 labels 1..2 (classes count from 0, as in Keras: a model for these needs 3 outputs, or subtract 1)" import12.log &&
+  pass "import csv says labels 1..2 count from 1" || fail "import csv on labels 1..2: $(cat import12.log)"
 sed 's/data.h5/shape.h5/; s/"sparse_categorical_crossentropy"/"mse"/; s/"accuracy"/"mae"/; s/"softmax"/"linear"/' job.cfg >shape.cfg
 "$DPTRAIN" synth --rows 50 --features 3 --targets 3 -o shape.h5 >/dev/null
 expect_error 2 "shape.h5: /train/y has 3 columns but the model's last layer has 2 units" "$DPTRAIN" fit shape.cfg --run-dir r5
