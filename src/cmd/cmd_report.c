@@ -49,6 +49,11 @@ struct run {
 static double json_number(json_t *o, const char *key, const char *path)
 {
     json_t *v = json_object_get(o, key);
+    json_t *steady = json_object_get(o, "steady_steps"), *skipped = json_object_get(o, "steady_steps_skipped");
+    if (!json_is_number(v) && !strncmp(key, "steady_", 7) && json_is_integer(steady) && json_integer_value(steady) == 0)
+        dp_die(DP_EXIT_INPUT, "%s: the run was too short for steady-state figures: the first %lld steps are left out "
+               "and none came after them (train at least %lld steps, e.g. tools/scaling-sweep --steps 50)", path,
+               (long long)json_integer_value(skipped), (long long)json_integer_value(skipped) + 20);
     if (!json_is_number(v))
         dp_die(DP_EXIT_INPUT, "%s: no number \"%s\" (a summary.json of dptrain %s or later is needed)", path, key,
                DPTRAIN_VERSION);

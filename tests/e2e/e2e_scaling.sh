@@ -74,4 +74,8 @@ expect_error 2 "are runs of different jobs or models" "$DPTRAIN" report scaling 
 expect_error 2 "strong/ranks-1/metrics.json: cannot read: No such file or directory (a run's figures are in strong/ranks-1/summary.json" \
   "$DPTRAIN" report scaling strong/ranks-1/metrics.json strong/ranks-2
 expect_error 2 "needs a 1-rank run as its baseline" "$DPTRAIN" report scaling strong/ranks-2 strong/ranks-4 -o nobase
+# A run too short for steady-state figures is named as such, with how many steps it needs
+"$DPTRAIN" fit s.cfg --set fit.epochs=1 --set fit.steps_per_epoch=3 --run-dir short >/dev/null 2>&1 || fail "a 3-step run"
+expect_error 2 "short/summary.json: the run was too short for steady-state figures: the first 5 steps are left out" \
+  "$DPTRAIN" report scaling short
 finish
