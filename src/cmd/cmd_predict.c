@@ -194,6 +194,18 @@ int cmd_predict(int argc, char **argv)
     if (job_build_model(&job, &x.shape, &m, &err) != 0)
         dp_die_error(&err);
     int64_t batch = 4096, k = m.output_size;
+    /* A file of the wrong width would show up as a weight shape: say it in the data's terms */
+    for (int i = 0; i < m.nlayers; i++) {
+        const struct layer *l = &m.layers[i];
+        if (l->nparams == 0)
+            continue;
+        int64_t width = l->spec.kind == LAYER_KIND_DENSE && l->in_size == m.input_size ?
+                        weights_dense_input_width(o.weights, l->name) : 0;
+        if (width > 0 && width != x.cols)
+            dp_die(DP_EXIT_INPUT, "%s has %lld features per row, but the model in %s takes %lld", o.data,
+                   (long long)x.cols, o.weights, (long long)width);
+        break;
+    }
     if (job_load_checkpoint(&job, &m, &backend_cpu, batch, o.weights, x.cols, &norm, &err) != 0)
         dp_die_error(&err);
     float *pred = predict_rows(&m, &x, &norm, batch, &err);

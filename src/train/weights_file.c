@@ -388,6 +388,29 @@ int weights_load(struct model *m, const char *path, struct dp_error *err)
     return rc;
 }
 
+int64_t weights_dense_input_width(const char *path, const char *layer)
+{
+    struct dp_error err;
+    hid_t f = h5io_open_read(path, &err);
+    if (f < 0)
+        return 0;
+    char name[600];
+    snprintf(name, sizeof name, "layers/%s/vars/0", layer); /* Keras 3 */
+    if (H5Lexists(f, "layers", H5P_DEFAULT) <= 0)
+        snprintf(name, sizeof name, "%s%s/%s/kernel:0", H5Lexists(f, "model_weights", H5P_DEFAULT) > 0 ? "model_weights/" : "",
+                 layer, layer); /* the legacy layout as dptrain and Keras 2 write it */
+    int rank = 0;
+    int64_t dims[4] = {0};
+    H5E_BEGIN_TRY
+    {
+        if (H5Lexists(f, name, H5P_DEFAULT) <= 0 || h5io_dataset_shape(f, name, &rank, dims, 4, path, &err) != 0)
+            rank = 0;
+    }
+    H5E_END_TRY
+    H5Fclose(f);
+    return rank == 2 ? dims[0] : 0;
+}
+
 int checkpoint_read_normalizer(const char *path, struct normalizer *n, int64_t cols, struct dp_error *err)
 {
     normalizer_init_none(n, cols);

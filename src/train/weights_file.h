@@ -79,6 +79,9 @@ int checkpoint_write(const char *path, const struct checkpoint_contents *c, stru
 /* Loads weights into m (already built and allocated) after checking that every layer's name and
  * every weight's shape match; differences are named. */
 int weights_load(struct model *m, const char *path, struct dp_error *err);
+/* The features per row the weights in path take, when the model's first layer with weights is a
+ * Dense kernel named `layer` (its rows); 0 when that cannot be told from the file. */
+int64_t weights_dense_input_width(const char *path, const char *layer);
 
 /* Reads the normalization stored in a checkpoint (kind NONE when there is none). */
 int checkpoint_read_normalizer(const char *path, struct normalizer *n, int64_t cols, struct dp_error *err);

@@ -57,6 +57,9 @@ head -1 "$run/history.csv" | grep -q '^epoch,loss,accuracy,val_loss,val_accuracy
 expect_error 2 "predict: needs JOB and --weights W, or a checkpoint (best.h5, last.h5) alone" \
   "$DPTRAIN" predict "$SRC/jobs/cancer_mlp.cfg" --data cancer.h5 -o p2.csv
 expect_error 2 "evaluate: --set needs the job file" "$DPTRAIN" evaluate "$run/best.h5" --set fit.epochs=2
+cut -d, -f1-5 "$DATA/cancer/cancer_data.csv" >narrow.csv
+expect_error 2 "narrow.csv has 5 features per row, but the model in $run/best.h5 takes 30" \
+  "$DPTRAIN" predict "$run/best.h5" --data narrow.csv -o narrow-pred.csv
 "$DPTRAIN" inspect "$run/best.h5" | grep -q "dropout_1 *(no weights)" && pass "inspect shows weightless layers" ||
   fail "inspect best.h5"
 
