@@ -52,28 +52,28 @@ static int activation_read(struct layer_spec *spec, struct layer_keys *k)
     return layer_read_activation(k, &spec->u.activation.activation, &spec->u.activation.param);
 }
 
-static const char *const leaky_relu_keys[] = {"negative_slope", NULL};
-
-static int leaky_relu_read(struct layer_spec *spec, struct layer_keys *k)
+/* LeakyReLU and ELU: one activation, its parameter under its Keras key with the layer's default */
+static int parameter_layer_read(struct layer_spec *spec, struct layer_keys *k, enum activation act, const char *key,
+                                double def)
 {
-    double slope;
-    if (k->number(k, "negative_slope", &slope, 0.3, 0.0, 1e6, 0))
+    double v;
+    if (k->number(k, key, &v, def, 0.0, 1e6, 0))
         return -1;
-    spec->u.activation.activation = ACTIVATION_LEAKY_RELU;
-    spec->u.activation.param = (float)slope;
+    spec->u.activation.activation = act;
+    spec->u.activation.param = (float)v;
     return 0;
 }
 
-static const char *const elu_keys[] = {"alpha", NULL};
+static const char *const leaky_relu_keys[] = {"negative_slope", NULL};
+static int leaky_relu_read(struct layer_spec *spec, struct layer_keys *k)
+{
+    return parameter_layer_read(spec, k, ACTIVATION_LEAKY_RELU, "negative_slope", 0.3);
+}
 
+static const char *const elu_keys[] = {"alpha", NULL};
 static int elu_read(struct layer_spec *spec, struct layer_keys *k)
 {
-    double alpha;
-    if (k->number(k, "alpha", &alpha, 1.0, 0.0, 1e6, 0))
-        return -1;
-    spec->u.activation.activation = ACTIVATION_ELU;
-    spec->u.activation.param = (float)alpha;
-    return 0;
+    return parameter_layer_read(spec, k, ACTIVATION_ELU, "alpha", 1.0);
 }
 
 #define ACTIVATION_LAYER_OPS(type_, keras_, class_, keys_, read_)                                              \

@@ -14,15 +14,7 @@ CMP=$SRC/tests/e2e/compare_weights.py
 #    like Keras' file, and the penalty Keras reports. The models' job files: tests/e2e/keras_models/.
 MODELS=$SRC/tests/e2e/keras_models
 for model in mnist_bn mlp_bn; do
-  /usr/bin/python3 - "$KERAS/${model}_io.h5" "${model}_io.h5" <<'PY' || fail "$model: a data file from Keras' inputs"
-import h5py, numpy as np, sys
-src = h5py.File(sys.argv[1], "r")
-x, y = src["x"][()], src["y"][()]
-with h5py.File(sys.argv[2], "w") as f:
-    for g in ("train", "test"):
-        f[g + "/x"] = x
-        f[g + "/y"] = np.argmax(y, 1).astype(np.int32) if y.shape[1] > 1 else y
-PY
+  keras_io_h5 "$model" "${model}_io.h5" || fail "$model: a data file from Keras' inputs"
   sed "s|file = \"io.h5\"|file = \"${model}_io.h5\"|" "$MODELS/$model.cfg" >"$model.cfg"
 done
 # mlp_bn's first Dense has Keras' kernel_regularizer l2(1e-4): evaluating Keras' file on its own

@@ -12,19 +12,8 @@ MODELS=$SRC/tests/e2e/keras_models
 have_h5py || skip_test "python3-h5py reads the Keras files' inputs and predictions"
 [ -f "$KERAS/mnist_bn.weights.h5" ] || skip_test "$KERAS/mnist_bn.weights.h5 not found"
 
-# io.h5 in dptrain's layout: Keras' inputs as /train and /test, the labels or targets from its
-# predictions (predict reads only x)
-make_io() { # MODEL DIR
-  mkdir -p "$2"
-  /usr/bin/python3 - "$KERAS/$1_io.h5" "$2/io.h5" <<'PY'
-import h5py, numpy as np, sys
-src = h5py.File(sys.argv[1], "r")
-x, y = src["x"][()], src["y"][()]
-with h5py.File(sys.argv[2], "w") as f:
-    for g in ("train", "test"):
-        f[g + "/x"] = x
-        f[g + "/y"] = np.argmax(y, 1).astype(np.int32) if y.shape[1] > 1 else y
-PY
+make_io() { # MODEL DIR: DIR/io.h5
+  mkdir -p "$2" && keras_io_h5 "$1" "$2/io.h5"
 }
 # max_abs_diff PRED.h5 MODEL: prints the difference from Keras' predictions; fails above 1e-5
 max_abs_diff() {

@@ -37,6 +37,19 @@ skip_part() {
   else echo "note: skipped: $*" >&3; fi
 }
 have_h5py() { /usr/bin/python3 -c "import h5py, numpy" 2>/dev/null; }
+# keras_io_h5 MODEL OUT.h5: the inputs Keras predicted on ($DATA/keras/MODEL_io.h5) as a data set
+# (/train and /test; labels or targets from Keras' predictions, which predict does not read)
+keras_io_h5() {
+  /usr/bin/python3 - "$DATA/keras/$1_io.h5" "$2" <<'PY'
+import h5py, numpy as np, sys
+src = h5py.File(sys.argv[1], "r")
+x, y = src["x"][()], src["y"][()]
+with h5py.File(sys.argv[2], "w") as f:
+    for g in ("train", "test"):
+        f[g + "/x"] = x
+        f[g + "/y"] = np.argmax(y, 1).astype(np.int32) if y.shape[1] > 1 else y
+PY
+}
 
 # expect_error CODE NEEDLE CMD...: the command exits with CODE and prints exactly one line on
 # stderr that contains NEEDLE.
