@@ -2,6 +2,8 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "base/timeutil.h"
 
@@ -36,13 +38,22 @@ static void format_duration(char *buf, size_t len, double s)
         snprintf(buf, len, "%ds", (int)s);
 }
 
-static void draw_bar(int64_t step, int64_t total)
+static void draw_bar_of(int64_t step, int64_t total, int width)
 {
-    int filled = total > 0 ? (int)(BAR_WIDTH * step / total) : BAR_WIDTH;
+    int filled = total > 0 ? (int)(width * step / total) : width;
     printf("%lld/%lld [", (long long)step, (long long)total);
-    for (int i = 0; i < BAR_WIDTH; i++)
+    for (int i = 0; i < width; i++)
         putchar(i < filled ? '=' : (i == filled && step < total ? '>' : '.'));
     printf("]");
+}
+
+static void draw_bar(int64_t step, int64_t total) { draw_bar_of(step, total, BAR_WIDTH); }
+
+/* The terminal's width (80 when it cannot be told) */
+static int terminal_columns(void)
+{
+    struct winsize ws;
+    return ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 ? ws.ws_col : 80;
 }
 
 /* Lines mode: the epoch so far, as a line of its own, so a log shows life within a long epoch */
@@ -75,12 +86,20 @@ void progress_update(struct progress *p, int64_t step, double loss, double metri
     double elapsed = now - p->start;
     char eta[32];
     format_duration(eta, sizeof eta, step > 0 ? elapsed / (double)step * (double)(p->total_steps - step) : 0);
+    /* The live line must fit the terminal, or every redraw wraps and scrolls: the bar narrows
+     * first, then the figures are cut. */
+    char counts[48], rest[160];
+    int nc = snprintf(counts, sizeof counts, "%lld/%lld []", (long long)step, (long long)p->total_steps);
+    int nr = snprintf(rest, sizeof rest, " - ETA: %s - loss: %.4f", eta, loss);
+    if (p->metric_name && nr > 0 && (size_t)nr < sizeof rest)
+        nr += snprintf(rest + nr, sizeof rest - (size_t)nr, " - %s: %.4f", p->metric_name, metric);
+    int cols = terminal_columns() - 1, width = cols - nc - nr;
+    width = width > BAR_WIDTH ? BAR_WIDTH : width < 0 ? 0 : width;
+    if (nc + width + nr > cols && cols - nc - width >= 0 && (size_t)(cols - nc - width) < sizeof rest)
+        rest[cols - nc - width] = 0;
     printf("\r");
-    draw_bar(step, p->total_steps);
-    printf(" - ETA: %s - loss: %.4f", eta, loss);
-    if (p->metric_name)
-        printf(" - %s: %.4f", p->metric_name, metric);
-    printf("\033[K");
+    draw_bar_of(step, p->total_steps, width);
+    printf("%s\033[K", rest);
     fflush(stdout);
 }
 

@@ -76,4 +76,18 @@ if command -v mpirun >/dev/null && command -v script >/dev/null; then
 else
   skip_part "mpirun or script not found: progress under mpirun"
 fi
+# In a 60-column terminal the live bar narrows so its line fits, instead of wrapping on every redraw
+if command -v script >/dev/null; then
+  script -qec "stty cols 60; '$DPTRAIN' fit '$JOB' ${slow[*]} --progress bar --run-dir narrow" narrow.log >/dev/null 2>&1 ||
+    fail "fit with a bar in 60 columns: $(tail -2 narrow.log)"
+  widest=$(/usr/bin/python3 -c '
+import re, sys
+text = open(sys.argv[1], "rb").read().decode("utf8", "replace")
+live = [re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", s) for line in text.split("\n") for s in line.split("\r") if "ETA" in s]
+print(max(map(len, live)) if live else -1)' narrow.log)
+  holds "$widest" 'v > 0 && v <= 60' && pass "a 60-column terminal: the live line is $widest columns" ||
+    fail "a 60-column terminal: the live line is '$widest' columns"
+else
+  skip_part "script not found: the bar in a narrow terminal"
+fi
 finish
