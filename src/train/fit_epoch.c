@@ -34,6 +34,7 @@ static void read_back(struct fit_state *s, int64_t step)
     comm_allreduce_sum_f64(agreed, LOSS_ACC_COUNT + 1);
     if (agreed[LOSS_ACC_COUNT] > 0 && !stop_signal_pending())
         stop_signal_set(SIGTERM); /* another rank was signalled */
+    s->loop.stop = agreed[LOSS_ACC_COUNT] > 0;
     for (int a = 0; a < LOSS_ACC_COUNT; a++)
         s->loop.acc[a] += agreed[a];
 }
@@ -149,5 +150,6 @@ int fit_epoch(struct fit_state *s, struct dp_error *err)
     comm_allreduce_max_f64(&any_stop, 1);
     if (any_stop > 0 && !stop_signal_pending())
         stop_signal_set(SIGTERM);
+    L->stop = any_stop > 0;
     return fit_callbacks_run(s, FIT_EPOCH_END, 0, row, err);
 }

@@ -36,6 +36,10 @@ struct fit_loop {
     double acc[LOSS_ACC_COUNT];           /* the epoch's loss sums, agreed by the ranks at read-backs */
     struct progress prog;
     int stopped_early;
+    /* A stop signal as the ranks agreed on it at the last read-back or epoch end. Decisions use
+     * this, never the live flag: a signal landing on one rank after the agreement would otherwise
+     * stop that rank alone, and the others would wait in a collective it never joins. */
+    int stop;
     int64_t last_written;                 /* the epoch whose end last.h5 holds (-1: none, or mid-epoch) */
     double last_row[HISTORY_COLUMNS];     /* the last history row (summary.json) */
     double wall_start;

@@ -38,7 +38,7 @@ static int checkpoint_readback(struct fit_state *s, int64_t step, struct dp_erro
     struct fit_loop *L = &s->loop;
     int by_steps = ck->every_steps > 0 && s->pos.iterations % ck->every_steps == 0;
     int by_time = ck->every_seconds > 0 && time_now() - s->last_checkpoint_time >= ck->every_seconds;
-    if (!(stop_signal_pending() || by_steps || by_time) || step + 1 >= L->steps)
+    if (!(L->stop || by_steps || by_time) || step + 1 >= L->steps)
         return 0; /* the epoch's end writes its own */
     s->pos.step_in_epoch = step + 1;
     s->pos.epoch_loss_sum = L->acc[LOSS_ACC_LOSS];
@@ -63,7 +63,7 @@ static int checkpoint_epoch_end(struct fit_state *s, const double *row, struct d
     }
     if ((better || !ck->save_best_only) && write_checkpoint(s, s->path_best, err) != 0)
         return -1;
-    if ((L->epoch + 1) % ck->every_epochs == 0 || stop_signal_pending() || L->stopped_early) {
+    if ((L->epoch + 1) % ck->every_epochs == 0 || L->stop || L->stopped_early) {
         if (write_last(s, err) != 0)
             return -1;
         L->last_written = s->pos.epoch;

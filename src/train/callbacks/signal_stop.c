@@ -10,7 +10,7 @@ static int signal_stop_readback(struct fit_state *s, int64_t step, struct dp_err
 {
     (void)err;
     const struct fit_loop *L = &s->loop;
-    if (!stop_signal_pending() || step + 1 >= L->steps)
+    if (!L->stop || step + 1 >= L->steps)
         return 0;
     if (s->o->tty)
         printf("\n");
@@ -24,7 +24,7 @@ static int signal_stop_epoch_end(struct fit_state *s, const double *row, struct 
 {
     (void)row, (void)err;
     const struct fit_loop *L = &s->loop;
-    if (!stop_signal_pending() || L->stopped_early || L->epoch + 1 >= s->job->fit.epochs)
+    if (!L->stop || L->stopped_early || L->epoch + 1 >= s->job->fit.epochs)
         return 0;
     printf("Stopped by %s after epoch %lld; checkpoint written to %s. Resume with: dptrain fit %s --run-dir %s "
            "--resume auto\n", stop_signal_name(stop_signal_pending()), (long long)L->epoch + 1, s->path_last,
