@@ -1,6 +1,8 @@
 /* MaxPooling2D and AveragePooling2D over channels-last samples (Keras' pool_size, strides defaulting
- * to the pool size, padding). Max pooling keeps the argmax of each window for backward; average
- * pooling divides by the cells inside the input, as Keras does with "same" padding. */
+ * to the pool size, padding), and their global forms. Max pooling keeps the argmax of each window
+ * for backward; average pooling divides by the cells inside the input, as Keras does with "same"
+ * padding. GlobalAveragePooling2D and GlobalMaxPooling2D are the same pooling with one window over
+ * the whole (H, W) plane; their output is (C), or (1, 1, C) with Keras' keepdims. */
 #include "net/layers.h"
 
 static int pool_out_shape(const struct layer_spec *spec, const struct shape *in, struct shape *out,
@@ -105,4 +107,69 @@ const struct layer_ops layer_avgpool2d_ops = {
     .owns_buffers = 1,
     .forward = avgpool_forward,
     .backward = avgpool_backward,
+};
+
+/* ---- the global forms ---- */
+
+static int global_out_shape(const struct layer_spec *spec, const struct shape *in, struct shape *out,
+                            const char *file, struct dp_error *err)
+{
+    if (in->rank != 3)
+        return dp_error_set(err, DP_EXIT_INPUT, "%s:%d: %s expects (height, width, channels) samples but gets %d "
+                            "dimensions", file, spec->line, layer_kind_names[spec->kind], in->rank);
+    *out = spec->u.global_pool2d.keepdims ? (struct shape){3, {1, 1, in->dims[2]}} : (struct shape){1, {in->dims[2]}};
+    return 0;
+}
+
+static void global_declare_params(struct layer *l)
+{
+    const struct shape *in = &l->in_shape;
+    conv_geometry_make(&l->geom, in, in->dims[0], in->dims[1], in->dims[0], in->dims[1], 0, 0,
+                       layer_kind_names[l->spec.kind], "", 0, NULL);
+    l->nparams = 0;
+}
+
+static const char *const global_keys[] = {"keepdims", NULL};
+
+static int global_read(struct layer_spec *spec, struct layer_keys *k)
+{
+    return k->boolean(k, "keepdims", &spec->u.global_pool2d.keepdims, 0);
+}
+
+static int global_settings(const struct layer_spec *spec, struct layer_setting *out)
+{
+    layer_setting_text(&out[0], "keepdims", spec->u.global_pool2d.keepdims ? "true" : "false");
+    return 1;
+}
+
+const struct layer_ops layer_global_avgpool2d_ops = {
+    .type_name = "global_average_pooling2d",
+    .keras_name = "global_average_pooling2d",
+    .keras_class = "GlobalAveragePooling2D",
+    .keys = global_keys,
+    .read = global_read,
+    .settings = global_settings,
+    .out_shape = global_out_shape,
+    .declare_params = global_declare_params,
+    .init_params = pool_init_params,
+    .owns_buffers = 1,
+    .forward = avgpool_forward,
+    .backward = avgpool_backward,
+};
+
+const struct layer_ops layer_global_maxpool2d_ops = {
+    .type_name = "global_max_pooling2d",
+    .keras_name = "global_max_pooling2d",
+    .keras_class = "GlobalMaxPooling2D",
+    .keys = global_keys,
+    .read = global_read,
+    .settings = global_settings,
+    .out_shape = global_out_shape,
+    .allocate = maxpool_allocate,
+    .release = maxpool_release,
+    .declare_params = global_declare_params,
+    .init_params = pool_init_params,
+    .owns_buffers = 1,
+    .forward = maxpool_forward,
+    .backward = maxpool_backward,
 };

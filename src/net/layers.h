@@ -1,7 +1,7 @@
 /* Layer kinds: a tagged-union spec (what the job file says) and a per-kind ops table (what the
  * model does with it). One file per kind (layer_dense.c, layer_dropout.c, layer_flatten.c,
- * layer_conv2d.c, layer_reshape.c; layer_pool2d.c for max and average pooling, layer_global_pool2d.c
- * for their global forms, layer_activation.c for the three activation layers) holds everything
+ * layer_conv2d.c, layer_reshape.c; layer_pool2d.c for max and average pooling and their global
+ * forms, layer_activation.c for the three activation layers) holds everything
  * about it: the job file keys it reads, its
  * settings for the resume check, its output shape, buffers, weights (Keras names and shapes),
  * forward and backward. A new kind: its file, its backend kernels, and its line in layers.c and
