@@ -4,13 +4,22 @@
 # and UBSan (a separate build in build-asan/, without the CUDA backend, where a CPU emulation of
 # CUDA in tests/cuda_emulation/ runs the kernels of cuda/), and the threads of a training run
 # under ThreadSanitizer (build-tsan/).
-# The example data is found at $DPTRAIN_DATA (default ../shared/data beside the checkout).
+# The example data is found at $DPTRAIN_DATA (default ../shared/data beside the checkout, or beside
+# the checkout it was cloned from).
 # With CI=true (.ci/run sets it) a test that would skip fails instead, naming what it lacks; only
 # the GPU kernel test may skip there (no GPU on CI machines). The skipped tests are listed at the end.
 # Test-only packages: Lmod (tests/e2e/e2e_modules.sh); tests/e2e/e2e_slurm.sh installs and starts Slurm and
 # munge itself (tests/slurm/start-slurm.sh, as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# A clone of a local checkout (git clone . /tmp/x) finds the example data beside the original.
+if [ -z "${DPTRAIN_DATA:-}" ] && [ ! -d ../shared/data ]; then
+  origin=$(git config --get remote.origin.url 2>/dev/null || true)
+  if [ -n "$origin" ] && [ -d "$origin/../shared/data" ]; then
+    DPTRAIN_DATA=$(cd "$origin/../shared/data" && pwd)
+    export DPTRAIN_DATA
+  fi
+fi
 # Under CI the example data must be there: say so at once rather than after the first tests.
 if [ "${CI:-}" = true ]; then
   data=${DPTRAIN_DATA:-$PWD/../shared/data}
