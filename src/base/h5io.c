@@ -45,11 +45,11 @@ hid_t h5io_open_read(const char *path, struct dp_error *err)
     return f;
 }
 
-static hid_t create_file(const char *path)
+/* File access for new files: the HDF5 1.10 file format checksums all metadata (superblock,
+ * object headers, chunk indexes), so a damaged file is refused when opened or read instead of
+ * misread; HDF5 1.10 and later (h5py, Keras) read it. */
+static hid_t new_file_access(const char *path)
 {
-    /* The HDF5 1.10 file format checksums all metadata (superblock, object headers, chunk
-     * indexes), so a damaged file is refused when opened or read instead of misread; HDF5 1.10
-     * and later (h5py, Keras) read it. */
 #if H5_VERSION_GE(1, 10, 2)
     const H5F_libver_t format = H5F_LIBVER_V110;
 #else
@@ -58,9 +58,55 @@ static hid_t create_file(const char *path)
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl < 0 || H5Pset_libver_bounds(fapl, format, format) < 0)
         dp_die(DP_EXIT_INTERNAL, "%s: HDF5 cannot set the file format version", path);
+    return fapl;
+}
+
+static hid_t create_file(const char *path)
+{
+    hid_t fapl = new_file_access(path);
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     H5Pclose(fapl);
     return f;
+}
+
+hid_t h5io_open_image(const void *image, size_t len, const char *name, struct dp_error *err)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0 || H5Pset_fapl_core(fapl, 1 << 16, 0) < 0 || H5Pset_file_image(fapl, (void *)image, len) < 0)
+        dp_die(DP_EXIT_INTERNAL, "%s: HDF5 cannot set up an in-memory file", name);
+    hid_t f = H5Fopen(name, H5F_ACC_RDONLY, fapl);
+    H5Pclose(fapl);
+    if (f < 0)
+        dp_error_set(err, DP_EXIT_INPUT, "%s: not an HDF5 file (or truncated or damaged)", name);
+    return f;
+}
+
+hid_t h5io_create_in_memory(const char *name)
+{
+    /* the core driver without a backing store: nothing reaches the disk. In HDF5's default
+     * (earliest) format, as h5py and Keras write: an image of a file in the 1.10 format, taken
+     * while it is open, fails its superblock checksum when opened. */
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0 || H5Pset_fapl_core(fapl, 1 << 20, 0) < 0)
+        dp_die(DP_EXIT_INTERNAL, "%s: HDF5 cannot set up an in-memory file", name);
+    hid_t f = H5Fcreate(name, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
+    if (f < 0)
+        dp_die(DP_EXIT_INTERNAL, "%s: HDF5 cannot create an in-memory file", name);
+    return f;
+}
+
+void *h5io_memory_image(hid_t f, size_t *len, const char *name)
+{
+    ssize_t n = H5Fflush(f, H5F_SCOPE_GLOBAL) < 0 ? -1 : H5Fget_file_image(f, NULL, 0);
+    if (n <= 0)
+        dp_die(DP_EXIT_INTERNAL, "%s: HDF5 cannot take the in-memory file's image", name);
+    void *buf = dp_malloc((size_t)n, "an HDF5 file image");
+    if (H5Fget_file_image(f, buf, (size_t)n) != n)
+        dp_die(DP_EXIT_INTERNAL, "%s: HDF5 cannot copy the in-memory file's image", name);
+    H5Fclose(f);
+    *len = (size_t)n;
+    return buf;
 }
 
 hid_t h5io_create_temp(const char *path, char *tmp, size_t tmp_size, struct dp_error *err)
@@ -168,6 +214,17 @@ static void write_dataset(hid_t loc, const char *name, int rank, const int64_t *
     H5Sclose(space);
 }
 
+
+void h5io_write_scalar(hid_t loc, const char *name, hid_t type, const void *value, const char *path)
+{
+    hid_t space = H5Screate(H5S_SCALAR);
+    H5_WRITE_CHECK(space, path, name);
+    hid_t ds = H5Dcreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5_WRITE_CHECK(ds, path, name);
+    H5_WRITE_CHECK(H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, value), path, name);
+    H5Dclose(ds);
+    H5Sclose(space);
+}
 
 void h5io_write_f32(hid_t loc, const char *name, int rank, const int64_t *dims, const float *data,
                     const char *path)

@@ -24,6 +24,13 @@ void h5io_finish(void);
 /* Opens an existing HDF5 file read-only; a missing, unreadable or non-HDF5 file is bad input. */
 hid_t h5io_open_read(const char *path, struct dp_error *err);
 
+/* HDF5 files in memory (a member of a zip, such as a .keras file's model.weights.h5): opened
+ * read-only from an image (name for messages; err when it is not HDF5), or created, written as any
+ * file, then turned into an image (malloc'd, *len bytes) by h5io_memory_image, which closes f. */
+hid_t h5io_open_image(const void *image, size_t len, const char *name, struct dp_error *err);
+hid_t h5io_create_in_memory(const char *name);
+void *h5io_memory_image(hid_t f, size_t *len, const char *name);
+
 /* Output files appear whole or not at all (as atomic_file.h's text files): h5io_create_temp creates
  * path's temporary (its name into tmp) in the HDF5 1.10 file format, whose metadata is checksummed,
  * < 0 when it cannot; a failed write then ends in dp_die, which deletes the temporary.
@@ -46,6 +53,8 @@ void h5io_write_f64(hid_t loc, const char *name, int rank, const int64_t *dims, 
                     const char *path);
 void h5io_write_i64(hid_t loc, const char *name, int rank, const int64_t *dims, const int64_t *data,
                     const char *path);
+/* A scalar dataset of type (H5T_STD_I32LE, H5T_IEEE_F32LE, ...), value in that type. */
+void h5io_write_scalar(hid_t loc, const char *name, hid_t type, const void *value, const char *path);
 /* Attributes: an array of fixed-length ASCII strings (what Keras' legacy format uses). */
 void h5io_attr_strings(hid_t loc, const char *name, const char *const *strs, int n, const char *path);
 void h5io_attr_string(hid_t loc, const char *name, const char *value, const char *path);

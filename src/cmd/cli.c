@@ -1,5 +1,8 @@
 #include "cmd/cli.h"
 
+#include "base/zip_archive.h"
+#include "keras/keras_import.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,12 +77,23 @@ void cli_load_job_or_checkpoint(const char *cmd, const char *path, const char **
     char *text = NULL;
     if (file_check_input(path, &err) != 0)
         dp_die_error(&err);
-    if (H5Fis_hdf5(path) <= 0) /* not HDF5: a job file given without --weights */
-        dp_die(DP_EXIT_INPUT, "%s: needs JOB and --weights W, or a checkpoint (best.h5, last.h5) alone (see 'dptrain %s "
-               "--help')", cmd, cmd);
+    int keras = zip_archive_is_zip(path);
+    if (!keras && H5Fis_hdf5(path) <= 0) /* neither: a job file given without --weights */
+        dp_die(DP_EXIT_INPUT, "%s: needs JOB and --weights W, or a checkpoint (best.h5, last.h5) or .keras file alone "
+               "(see 'dptrain %s --help')", cmd, cmd);
     if (nsets > 0)
         dp_die(DP_EXIT_INPUT, "%s: --set needs the job file: give JOB --weights %s", cmd, path);
-    if (checkpoint_read_job_text(path, &text, &err) != 0 || job_load_text(job, path, text, &err) != 0)
+    if (keras) { /* the job made from the model's config.json, as 'dptrain import keras' writes it */
+        char *config = NULL;
+        size_t len = 0;
+        if (zip_archive_read(path, "config.json", &config, &len, &err) != 0 ||
+            !(text = keras_config_to_job(config, NULL, path, &err)))
+            dp_die_error(&err);
+        free(config);
+    } else if (checkpoint_read_job_text(path, &text, &err) != 0) {
+        dp_die_error(&err);
+    }
+    if (job_load_text(job, path, text, &err) != 0)
         dp_die_error(&err);
     free(text);
     free(sets);

@@ -6,6 +6,7 @@
 #include "cmd/cli.h"
 #include "train/evaluator.h"
 #include "base/h5io.h"
+#include "base/zip_archive.h"
 #include "train/trainer.h"
 #include "train/weights_file.h"
 
@@ -102,10 +103,12 @@ int cmd_evaluate(int argc, char **argv)
     cli_load_job_or_checkpoint("evaluate", job_path, &weights, sets, nsets, &job);
     if (data)
         use_data_file(&job, data);
-    hid_t probe = h5io_open_read(weights, &err); /* say so first when the weights file is bad */
-    if (probe < 0)
-        dp_die_error(&err);
-    H5Fclose(probe);
+    if (!zip_archive_is_zip(weights)) { /* say so first when the weights file is bad */
+        hid_t probe = h5io_open_read(weights, &err);
+        if (probe < 0)
+            dp_die_error(&err);
+        H5Fclose(probe);
+    }
     struct row_source src;
     struct model m;
     struct target_mode tm;

@@ -8,17 +8,18 @@
 #include "base/atomic_file.h"
 #include "base/file_checks.h"
 #include "base/h5io.h"
+#include "base/zip_archive.h"
 #include "cmd/cli.h"
 #include "job/jobfile.h"
-#include "job/keras_import.h"
+#include "keras/keras_import.h"
 
 const char keras_import_help[] =
     "usage: dptrain import keras MODEL -o JOB.cfg\n"
     "\n"
     "Writes the job file of a Keras Sequential model: its layers with their options, and the\n"
     "optimizer, loss and metric it was compiled with; the data section is left for you. MODEL is\n"
-    "the config.json of a .keras file (unzip -p model.keras config.json > config.json) or a legacy\n"
-    "whole-model .h5 (model.save(\"x.h5\")). Its weights load with --weights or fit.initial_weights.\n"
+    "a .keras file (model.save(\"x.keras\")), its config.json, or a legacy whole-model .h5\n"
+    "(model.save(\"x.h5\")). Its weights load with --weights or fit.initial_weights.\n"
     "What dptrain cannot train (a layer kind, an option) is refused, naming the layer and option.\n";
 
 static char *read_text(const char *path, struct dp_error *err)
@@ -45,11 +46,14 @@ static char *model_job(const char *model, struct dp_error *err)
 {
     if (file_check_input(model, err) != 0)
         return NULL;
-    size_t len = strlen(model);
-    if (len > 6 && !strcmp(model + len - 6, ".keras")) {
-        dp_error_set(err, DP_EXIT_INPUT, "%s: a .keras file is a zip, which this dptrain does not open yet: import "
-                     "its config.json (unzip -p %s config.json > config.json)", model, model);
-        return NULL;
+    if (zip_archive_is_zip(model)) { /* a .keras file: its config.json holds compile_config too */
+        char *config = NULL;
+        size_t len = 0;
+        if (zip_archive_read(model, "config.json", &config, &len, err) != 0)
+            return NULL;
+        char *job = keras_config_to_job(config, NULL, model, err);
+        free(config);
+        return job;
     }
     if (H5Fis_hdf5(model) > 0) {
         hid_t f = h5io_open_read(model, err);

@@ -18,10 +18,13 @@ static const char usage[] =
     "data-parallel over MPI ranks (one per GPU). man dptrain for job files, Slurm and site files.\n"
     "\n"
     "commands:\n"
-    "  fit JOB        train; writes history.csv, summary.json, best.h5, last.h5 in the run dir\n"
+    "  fit JOB        train; writes history.csv, summary.json, best.h5, last.h5, model.keras in\n"
+    "                 the run dir\n"
     "  evaluate JOB   loss, metrics and confusion matrix of saved weights on the test rows\n"
     "  predict JOB    write predictions of saved weights for a data file (HDF5 or CSV)\n"
     "  import csv     turn feature and target CSV files into an HDF5 data set\n"
+    "  import keras   write the job file of a Keras model (.keras, config.json, whole-model .h5)\n"
+    "  export CKPT    write a checkpoint's model as a Keras file (.keras, .h5) for load_model\n"
     "  synth          write a synthetic HDF5 data set (x, y ~ U(0,1), like the seed tutorial)\n"
     "  inspect FILE   summarize a data set or weights file\n"
     "  shard IN.h5    split a data set into K shard files (data.file takes a list or a glob)\n"
@@ -42,7 +45,7 @@ static const struct {
     {"fit", cmd_fit},         {"evaluate", cmd_evaluate}, {"predict", cmd_predict},
     {"import", cmd_import},   {"synth", cmd_synth},       {"inspect", cmd_inspect},
     {"bench", cmd_bench},     {"shard", cmd_shard},       {"report", cmd_report},
-    {"sbatch", cmd_sbatch},   {"mpirun", cmd_mpirun},
+    {"sbatch", cmd_sbatch},   {"mpirun", cmd_mpirun},     {"export", cmd_export},
 };
 
 int cli_is_command(const char *word)

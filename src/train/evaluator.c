@@ -1,6 +1,8 @@
 #include "train/evaluator.h"
 
+#include "base/zip_archive.h"
 #include "dist/comm.h"
+#include "keras/keras_model_file.h"
 #include "train/weights_file.h"
 
 #include <stdlib.h>
@@ -23,7 +25,10 @@ int job_load_checkpoint(const struct job *job, struct model *m, const struct bac
                         const char *weights, int64_t x_cols, struct normalizer *norm, struct dp_error *err)
 {
     model_allocate(m, be, batch);
-    if (weights_load(m, weights, err) != 0 || checkpoint_read_normalizer(weights, norm, x_cols, err) != 0)
+    /* a .keras file keeps the normalization in its Normalization layer, a checkpoint in /dptrain */
+    int (*read_normalizer)(const char *, struct normalizer *, int64_t, struct dp_error *) =
+        zip_archive_is_zip(weights) ? keras_file_read_normalizer : checkpoint_read_normalizer;
+    if (weights_load(m, weights, err) != 0 || read_normalizer(weights, norm, x_cols, err) != 0)
         return -1;
     if (job->data.normalize == NORMALIZE_STANDARD && norm->kind == NORMALIZE_NONE)
         dp_warn("%s holds no normalization statistics but the job asks for normalize = \"standard\"; "

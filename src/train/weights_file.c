@@ -9,6 +9,7 @@
 #include "base/atomic_file.h"
 #include "base/file_checks.h"
 #include "base/h5io.h"
+#include "base/zip_archive.h"
 
 static const char *const opt_state_names[OPTIMIZER_MAX_STATE][OPTIMIZER_COUNT] = {
     {[OPTIMIZER_SGD] = "velocity", [OPTIMIZER_ADAM] = "m", [OPTIMIZER_RMSPROP] = "velocity", [OPTIMIZER_ADAMW] = "m",
@@ -224,6 +225,8 @@ int checkpoint_write(const char *path, const struct checkpoint_contents *c, stru
     h5io_attr_string(d, "job", c->job_text ? c->job_text : "", tmp);
     if (c->pos)
         write_position(d, c->pos, tmp);
+    h5io_write_i64(d, "input_shape", 1, (int64_t[]){m->input_shape.rank}, m->input_shape.dims, tmp);
+    h5io_attr_string(d, "input_dtype", c->input_uint8 ? "uint8" : "float32", tmp);
     write_state(d, c, tmp);
     H5Gclose(d);
     return h5io_commit_temp(f, tmp, path, 1, err);
@@ -357,9 +360,31 @@ static int read_legacy_weights(hid_t root, const struct model *m, float *host, c
     return rc;
 }
 
+/* An HDF5 weights file, or the model.weights.h5 inside a .keras zip (read into memory: *image,
+ * freed by the caller after H5Fclose) */
+static hid_t open_weights(const char *path, void **image, struct dp_error *err)
+{
+    *image = NULL;
+    if (!zip_archive_is_zip(path))
+        return h5io_open_read(path, err);
+    size_t len = 0;
+    char *data = NULL;
+    if (zip_archive_read(path, "model.weights.h5", &data, &len, err) != 0)
+        return -1;
+    char name[4200];
+    snprintf(name, sizeof name, "%s (model.weights.h5)", path);
+    hid_t f = h5io_open_image(data, len, name, err);
+    if (f < 0)
+        free(data);
+    else
+        *image = data;
+    return f;
+}
+
 int weights_load(struct model *m, const char *path, struct dp_error *err)
 {
-    hid_t f = h5io_open_read(path, err);
+    void *image;
+    hid_t f = open_weights(path, &image, err);
     if (f < 0)
         return -1;
     float *host = dp_calloc(m->arena_floats, sizeof(float), "loaded weights");
@@ -385,13 +410,15 @@ int weights_load(struct model *m, const char *path, struct dp_error *err)
         m->be->upload(m->params, host, m->arena_floats * sizeof(float));
     free(host);
     H5Fclose(f);
+    free(image);
     return rc;
 }
 
 int64_t weights_dense_input_width(const char *path, const char *layer)
 {
     struct dp_error err;
-    hid_t f = h5io_open_read(path, &err);
+    void *image;
+    hid_t f = open_weights(path, &image, &err);
     if (f < 0)
         return 0;
     char name[600];
@@ -408,7 +435,46 @@ int64_t weights_dense_input_width(const char *path, const char *layer)
     }
     H5E_END_TRY
     H5Fclose(f);
+    free(image);
     return rank == 2 ? dims[0] : 0;
+}
+
+int checkpoint_read_input(const char *path, struct checkpoint_input *in, struct dp_error *err)
+{
+    memset(in, 0, sizeof *in);
+    hid_t f = h5io_open_read(path, err);
+    if (f < 0)
+        return -1;
+    int rc = 0;
+    hid_t d = H5Lexists(f, "dptrain", H5P_DEFAULT) > 0 ? H5Gopen2(f, "dptrain", H5P_DEFAULT) : -1;
+    if (d < 0) {
+        rc = dp_error_set(err, DP_EXIT_INPUT, "%s: not a dptrain checkpoint (no /dptrain group)", path);
+    } else {
+        if (h5io_exists(d, "input_shape")) {
+            int rank = 0;
+            int64_t n[1];
+            rc = h5io_dataset_shape(d, "input_shape", &rank, n, 1, path, err);
+            if (rc == 0 && (rank != 1 || n[0] < 1 || n[0] > SHAPE_MAX_RANK))
+                rc = dp_error_set(err, DP_EXIT_INPUT, "%s: /dptrain/input_shape is not a shape (damaged?)", path);
+            if (rc == 0)
+                rc = h5io_read_i64_exact(d, "input_shape", n[0], in->shape.dims, path, err);
+            in->shape.rank = (int)n[0];
+            for (int i = 0; rc == 0 && i < in->shape.rank; i++)
+                if (in->shape.dims[i] < 1 || in->shape.dims[i] > ((int64_t)1 << 31))
+                    rc = dp_error_set(err, DP_EXIT_INPUT, "%s: /dptrain/input_shape holds %lld (damaged?)", path,
+                                      (long long)in->shape.dims[i]);
+            in->has_shape = rc == 0;
+        }
+        char *dtype = NULL;
+        if (rc == 0 && H5Aexists(d, "input_dtype") > 0 && h5io_read_attr_string(d, "input_dtype", &dtype, path, err) == 0)
+            in->uint8 = !strcmp(dtype, "uint8");
+        free(dtype);
+        if (rc == 0 && H5Aexists(d, "iterations") > 0)
+            rc = h5io_read_attr_i64(d, "iterations", &in->iterations, path, err);
+        H5Gclose(d);
+    }
+    H5Fclose(f);
+    return rc;
 }
 
 int checkpoint_read_normalizer(const char *path, struct normalizer *n, int64_t cols, struct dp_error *err)

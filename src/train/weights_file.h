@@ -50,6 +50,7 @@ struct checkpoint_contents {
     const struct train_position *pos;
     const struct history *history;
     const float *es_best_weights;   /* host, arena layout; NULL when none */
+    int input_uint8;                /* the data's features are uint8 (scaled by 1/255 on the way in) */
 };
 
 /* State read back for resuming (host memory; arrays in arena layout, NULL when absent). */
@@ -82,6 +83,17 @@ int weights_load(struct model *m, const char *path, struct dp_error *err);
 /* The features per row the weights in path take, when the model's first layer with weights is a
  * Dense kernel named `layer` (its rows); 0 when that cannot be told from the file. */
 int64_t weights_dense_input_width(const char *path, const char *layer);
+
+/* What a checkpoint says about the model's input, for rebuilding its model without the data:
+ * the sample shape (has_shape 0 in older checkpoints, which did not store it),
+ * whether the data is uint8, and the optimizer's steps so far. */
+struct checkpoint_input {
+    struct shape shape;
+    int has_shape;
+    int uint8;
+    int64_t iterations;
+};
+int checkpoint_read_input(const char *path, struct checkpoint_input *in, struct dp_error *err);
 
 /* Reads the normalization stored in a checkpoint (kind NONE when there is none). */
 int checkpoint_read_normalizer(const char *path, struct normalizer *n, int64_t cols, struct dp_error *err);

@@ -5,10 +5,11 @@
 
 /* The order matters where one reads what another decided: the NaN guard before anything reports a
  * loss; early stopping and the plateau's rate update the position before the checkpoint stores
- * it; the checkpoint is on disk before the signal stop says so. */
+ * it; the checkpoint is on disk before the signal stop says so, and before the Keras export
+ * reads it back. */
 static const struct fit_callback *const fit_callbacks[] = {
     &callback_nan_guard,      &callback_progress,   &callback_history,    &callback_early_stopping,
-    &callback_reduce_lr,      &callback_checkpoint, &callback_signal_stop,
+    &callback_reduce_lr,      &callback_checkpoint, &callback_keras_export, &callback_signal_stop,
 };
 
 int fit_callbacks_run(struct fit_state *s, enum fit_event event, int64_t step, const double *row,

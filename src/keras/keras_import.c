@@ -1,4 +1,4 @@
-#include "job/keras_import.h"
+#include "keras/keras_import.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -294,6 +294,38 @@ static void shape_text(char *out, size_t len, json_t *batch_shape)
         snprintf(out + n, len - n, "];");
 }
 
+/* A model that starts with Rescaling(1/255) and Normalization(mean, variance) layers (as dptrain
+ * export writes them) takes what dptrain does to the data on its own: uint8 features scaled to
+ * [0, 1], and data.normalize = "standard" (statistics computed from the training rows). Other
+ * input transforms it cannot train. */
+static int input_layer_check(const struct place *p, const char *cls, json_t *cfg)
+{
+    if (!strcmp(cls, "Rescaling")) {
+        json_t *scale = json_object_get(cfg, "scale"), *offset = json_object_get(cfg, "offset");
+        if (!json_is_number(scale) || fabs(json_number_value(scale) * 255.0 - 1.0) > 1e-6 ||
+            (offset && json_number_value(offset) != 0.0))
+            return refuse(p, "only scale = 1/255 with offset 0 is supported (dptrain's scaling of uint8 data)");
+        return 0;
+    }
+    if (json_is_true(json_object_get(cfg, "invert")))
+        return refuse(p, "invert = true is not supported");
+    return 0;
+}
+
+/* 1 when the layers before the first trained one include a Normalization */
+static int input_normalized(json_t *config)
+{
+    json_t *layers = json_object_get(config, "layers");
+    for (size_t i = 0; i < json_array_size(layers); i++) {
+        const char *cls = json_string_value(json_object_get(json_array_get(layers, i), "class_name"));
+        if (!cls || (strcmp(cls, "InputLayer") && strcmp(cls, "Rescaling") && strcmp(cls, "Normalization")))
+            return 0;
+        if (!strcmp(cls, "Normalization"))
+            return 1;
+    }
+    return 0;
+}
+
 static int put_layers(struct text *t, json_t *config, const char *source, struct dp_error *err)
 {
     json_t *layers = json_object_get(config, "layers");
@@ -314,6 +346,11 @@ static int put_layers(struct text *t, json_t *config, const char *source, struct
             shape_text(input, sizeof input, json_object_get(cfg, json_object_get(cfg, "batch_shape") ? "batch_shape"
                                                                                                     : "batch_input_shape"));
             continue;
+        }
+        if (!written && (!strcmp(cls, "Rescaling") || !strcmp(cls, "Normalization"))) {
+            if (input_layer_check(&p, cls, cfg) != 0)
+                return -1;
+            continue; /* what dptrain does to the data itself (input_layer_check) */
         }
         if (!written && !input[0])
             shape_text(input, sizeof input, json_object_get(cfg, "batch_input_shape"));
@@ -464,8 +501,8 @@ char *keras_config_to_job(const char *model_json, const char *training_json, con
     const char *name = json_string_value(json_object_get(config, "name"));
     put(&t, "# Imported from %s by dptrain import keras. Set the data file; epochs and batch_size are\n"
             "# Keras' fit() arguments, not part of the model: choose them here.\n", source);
-    put(&t, "name = \"%s\";\n\ndata = { file = \"data.h5\"; };  # your data: dptrain import csv|mnist ... -o data.h5\n\n",
-        name && *name ? name : "keras_model");
+    put(&t, "name = \"%s\";\n\ndata = { file = \"data.h5\";%s };  # your data: dptrain import csv|mnist ... -o data.h5\n\n",
+        name && *name ? name : "keras_model", input_normalized(config) ? " normalize = \"standard\";" : "");
     if (put_layers(&t, config, source, err) != 0)
         goto done;
     put(&t, "\n");
