@@ -5,6 +5,7 @@
 #define DPTRAIN_ZIP_ARCHIVE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/errors.h"
 
@@ -15,6 +16,18 @@ int zip_archive_is_zip(const char *path);
  * is not a zip, a damaged archive or member (its CRC is checked), or a missing member: -1 with err
  * (DP_EXIT_INPUT) naming path and the member. */
 int zip_archive_read(const char *path, const char *name, char **data, size_t *len, struct dp_error *err);
+
+/* One member read in pieces (a large array in an .npz): zip_archive_stream_read returns the bytes
+ * read, short only at the end (the CRC is checked there); -1 with err when the member is damaged.
+ * seek works on stored (uncompressed) members only: -1 with err otherwise. */
+struct zip_stream;
+struct zip_stream *zip_archive_stream_open(const char *path, const char *name, struct dp_error *err);
+int64_t zip_archive_stream_read(struct zip_stream *s, void *buf, size_t n, struct dp_error *err);
+int zip_archive_stream_seek(struct zip_stream *s, uint64_t offset, struct dp_error *err);
+int zip_archive_stream_seekable(const struct zip_stream *s);
+void zip_archive_stream_close(struct zip_stream *s);
+/* The names of the archive's members, comma-separated, into out (for messages). */
+void zip_archive_list(const char *path, char *out, size_t len);
 
 struct zip_member {
     const char *name;

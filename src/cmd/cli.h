@@ -41,5 +41,8 @@ int cmd_export(int argc, char **argv);
 /* import keras (cmd_import_keras.c), and its usage */
 int cmd_import_keras(int argc, char **argv);
 extern const char keras_import_help[];
+/* import npy (cmd_import_npy.c), and its usage */
+int cmd_import_npy(int argc, char **argv);
+extern const char npy_import_help[];
 
 #endif

@@ -5,7 +5,7 @@
 
 #include "base/file_checks.h"
 #include "cmd/cli.h"
-#include "keras/keras_model_file.h"
+#include "train/checkpoint_export.h"
 
 static const char help[] =
     "usage: dptrain export CHECKPOINT -o FILE.keras|FILE.h5\n"
@@ -39,7 +39,7 @@ int cmd_export(int argc, char **argv)
     struct dp_error err = {0};
     const char *inputs[1] = {in};
     if (file_check_input(in, &err) != 0 || file_check_not_input(out, inputs, 1, &err) != 0 ||
-        keras_export_checkpoint(in, out, &err) != 0)
+        checkpoint_export_keras(in, out, &err) != 0)
         dp_die_error(&err);
     printf("%s: the model of %s, for keras.models.load_model\n", out, in);
     return 0;

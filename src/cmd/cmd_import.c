@@ -214,20 +214,24 @@ static int import_csv(int argc, char **argv)
 int cmd_import(int argc, char **argv)
 {
     if (argc < 2)
-        dp_die(DP_EXIT_INPUT, "import: which format? (known: csv, mnist, keras; see 'dptrain import --help')");
+        dp_die(DP_EXIT_INPUT, "import: which format? (known: csv, mnist, npy, keras; see 'dptrain import --help')");
     if (cli_is_help(argv[1])) {
         fputs(help, stdout);
         fputs("\n", stdout);
         fputs(mnist_help, stdout);
         fputs("\n", stdout);
         fputs(keras_import_help, stdout);
+        fputs("\n", stdout);
+        fputs(npy_import_help, stdout);
         return 0;
     }
     if (!strcmp(argv[1], "mnist"))
         return import_mnist(argc, argv);
     if (!strcmp(argv[1], "keras"))
         return cmd_import_keras(argc, argv);
+    if (!strcmp(argv[1], "npy"))
+        return cmd_import_npy(argc, argv);
     if (strcmp(argv[1], "csv"))
-        dp_die(DP_EXIT_INPUT, "import: unknown format '%s' (known: csv, mnist, keras)", argv[1]);
+        dp_die(DP_EXIT_INPUT, "import: unknown format '%s' (known: csv, mnist, npy, keras)", argv[1]);
     return import_csv(argc, argv);
 }

@@ -30,9 +30,6 @@ struct keras_export {
 /* Writes path (.keras or .h5, by its name) whole or not at all; -1 with err otherwise. */
 int keras_model_write(const char *path, const struct keras_export *e, struct dp_error *err);
 
-/* Writes the model of a dptrain checkpoint (its job, weights, normalization and input) to out. */
-int keras_export_checkpoint(const char *checkpoint, const char *out, struct dp_error *err);
-
 /* The normalization of a .keras file's Normalization layer (kind NONE when it has none) for cols
  * features; -1 with err when the file is unreadable or its statistics have another length. */
 int keras_file_read_normalizer(const char *path, struct normalizer *n, int64_t cols, struct dp_error *err);

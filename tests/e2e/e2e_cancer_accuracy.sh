@@ -54,7 +54,7 @@ head -1 "$run/history.csv" | grep -q '^epoch,loss,accuracy,val_loss,val_accuracy
   fail "predict CHECKPOINT -o -: $(head -c 200 alone.err)"
 [ "$("$DPTRAIN" evaluate "$run/best.h5" --json)" = "$("$DPTRAIN" evaluate "$SRC/jobs/cancer_mlp.cfg" --weights "$run/best.h5" --json)" ] &&
   pass "evaluate CHECKPOINT: the same report as with the job" || fail "evaluate CHECKPOINT differs"
-expect_error 2 "predict: needs JOB and --weights W, or a checkpoint (best.h5, last.h5) alone" \
+expect_error 2 "predict: needs JOB and --weights W, or a checkpoint (best.h5, last.h5) or .keras file alone" \
   "$DPTRAIN" predict "$SRC/jobs/cancer_mlp.cfg" --data cancer.h5 -o p2.csv
 expect_error 2 "evaluate: --set needs the job file" "$DPTRAIN" evaluate "$run/best.h5" --set fit.epochs=2
 cut -d, -f1-5 "$DATA/cancer/cancer_data.csv" >narrow.csv

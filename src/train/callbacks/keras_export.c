@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "dist/comm.h"
-#include "keras/keras_model_file.h"
+#include "train/checkpoint_export.h"
 #include "train/callbacks/callbacks.h"
 
 static int export_one(struct fit_state *s, const char *checkpoint, const char *name, struct dp_error *err)
@@ -15,7 +15,7 @@ static int export_one(struct fit_state *s, const char *checkpoint, const char *n
     char out[4200];
     snprintf(out, sizeof out, "%s/%s", s->o->run_dir, name);
     struct dp_error e = {0};
-    if (keras_export_checkpoint(checkpoint, out, &e) == 0) {
+    if (checkpoint_export_keras(checkpoint, out, &e) == 0) {
         if (!strcmp(name, "model.keras"))
             printf("Keras model: %s (keras.models.load_model opens it; best.keras beside it)\n", out);
         return 0;
