@@ -8,6 +8,7 @@
 #include "base/h5io.h"
 #include "base/zip_archive.h"
 #include "train/trainer.h"
+#include "train/class_report.h"
 #include "train/weights_file.h"
 
 static const char help[] =
@@ -35,11 +36,14 @@ static void use_data_file(struct job *job, const char *data)
 /* The loss, the metric and the confusion matrix (dim x dim, NULL for regression): one JSON object
  * with --json, else lines for people. */
 static void print_report(const struct job *job, int64_t rows, const double *acc, const int64_t *confusion,
-                         int64_t dim, int json)
+                         int64_t dim, char *const *class_names, int json)
 {
+    struct class_report cr = {0};
+    if (confusion)
+        class_report_make(&cr, confusion, dim);
     const char *metric_name = job->fit.metric != METRIC_NONE ? metric_names[job->fit.metric] : NULL;
     double loss = acc[LOSS_ACC_LOSS] / acc[LOSS_ACC_ROWS];
-    double metric = acc[LOSS_ACC_METRIC] / acc[LOSS_ACC_ROWS];
+    double metric = metric_value(job->fit.metric, acc);
     if (json) {
         json_t *o = json_object();
         json_object_set_new(o, "loss", json_num(loss));
@@ -55,6 +59,7 @@ static void print_report(const struct job *job, int64_t rows, const double *acc,
                 json_array_append_new(matrix, row);
             }
             json_object_set_new(o, "confusion_matrix", matrix);
+            json_object_set_new(o, "classification_report", class_report_json(&cr, class_names));
         }
         json_write_object(stdout, o, 0);
         json_decref(o);
@@ -70,8 +75,11 @@ static void print_report(const struct job *job, int64_t rows, const double *acc,
                     printf(" %7lld", (long long)confusion[a * dim + b]);
                 printf("\n");
             }
+            printf("\n");
+            class_report_print(stdout, &cr, class_names);
         }
     }
+    class_report_free(&cr);
 }
 
 int cmd_evaluate(int argc, char **argv)
@@ -135,7 +143,7 @@ int cmd_evaluate(int argc, char **argv)
     struct loss_params lp = job_loss_params(&job, &m);
     if (evaluate_rows(&m, &r, src.rows, batch, lp, &db, &hb, acc, confusion, NULL, NULL, &err) != 0)
         dp_die_error(&err);
-    print_report(&job, src.rows, acc, confusion, dim, json);
+    print_report(&job, src.rows, acc, confusion, dim, src.class_names, json);
     free(confusion);
     device_batch_free(&db, m.be);
     host_batch_free(&hb);

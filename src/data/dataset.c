@@ -135,6 +135,13 @@ int row_source_open_files(struct row_source *s, char *const *paths, int npaths, 
         s->part_start[i + 1] = s->part_start[i] + s->parts[i].rows;
     }
     s->rows = s->part_start[npaths];
+    /* the class names an import stored (image folders' names): for reports */
+    int n = 0;
+    if (H5Aexists(s->parts[0].file, "class_names") > 0 &&
+        h5io_read_attr_strings(s->parts[0].file, "class_names", &s->class_names, &n, paths[0], err) != 0) {
+        row_source_close(s);
+        return -1;
+    }
     return 0;
 }
 
@@ -309,5 +316,6 @@ void row_source_close(struct row_source *s)
     }
     free(s->parts);
     free(s->part_start);
+    h5io_strings_free(s->class_names);
     memset(s, 0, sizeof *s);
 }

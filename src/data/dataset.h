@@ -43,6 +43,7 @@ struct row_source {
     int y_labels;         /* 1: int32 labels (rows); 0: float32 (rows, y_cols) */
     int64_t y_cols;
     int64_t chunk_rows;   /* natural read size (HDF5 chunk rows) */
+    char **class_names;   /* the first file's class_names attribute (NULL-terminated), or NULL */
 };
 
 /* Opens group of each file; all parts must agree on shapes and types. */

@@ -285,6 +285,7 @@ void job_free(struct job *job)
     for (int i = 0; i < job->data.nfiles; i++)
         free(job->data.files[i]);
     free(job->data.files);
+    free(job->data.validation_file);
     free(job->layers);
     free(job->fit.initial_weights);
     free(job->resolved_text);

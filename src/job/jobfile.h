@@ -23,8 +23,12 @@ struct job_data {
     int64_t synthetic_targets;
     int64_t synthetic_test_rows;
     double validation_split;
+    char *validation_file;     /* Keras' validation_data: validate on this file's rows instead (NULL: none) */
+    char validation_group[16]; /* ... of its /train (default) or /test */
     int shuffle;
     enum normalize_kind normalize;
+    int normalize_all_rows;    /* normalize_from = "all": statistics of every /train row, the validation
+                                  split's too (the tutorial's StandardScaler), not only the rows fit trains on */
     int64_t shuffle_buffer_mb; /* rows held for shuffling a dataset that streams from disk */
     int reader_thread;         /* read batch i+1 on a second thread while step i runs */
 };
@@ -80,6 +84,7 @@ struct job_fit {
     int64_t steps_per_epoch; /* 0: the whole training set */
     enum loss_kind loss;
     enum metric_kind metric;
+    int64_t metric_k;        /* top_k_categorical_accuracy's k */
     struct optimizer_config optimizer;
     struct job_checkpoint checkpoint;
     struct job_early_stopping early_stopping;

@@ -68,8 +68,9 @@ static const char *type_name(int type)
 }
 
 /* The keys of the main sections (NULL-terminated). */
-static const char *const data_keys[] = {"file", "source", "synthetic", "validation_split", "shuffle",
-                                        "normalize", "shuffle_buffer_mb", "reader_thread", NULL};
+static const char *const data_keys[] = {"file", "source", "synthetic", "validation_split", "validation_file",
+                                        "validation_group", "shuffle", "normalize", "normalize_from",
+                                        "shuffle_buffer_mb", "reader_thread", NULL};
 static const char *const fit_keys[] = {"seed", "epochs", "batch_size", "steps_per_epoch", "loss",
                                        "metrics", "optimizer", "checkpoint", "early_stopping",
                                        "threads", "allreduce", "precision", "nccl_timeout", "collective_timeout",
@@ -371,6 +372,26 @@ static int read_data(const struct schema_ctx *c, struct job_data *d, const confi
         get_bool(c, g, "reader_thread", &d->reader_thread, 1))
         return -1;
     d->normalize = (enum normalize_kind)norm;
+    static const char *const groups[] = {"train", "test", NULL};
+    static const char *const from[] = {"training", "all", NULL};
+    int group, all;
+    if (get_choice(c, g, "validation_group", &group, 0, groups, 0) ||
+        get_choice(c, g, "normalize_from", &all, 0, from, 0))
+        return -1;
+    snprintf(d->validation_group, sizeof d->validation_group, "%s", groups[group]);
+    d->normalize_all_rows = all;
+    const config_setting_t *vf = member(g, "validation_file");
+    if (vf) {
+        if (config_setting_type(vf) != CONFIG_TYPE_STRING || !*config_setting_get_string(vf))
+            return schema_fail(c, vf, "expected a data file name (string)");
+        if (d->validation_split > 0)
+            return schema_fail(c, vf, "give validation_split or validation_file, not both");
+        if (d->source != DATA_SOURCE_FILE)
+            return schema_fail(c, vf, "validation_file needs data.file (synthetic data has its own rows)");
+        d->validation_file = dp_strdup(config_setting_get_string(vf));
+    } else if (member(g, "validation_group")) {
+        return schema_fail(c, member(g, "validation_group"), "validation_group names a group of validation_file");
+    }
     return 0;
 }
 
@@ -588,8 +609,19 @@ static int read_model(const struct schema_ctx *c, struct job *job, const config_
 static int read_monitor(const struct schema_ctx *c, const config_setting_t *g, struct job_monitor *m,
                         const char *def_monitor)
 {
-    static const char *const monitors[] = {"val_loss", "val_accuracy", "val_mae", "loss", "accuracy",
-                                           "mae", NULL};
+    /* val_loss, loss, and every metric with and without val_ */
+    static char names[METRIC_COUNT][2][48];
+    static const char *monitors[2 * METRIC_COUNT + 1];
+    int nm = 0;
+    monitors[nm++] = "val_loss";
+    monitors[nm++] = "loss";
+    for (int k = METRIC_NONE + 1; k < METRIC_COUNT; k++) {
+        snprintf(names[k][0], sizeof names[k][0], "val_%s", metric_names[k]);
+        snprintf(names[k][1], sizeof names[k][1], "%s", metric_names[k]);
+        monitors[nm++] = names[k][0];
+        monitors[nm++] = names[k][1];
+    }
+    monitors[nm] = NULL;
     static const char *const modes[] = {"auto", "min", "max", NULL};
     int which, mode;
     int def = 0;
@@ -600,8 +632,13 @@ static int read_monitor(const struct schema_ctx *c, const config_setting_t *g, s
         get_choice(c, g, "mode", &mode, MONITOR_MODE_AUTO, modes, 0))
         return -1;
     snprintf(m->monitor, sizeof m->monitor, "%s", monitors[which]);
-    if (mode == MONITOR_MODE_AUTO)
-        mode = strstr(m->monitor, "accuracy") ? MONITOR_MODE_MAX : MONITOR_MODE_MIN;
+    if (mode == MONITOR_MODE_AUTO) { /* as Keras: a loss or an error falls, the others rise */
+        const char *metric = !strncmp(m->monitor, "val_", 4) ? m->monitor + 4 : m->monitor;
+        mode = MONITOR_MODE_MIN;
+        for (int k = METRIC_NONE + 1; k < METRIC_COUNT; k++)
+            if (!strcmp(metric, metric_names[k]) && metric_higher_is_better((enum metric_kind)k))
+                mode = MONITOR_MODE_MAX;
+    }
     m->mode = (enum monitor_mode)mode;
     return 0;
 }
@@ -609,33 +646,60 @@ static int read_monitor(const struct schema_ctx *c, const config_setting_t *g, s
 const char *const allreduce_names[] = {"auto", "nccl", "mpi", NULL};
 const char *const precision_names[] = {"auto", "fp32", "tf32", "bf16", NULL};
 
-/* fit.metrics: one metric at most, as a list (Keras' compile) or a name. */
+/* fit.metrics: one metric at most, as a list (Keras' compile) or a name; a metric with an argument
+ * in a list as a group: ({ name = "top_k_categorical_accuracy"; k = 3; }) */
 static int read_metrics(const struct schema_ctx *c, struct job_fit *f, const config_setting_t *g)
 {
+    static const char *const known = "\"accuracy\", \"mae\", \"precision\", \"recall\", \"top_k_categorical_accuracy\"";
     f->metric = METRIC_NONE;
+    f->metric_k = 5;
     const config_setting_t *metrics = member(g, "metrics");
-    if (metrics) {
-        int t = config_setting_type(metrics);
-        if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST && t != CONFIG_TYPE_STRING)
-            return schema_fail(c, metrics, "expected a list of metric names like [\"accuracy\"]");
-        int n = t == CONFIG_TYPE_STRING ? 1 : config_setting_length(metrics);
-        if (n > 1)
-            return schema_fail(c, metrics, "one metric at most is supported (\"accuracy\" or \"mae\")");
-        if (n == 1) {
-            const config_setting_t *e = t == CONFIG_TYPE_STRING ? metrics : config_setting_get_elem(metrics, 0);
-            if (config_setting_type(e) != CONFIG_TYPE_STRING)
-                return schema_fail(c, e, "expected a metric name (string)");
-            const char *v = config_setting_get_string(e);
-            if (same_spelling(v, "accuracy") || same_spelling(v, "acc"))
-                f->metric = METRIC_ACCURACY;
-            else if (same_spelling(v, "mae"))
-                f->metric = METRIC_MAE;
-            else
-                return schema_fail(c, e, "unknown metric \"%s\" (known: \"accuracy\", \"mae\")", v);
-            if (f->metric == METRIC_ACCURACY && f->loss == LOSS_MSE)
-                return schema_fail(c, e, "\"accuracy\" needs a classification loss; use \"mae\" with mse");
-        }
+    if (!metrics)
+        return 0;
+    int t = config_setting_type(metrics);
+    if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST && t != CONFIG_TYPE_STRING)
+        return schema_fail(c, metrics, "expected a list of metric names like [\"accuracy\"]");
+    int n = t == CONFIG_TYPE_STRING ? 1 : config_setting_length(metrics);
+    if (n > 1)
+        return schema_fail(c, metrics, "one metric at most is supported (%s)", known);
+    if (n == 0)
+        return 0;
+    const config_setting_t *e = t == CONFIG_TYPE_STRING ? metrics : config_setting_get_elem(metrics, 0);
+    const config_setting_t *name = e;
+    if (config_setting_type(e) == CONFIG_TYPE_GROUP) {
+        static const char *const keys[] = {"name", "k", NULL};
+        if (check_keys(c, e, keys))
+            return -1;
+        name = member(e, "name");
+        if (!name)
+            return schema_fail(c, e, "a metric group needs its name");
     }
+    if (config_setting_type(name) != CONFIG_TYPE_STRING)
+        return schema_fail(c, name, "expected a metric name (string)");
+    const char *v = config_setting_get_string(name);
+    if (same_spelling(v, "accuracy") || same_spelling(v, "acc") || same_spelling(v, "sparse_categorical_accuracy") ||
+        same_spelling(v, "categorical_accuracy") || same_spelling(v, "binary_accuracy"))
+        f->metric = METRIC_ACCURACY;
+    else if (same_spelling(v, "mae") || same_spelling(v, "mean_absolute_error"))
+        f->metric = METRIC_MAE;
+    else if (same_spelling(v, "precision"))
+        f->metric = METRIC_PRECISION;
+    else if (same_spelling(v, "recall"))
+        f->metric = METRIC_RECALL;
+    else if (same_spelling(v, "top_k_categorical_accuracy") || same_spelling(v, "sparse_top_k_categorical_accuracy"))
+        f->metric = METRIC_TOP_K;
+    else
+        return schema_fail(c, name, "unknown metric \"%s\" (known: %s)", v, known);
+    if (config_setting_type(e) == CONFIG_TYPE_GROUP && member(e, "k")) {
+        if (f->metric != METRIC_TOP_K)
+            return schema_fail(c, member(e, "k"), "only top_k_categorical_accuracy takes k");
+        if (get_int(c, e, "k", &f->metric_k, 5, 1, 1000000, 0))
+            return -1;
+    }
+    if (f->metric != METRIC_MAE && f->loss == LOSS_MSE)
+        return schema_fail(c, name, "\"%s\" needs a classification loss; use \"mae\" with mse", v);
+    if (f->metric == METRIC_TOP_K && f->loss == LOSS_BINARY_CROSSENTROPY)
+        return schema_fail(c, name, "top_k_categorical_accuracy needs several classes (a softmax output)");
     return 0;
 }
 

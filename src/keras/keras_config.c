@@ -412,7 +412,14 @@ static json_t *optimizer(const struct builder *b, const struct optimizer_config 
 static json_t *compile_settings(const struct job *job)
 {
     json_t *metrics = json_array();
-    if (job->fit.metric != METRIC_NONE)
+    int sparse = job->fit.loss == LOSS_SPARSE_CATEGORICAL_CROSSENTROPY;
+    if (job->fit.metric == METRIC_TOP_K) /* Keras' sparse variant takes labels; k as configured */
+        json_array_append_new(metrics, json_pack("{s:s, s:s, s:{s:s, s:I}, s:n}", "module", "keras.metrics", "class_name",
+                                                 sparse ? "SparseTopKCategoricalAccuracy" : "TopKCategoricalAccuracy",
+                                                 "config", "name", sparse ? "sparse_top_k_categorical_accuracy"
+                                                                          : "top_k_categorical_accuracy",
+                                                 "k", (json_int_t)job->fit.metric_k, "registered_name"));
+    else if (job->fit.metric != METRIC_NONE)
         json_array_append_new(metrics, json_string(metric_names[job->fit.metric]));
     return json_pack("{s:s, s:n, s:o, s:n, s:b, s:i, s:b}", "loss", loss_names[job->fit.loss], "loss_weights",
                      "metrics", metrics, "weighted_metrics", "run_eagerly", 0, "steps_per_execution", 1,

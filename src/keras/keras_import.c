@@ -458,7 +458,13 @@ static int put_fit(struct text *t, json_t *compile, const char *source, struct d
         const char *name = json_is_string(m) ? json_string_value(m) : json_string_value(json_object_get(m, "class_name"));
         if (!name)
             return refuse(&p, "a metric dptrain does not know");
-        put(t, "  metrics = [\"%s\"];\n", !strcmp(name, "acc") ? "accuracy" : name);
+        char snake[64];
+        snake_case(snake, sizeof snake, name);
+        json_t *k = json_object_get(json_object_get(m, "config"), "k");
+        if (json_is_integer(k))
+            put(t, "  metrics = ({ name = \"%s\"; k = %lld; });\n", snake, (long long)json_integer_value(k));
+        else
+            put(t, "  metrics = [\"%s\"];\n", !strcmp(snake, "acc") ? "accuracy" : snake);
     }
     json_t *opt = json_object_get(compile, "optimizer");
     if (!opt)

@@ -9,6 +9,7 @@
 
 #include "base/errors.h"
 #include "net/activation_math.h"
+#include "net/metric_math.h"
 #include "base/rng.h"
 
 /* Loops shorter than this stay on one thread: OpenMP start-up costs more than they do. */
@@ -455,16 +456,14 @@ static void cpu_dropout_backward(float *dx, const float *dy, const uint8_t *mask
 /* Target value t[j] of row r, from labels (one-hot / 0-1) or from values. */
 static inline float target_at(struct loss_targets t, int64_t r, int64_t j, int64_t k)
 {
-    if (t.labels)
-        return k == 1 ? (float)t.labels[r] : (t.labels[r] == j ? 1.0f : 0.0f);
-    return t.values[r * k + j];
+    return metric_target(t.labels, t.values, r, j, k);
 }
 
 static void cpu_loss_forward_backward(double *acc, float *dz, const float *z, const float *y,
                                       struct loss_targets t, int64_t rows, int64_t k,
                                       struct loss_params p, float grad_scale)
 {
-    double loss_sum = 0.0, metric_sum = 0.0;
+    double loss_sum = 0.0, metric_sum = 0.0, metric_den = 0.0;
     for (int64_t r = 0; r < rows; r++) {
         const float *zr = z + r * k, *yr = y + r * k;
         float *dzr = dz ? dz + r * k : NULL;
@@ -512,26 +511,11 @@ static void cpu_loss_forward_backward(double *acc, float *dz, const float *z, co
         }
         loss_sum += row_loss;
 
-        if (p.metric == METRIC_ACCURACY) {
-            int correct;
-            if (k == 1) {
-                float pred = p.loss == LOSS_BINARY_CROSSENTROPY ? (yr[0] > 0.5f) : yr[0];
-                correct = pred == target_at(t, r, 0, 1);
-            } else if (t.labels) {
-                correct = argmax_f32(yr, k) == t.labels[r];
-            } else {
-                correct = argmax_f32(yr, k) == argmax_f32(t.values + r * k, k);
-            }
-            metric_sum += correct;
-        } else if (p.metric == METRIC_MAE) {
-            double s = 0.0;
-            for (int64_t j = 0; j < k; j++)
-                s += fabs((double)yr[j] - target_at(t, r, j, k));
-            metric_sum += s / (double)k;
-        }
+        metric_row(p.metric, p.loss, p.metric_k, yr, t.labels, t.values, r, k, &metric_sum, &metric_den);
     }
     acc[LOSS_ACC_LOSS] += loss_sum;
     acc[LOSS_ACC_METRIC] += metric_sum;
+    acc[LOSS_ACC_METRIC_DEN] += metric_den;
     acc[LOSS_ACC_ROWS] += (double)rows;
 }
 

@@ -9,8 +9,22 @@ const char *const loss_names[LOSS_COUNT + 1] = {
 };
 
 const char *const metric_names[METRIC_COUNT + 1] = {
-    [METRIC_NONE] = "none", [METRIC_ACCURACY] = "accuracy", [METRIC_MAE] = "mae", [METRIC_COUNT] = 0,
+    [METRIC_NONE] = "none",           [METRIC_ACCURACY] = "accuracy", [METRIC_MAE] = "mae",
+    [METRIC_PRECISION] = "precision", [METRIC_RECALL] = "recall",     [METRIC_TOP_K] = "top_k_categorical_accuracy",
+    [METRIC_COUNT] = 0,
 };
+
+int metric_higher_is_better(enum metric_kind m)
+{
+    return m != METRIC_MAE && m != METRIC_NONE;
+}
+
+double metric_value(enum metric_kind m, const double *acc)
+{
+    if (m == METRIC_PRECISION || m == METRIC_RECALL) /* Keras: 0 when nothing is predicted (or is) positive */
+        return acc[LOSS_ACC_METRIC_DEN] > 0 ? acc[LOSS_ACC_METRIC] / acc[LOSS_ACC_METRIC_DEN] : 0.0;
+    return acc[LOSS_ACC_METRIC] / acc[LOSS_ACC_ROWS];
+}
 
 enum activation loss_required_activation(enum loss_kind loss)
 {

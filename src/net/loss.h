@@ -22,11 +22,26 @@ enum loss_kind {
 };
 extern const char *const loss_names[LOSS_COUNT + 1];
 
-enum metric_kind { METRIC_NONE, METRIC_ACCURACY, METRIC_MAE, METRIC_COUNT };
+/* Metrics, with Keras' names and semantics:
+ *   accuracy   the predicted class (argmax; > 0.5 for one sigmoid output) is the label
+ *   mae        mean absolute error
+ *   precision  Keras' Precision(): every output thresholded at 0.5 against its 0/1 target (the
+ *              one-hot row for labels): true positives / predicted positives (0 when none)
+ *   recall     likewise, true positives / actual positives
+ *   top_k_categorical_accuracy  the label's score is among the k highest (ties count as in, as
+ *              TensorFlow's in_top_k); k = 5 unless given
+ * Each is a ratio of sums over rows (numerator in LOSS_ACC_METRIC, denominator in
+ * LOSS_ACC_METRIC_DEN or the row count), so batches and ranks combine exactly. */
+enum metric_kind { METRIC_NONE, METRIC_ACCURACY, METRIC_MAE, METRIC_PRECISION, METRIC_RECALL, METRIC_TOP_K,
+                   METRIC_COUNT };
 extern const char *const metric_names[METRIC_COUNT + 1];
+/* 1 when a larger value is better (accuracy, precision, recall, top-k); 0 for mae */
+int metric_higher_is_better(enum metric_kind m);
 
 /* Slots of the accumulator array (doubles, in backend memory). */
-enum loss_acc { LOSS_ACC_LOSS, LOSS_ACC_METRIC, LOSS_ACC_ROWS, LOSS_ACC_COUNT };
+enum loss_acc { LOSS_ACC_LOSS, LOSS_ACC_METRIC, LOSS_ACC_ROWS, LOSS_ACC_METRIC_DEN, LOSS_ACC_COUNT };
+/* The metric's value from accumulated sums */
+double metric_value(enum metric_kind m, const double *acc);
 
 /* Targets of one batch: integer labels (rows) or float targets (rows, k); one of them is set. */
 struct loss_targets {
@@ -37,6 +52,7 @@ struct loss_targets {
 struct loss_params {
     enum loss_kind loss;
     enum metric_kind metric;
+    int metric_k;                      /* top_k_categorical_accuracy's k */
     enum activation output_activation; /* of the last layer */
 };
 

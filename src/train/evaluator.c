@@ -18,7 +18,8 @@ int job_open_model(const struct job *job, const char *group, struct row_source *
 
 struct loss_params job_loss_params(const struct job *job, const struct model *m)
 {
-    return (struct loss_params){job->fit.loss, job->fit.metric, layer_activation(&m->layers[m->nlayers - 1].spec)};
+    return (struct loss_params){job->fit.loss, job->fit.metric, (int)job->fit.metric_k,
+                                layer_activation(&m->layers[m->nlayers - 1].spec)};
 }
 
 int job_load_checkpoint(const struct job *job, struct model *m, const struct backend *be, int64_t batch,

@@ -102,7 +102,7 @@ static int epoch_row(struct fit_state *s, double *row, struct dp_error *err)
     struct fit_loop *L = &s->loop;
     row[HISTORY_EPOCH] = (double)L->epoch + 1;
     row[HISTORY_LOSS] = L->acc[LOSS_ACC_LOSS] / L->acc[LOSS_ACC_ROWS];
-    row[HISTORY_METRIC] = L->metric ? L->acc[LOSS_ACC_METRIC] / L->acc[LOSS_ACC_ROWS] : NAN;
+    row[HISTORY_METRIC] = L->metric ? metric_value(s->job->fit.metric, L->acc) : NAN;
     row[HISTORY_VAL_LOSS] = row[HISTORY_VAL_METRIC] = NAN;
     if (s->nval > 0) {
         double vacc[LOSS_ACC_COUNT];
@@ -111,7 +111,7 @@ static int epoch_row(struct fit_state *s, double *row, struct dp_error *err)
                           NULL, err) != 0)
             return -1;
         row[HISTORY_VAL_LOSS] = vacc[LOSS_ACC_LOSS] / vacc[LOSS_ACC_ROWS];
-        row[HISTORY_VAL_METRIC] = L->metric ? vacc[LOSS_ACC_METRIC] / vacc[LOSS_ACC_ROWS] : NAN;
+        row[HISTORY_VAL_METRIC] = L->metric ? metric_value(s->job->fit.metric, vacc) : NAN;
     }
     row[HISTORY_SECONDS] = time_now() - L->epoch_start;
     row[HISTORY_LR] = optimizer_current_lr(&s->opt, s->pos.iterations);
@@ -128,6 +128,7 @@ int fit_epoch(struct fit_state *s, struct dp_error *err)
     L->acc[LOSS_ACC_LOSS] = L->first_step ? s->pos.epoch_loss_sum : 0;
     L->acc[LOSS_ACC_METRIC] = L->first_step ? s->pos.epoch_metric_sum : 0;
     L->acc[LOSS_ACC_ROWS] = L->first_step ? s->pos.epoch_rows : 0;
+    L->acc[LOSS_ACC_METRIC_DEN] = L->first_step ? s->pos.epoch_metric_den : 0;
     batch_reader_begin_epoch(&s->train_reader, L->epoch);
     int rc = fit_callbacks_run(s, FIT_EPOCH_BEGIN, 0, NULL, err);
     if (rc == 0)
@@ -143,7 +144,7 @@ int fit_epoch(struct fit_state *s, struct dp_error *err)
     memcpy(L->last_row, row, sizeof row);
     s->pos.epoch = L->epoch + 1;
     s->pos.step_in_epoch = 0;
-    s->pos.epoch_loss_sum = s->pos.epoch_metric_sum = s->pos.epoch_rows = 0;
+    s->pos.epoch_loss_sum = s->pos.epoch_metric_sum = s->pos.epoch_metric_den = s->pos.epoch_rows = 0;
     s->pos.lr = row[HISTORY_LR];
     /* A signal that came during validation: all ranks agree before deciding to stop. */
     double any_stop = stop_signal_pending();

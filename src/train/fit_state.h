@@ -52,6 +52,8 @@ struct fit_state {
     const struct backend *be;
     struct binding binding;
     struct row_source src;
+    struct row_source val_src;       /* data.validation_file's rows (src's rows after ntrain otherwise) */
+    int have_val_src;
     struct normalizer norm;
     struct model model;
     struct target_mode tm;

@@ -45,6 +45,8 @@ static void fit_state_free(struct fit_state *s)
     model_free(&s->model);
     normalizer_free(&s->norm);
     row_source_close(&s->src);
+    if (s->have_val_src)
+        row_source_close(&s->val_src);
     history_free(&s->history);
 }
 
@@ -114,6 +116,29 @@ static int fit_restore(struct fit_state *s, const char *path, struct dp_error *e
     return 0;
 }
 
+/* data.validation_file: its rows in place of a split, with the training data's shapes and types */
+static int open_validation_file(struct fit_state *s, const struct job *job, struct dp_error *err)
+{
+    const struct job_data *d = &job->data;
+    char *files[1] = {d->validation_file};
+    if (row_source_open_files(&s->val_src, files, 1, d->validation_group, err) != 0)
+        return -1;
+    s->have_val_src = 1;
+    const struct row_source *t = &s->src, *v = &s->val_src;
+    if (v->x_cols != t->x_cols || v->x_shape.rank != t->x_shape.rank || v->x_dtype != t->x_dtype ||
+        v->y_labels != t->y_labels || v->y_cols != t->y_cols) {
+        char ts[64], vs[64];
+        shape_format(ts, sizeof ts, &t->x_shape);
+        shape_format(vs, sizeof vs, &v->x_shape);
+        return dp_error_set(err, DP_EXIT_INPUT, "%s: /%s has samples %s (%s, %s) but the training data %s (%s, %s)",
+                            d->validation_file, d->validation_group, vs, v->x_dtype == X_DTYPE_UINT8 ? "uint8" : "float32",
+                            v->y_labels ? "labels" : "targets", ts, t->x_dtype == X_DTYPE_UINT8 ? "uint8" : "float32",
+                            t->y_labels ? "labels" : "targets");
+    }
+    s->nval = v->rows;
+    return 0;
+}
+
 /* The rows (training, then validation: Keras' validation_split takes the last rows), the model on
  * this rank's backend with fresh or restored weights and optimizer state, and the normalization. */
 static int setup_model(struct fit_state *s, const struct job *job, const char *resume_path, struct dp_error *err)
@@ -124,6 +149,8 @@ static int setup_model(struct fit_state *s, const struct job *job, const char *r
     int64_t n = s->src.rows;
     s->ntrain = (int64_t)floor((double)n * (1.0 - d->validation_split));
     s->nval = n - s->ntrain;
+    if (d->validation_file && open_validation_file(s, job, err) != 0)
+        return -1;
     if (s->ntrain < 1)
         return dp_error_set(err, DP_EXIT_INPUT, "%s: no training rows (%lld rows, validation_split %g)",
                             job->path, (long long)n, d->validation_split);
@@ -160,7 +187,7 @@ static int setup_model(struct fit_state *s, const struct job *job, const char *r
         return fit_restore(s, resume_path, err);
     if (d->normalize == NORMALIZE_STANDARD) {
         normalizer_free(&s->norm);
-        return normalizer_fit(&s->norm, &s->src, s->ntrain, err);
+        return normalizer_fit(&s->norm, &s->src, d->normalize_all_rows ? n : s->ntrain, err);
     }
     return 0;
 }
@@ -175,7 +202,8 @@ static int setup_pipeline(struct fit_state *s, const struct job *job, struct dp_
     int shuffle = d->shuffle && !s->src.synthetic; /* synthetic rows are i.i.d. already */
     if (batch_reader_init(&s->train_reader, &s->src, &s->norm, 0, s->ntrain, shuffle, job->fit.seed,
                           d->shuffle_buffer_mb, tm->want_labels, tm->classes, tm->k, err) != 0 ||
-        batch_reader_init(&s->val_reader, &s->src, &s->norm, s->ntrain, s->nval, 0, job->fit.seed,
+        batch_reader_init(&s->val_reader, s->have_val_src ? &s->val_src : &s->src, &s->norm,
+                          s->have_val_src ? 0 : s->ntrain, s->nval, 0, job->fit.seed,
                           d->shuffle_buffer_mb / 4 + 1, tm->want_labels, tm->classes, tm->k, err) != 0)
         return -1;
     batch_reader_set_slice(&s->train_reader, batch, comm_world.rank, comm_world.size);
@@ -260,9 +288,11 @@ static void print_header(const struct fit_state *s)
     const struct fit_loop *L = &s->loop;
     const struct job_fit *f = &s->job->fit;
     model_print_summary(&s->model, stdout);
-    printf("Data: %s, %lld rows for training, %lld for validation; batch %lld, %lld steps per epoch\n",
-           s->src.synthetic ? "synthetic" : s->src.parts[0].path, (long long)s->ntrain, (long long)s->nval,
-           (long long)L->batch, (long long)L->steps);
+    printf("Data: %s, %lld rows for training, %lld for validation", s->src.synthetic ? "synthetic" : s->src.parts[0].path,
+           (long long)s->ntrain, (long long)s->nval);
+    if (s->have_val_src)
+        printf(" (%s /%s)", s->job->data.validation_file, s->job->data.validation_group);
+    printf("; batch %lld, %lld steps per epoch\n", (long long)L->batch, (long long)L->steps);
     if (comm_world.size > 1 || s->allreduce.kind != GRAD_ALLREDUCE_NONE)
         printf("Ranks: %d (global batch %lld: %lld-%lld rows per rank); gradient all-reduce: %s, %.1f MB per step\n",
                comm_world.size, (long long)L->batch, (long long)(L->batch / comm_world.size),

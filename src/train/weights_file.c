@@ -98,6 +98,7 @@ static const struct position_field {
     {"plateau_best", 0, offsetof(struct train_position, plateau_best), -HUGE_VAL, HUGE_VAL, 1, 1, NAN},
     {"plateau_wait", 1, offsetof(struct train_position, plateau_wait), 0, 1e9, 0, 1, 0},
     {"plateau_cooldown", 1, offsetof(struct train_position, plateau_cooldown), 0, 1e9, 0, 1, 0},
+    {"epoch_metric_den", 0, offsetof(struct train_position, epoch_metric_den), 0, HUGE_VAL, 0, 1, 0},
 };
 #define POSITION_FIELDS (sizeof position_fields / sizeof position_fields[0])
 

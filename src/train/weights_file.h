@@ -32,6 +32,7 @@ struct train_position {
     double es_best;         /* early stopping's best value (NaN: none) */
     /* sums of the epoch in progress, so a mid-epoch resume prints the same epoch line */
     double epoch_loss_sum, epoch_metric_sum, epoch_rows;
+    double epoch_metric_den; /* precision's predicted positives, recall's actual ones */
     double train_seconds;   /* training time so far (for samples/s) */
     int64_t samples;        /* rows trained so far */
     /* ReduceLROnPlateau: the rate it set (NaN: the job's), its best value (NaN: none), epochs

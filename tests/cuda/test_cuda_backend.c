@@ -223,7 +223,7 @@ static void losses_and_metrics(void)
             if (need != ACTIVATION_COUNT && a != (int)need)
                 continue;
             for (int metric = 0; metric < METRIC_COUNT; metric++) {
-                if (metric == METRIC_ACCURACY && loss == LOSS_MSE)
+                if (metric != METRIC_MAE && metric != METRIC_NONE && loss == LOSS_MSE)
                     continue; /* refused by the schema */
                 for (int ki = 0; ki < 3; ki++) {
                     int64_t k = ks[ki];
@@ -255,10 +255,11 @@ static void losses_and_metrics(void)
                         float param = activation_default_param((enum activation)a);
                         cpu->activation_forward(y, z, rows, k, (enum activation)a, param);
                         gpu->activation_forward(gy, gz, rows, k, (enum activation)a, param);
-                        double acc[LOSS_ACC_COUNT] = {1.5, 2.5, 3.0}, gacc_host[LOSS_ACC_COUNT];
+                        double acc[LOSS_ACC_COUNT] = {1.5, 2.5, 3.0, 0.5}, gacc_host[LOSS_ACC_COUNT];
                         double *gacc = gpu->alloc(sizeof acc, "t");
                         gpu->upload(gacc, acc, sizeof acc);
-                        struct loss_params lp = {(enum loss_kind)loss, (enum metric_kind)metric, (enum activation)a};
+                        struct loss_params lp = {.loss = (enum loss_kind)loss, .metric = (enum metric_kind)metric,
+                                                 .metric_k = 2, .output_activation = (enum activation)a};
                         struct loss_targets tc = {with_labels ? labels : NULL, with_labels ? NULL : t};
                         struct loss_targets tg = {with_labels ? glabels : NULL, with_labels ? NULL : gt};
                         fill_stale(gdz, n);
@@ -269,7 +270,7 @@ static void losses_and_metrics(void)
                         snprintf(label, sizeof label, "%s/%s/%s k=%lld %s: dz", loss_names[loss], activation_names[a],
                                  metric_names[metric], (long long)k, with_labels ? "labels" : "values");
                         compare(label, dz, gdz, n, 1e-5);
-                        static const char *const sums[] = {"loss sum", "metric sum", "rows"};
+                        static const char *const sums[] = {"loss sum", "metric sum", "rows", "metric denominator"};
                         for (int i = 0; i < LOSS_ACC_COUNT; i++) {
                             snprintf(label, sizeof label, "  %s", sums[i]);
                             compare_scalar(label, acc[i], gacc_host[i], 1e-6);
@@ -633,7 +634,8 @@ int main(void)
     gpu->activation_forward(gy, gz, rows, out, ACTIVATION_SOFTMAX, 0.0f);
     double acc[LOSS_ACC_COUNT] = {0};
     double *gacc = gpu->alloc(sizeof acc, "t");
-    struct loss_params lp = {LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, METRIC_ACCURACY, ACTIVATION_SOFTMAX};
+    struct loss_params lp = {.loss = LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, .metric = METRIC_ACCURACY,
+                             .output_activation = ACTIVATION_SOFTMAX};
     struct loss_targets tc = {labels, NULL}, tg = {glabels, NULL};
     float *gl = malloc(rows * out * 4), *ggl = gpu->alloc(rows * out * 4, "t");
     cpu->loss_forward_backward(acc, gl, z, y, tc, rows, out, lp, 1.0f / rows);

@@ -310,7 +310,7 @@ static void check_case(const struct grad_case *gc)
     model_forward(&m, &c);
     const struct layer *last = &m.layers[m.nlayers - 1];
     struct loss_targets t = {gc->labels ? labels : NULL, gc->labels ? NULL : fvalues};
-    struct loss_params lp = {gc->loss, METRIC_NONE, last->spec.u.dense.activation};
+    struct loss_params lp = {.loss = gc->loss, .metric = METRIC_NONE, .output_activation = last->spec.u.dense.activation};
     be->loss_forward_backward(acc, m.loss_dz, last->z, last->y, t, rows, k, lp, 1.0f / (float)rows);
     model_backward(&m, &c);
 

@@ -44,6 +44,7 @@ static int checkpoint_readback(struct fit_state *s, int64_t step, struct dp_erro
     s->pos.step_in_epoch = step + 1;
     s->pos.epoch_loss_sum = L->acc[LOSS_ACC_LOSS];
     s->pos.epoch_metric_sum = L->acc[LOSS_ACC_METRIC];
+    s->pos.epoch_metric_den = L->acc[LOSS_ACC_METRIC_DEN];
     s->pos.epoch_rows = L->acc[LOSS_ACC_ROWS];
     s->pos.lr = optimizer_current_lr(&s->opt, s->pos.iterations);
     s->pos.train_seconds += time_now() - L->epoch_start;

@@ -19,7 +19,7 @@ static int progress_readback(struct fit_state *s, int64_t step, struct dp_error 
     (void)err;
     const double *acc = s->loop.acc;
     progress_update(&s->loop.prog, step + 1, acc[LOSS_ACC_LOSS] / acc[LOSS_ACC_ROWS],
-                    acc[LOSS_ACC_METRIC] / acc[LOSS_ACC_ROWS]);
+                    metric_value(s->job->fit.metric, acc));
     return 0;
 }
 
