@@ -15,6 +15,9 @@
 #include <jansson.h>
 
 #include "base/atomic_file.h"
+#include "base/file_checks.h"
+#include "base/gnuplot.h"
+#include "train/history_plot.h"
 #include "cmd/cli.h"
 #include "base/errors.h"
 
@@ -271,48 +274,15 @@ static void write_projection(const struct report_options *o, int strong, FILE *m
     free(list);
 }
 
-/* gnuplot run in out_dir without a shell (nothing in the directory's name is ever interpreted),
- * its stderr in gnuplot.log there; returns a stream for its commands, or NULL. */
-static FILE *start_gnuplot(const char *out_dir, pid_t *pid)
-{
-    int fds[2];
-    if (pipe(fds) != 0)
-        return NULL;
-    *pid = fork();
-    if (*pid < 0) {
-        close(fds[0]);
-        close(fds[1]);
-        return NULL;
-    }
-    if (*pid == 0) {
-        int log = chdir(out_dir) == 0 ? open("gnuplot.log", O_WRONLY | O_CREAT | O_TRUNC, 0666) : -1;
-        if (log < 0 || dup2(fds[0], 0) < 0 || dup2(log, 2) < 0)
-            _exit(127);
-        close(fds[1]);
-        execlp("gnuplot", "gnuplot", (char *)NULL);
-        _exit(127);
-    }
-    close(fds[0]);
-    FILE *f = fdopen(fds[1], "w");
-    if (!f)
-        close(fds[1]);
-    return f;
-}
-
 /* The plot: speed-up and efficiency against ranks, with the ideal lines (gnuplot, when there). */
 static void plot(const char *out_dir, const char *mode, const char *name)
 {
     pid_t pid = -1;
-    FILE *gp = start_gnuplot(out_dir, &pid);
+    FILE *gp = gnuplot_start(out_dir, &pid);
     int ok = 0;
     if (gp) {
-        /* the run's name in gnuplot's quotes: its own quote character left out */
         char title[256];
-        size_t n = 0;
-        for (const char *c = name; *c && n + 1 < sizeof title; c++)
-            if (*c != '\'' && (unsigned char)*c >= 0x20)
-                title[n++] = *c;
-        title[n] = 0;
+        gnuplot_title(title, sizeof title, name);
         fprintf(gp, "set terminal pngcairo size 900,420 noenhanced\nset output 'scaling.png'\n"
                     "set multiplot layout 1,2 title '%s scaling: %s'\nset grid\nset key left top\n"
                     "set xlabel 'ranks'\nset ylabel 'speed-up'\n"
@@ -320,9 +290,7 @@ static void plot(const char *out_dir, const char *mode, const char *name)
                     "set ylabel 'efficiency'\nset yrange [0:1.2]\nset key right top\n"
                     "plot 'scaling.dat' using 1:3 with linespoints lw 2 pt 7 title 'measured', 1 with lines dt 2 title 'ideal'\n"
                     "unset multiplot\n", mode, title);
-        fclose(gp);
-        int status;
-        ok = waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        ok = gnuplot_finish(gp, pid, out_dir) == 0;
     }
     if (ok)
         printf("wrote %s/scaling.md, scaling.csv, scaling.png\n", out_dir);
@@ -359,15 +327,67 @@ static int report_scaling(int argc, char **argv)
     return 0;
 }
 
+static const char history_help[] =
+    "usage: dptrain report history RUN_DIR... [-o FILE.png]\n"
+    "\n"
+    "Draws the learning curves of one or more runs from their history.csv: loss and val_loss, the\n"
+    "metric and its val_ counterpart against the epoch, and the learning rate when it changed (one\n"
+    "colour per run; validation dashed). Writes FILE.png (default: curves.png in the first run's\n"
+    "directory) with gnuplot (Debian: gnuplot-nox). fit draws RUN_DIR/curves.png at the end itself.\n";
+
+static int report_history(int argc, char **argv)
+{
+    const char *out = NULL;
+    char **runs = dp_calloc((size_t)argc, sizeof(char *), "run directories");
+    int nruns = 0;
+    for (int i = 2; i < argc; i++) {
+        if (cli_is_help(argv[i])) {
+            fputs(history_help, stdout);
+            free(runs);
+            return 0;
+        } else if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) {
+            out = cli_value(argc, argv, &i, "-o");
+        } else if (argv[i][0] != '-') {
+            runs[nruns++] = argv[i];
+        } else {
+            cli_unknown("report history", argv[i]);
+        }
+    }
+    if (nruns == 0)
+        dp_die(DP_EXIT_INPUT, "report history: needs one or more RUN_DIRs (see 'dptrain report history --help')");
+    char png[4200];
+    snprintf(png, sizeof png, "%s", out ? out : "");
+    if (!out)
+        snprintf(png, sizeof png, "%s/curves.png", runs[0]);
+    struct dp_error err = {0};
+    if (strlen(png) < 5 || strcmp(png + strlen(png) - 4, ".png"))
+        dp_die(DP_EXIT_INPUT, "report history: -o %s: the plot is a PNG (name it FILE.png)", png);
+    if (file_check_output(png, &err) != 0)
+        dp_die_error(&err);
+    int rc = history_plot(runs, nruns, png, &err);
+    if (rc < 0)
+        dp_die_error(&err);
+    free(runs);
+    if (rc > 0)
+        dp_die(DP_EXIT_INTERNAL, "report history: gnuplot failed or is missing (Debian: gnuplot-nox; see gnuplot.log "
+               "beside %s)", png);
+    printf("wrote %s\n", png);
+    return 0;
+}
+
 int cmd_report(int argc, char **argv)
 {
     if (argc < 2)
-        dp_die(DP_EXIT_INPUT, "report: which report? (known: scaling; see 'dptrain report --help')");
+        dp_die(DP_EXIT_INPUT, "report: which report? (known: scaling, history; see 'dptrain report --help')");
     if (cli_is_help(argv[1])) {
         fputs(help, stdout);
+        fputs("\n", stdout);
+        fputs(history_help, stdout);
         return 0;
     }
+    if (!strcmp(argv[1], "history"))
+        return report_history(argc, argv);
     if (strcmp(argv[1], "scaling"))
-        dp_die(DP_EXIT_INPUT, "report: unknown report '%s' (known: scaling)", argv[1]);
+        dp_die(DP_EXIT_INPUT, "report: unknown report '%s' (known: scaling, history)", argv[1]);
     return report_scaling(argc, argv);
 }

@@ -70,7 +70,7 @@ out="../out 'q' \$(touch MARK)"
   "$DPTRAIN" sbatch job.cfg -o "$out/s.sh" >/dev/null) || fail "the commands in the fresh tree"
 created=$(cd fresh && find . -type f -newer in/y.csv | sort | tr '\n' '|')
 o="./out 'q' \$(touch MARK)"
-[ "$created" = "$o/i.h5|$o/p.csv|$o/run/.dptrain.lock|$o/run/best.h5|$o/run/best.keras|$o/run/history.csv|$o/run/last.h5|$o/run/model.keras|$o/run/summary.json|$o/s.sh|" ] &&
+[ "$created" = "$o/i.h5|$o/p.csv|$o/run/.dptrain.lock|$o/run/best.h5|$o/run/best.keras|$o/run/curves.png|$o/run/history.csv|$o/run/last.h5|$o/run/model.keras|$o/run/summary.json|$o/s.sh|" ] &&
   pass "files written only where asked: $created" || fail "files written: $created"
 
 # HDF5 datasets whose values live in other files (external storage pointing at any file on the

@@ -98,6 +98,34 @@ PY
     ) && pass "normalize_from = \"$from\": $out" || fail "normalize_from $from: $out"
 done
 
+# Learning curves: fit draws RUN_DIR/curves.png; report history overlays runs, with a learning-rate
+# panel when a rate changed (a third panel: a wider picture); without gnuplot, fit warns and
+# succeeds, and report history says what is missing.
+png_size() { /usr/bin/python3 -c "
+import struct, sys
+b = open(sys.argv[1], 'rb').read(24)
+assert b[:8] == b'\x89PNG\r\n\x1a\n', 'not a PNG'
+print('%dx%d' % struct.unpack('>II', b[16:24]))" "$1"; }
+if command -v gnuplot >/dev/null; then
+  size=$(png_size softmax/curves.png) && pass "fit drew softmax/curves.png ($size)" || fail "fit's curves.png: $size"
+  sed 's/learning_rate = 0.01;/learning_rate = { name = "cosine_decay"; initial_learning_rate = 0.01; decay_steps = 20; };/' \
+    softmax.cfg >cosine.cfg
+  "$DPTRAIN" fit cosine.cfg --run-dir cosine >/dev/null 2>&1 &&
+    out=$("$DPTRAIN" report history softmax cosine -o two.png) && size=$(png_size two.png) && [ "${size%x*}" -gt 1200 ] &&
+    pass "report history of two runs, one with a schedule: $out ($size, three panels)" || fail "report history: $out $size"
+  size=$(png_size topk/curves.png) && [ "${size%x*}" -lt 1200 ] && pass "a constant rate: two panels ($size)" ||
+    fail "topk curves: $size"
+else
+  echo "note: gnuplot missing; the pictures are not checked"
+fi
+mkdir -p nognuplot && ln -sf "$(command -v mpirun 2>/dev/null || echo /bin/true)" nognuplot/mpirun
+PATH=$PWD/nognuplot "$DPTRAIN" fit softmax.cfg --set fit.epochs=1 --run-dir plain >plain.log 2>&1 &&
+  grep -q "curves.png not drawn: gnuplot failed or is missing" plain.log && [ ! -e plain/curves.png ] &&
+  pass "fit without gnuplot: a warning, no curves.png, success" || fail "fit without gnuplot: $(tail -2 plain.log)"
+expect_error 1 "gnuplot failed or is missing" env PATH=$PWD/nognuplot "$DPTRAIN" report history softmax -o x.png
+expect_error 2 "nothere/history.csv: cannot open" "$DPTRAIN" report history softmax nothere -o y.png
+[ ! -e x.png ] && [ ! -e y.png ] && pass "refused plots wrote nothing" || fail "refused plots left files"
+
 expect_error 2 "give validation_split or validation_file, not both" \
   "$DPTRAIN" fit softmax.cfg --set data.validation_split=0.2 --run-dir bad1
 expect_error 2 "digits.h5: /test has samples (None, 28, 28, 1)" \

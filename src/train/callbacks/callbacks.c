@@ -9,7 +9,8 @@
  * reads it back. */
 static const struct fit_callback *const fit_callbacks[] = {
     &callback_nan_guard,      &callback_progress,   &callback_history,    &callback_early_stopping,
-    &callback_reduce_lr,      &callback_checkpoint, &callback_keras_export, &callback_signal_stop,
+    &callback_reduce_lr,      &callback_checkpoint, &callback_keras_export, &callback_curves,
+    &callback_signal_stop,
 };
 
 int fit_callbacks_run(struct fit_state *s, enum fit_event event, int64_t step, const double *row,

@@ -29,6 +29,6 @@ double monitor_value(const char *monitor, const double *row);
 int monitor_improved(enum monitor_mode mode, double value, double best, double min_delta);
 
 extern const struct fit_callback callback_nan_guard, callback_progress, callback_history, callback_early_stopping,
-    callback_reduce_lr, callback_checkpoint, callback_keras_export, callback_signal_stop;
+    callback_reduce_lr, callback_checkpoint, callback_keras_export, callback_curves, callback_signal_stop;
 
 #endif
