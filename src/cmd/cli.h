@@ -44,5 +44,8 @@ extern const char keras_import_help[];
 /* import npy (cmd_import_npy.c), and its usage */
 int cmd_import_npy(int argc, char **argv);
 extern const char npy_import_help[];
+/* import images (cmd_import_images.c), and its usage */
+int cmd_import_images(int argc, char **argv);
+extern const char images_import_help[];
 
 #endif

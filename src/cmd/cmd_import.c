@@ -214,7 +214,7 @@ static int import_csv(int argc, char **argv)
 int cmd_import(int argc, char **argv)
 {
     if (argc < 2)
-        dp_die(DP_EXIT_INPUT, "import: which format? (known: csv, mnist, npy, keras; see 'dptrain import --help')");
+        dp_die(DP_EXIT_INPUT, "import: which format? (known: csv, mnist, npy, images, keras; see 'dptrain import --help')");
     if (cli_is_help(argv[1])) {
         fputs(help, stdout);
         fputs("\n", stdout);
@@ -223,6 +223,8 @@ int cmd_import(int argc, char **argv)
         fputs(keras_import_help, stdout);
         fputs("\n", stdout);
         fputs(npy_import_help, stdout);
+        fputs("\n", stdout);
+        fputs(images_import_help, stdout);
         return 0;
     }
     if (!strcmp(argv[1], "mnist"))
@@ -231,7 +233,9 @@ int cmd_import(int argc, char **argv)
         return cmd_import_keras(argc, argv);
     if (!strcmp(argv[1], "npy"))
         return cmd_import_npy(argc, argv);
+    if (!strcmp(argv[1], "images"))
+        return cmd_import_images(argc, argv);
     if (strcmp(argv[1], "csv"))
-        dp_die(DP_EXIT_INPUT, "import: unknown format '%s' (known: csv, mnist, npy, keras)", argv[1]);
+        dp_die(DP_EXIT_INPUT, "import: unknown format '%s' (known: csv, mnist, npy, images, keras)", argv[1]);
     return import_csv(argc, argv);
 }

@@ -7,6 +7,7 @@
 #include "data/dataset.h"
 #include "base/h5io.h"
 #include "train/history.h"
+#include "train/weights_file.h"
 
 static const char help[] =
     "usage: dptrain inspect FILE.h5\n"
@@ -86,6 +87,16 @@ static void print_last_epoch(hid_t d, const char *path)
     }
 }
 
+static void print_class_names(const char *path)
+{
+    char **names = file_class_names(path);
+    for (int i = 0; names && names[i]; i++)
+        printf("%s%d=%s", i ? " " : "  classes: ", i, names[i]);
+    if (names)
+        printf("\n");
+    h5io_strings_free(names);
+}
+
 /* dptrain's own state in a checkpoint: position, version, history, normalization, the job. */
 static void inspect_state(const char *path, hid_t f)
 {
@@ -107,6 +118,7 @@ static void inspect_state(const char *path, hid_t f)
            (long long)fv, version ? version : "?", (long long)epoch, (long long)step, (long long)iters,
            lr, best);
     print_last_epoch(d, path);
+    print_class_names(path);
     if (H5Lexists(d, "normalization", H5P_DEFAULT) > 0)
         printf("  normalization: standard (mean and std stored)\n");
     if (h5io_read_attr_string(d, "job", &job, path, NULL) == 0 && job[0])
@@ -180,6 +192,7 @@ int cmd_inspect(int argc, char **argv)
         inspect_weights(path, f);
     } else if (h5io_exists(f, "train") || h5io_exists(f, "test")) {
         printf("%s: data set\n", path);
+        print_class_names(path);
         if (h5io_exists(f, "train"))
             inspect_split(path, "train");
         if (h5io_exists(f, "test"))

@@ -126,14 +126,38 @@ static float *predict_rows(struct model *m, struct features *x, const struct nor
     return pred;
 }
 
-static void write_csv_rows(FILE *f, const float *pred, int64_t rows, int64_t k, int classify)
+/* The name of class c, or NULL (no names, or fewer than the model's classes) */
+static const char *class_name(char *const *names, int64_t c)
+{
+    for (int64_t i = 0; names && i <= c; i++)
+        if (!names[i])
+            return NULL;
+    return names ? names[c] : NULL;
+}
+
+static void csv_quoted(FILE *f, const char *s)
+{
+    fputs(",\"", f);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static void write_csv_rows(FILE *f, const float *pred, int64_t rows, int64_t k, int classify, char *const *names)
 {
     for (int64_t r = 0; r < rows; r++) {
         const float *p = pred + r * k;
         for (int64_t j = 0; j < k; j++)
             fprintf(f, "%s%.7g", j ? "," : "", p[j]);
-        if (classify)
-            fprintf(f, ",%lld", (long long)predicted_class(p, k));
+        if (classify) {
+            int64_t c = predicted_class(p, k);
+            fprintf(f, ",%lld", (long long)c);
+            if (class_name(names, c)) /* quoted, as CSV wants a name with a comma or quote */
+                csv_quoted(f, class_name(names, c));
+        }
         fputc('\n', f);
     }
 }
@@ -141,10 +165,10 @@ static void write_csv_rows(FILE *f, const float *pred, int64_t rows, int64_t k, 
 /* OUT written whole or not at all: CSV rows (outputs, then the class), or HDF5 datasets; "-": the
  * CSV rows on standard output. */
 static void write_predictions(const char *out, const float *pred, int64_t rows, int64_t k, int classify,
-                              struct dp_error *err)
+                              char *const *names, struct dp_error *err)
 {
     if (!strcmp(out, "-")) {
-        write_csv_rows(stdout, pred, rows, k, classify);
+        write_csv_rows(stdout, pred, rows, k, classify, names);
         if (fflush(stdout) != 0 || ferror(stdout))
             dp_die(DP_EXIT_INTERNAL, "predict: writing to standard output failed");
         return;
@@ -153,7 +177,7 @@ static void write_predictions(const char *out, const float *pred, int64_t rows, 
         struct atomic_file csv_out;
         if (atomic_file_open(&csv_out, out, err) != 0)
             dp_die_error(err);
-        write_csv_rows(csv_out.f, pred, rows, k, classify);
+        write_csv_rows(csv_out.f, pred, rows, k, classify, names);
         if (atomic_file_commit(&csv_out, err) != 0)
             dp_die_error(err);
         return;
@@ -170,6 +194,11 @@ static void write_predictions(const char *out, const float *pred, int64_t rows, 
             cls[r] = predicted_class(pred + r * k, k);
         h5io_write_i64(f, "classes", 1, &rows, cls, out);
         free(cls);
+        int n = 0;
+        while (names && names[n])
+            n++;
+        if (n > 0)
+            h5io_attr_strings(f, "class_names", (const char *const *)names, n, out);
     }
     if (h5io_commit_temp(f, tmp, out, 0, err) != 0)
         dp_die_error(err);
@@ -209,7 +238,12 @@ int cmd_predict(int argc, char **argv)
     if (job_load_checkpoint(&job, &m, &backend_cpu, batch, o.weights, x.cols, &norm, &err) != 0)
         dp_die_error(&err);
     float *pred = predict_rows(&m, &x, &norm, batch, &err);
-    write_predictions(o.out, pred, x.rows, k, job.fit.loss != LOSS_MSE, &err);
+    /* the class names the model was trained with, else the data's */
+    char **names = file_class_names(o.weights);
+    if (!names && !x.from_csv)
+        names = file_class_names(o.data);
+    write_predictions(o.out, pred, x.rows, k, job.fit.loss != LOSS_MSE, names, &err);
+    h5io_strings_free(names);
     fprintf(to_stdout ? stderr : stdout, "%s: %lld predictions of %lld outputs\n", to_stdout ? "standard output" : o.out,
             (long long)x.rows, (long long)k);
     free(pred);

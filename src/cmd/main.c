@@ -24,6 +24,7 @@ static const char usage[] =
     "  predict JOB    write predictions of saved weights for a data file (HDF5 or CSV)\n"
     "  import csv     turn feature and target CSV files into an HDF5 data set\n"
     "  import npy     the same from NumPy arrays (.npy, .npz)\n"
+    "  import images  the same from a folder of class folders of PNG and JPEG images\n"
     "  import keras   write the job file of a Keras model (.keras, config.json, whole-model .h5)\n"
     "  export CKPT    write a checkpoint's model as a Keras file (.keras, .h5) for load_model\n"
     "  synth          write a synthetic HDF5 data set (x, y ~ U(0,1), like the seed tutorial)\n"

@@ -39,7 +39,11 @@ static hid_t create_chunked(hid_t loc, const char *name, hid_t type, int rank, c
     chunk[0] = rows < 1 ? 1 : rows;
     if (chunk[0] > dims[0])
         chunk[0] = dims[0] ? dims[0] : 1;
-    hid_t space = H5Screate_simple(rank, dims, NULL);
+    /* rows extendible, so a writer that leaves some out can shrink to what it wrote */
+    hsize_t maxdims[SHAPE_MAX_RANK + 1];
+    for (int i = 0; i < rank; i++)
+        maxdims[i] = i == 0 ? H5S_UNLIMITED : dims[i];
+    hid_t space = H5Screate_simple(rank, dims, maxdims);
     hid_t plist = H5Pcreate(H5P_DATASET_CREATE);
     WRITE_CHECK(H5Pset_chunk(plist, rank, chunk), path);
     WRITE_CHECK(H5Pset_fletcher32(plist), path); /* a damaged sample is an error, not a silent wrong row */
@@ -97,6 +101,26 @@ void split_writer_append(struct split_writer *s, const void *x, const void *y, i
                 x, path);
     append_rows(s->y, s->written, count, s->y_cols, s->y_labels ? H5T_NATIVE_INT32 : H5T_NATIVE_FLOAT, y, path);
     s->written += count;
+}
+
+static void set_rows(hid_t ds, int64_t rows, const char *path)
+{
+    hid_t space = H5Dget_space(ds);
+    hsize_t dims[SHAPE_MAX_RANK + 1];
+    WRITE_CHECK(H5Sget_simple_extent_dims(space, dims, NULL), path);
+    H5Sclose(space);
+    dims[0] = (hsize_t)rows;
+    WRITE_CHECK(H5Dset_extent(ds, dims), path);
+}
+
+void split_writer_shrink(struct split_writer *s, int64_t rows, const char *path)
+{
+    DP_ASSERT(rows <= s->rows && rows >= s->written);
+    if (rows == s->rows)
+        return;
+    set_rows(s->x, rows, path);
+    set_rows(s->y, rows, path);
+    s->rows = rows;
 }
 
 void split_writer_close(struct split_writer *s)

@@ -27,6 +27,8 @@ void dataset_writer_split(struct dataset_writer *w, struct split_writer *s, cons
 /* Appends count rows (x in the split's dtype; y int32 or float32). */
 void split_writer_append(struct split_writer *s, const void *x, const void *y, int64_t count,
                          const char *path);
+/* Ends the split at rows (>= the rows written) when fewer than announced came (images left out). */
+void split_writer_shrink(struct split_writer *s, int64_t rows, const char *path);
 void split_writer_close(struct split_writer *s);
 /* Renames the finished file into place. */
 int dataset_writer_commit(struct dataset_writer *w, struct dp_error *err);

@@ -228,6 +228,12 @@ int checkpoint_write(const char *path, const struct checkpoint_contents *c, stru
         write_position(d, c->pos, tmp);
     h5io_write_i64(d, "input_shape", 1, (int64_t[]){m->input_shape.rank}, m->input_shape.dims, tmp);
     h5io_attr_string(d, "input_dtype", c->input_uint8 ? "uint8" : "float32", tmp);
+    if (c->class_names && c->class_names[0]) {
+        int n = 0;
+        while (c->class_names[n])
+            n++;
+        h5io_attr_strings(d, "class_names", (const char *const *)c->class_names, n, tmp);
+    }
     write_state(d, c, tmp);
     H5Gclose(d);
     return h5io_commit_temp(f, tmp, path, 1, err);
@@ -476,6 +482,26 @@ int checkpoint_read_input(const char *path, struct checkpoint_input *in, struct 
     }
     H5Fclose(f);
     return rc;
+}
+
+char **file_class_names(const char *path)
+{
+    if (zip_archive_is_zip(path) || H5Fis_hdf5(path) <= 0)
+        return NULL;
+    struct dp_error err;
+    hid_t f = h5io_open_read(path, &err);
+    if (f < 0)
+        return NULL;
+    char **names = NULL;
+    int n = 0;
+    /* a checkpoint keeps them under /dptrain, a data set at its root */
+    hid_t loc = H5Lexists(f, "dptrain", H5P_DEFAULT) > 0 ? H5Gopen2(f, "dptrain", H5P_DEFAULT) : f;
+    if (H5Aexists(loc, "class_names") > 0 && h5io_read_attr_strings(loc, "class_names", &names, &n, path, &err) != 0)
+        names = NULL;
+    if (loc != f)
+        H5Gclose(loc);
+    H5Fclose(f);
+    return names;
 }
 
 int checkpoint_read_normalizer(const char *path, struct normalizer *n, int64_t cols, struct dp_error *err)

@@ -52,6 +52,7 @@ struct checkpoint_contents {
     const struct history *history;
     const float *es_best_weights;   /* host, arena layout; NULL when none */
     int input_uint8;                /* the data's features are uint8 (scaled by 1/255 on the way in) */
+    char *const *class_names;       /* the training data's (NULL-terminated), or NULL */
 };
 
 /* State read back for resuming (host memory; arrays in arena layout, NULL when absent). */
@@ -95,6 +96,10 @@ struct checkpoint_input {
     int64_t iterations;
 };
 int checkpoint_read_input(const char *path, struct checkpoint_input *in, struct dp_error *err);
+
+/* The class names a checkpoint (or an HDF5 data set) holds: NULL-terminated, or NULL when none
+ * (or path is not HDF5). Free with h5io_strings_free. */
+char **file_class_names(const char *path);
 
 /* Reads the normalization stored in a checkpoint (kind NONE when there is none). */
 int checkpoint_read_normalizer(const char *path, struct normalizer *n, int64_t cols, struct dp_error *err);

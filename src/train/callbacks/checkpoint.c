@@ -16,7 +16,7 @@ static int write_checkpoint(struct fit_state *s, const char *path, struct dp_err
         .model = &s->model, .job_text = s->job->resolved_text, .norm = &s->norm,
         .opt = &s->opt, .opt_state = s->opt_state, .nopt_state = s->nopt_state,
         .pos = &s->pos, .history = &s->history, .es_best_weights = s->es_best_weights,
-        .input_uint8 = s->src.x_dtype == X_DTYPE_UINT8,
+        .input_uint8 = s->src.x_dtype == X_DTYPE_UINT8, .class_names = s->src.class_names,
     };
     return checkpoint_write(path, &c, err);
 }
