@@ -7,7 +7,8 @@
  *   RNG_DOMAIN_SHUFFLE   c1 = epoch                 c2 = draw index   (sample order)
  *   RNG_DOMAIN_DROPOUT   c1 = global step           c2 = sample * blocks_per_row + block; layer in domain
  *   RNG_DOMAIN_SYNTH_X/Y c1 = 0                     c2 = row * blocks_per_row + block (synthetic data)
- *   RNG_DOMAIN_SPLIT     c1 = 0                     c2 = draw index   (import test split) */
+ *   RNG_DOMAIN_SPLIT     c1 = 0                     c2 = draw index   (import test split)
+ *   RNG_DOMAIN_AUGMENT   c1 = epoch                 c2 = global sample index; layer in domain */
 #ifndef DPTRAIN_RNG_H
 #define DPTRAIN_RNG_H
 
@@ -20,6 +21,7 @@ enum rng_domain {
     RNG_DOMAIN_SYNTH_X = 4,
     RNG_DOMAIN_SYNTH_Y = 5,
     RNG_DOMAIN_SPLIT = 6,
+    RNG_DOMAIN_AUGMENT = 7,
 };
 
 /* The raw generator: 10 rounds of Philox4x32 on a 128-bit counter with a 64-bit key. */

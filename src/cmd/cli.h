@@ -38,6 +38,7 @@ int cmd_report(int argc, char **argv);
 int cmd_sbatch(int argc, char **argv);
 int cmd_mpirun(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_augment(int argc, char **argv);
 /* import keras (cmd_import_keras.c), and its usage */
 int cmd_import_keras(int argc, char **argv);
 extern const char keras_import_help[];

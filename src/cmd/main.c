@@ -33,6 +33,7 @@ static const char usage[] =
     "  report scaling RUN_DIR...  speed-up and efficiency of a rank sweep (table, Markdown, CSV, PNG)\n"
     "  sbatch JOB     print (or write, or submit) a Slurm batch script for JOB\n"
     "  bench JOB      time training steps on random in-memory data (samples/s)\n"
+    "  augment JOB    the job's augmentation applied to a few training rows, for a look\n"
     "  mpirun ARGS    run a command under mpirun; a SIGTERM then still ends it with status 3\n"
     "\n"
     "options: --help (also after any command), --version\n"
@@ -48,6 +49,7 @@ static const struct {
     {"import", cmd_import},   {"synth", cmd_synth},       {"inspect", cmd_inspect},
     {"bench", cmd_bench},     {"shard", cmd_shard},       {"report", cmd_report},
     {"sbatch", cmd_sbatch},   {"mpirun", cmd_mpirun},     {"export", cmd_export},
+    {"augment", cmd_augment},
 };
 
 int cli_is_command(const char *word)

@@ -1,6 +1,7 @@
 #include "data/batch_prefetch.h"
 
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/h5io.h"
@@ -11,7 +12,24 @@ static int read_request(struct batch_prefetch *p, int slot, int64_t pos, int64_t
     p->be->host_fence_wait(slot);
     if (count <= 0)
         return 0;
-    return batch_reader_read(p->reader, pos, count, &p->hb[slot], err);
+    if (batch_reader_read(p->reader, pos, count, &p->hb[slot], err) != 0)
+        return -1;
+    if (p->naugment > 0)
+        augment_batch(p->augment, p->naugment, &p->shape, p->hb[slot].x, p->hb[slot].rows, p->hb[slot].sample_ids,
+                      p->seed, p->reader->epoch, p->scratch);
+    return 0;
+}
+
+void batch_prefetch_set_augment(struct batch_prefetch *p, const struct augment_spec *specs, int n,
+                                const struct shape *shape, uint64_t seed)
+{
+    batch_prefetch_quiesce(p);
+    p->augment = specs;
+    p->naugment = n;
+    p->shape = *shape;
+    p->seed = seed;
+    free(p->scratch);
+    p->scratch = dp_malloc((size_t)shape_size(shape) * sizeof(float), "an augmented image");
 }
 
 static void *reader_thread(void *arg)
@@ -129,5 +147,6 @@ void batch_prefetch_stop(struct batch_prefetch *p)
         pthread_cond_destroy(&p->cv);
         pthread_mutex_destroy(&p->mu);
     }
+    free(p->scratch);
     memset(p, 0, sizeof *p);
 }

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "net/backend.h"
+#include "data/augment.h"
 #include "data/batch_reader.h"
 #include "base/errors.h"
 
@@ -36,11 +37,21 @@ struct batch_prefetch {
     int64_t pos, count;
     int rc;
     struct dp_error err;
+    /* training-time augmentation of every batch read (batch_prefetch_set_augment) */
+    const struct augment_spec *augment;
+    int naugment;
+    struct shape shape;
+    uint64_t seed;
+    float *scratch;
 };
 
 /* threaded 0: every request is read at once on the calling thread. */
 int batch_prefetch_start(struct batch_prefetch *p, struct batch_reader *reader, const struct backend *be,
                          struct host_batch hb[2], int threaded, struct dp_error *err);
+/* Every batch read from now on is augmented by specs (they stay the caller's) on the reader thread,
+ * keyed by seed, the reader's epoch and each row's sample id; shape: one sample's (H, W, C). */
+void batch_prefetch_set_augment(struct batch_prefetch *p, const struct augment_spec *specs, int n,
+                                const struct shape *shape, uint64_t seed);
 /* Asks for epoch positions [pos, pos + count) (count may be 0: only the fence) into hb[slot]. */
 void batch_prefetch_request(struct batch_prefetch *p, int slot, int64_t pos, int64_t count);
 /* 1 while a request is outstanding (made and not yet collected by wait). */

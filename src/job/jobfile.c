@@ -286,6 +286,7 @@ void job_free(struct job *job)
         free(job->data.files[i]);
     free(job->data.files);
     free(job->data.validation_file);
+    free(job->augment);
     free(job->layers);
     free(job->fit.initial_weights);
     free(job->resolved_text);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "base/errors.h"
+#include "data/augment.h"
 #include "data/normalize.h"
 #include "net/layers.h"
 #include "net/loss.h"
@@ -105,6 +106,8 @@ struct job {
     struct job_data data;
     int nlayers;
     struct layer_spec *layers;
+    int naugment;                  /* the model's leading random_flip/translation/zoom/rotation */
+    struct augment_spec *augment;  /* entries: training-time transforms of the input images */
     struct job_fit fit;
     char *resolved_text; /* the job after overrides, in libconfig syntax */
 };

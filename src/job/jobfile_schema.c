@@ -425,6 +425,17 @@ static int get_pair(const struct schema_ctx *c, const config_setting_t *g, const
     return 0;
 }
 
+/* The augmentation kind a layer entry names, or -1 */
+static int augment_kind_of(const config_setting_t *s)
+{
+    const config_setting_t *t = config_setting_is_group(s) ? member(s, "type") : NULL;
+    const char *v = t && config_setting_type(t) == CONFIG_TYPE_STRING ? config_setting_get_string(t) : NULL;
+    for (int k = 0; v && k < AUGMENT_COUNT; k++)
+        if (same_spelling(v, augment_kind_names[k]))
+            return k;
+    return -1;
+}
+
 /* Keras' input_shape = [28, 28, 1] (a sample's shape, without the batch): allowed on the first
  * layer only, where model_build checks it against the data. */
 static int get_input_shape(const struct schema_ctx *c, const config_setting_t *layer, struct shape *out)
@@ -434,8 +445,11 @@ static int get_input_shape(const struct schema_ctx *c, const config_setting_t *l
     out->rank = 0;
     if (!s)
         return 0;
-    if (config_setting_index(layer) != 0)
-        return schema_fail(c, s, "belongs on the first layer only (the others take the shape of the layer before)");
+    /* the first entry, or the first layer after the augmentation entries (which take the input) */
+    const config_setting_t *list = config_setting_parent(layer);
+    for (int i = 0; list && i < config_setting_index(layer); i++)
+        if (augment_kind_of(config_setting_get_elem(list, (unsigned)i)) < 0)
+            return schema_fail(c, s, "belongs on the first layer only (the others take the shape of the layer before)");
     int t = config_setting_type(s), scalar = t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64;
     int n = scalar ? 1 : t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST ? config_setting_length(s) : 0;
     if (n < 1 || n > SHAPE_MAX_RANK)
@@ -588,6 +602,83 @@ static int read_layer(const struct schema_ctx *c, struct layer_spec *l, const co
     return 0;
 }
 
+/* height_factor = 0.1 (that is [-0.1, 0.1]) or [lower, upper] */
+static int get_factor(const struct schema_ctx *c, const config_setting_t *g, const char *name, double out[2],
+                      double min, double max, int required)
+{
+    const config_setting_t *s = member(g, name);
+    if (!s) {
+        if (required)
+            return dp_error_set(c->err, DP_EXIT_INPUT, "%s:%d: missing key '%s'", c->file, config_setting_source_line(g),
+                                name);
+        out[0] = out[1] = 0;
+        return 0;
+    }
+    int t = config_setting_type(s);
+    if (t == CONFIG_TYPE_FLOAT || t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) {
+        double f = config_setting_get_float(s);
+        if (t != CONFIG_TYPE_FLOAT)
+            f = (double)config_setting_get_int64(s);
+        out[0] = -fabs(f), out[1] = fabs(f);
+    } else if ((t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST) && config_setting_length(s) == 2) {
+        for (int i = 0; i < 2; i++) {
+            const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+            int et = config_setting_type(e);
+            out[i] = et == CONFIG_TYPE_FLOAT ? config_setting_get_float(e) : (double)config_setting_get_int64(e);
+        }
+        if (out[0] > out[1])
+            return schema_fail(c, s, "[lower, upper] with lower <= upper");
+    } else {
+        return schema_fail(c, s, "expected a fraction or [lower, upper]");
+    }
+    if (out[0] < min || out[1] > max)
+        return schema_fail(c, s, "fractions between %g and %g", min, max);
+    return 0;
+}
+
+/* One of Keras' random image layers: keys as Keras names them */
+static int read_augment(const struct schema_ctx *c, struct augment_spec *a, enum augment_kind kind,
+                        const config_setting_t *s)
+{
+    static const char *const keys[AUGMENT_COUNT][8] = {
+        [AUGMENT_FLIP] = {"type", "mode", "input_shape", NULL},
+        [AUGMENT_TRANSLATION] = {"type", "height_factor", "width_factor", "fill_mode", "interpolation", "fill_value",
+                                 "input_shape", NULL},
+        [AUGMENT_ZOOM] = {"type", "height_factor", "width_factor", "fill_mode", "interpolation", "fill_value",
+                          "input_shape", NULL},
+        [AUGMENT_ROTATION] = {"type", "factor", "fill_mode", "interpolation", "fill_value", "input_shape", NULL},
+    };
+    static const char *const modes[] = {"horizontal_and_vertical", "horizontal", "vertical", NULL};
+    static const char *const interpolations[] = {"bilinear", "nearest", NULL};
+    memset(a, 0, sizeof *a);
+    a->kind = kind;
+    a->line = config_setting_source_line(s);
+    if (check_keys(c, s, keys[kind]))
+        return -1;
+    int mode, fill, nearest;
+    double fill_value;
+    if (get_choice(c, s, "mode", &mode, 0, modes, 0) ||
+        get_choice(c, s, "fill_mode", &fill, AUGMENT_FILL_REFLECT, augment_fill_names, 0) ||
+        get_choice(c, s, "interpolation", &nearest, 0, interpolations, 0) ||
+        get_float(c, s, "fill_value", &fill_value, 0.0, -1e30, 1e30, 0, 0))
+        return -1;
+    a->flip_horizontal = mode != 2;
+    a->flip_vertical = mode != 1;
+    a->fill = (enum augment_fill)fill;
+    a->nearest = nearest;
+    a->fill_value = (float)fill_value;
+    if (kind == AUGMENT_TRANSLATION)
+        return get_factor(c, s, "height_factor", a->height, -1, 1, 1) || get_factor(c, s, "width_factor", a->width, -1, 1, 1);
+    if (kind == AUGMENT_ZOOM) {
+        a->width_given = member(s, "width_factor") != NULL;
+        return get_factor(c, s, "height_factor", a->height, -0.999, 10, 1) ||
+               get_factor(c, s, "width_factor", a->width, -0.999, 10, 0);
+    }
+    if (kind == AUGMENT_ROTATION)
+        return get_factor(c, s, "factor", a->turn, -1, 1, 1);
+    return 0;
+}
+
 static int read_model(const struct schema_ctx *c, struct job *job, const config_setting_t *root)
 {
     const config_setting_t *m = member(root, "model");
@@ -596,13 +687,30 @@ static int read_model(const struct schema_ctx *c, struct job *job, const config_
     if (!config_setting_is_list(m))
         return schema_fail(c, m, "expected a list of layers ( { ... }, { ... } ), got %s",
                            type_name(config_setting_type(m)));
-    job->nlayers = config_setting_length(m);
+    int n = config_setting_length(m);
+    job->layers = dp_calloc((size_t)(n ? n : 1), sizeof *job->layers, "layer specs");
+    job->augment = dp_calloc((size_t)(n ? n : 1), sizeof *job->augment, "augmentation");
+    job->nlayers = job->naugment = 0;
+    struct shape augment_input = {0};
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(m, (unsigned)i);
+        int kind = augment_kind_of(e);
+        if (kind >= 0) {
+            /* they change the input images: before the layers, as Keras' preprocessing */
+            if (job->nlayers > 0)
+                return schema_fail(c, e, "%s acts on the input images: put it before the model's layers",
+                                   augment_kind_names[kind]);
+            if (read_augment(c, &job->augment[job->naugment++], (enum augment_kind)kind, e) ||
+                (augment_input.rank == 0 && get_input_shape(c, e, &augment_input)))
+                return -1;
+        } else if (read_layer(c, &job->layers[job->nlayers++], e)) {
+            return -1;
+        }
+    }
     if (job->nlayers == 0)
         return schema_fail(c, m, "the model has no layers");
-    job->layers = dp_calloc((size_t)job->nlayers, sizeof *job->layers, "layer specs");
-    for (int i = 0; i < job->nlayers; i++)
-        if (read_layer(c, &job->layers[i], config_setting_get_elem(m, (unsigned)i)))
-            return -1;
+    if (job->layers[0].input_shape.rank == 0)
+        job->layers[0].input_shape = augment_input;
     return 0;
 }
 

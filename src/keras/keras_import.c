@@ -272,9 +272,34 @@ static int put_layer(struct text *t, const struct place *p, const char *cls, jso
         for (size_t i = 0; i < 2; i++)
             if (json_is_boolean(json_object_get(cfg, flags[i])))
                 put(t, " %s = %s;", flags[i], json_is_true(json_object_get(cfg, flags[i])) ? "true" : "false");
+    } else if (!strcmp(cls, "RandomFlip") || !strcmp(cls, "RandomTranslation") || !strcmp(cls, "RandomZoom") ||
+               !strcmp(cls, "RandomRotation")) {
+        /* training-time augmentation: the job's leading entries (data/augment.h) */
+        char type[32];
+        snake_case(type, sizeof type, cls);
+        put(t, "  { type = \"%s\";%s", type, input_shape);
+        static const char *const keys[] = {"mode", "height_factor", "width_factor", "factor", "fill_mode",
+                                           "interpolation", "fill_value"};
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+            json_t *v = json_object_get(cfg, keys[i]);
+            if (json_is_string(v)) {
+                put(t, " %s = \"%s\";", keys[i], json_string_value(v));
+            } else if (json_is_number(v)) {
+                put(t, " %s = ", keys[i]);
+                put_number(t, json_number_value(v));
+                put(t, ";");
+            } else if (json_is_array(v) && json_array_size(v) == 2) {
+                put(t, " %s = [", keys[i]);
+                put_number(t, json_number_value(json_array_get(v, 0)));
+                put(t, ", ");
+                put_number(t, json_number_value(json_array_get(v, 1)));
+                put(t, "];");
+            }
+        }
     } else {
         return refuse(p, "dptrain has no %s layer (it trains Dense, Conv2D, pooling, Dropout, Flatten, Reshape, "
-                      "Activation, LeakyReLU, ELU and BatchNormalization)", cls);
+                      "Activation, LeakyReLU, ELU and BatchNormalization, after Keras' RandomFlip, "
+                      "RandomTranslation, RandomZoom and RandomRotation)", cls);
     }
     put(t, " },\n");
     return 0;

@@ -213,6 +213,15 @@ static int setup_pipeline(struct fit_state *s, const struct job *job, struct dp_
     device_batch_alloc(&s->db, s->be, batch, tm->k);
     if (batch_prefetch_start(&s->prefetch, &s->train_reader, s->be, s->hb, d->reader_thread, err) != 0)
         return -1;
+    if (job->naugment > 0) {
+        if (s->src.x_shape.rank != 3) {
+            char shape[64];
+            shape_format(shape, sizeof shape, &s->src.x_shape);
+            return dp_error_set(err, DP_EXIT_INPUT, "%s:%d: %s needs images, samples of shape (H, W, C); these are %s",
+                                job->path, job->augment[0].line, augment_kind_names[job->augment[0].kind], shape);
+        }
+        batch_prefetch_set_augment(&s->prefetch, job->augment, job->naugment, &s->src.x_shape, job->fit.seed);
+    }
     s->step = (struct train_step){
         .be = s->be,
         .m = &s->model,
@@ -293,6 +302,10 @@ static void print_header(const struct fit_state *s)
     if (s->have_val_src)
         printf(" (%s /%s)", s->job->data.validation_file, s->job->data.validation_group);
     printf("; batch %lld, %lld steps per epoch\n", (long long)L->batch, (long long)L->steps);
+    for (int i = 0; i < s->job->naugment; i++)
+        printf("%s%s", i ? ", " : "Augmentation (training rows only): ", augment_kind_names[s->job->augment[i].kind]);
+    if (s->job->naugment)
+        printf("\n");
     if (comm_world.size > 1 || s->allreduce.kind != GRAD_ALLREDUCE_NONE)
         printf("Ranks: %d (global batch %lld: %lld-%lld rows per rank); gradient all-reduce: %s, %.1f MB per step\n",
                comm_world.size, (long long)L->batch, (long long)(L->batch / comm_world.size),
