@@ -1,3 +1,4 @@
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "base/zip_archive.h"
 #include "train/trainer.h"
 #include "train/class_report.h"
+#include "train/score_pairs.h"
 #include "train/weights_file.h"
 
 static const char help[] =
@@ -35,7 +37,7 @@ static void use_data_file(struct job *job, const char *data)
 
 /* The loss, the metric and the confusion matrix (dim x dim, NULL for regression): one JSON object
  * with --json, else lines for people. */
-static void print_report(const struct job *job, int64_t rows, const double *acc, const int64_t *confusion,
+static void print_report(const struct job *job, int64_t rows, const double *acc, double auc, const int64_t *confusion,
                          int64_t dim, char *const *class_names, int json)
 {
     struct class_report cr = {0};
@@ -43,7 +45,7 @@ static void print_report(const struct job *job, int64_t rows, const double *acc,
         class_report_make(&cr, confusion, dim);
     const char *metric_name = job->fit.metric != METRIC_NONE ? metric_names[job->fit.metric] : NULL;
     double loss = acc[LOSS_ACC_LOSS] / acc[LOSS_ACC_ROWS];
-    double metric = metric_value(job->fit.metric, acc);
+    double metric = job->fit.metric == METRIC_AUC ? auc : metric_value(job->fit.metric, acc);
     if (json) {
         json_t *o = json_object();
         json_object_set_new(o, "loss", json_num(loss));
@@ -141,9 +143,16 @@ int cmd_evaluate(int argc, char **argv)
     int64_t *confusion = classify ? dp_calloc((size_t)(dim * dim), sizeof(int64_t), "confusion matrix") : NULL;
     double acc[LOSS_ACC_COUNT];
     struct loss_params lp = job_loss_params(&job, &m);
-    if (evaluate_rows(&m, &r, src.rows, batch, lp, &db, &hb, acc, confusion, NULL, NULL, &err) != 0)
+    struct score_pairs scores = {0};
+    int auc = job.fit.metric == METRIC_AUC;
+    if (auc && tm.k > 2)
+        dp_die(DP_EXIT_INPUT, "%s: metric auc needs a binary problem: one sigmoid output or two softmax outputs (this "
+               "model has %lld)", job.path, (long long)tm.k);
+    if (evaluate_rows(&m, &r, src.rows, batch, lp, &db, &hb, acc, confusion, auc ? score_sink_fn : NULL,
+                      &(struct score_sink){&scores, tm.k}, &err) != 0)
         dp_die_error(&err);
-    print_report(&job, src.rows, acc, confusion, dim, src.class_names, json);
+    print_report(&job, src.rows, acc, auc ? score_pairs_auc(&scores) : NAN, confusion, dim, src.class_names, json);
+    score_pairs_free(&scores);
     free(confusion);
     device_batch_free(&db, m.be);
     host_batch_free(&hb);

@@ -332,8 +332,9 @@ static const char history_help[] =
     "\n"
     "Draws the learning curves of one or more runs from their history.csv: loss and val_loss, the\n"
     "metric and its val_ counterpart against the epoch, and the learning rate when it changed (one\n"
-    "colour per run; validation dashed). Writes FILE.png (default: curves.png in the first run's\n"
-    "directory) with gnuplot (Debian: gnuplot-nox). fit draws RUN_DIR/curves.png at the end itself.\n";
+    "colour per run; validation dashed). Writes FILE.png (default: RUN_DIR/curves.png for one run,\n"
+    "curves.png here for several) with gnuplot (Debian: gnuplot-nox). fit draws RUN_DIR/curves.png\n"
+    "at the end itself.\n";
 
 static int report_history(int argc, char **argv)
 {
@@ -357,8 +358,10 @@ static int report_history(int argc, char **argv)
         dp_die(DP_EXIT_INPUT, "report history: needs one or more RUN_DIRs (see 'dptrain report history --help')");
     char png[4200];
     snprintf(png, sizeof png, "%s", out ? out : "");
-    if (!out)
+    if (!out && nruns == 1)
         snprintf(png, sizeof png, "%s/curves.png", runs[0]);
+    else if (!out)
+        snprintf(png, sizeof png, "curves.png");
     struct dp_error err = {0};
     if (strlen(png) < 5 || strcmp(png + strlen(png) - 4, ".png"))
         dp_die(DP_EXIT_INPUT, "report history: -o %s: the plot is a PNG (name it FILE.png)", png);

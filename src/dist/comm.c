@@ -2,6 +2,7 @@
 
 #include <mpi.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -214,6 +215,37 @@ void comm_allgather_bytes(const void *mine, void *all, size_t bytes)
         wait_collective(&r, 1, "a gathering of all ranks (MPI_Allgather)");
     } else
         memcpy(all, mine, bytes);
+}
+
+void *comm_allgatherv_bytes(const void *mine, size_t bytes, size_t *total)
+{
+    int size = comm_world.size > 1 ? comm_world.size : 1;
+    uint64_t *sizes = dp_calloc((size_t)size, sizeof(uint64_t), "gathered sizes");
+    uint64_t own = bytes;
+    comm_allgather_bytes(&own, sizes, sizeof own);
+    int *counts = dp_calloc((size_t)size, sizeof(int), "gathered sizes"), *displs = dp_calloc((size_t)size, sizeof(int), "gathered sizes");
+    uint64_t sum = 0;
+    for (int i = 0; i < size; i++) {
+        if (sizes[i] > INT_MAX || sum + sizes[i] > INT_MAX)
+            dp_die(DP_EXIT_INTERNAL, "gathering %llu bytes from the ranks: more than MPI's int counts take",
+                   (unsigned long long)(sum + sizes[i]));
+        counts[i] = (int)sizes[i];
+        displs[i] = (int)sum;
+        sum += sizes[i];
+    }
+    char *all = dp_malloc(sum ? (size_t)sum : 1, "gathered bytes");
+    if (comm_world.size > 1) {
+        MPI_Request r;
+        MPI_CHECK(MPI_Iallgatherv(mine, (int)bytes, MPI_BYTE, all, counts, displs, MPI_BYTE, MPI_COMM_WORLD, &r));
+        wait_collective(&r, 1, "a gathering of all ranks (MPI_Allgatherv)");
+    } else if (bytes) {
+        memcpy(all, mine, bytes);
+    }
+    free(sizes);
+    free(counts);
+    free(displs);
+    *total = (size_t)sum;
+    return all;
 }
 
 void comm_barrier(void)

@@ -44,6 +44,9 @@ void comm_requests_free(struct comm_requests *r);
 void comm_barrier(void);
 /* Every rank's `bytes` bytes, in rank order, into all (size * bytes); a copy for one rank. */
 void comm_allgather_bytes(const void *mine, void *all, size_t bytes);
+/* Every rank's bytes (any length, each rank's own) concatenated in rank order into a malloc'd
+ * buffer on every rank; *total its length. */
+void *comm_allgatherv_bytes(const void *mine, size_t bytes, size_t *total);
 
 /* Every collective waits at most this long (seconds; 0, the default: forever): past it, the rank
  * that waits ends the whole job with a message naming the collective and the context. */

@@ -758,7 +758,8 @@ const char *const precision_names[] = {"auto", "fp32", "tf32", "bf16", NULL};
  * in a list as a group: ({ name = "top_k_categorical_accuracy"; k = 3; }) */
 static int read_metrics(const struct schema_ctx *c, struct job_fit *f, const config_setting_t *g)
 {
-    static const char *const known = "\"accuracy\", \"mae\", \"precision\", \"recall\", \"top_k_categorical_accuracy\"";
+    static const char *const known =
+        "\"accuracy\", \"mae\", \"precision\", \"recall\", \"top_k_categorical_accuracy\", \"auc\"";
     f->metric = METRIC_NONE;
     f->metric_k = 5;
     const config_setting_t *metrics = member(g, "metrics");
@@ -796,6 +797,8 @@ static int read_metrics(const struct schema_ctx *c, struct job_fit *f, const con
         f->metric = METRIC_RECALL;
     else if (same_spelling(v, "top_k_categorical_accuracy") || same_spelling(v, "sparse_top_k_categorical_accuracy"))
         f->metric = METRIC_TOP_K;
+    else if (same_spelling(v, "auc"))
+        f->metric = METRIC_AUC;
     else
         return schema_fail(c, name, "unknown metric \"%s\" (known: %s)", v, known);
     if (config_setting_type(e) == CONFIG_TYPE_GROUP && member(e, "k")) {

@@ -1,5 +1,7 @@
 #include "net/loss.h"
 
+#include <math.h>
+
 const char *const loss_names[LOSS_COUNT + 1] = {
     [LOSS_MSE] = "mse",
     [LOSS_BINARY_CROSSENTROPY] = "binary_crossentropy",
@@ -11,7 +13,7 @@ const char *const loss_names[LOSS_COUNT + 1] = {
 const char *const metric_names[METRIC_COUNT + 1] = {
     [METRIC_NONE] = "none",           [METRIC_ACCURACY] = "accuracy", [METRIC_MAE] = "mae",
     [METRIC_PRECISION] = "precision", [METRIC_RECALL] = "recall",     [METRIC_TOP_K] = "top_k_categorical_accuracy",
-    [METRIC_COUNT] = 0,
+    [METRIC_AUC] = "auc",             [METRIC_COUNT] = 0,
 };
 
 int metric_higher_is_better(enum metric_kind m)
@@ -21,6 +23,8 @@ int metric_higher_is_better(enum metric_kind m)
 
 double metric_value(enum metric_kind m, const double *acc)
 {
+    if (m == METRIC_AUC) /* from the scores, not the sums */
+        return NAN;
     if (m == METRIC_PRECISION || m == METRIC_RECALL) /* Keras: 0 when nothing is predicted (or is) positive */
         return acc[LOSS_ACC_METRIC_DEN] > 0 ? acc[LOSS_ACC_METRIC] / acc[LOSS_ACC_METRIC_DEN] : 0.0;
     return acc[LOSS_ACC_METRIC] / acc[LOSS_ACC_ROWS];

@@ -30,10 +30,12 @@ extern const char *const loss_names[LOSS_COUNT + 1];
  *   recall     likewise, true positives / actual positives
  *   top_k_categorical_accuracy  the label's score is among the k highest (ties count as in, as
  *              TensorFlow's in_top_k); k = 5 unless given
- * Each is a ratio of sums over rows (numerator in LOSS_ACC_METRIC, denominator in
+ *   auc        binary problems: the exact area under the ROC curve of the positive class's score
+ *              (train/score_pairs.h; not from these sums)
+ * Each but auc is a ratio of sums over rows (numerator in LOSS_ACC_METRIC, denominator in
  * LOSS_ACC_METRIC_DEN or the row count), so batches and ranks combine exactly. */
 enum metric_kind { METRIC_NONE, METRIC_ACCURACY, METRIC_MAE, METRIC_PRECISION, METRIC_RECALL, METRIC_TOP_K,
-                   METRIC_COUNT };
+                   METRIC_AUC, METRIC_COUNT };
 extern const char *const metric_names[METRIC_COUNT + 1];
 /* 1 when a larger value is better (accuracy, precision, recall, top-k); 0 for mae */
 int metric_higher_is_better(enum metric_kind m);

@@ -102,16 +102,18 @@ static int epoch_row(struct fit_state *s, double *row, struct dp_error *err)
     struct fit_loop *L = &s->loop;
     row[HISTORY_EPOCH] = (double)L->epoch + 1;
     row[HISTORY_LOSS] = L->acc[LOSS_ACC_LOSS] / L->acc[LOSS_ACC_ROWS];
-    row[HISTORY_METRIC] = L->metric ? metric_value(s->job->fit.metric, L->acc) : NAN;
+    int auc = s->job->fit.metric == METRIC_AUC;
+    row[HISTORY_METRIC] = !L->metric ? NAN : auc ? score_pairs_auc(&s->scores) : metric_value(s->job->fit.metric, L->acc);
     row[HISTORY_VAL_LOSS] = row[HISTORY_VAL_METRIC] = NAN;
     if (s->nval > 0) {
         double vacc[LOSS_ACC_COUNT];
         s->be->synchronize(); /* no copy from the host batches is still in flight */
-        if (evaluate_rows(&s->model, &s->val_reader, s->nval, L->batch, s->step.lp, &s->db, &s->hb[0], vacc, NULL, NULL,
-                          NULL, err) != 0)
+        score_pairs_clear(&s->val_scores);
+        if (evaluate_rows(&s->model, &s->val_reader, s->nval, L->batch, s->step.lp, &s->db, &s->hb[0], vacc, NULL,
+                          auc ? score_sink_fn : NULL, &(struct score_sink){&s->val_scores, s->tm.k}, err) != 0)
             return -1;
         row[HISTORY_VAL_LOSS] = vacc[LOSS_ACC_LOSS] / vacc[LOSS_ACC_ROWS];
-        row[HISTORY_VAL_METRIC] = L->metric ? metric_value(s->job->fit.metric, vacc) : NAN;
+        row[HISTORY_VAL_METRIC] = !L->metric ? NAN : auc ? score_pairs_auc(&s->val_scores) : metric_value(s->job->fit.metric, vacc);
     }
     row[HISTORY_SECONDS] = time_now() - L->epoch_start;
     row[HISTORY_LR] = optimizer_current_lr(&s->opt, s->pos.iterations);
@@ -129,6 +131,8 @@ int fit_epoch(struct fit_state *s, struct dp_error *err)
     L->acc[LOSS_ACC_METRIC] = L->first_step ? s->pos.epoch_metric_sum : 0;
     L->acc[LOSS_ACC_ROWS] = L->first_step ? s->pos.epoch_rows : 0;
     L->acc[LOSS_ACC_METRIC_DEN] = L->first_step ? s->pos.epoch_metric_den : 0;
+    if (!L->first_step) /* a resumed epoch keeps the scores its checkpoint brought back */
+        score_pairs_clear(&s->scores);
     batch_reader_begin_epoch(&s->train_reader, L->epoch);
     int rc = fit_callbacks_run(s, FIT_EPOCH_BEGIN, 0, NULL, err);
     if (rc == 0)

@@ -13,6 +13,7 @@
 #include "train/history.h"
 #include "net/model.h"
 #include "data/normalize.h"
+#include "train/score_pairs.h"
 #include "train/progress.h"
 #include "train/resume.h"
 #include "train/train_step.h"
@@ -53,6 +54,7 @@ struct fit_state {
     struct binding binding;
     struct row_source src;
     struct row_source val_src;       /* data.validation_file's rows (src's rows after ntrain otherwise) */
+    struct score_pairs scores, val_scores; /* the auc metric's inputs: the epoch's, the validation's */
     int have_val_src;
     struct normalizer norm;
     struct model model;

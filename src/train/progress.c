@@ -64,7 +64,7 @@ static void progress_line(struct progress *p, int64_t step, double loss, double 
     format_duration(eta, sizeof eta, step > 0 ? elapsed / (double)step * (double)(p->total_steps - step) : 0);
     printf("Epoch %lld/%lld - %lld/%lld - ETA: %s - loss: %.4f", (long long)p->epoch + 1, (long long)p->epochs,
            (long long)step, (long long)p->total_steps, eta, loss);
-    if (p->metric_name)
+    if (p->metric_name && !isnan(metric)) /* auc: known at the epoch's end only */
         printf(" - %s: %.4f", p->metric_name, metric);
     printf("\n");
     fflush(stdout);
@@ -91,7 +91,7 @@ void progress_update(struct progress *p, int64_t step, double loss, double metri
     char counts[48], rest[160];
     int nc = snprintf(counts, sizeof counts, "%lld/%lld []", (long long)step, (long long)p->total_steps);
     int nr = snprintf(rest, sizeof rest, " - ETA: %s - loss: %.4f", eta, loss);
-    if (p->metric_name && nr > 0 && (size_t)nr < sizeof rest)
+    if (p->metric_name && !isnan(metric) && nr > 0 && (size_t)nr < sizeof rest)
         nr += snprintf(rest + nr, sizeof rest - (size_t)nr, " - %s: %.4f", p->metric_name, metric);
     int cols = terminal_columns() - 1, width = cols - nc - nr;
     width = width > BAR_WIDTH ? BAR_WIDTH : width < 0 ? 0 : width;
@@ -124,7 +124,7 @@ void progress_end(struct progress *p, int64_t steps, double loss, double metric,
                (long long)steps, (long long)p->total_steps);
     }
     printf(" - %s %s - loss: %.4f", total, step_time, loss);
-    if (p->metric_name)
+    if (p->metric_name && !isnan(metric)) /* auc: known at the epoch's end only */
         printf(" - %s: %.4f", p->metric_name, metric);
     if (!isnan(val_loss)) {
         printf(" - val_loss: %.4f", val_loss);

@@ -1,9 +1,11 @@
 #include "train/train_step.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "net/model.h"
 #include "base/timeutil.h"
+#include "train/score_pairs.h"
 
 /* With a profile: the clock once the device has finished what was queued; else 0. */
 static double profile_clock(const struct train_step *t) { return t->profile ? backend_clock(t->be) : 0; }
@@ -124,7 +126,7 @@ static void update(struct train_step *t, const struct optimizer_step_params *sp)
  * DPTRAIN_CUDA_GRAPHS=0 turns them off. */
 static int graph_usable(const struct train_step *t, int64_t rows)
 {
-    if (rows != t->batch || t->profile)
+    if (rows != t->batch || t->profile || t->scores) /* auc reads every step's outputs back */
         return 0;
     if (t->graph)
         return 1;
@@ -172,6 +174,13 @@ void train_step_run(struct train_step *t, const struct host_batch *hb, int slot,
     if (t->allreduce)
         grad_allreduce_begin(t->allreduce, t->m->grads);
     compute(t, hb, lo, hi, rows, iteration);
+    if (t->scores && hi > lo) {
+        const struct layer *last = &t->m->layers[t->m->nlayers - 1];
+        float *y = dp_malloc((size_t)((hi - lo) * t->k) * sizeof(float), "outputs");
+        be->download(y, last->y, (size_t)((hi - lo) * t->k) * sizeof(float));
+        score_pairs_add(t->scores, y, hb, hi - lo, t->k);
+        free(y);
+    }
     double t1 = time_now();
     /* ONE all-reduce over the flat gradient arena after backward (MPI, or NCCL on GPUs), or the
      * buckets not started during backward. */

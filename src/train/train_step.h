@@ -23,6 +23,8 @@ struct step_profile {
     int64_t steps;
 };
 
+struct score_pairs;
+
 struct train_step {
     /* set by the caller */
     const struct backend *be;
@@ -36,6 +38,7 @@ struct train_step {
     int64_t batch;                /* full global batch */
     struct grad_allreduce *allreduce;
     struct step_profile *profile; /* NULL but in bench --profile */
+    struct score_pairs *scores;   /* the auc metric: each step's outputs go here (NULL: not kept) */
     /* kept between steps */
     void *graph;                  /* the recorded step, or NULL */
     int64_t full_steps_run;       /* full batches run as ordinary calls */

@@ -47,6 +47,8 @@ static void fit_state_free(struct fit_state *s)
     row_source_close(&s->src);
     if (s->have_val_src)
         row_source_close(&s->val_src);
+    score_pairs_free(&s->scores);
+    score_pairs_free(&s->val_scores);
     history_free(&s->history);
 }
 
@@ -96,6 +98,16 @@ static int fit_restore(struct fit_state *s, const char *path, struct dp_error *e
     st.history = (struct history){0};
     s->es_best_weights = st.es_best_weights;
     st.es_best_weights = NULL;
+    /* the auc metric's scores of the epoch so far: rank 0 holds them all, the others none, and the
+     * epoch's end gathers them with the rest */
+    score_pairs_clear(&s->scores);
+    if (comm_world.rank == 0 && st.n_epoch_scores > 0) {
+        struct scored *p = dp_malloc((size_t)st.n_epoch_scores * sizeof *p, "epoch scores");
+        for (int64_t i = 0; i < st.n_epoch_scores; i++)
+            p[i] = (struct scored){(float)st.epoch_scores[2 * i], st.epoch_scores[2 * i + 1] != 0};
+        score_pairs_free(&s->scores);
+        s->scores = (struct score_pairs){st.n_epoch_scores, st.n_epoch_scores, p};
+    }
     if (s->job->data.normalize == NORMALIZE_STANDARD && st.norm.kind != NORMALIZE_STANDARD) {
         checkpoint_state_free(&st);
         return dp_error_set(err, DP_EXIT_INPUT, "%s holds no normalization statistics but the job asks for "
@@ -213,6 +225,11 @@ static int setup_pipeline(struct fit_state *s, const struct job *job, struct dp_
     device_batch_alloc(&s->db, s->be, batch, tm->k);
     if (batch_prefetch_start(&s->prefetch, &s->train_reader, s->be, s->hb, d->reader_thread, err) != 0)
         return -1;
+    if (job->fit.metric == METRIC_AUC) {
+        if (tm->k > 2)
+            return dp_error_set(err, DP_EXIT_INPUT, "%s: metric auc needs a binary problem: one sigmoid output or two "
+                                "softmax outputs (this model has %lld)", job->path, (long long)tm->k);
+    }
     if (job->naugment > 0) {
         if (s->src.x_shape.rank != 3) {
             char shape[64];
@@ -233,6 +250,7 @@ static int setup_pipeline(struct fit_state *s, const struct job *job, struct dp_
         .seed = job->fit.seed,
         .batch = batch,
         .allreduce = &s->allreduce,
+        .scores = job->fit.metric == METRIC_AUC ? &s->scores : NULL,
     };
     return 0;
 }

@@ -170,6 +170,10 @@ static void write_state(hid_t d, const struct checkpoint_contents *c, const char
         }
         H5Gclose(g);
     }
+    if (c->epoch_scores) { /* the auc metric's scores so far in this epoch, from every rank: score, label, ... */
+        int64_t n = 2 * c->n_epoch_scores;
+        h5io_write_f64(d, "epoch_scores", 1, &n, c->epoch_scores, tmp);
+    }
     if (c->history && c->history->rows > 0) {
         static const char *const cols[HISTORY_COLUMNS] = {"epoch", "loss", "metric", "val_loss",
                                                           "val_metric", "seconds", "lr"};
@@ -637,6 +641,20 @@ int checkpoint_read_state(const char *path, const struct model *m, struct checkp
         goto done;
     if (read_history(d, &st->history, p->epoch, path, err) != 0 || read_optimizer_state(d, m, st, path, err) != 0)
         goto done;
+    if (H5Lexists(d, "epoch_scores", H5P_DEFAULT) > 0) {
+        int rank = 0;
+        int64_t n = 0;
+        if (h5io_dataset_shape(d, "epoch_scores", &rank, &n, 1, path, err) != 0)
+            goto done;
+        if (rank != 1 || n % 2 || n / 2 > p->epoch_rows) {
+            dp_error_set(err, DP_EXIT_INPUT, "%s: /dptrain/epoch_scores does not fit the epoch (damaged checkpoint?)", path);
+            goto done;
+        }
+        st->n_epoch_scores = n / 2;
+        st->epoch_scores = dp_malloc((size_t)(n + 1) * sizeof(double), "epoch scores");
+        if (h5io_read_f64_exact(d, "epoch_scores", n, st->epoch_scores, path, err) != 0)
+            goto done;
+    }
     if (H5Lexists(d, "early_stopping_best_weights", H5P_DEFAULT) > 0) {
         hid_t g = H5Gopen2(d, "early_stopping_best_weights", H5P_DEFAULT);
         st->es_best_weights = dp_calloc(m->arena_floats, sizeof(float), "best weights");
@@ -666,6 +684,7 @@ void checkpoint_state_free(struct checkpoint_state *st)
     for (int i = 0; i < OPTIMIZER_MAX_STATE; i++)
         free(st->opt_state[i]);
     free(st->es_best_weights);
+    free(st->epoch_scores);
     normalizer_free(&st->norm);
     memset(st, 0, sizeof *st);
 }

@@ -53,6 +53,8 @@ struct checkpoint_contents {
     const float *es_best_weights;   /* host, arena layout; NULL when none */
     int input_uint8;                /* the data's features are uint8 (scaled by 1/255 on the way in) */
     char *const *class_names;       /* the training data's (NULL-terminated), or NULL */
+    const double *epoch_scores;     /* mid-epoch with the auc metric: (n_epoch_scores, 2) score and 0/1 label */
+    int64_t n_epoch_scores;
 };
 
 /* State read back for resuming (host memory; arrays in arena layout, NULL when absent). */
@@ -65,6 +67,8 @@ struct checkpoint_state {
     int nopt_state;
     float *es_best_weights;
     struct normalizer norm;
+    double *epoch_scores;           /* (n_epoch_scores, 2), or NULL */
+    int64_t n_epoch_scores;
 };
 
 /* Reads everything a resume needs. The weights themselves go through weights_load. */

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Metrics against scikit-learn on the same predictions (within 1e-6): precision and recall (Keras'
 # thresholded, element-wise definitions; a softmax model and a single sigmoid output),
-# top_k_categorical_accuracy (k = 3, 10 classes), as the last epoch's val_ value in history.csv and
+# top_k_categorical_accuracy (k = 3, 10 classes), auc (exact ROC AUC: roc_auc_score; a sigmoid and a
+# two-class softmax, and training resumed mid-epoch), as the last epoch's val_ value in history.csv and
 # in evaluate --json; evaluate's classification report against classification_report. Also
 # data.validation_file (Keras' validation_data) and data.normalize_from.
 source "$(dirname "$0")/e2e_lib.sh"
@@ -23,6 +24,8 @@ EOF
 # (a slow start, so that recall is far from 0 and 1)
 sed 's/units = 2; activation = "softmax"/units = 1; activation = "sigmoid"/; s/sparse_categorical_crossentropy/binary_crossentropy/; s/"precision"/"recall"/; s/name = "softmax"/name = "sigmoid"/; s/epochs = 4;/epochs = 6;/; s/learning_rate = 0.01;/learning_rate = 0.001;/' \
   softmax.cfg >sigmoid.cfg
+sed 's/"recall"/"auc"/; s/name = "sigmoid"/name = "auc1"/' sigmoid.cfg >auc1.cfg
+sed 's/"precision"/"auc"/; s/name = "softmax"/name = "auc2"/; s/learning_rate = 0.01;/learning_rate = 0.001;/' softmax.cfg >auc2.cfg
 cat >topk.cfg <<'EOF'
 name = "topk";
 data = { file = "digits.h5"; validation_file = "digits.h5"; validation_group = "test"; };
@@ -32,7 +35,7 @@ fit = { seed = 3; epochs = 3; batch_size = 16; loss = "sparse_categorical_crosse
 EOF
 
 # reference JOB DATA: prints "<metric> <sklearn value> <history val_ value> <evaluate value>"
-for job in softmax sigmoid topk; do
+for job in softmax sigmoid topk auc1 auc2; do
   data=cancer.h5
   [ "$job" = topk ] && data=digits.h5
   ("$DPTRAIN" fit $job.cfg --run-dir $job >$job.log 2>&1 &&
@@ -50,8 +53,10 @@ if job == "softmax":
     name, want = "precision", metrics.precision_score(np.eye(2)[y].ravel(), (p > 0.5).ravel())
 elif job == "sigmoid":
     name, want = "recall", metrics.recall_score(y, p[:, 0] > 0.5)
-else:
+elif job == "topk":
     name, want = "top_k_categorical_accuracy", metrics.top_k_accuracy_score(y, p, k=3, labels=range(10))
+else:
+    name, want = "auc", metrics.roc_auc_score(y, p[:, -1])
 rows = list(csv.DictReader(open(job + "/history.csv")))
 hist = float(rows[-1]["val_" + name])
 ev = json.load(open(job + "-eval.json"))
@@ -80,6 +85,32 @@ PY
 done
 "$DPTRAIN" evaluate softmax/last.h5 --data cancer.h5 | grep -q "weighted avg" && pass "evaluate prints the classification report" ||
   fail "evaluate's report"
+# auc's scores survive a stop within an epoch: a run stopped after step 10 (7 an epoch: in epoch 2)
+# and resumed writes the history, training auc included, of the run that went straight through
+DPTRAIN_TEST_SIGTERM_AT_STEP=10 "$DPTRAIN" fit auc1.cfg --run-dir auc1-stopped >stopped.log 2>&1
+rc=$?
+"$DPTRAIN" fit auc1.cfg --run-dir auc1-stopped --resume auto >resumed.log 2>&1 &&
+  [ "$rc" -eq 3 ] && grep -q "^Resumed from .*: epoch 2 continues at step 4" resumed.log &&
+  diff <(cut -d, -f1-5 auc1/history.csv) <(cut -d, -f1-5 auc1-stopped/history.csv) >/dev/null &&
+  pass "auc: stopped in epoch 2 (exit $rc) and resumed, the same history as straight through" ||
+  fail "auc resume: exit $rc, $(grep Resumed resumed.log); $(diff <(cut -d, -f1-5 auc1/history.csv) <(cut -d, -f1-5 auc1-stopped/history.csv) | head -4)"
+# auc over 2 ranks: each computes the scores of its half of every batch; they are gathered
+if command -v mpirun >/dev/null; then
+  OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe --bind-to none -np 2 \
+    "$DPTRAIN" fit auc1.cfg --run-dir auc1-two >two.log 2>&1 &&
+    "$DPTRAIN" predict auc1-two/last.h5 --data cancer.h5 -o two-pred.h5 >/dev/null &&
+    out=$(/usr/bin/python3 -c "
+import csv, h5py
+from sklearn.metrics import roc_auc_score
+p = h5py.File('two-pred.h5', 'r')['predictions'][()][:, 0]; y = h5py.File('cancer.h5', 'r')['test/y'][()]
+want, got = roc_auc_score(y, p), float(list(csv.DictReader(open('auc1-two/history.csv')))[-1]['val_auc'])
+print('2 ranks: val_auc %.6f, scikit-learn %.6f' % (got, want)); assert abs(got - want) < 1e-6") &&
+    pass "auc gathered from 2 ranks: $out" || fail "auc over 2 ranks: $out $(tail -2 two.log)"
+fi
+sed 's/units = 16; activation = "relu"; }, { type = "dense"; units = 2;/units = 16; activation = "relu"; }, { type = "dense"; units = 3;/; s/"precision"/"auc"/' \
+  softmax.cfg >auc3.cfg
+expect_error 2 "metric auc needs a binary problem: one sigmoid output or two softmax outputs (this model has 3)" \
+  "$DPTRAIN" fit auc3.cfg --run-dir bad4
 
 # normalize_from: the training rows (default: the ones fit trains on, after validation_split's
 # cut) or all of /train (the tutorial's StandardScaler, fitted before the split)

@@ -2,23 +2,51 @@
  * every every_epochs epochs, mid-epoch every every_steps steps or every_seconds seconds, before a
  * stop (signal or early stopping), and at the end. Every rank holds the same state; rank 0 writes,
  * always to a temporary file renamed into place. */
+#include <stdlib.h>
+
 #include "train/callbacks/callbacks.h"
 #include "base/stop_signals.h"
 #include "base/timeutil.h"
 #include "dist/comm.h"
 #include "train/run_dir.h"
 
+/* Mid-epoch with the auc metric: every rank's scores so far (a collective: all ranks call it at
+ * the same read-back), as (score, label) rows; NULL otherwise */
+static double *gathered_scores(struct fit_state *s, int64_t *n)
+{
+    *n = 0;
+    if (s->job->fit.metric != METRIC_AUC || s->pos.step_in_epoch == 0)
+        return NULL;
+    size_t bytes = 0;
+    struct scored *all = comm_allgatherv_bytes(s->scores.p, (size_t)s->scores.n * sizeof *all, &bytes);
+    *n = (int64_t)(bytes / sizeof *all);
+    double *rows = dp_malloc((size_t)(*n * 2 + 1) * sizeof(double), "epoch scores");
+    for (int64_t i = 0; i < *n; i++) {
+        rows[2 * i] = all[i].score;
+        rows[2 * i + 1] = all[i].positive;
+    }
+    free(all);
+    return rows;
+}
+
 static int write_checkpoint(struct fit_state *s, const char *path, struct dp_error *err)
 {
-    if (comm_world.rank != 0)
+    int64_t nscores;
+    double *scores = gathered_scores(s, &nscores);
+    if (comm_world.rank != 0) {
+        free(scores);
         return 0;
+    }
     struct checkpoint_contents c = {
         .model = &s->model, .job_text = s->job->resolved_text, .norm = &s->norm,
         .opt = &s->opt, .opt_state = s->opt_state, .nopt_state = s->nopt_state,
         .pos = &s->pos, .history = &s->history, .es_best_weights = s->es_best_weights,
         .input_uint8 = s->src.x_dtype == X_DTYPE_UINT8, .class_names = s->src.class_names,
+        .epoch_scores = scores, .n_epoch_scores = nscores,
     };
-    return checkpoint_write(path, &c, err);
+    int rc = checkpoint_write(path, &c, err);
+    free(scores);
+    return rc;
 }
 
 static int write_last(struct fit_state *s, struct dp_error *err)
