@@ -72,6 +72,12 @@ fi
   "$DPTRAIN" fit all.cfg --run-dir resumed --resume auto >/dev/null 2>&1 &&
   out=$(/usr/bin/python3 "$CMP" one/last.h5 resumed/last.h5 0) && pass "stopped after epoch 1 and resumed: $out" ||
   fail "resume: $out"
+DPTRAIN_TEST_SIGTERM_AT_STEP=13 "$DPTRAIN" fit all.cfg --run-dir midway >midway.log 2>&1
+rc=$?
+"$DPTRAIN" fit all.cfg --run-dir midway --resume auto >midway2.log 2>&1 && [ "$rc" -eq 3 ] &&
+  grep -q "^Resumed from .*: epoch 2 continues at step 7" midway2.log &&
+  out=$(/usr/bin/python3 "$CMP" one/last.h5 midway/last.h5 0) && pass "stopped within epoch 2 and resumed: $out" ||
+  fail "mid-epoch resume: exit $rc, $(grep Resumed midway2.log) $out"
 "$DPTRAIN" augment all.cfg -o e1.h5 --epoch 1 >/dev/null && "$DPTRAIN" augment all.cfg -o e2.h5 --epoch 2 >/dev/null &&
   /usr/bin/python3 -c "
 import h5py, numpy as np
