@@ -138,6 +138,7 @@ extern "C" const struct backend backend_cuda = {
     cuda_relu_mask_bytes,
     cuda_dense_forward_relu_mask,
     gemm_dense_input_grad_relu,
+    cuda_conv2d_uses_cols,
     cuda_conv2d_forward,
     cuda_conv2d_backward,
     cuda_maxpool_forward,

@@ -46,8 +46,9 @@ size_t cuda_relu_mask_bytes(int64_t rows, int64_t out);
 /* convolution and pooling (conv_pool.cu) */
 void cuda_conv2d_forward(float *z, float *cols, const float *x, const float *w, const float *b,
                          const struct conv_geometry *g, int64_t rows, int relu);
+int cuda_conv2d_uses_cols(const struct conv_geometry *g);
 void cuda_conv2d_backward(float *dx, float *dcols, float *dw, float *db, const float *dz, const float *cols,
-                          const float *w, const struct conv_geometry *g, int64_t rows, int accumulate);
+                          const float *x, const float *w, const struct conv_geometry *g, int64_t rows, int accumulate);
 void cuda_maxpool_forward(float *y, int32_t *argmax, const float *x, const struct conv_geometry *g, int64_t rows);
 void cuda_maxpool_backward(float *dx, const float *dy, const int32_t *argmax, const struct conv_geometry *g,
                            int64_t rows);

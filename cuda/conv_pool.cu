@@ -143,9 +143,17 @@ void cuda_conv2d_forward(float *z, float *cols, const float *x, const float *w, 
     cuda_dense_forward(z, cols, w, b, rows * g->out_h * g->out_w, g->k_h * g->k_w * g->in_c, g->out_c, relu);
 }
 
-void cuda_conv2d_backward(float *dx, float *dcols, float *dw, float *db, const float *dz, const float *cols,
-                          const float *w, const struct conv_geometry *g, int64_t rows, int accumulate)
+/* the GPU path is im2col + GEMM: it always keeps the patches */
+int cuda_conv2d_uses_cols(const struct conv_geometry *g)
 {
+    (void)g;
+    return 1;
+}
+
+void cuda_conv2d_backward(float *dx, float *dcols, float *dw, float *db, const float *dz, const float *cols,
+                          const float *x, const float *w, const struct conv_geometry *g, int64_t rows, int accumulate)
+{
+    (void)x; /* the patches hold it */
     cuda_dense_backward(dx ? dcols : NULL, dw, db, dz, cols, w, rows * g->out_h * g->out_w,
                         g->k_h * g->k_w * g->in_c, g->out_c, accumulate);
     if (!dx)

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-dev hdf5-tools check
-          libopenblas-dev libconfig-dev libjansson-dev libzip-dev zlib1g-dev gnuplot-nox python3-h5py python3-numpy python3-sklearn python3-pil libpng-dev libjpeg-dev
+          libopenblas-dev libconfig-dev libjansson-dev libzip-dev libdnnl-dev zlib1g-dev gnuplot-nox python3-h5py python3-numpy python3-sklearn python3-pil libpng-dev libjpeg-dev
           ${DPTRAIN_EXTRA_PACKAGES:-})
 missing=()
 for p in "${packages[@]}"; do

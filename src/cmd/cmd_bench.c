@@ -151,6 +151,11 @@ static void print_result(const struct job *job, const struct backend *be, const 
     json_object_set_new(o, "steps", json_integer(steps));
     json_object_set_new(o, "ms_per_step", json_num(dt * 1e3));
     json_object_set_new(o, "samples_per_s", json_num((double)batch / dt));
+    if (!be->is_device) {
+        char libs[600];
+        backend_cpu_libraries(libs, sizeof libs);
+        json_object_set_new(o, "libraries", json_str(libs));
+    }
     json_write_object(stdout, o, 0);
     json_decref(o);
 }

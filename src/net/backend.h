@@ -98,15 +98,19 @@ struct backend {
     int (*dense_input_grad_relu)(float *dx, float *db_below, const float *dz, const float *w, const void *mask_below,
                                  int64_t rows, int64_t in, int64_t out, int accumulate);
 
-    /* Conv2D by im2col + GEMM. cols (rows*out_h*out_w, k_h*k_w*in_c) is scratch the caller keeps for
-     * backward; the kernel is (k_h, k_w, in_c, out_c) as Keras stores it, so z = cols w + b, NHWC;
-     * relu as for dense_forward. */
+    /* Conv2D: the kernel is (k_h, k_w, in_c, out_c) as Keras stores it, data NHWC; z = conv(x, w) + b,
+     * relu as for dense_forward. By im2col + GEMM (z = cols w + b), where cols (rows*out_h*out_w,
+     * k_h*k_w*in_c) is scratch the caller keeps for backward, or by the CPU's oneDNN primitives,
+     * which need none: conv2d_uses_cols says whether the caller allocates cols and dcols (else they
+     * are NULL). */
+    int (*conv2d_uses_cols)(const struct conv_geometry *g);
     void (*conv2d_forward)(float *z, float *cols, const float *x, const float *w, const float *b,
                            const struct conv_geometry *g, int64_t rows, int relu);
     /* dw = cols^T dz; db = column sums of dz (+= both with accumulate); dx = col2im(dz w^T) unless
-     * dx is NULL (dcols scratch) */
+     * dx is NULL (dcols scratch); x is the forward's input */
     void (*conv2d_backward)(float *dx, float *dcols, float *dw, float *db, const float *dz, const float *cols,
-                            const float *w, const struct conv_geometry *g, int64_t rows, int accumulate);
+                            const float *x, const float *w, const struct conv_geometry *g, int64_t rows,
+                            int accumulate);
     /* Max pooling (k_h x k_w windows, padding never wins); argmax keeps each output's input index */
     void (*maxpool_forward)(float *y, int32_t *argmax, const float *x, const struct conv_geometry *g, int64_t rows);
     /* dx = 0, then dx[argmax] += dy */
@@ -206,6 +210,8 @@ struct backend {
 };
 
 extern const struct backend backend_cpu;
+/* What the CPU backend computes with: "OpenBLAS 0.3.21 ... (kernel SkylakeX); oneDNN 2.6.3 ..." */
+void backend_cpu_libraries(char *out, size_t len);
 
 /* Applies fit.threads to the host's compute libraries, OpenBLAS and OpenMP (0: leave their
  * defaults). */

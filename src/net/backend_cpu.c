@@ -10,6 +10,7 @@
 #include "base/errors.h"
 #include "net/activation_math.h"
 #include "net/metric_math.h"
+#include "net/conv_onednn.h"
 #include "base/rng.h"
 
 /* Loops shorter than this stay on one thread: OpenMP start-up costs more than they do. */
@@ -121,16 +122,51 @@ static void col2im_nhwc(float *dx, const float *dcols, const struct conv_geometr
             }
 }
 
+/* oneDNN's primitives where the build has them (net/conv_onednn.h), im2col + GEMM otherwise */
+static int cpu_conv2d_uses_cols(const struct conv_geometry *g)
+{
+    (void)g;
+    return !conv_onednn_enabled();
+}
+
+/* im2col's scratch when the caller has none (oneDNN refused a shape it was expected to take) */
+static float *fallback_cols(float **buf, size_t *have, const struct conv_geometry *g, int64_t rows)
+{
+    size_t need = (size_t)(rows * g->out_h * g->out_w * g->k_h * g->k_w * g->in_c) * sizeof(float);
+    if (need > *have) {
+        free(*buf);
+        *buf = dp_malloc(need, "conv2d patches");
+        *have = need;
+    }
+    return *buf;
+}
+
+static float *spare_cols, *spare_dcols;
+static size_t spare_cols_bytes, spare_dcols_bytes;
+
 static void cpu_conv2d_forward(float *z, float *cols, const float *x, const float *w, const float *b,
                                const struct conv_geometry *g, int64_t rows, int relu)
 {
+    if (conv_onednn_forward(z, x, w, b, g, rows, relu) == 0)
+        return;
+    if (!cols)
+        cols = fallback_cols(&spare_cols, &spare_cols_bytes, g, rows);
     im2col_nhwc(cols, x, g, rows);
     cpu_dense_forward(z, cols, w, b, rows * g->out_h * g->out_w, g->k_h * g->k_w * g->in_c, g->out_c, relu);
 }
 
 static void cpu_conv2d_backward(float *dx, float *dcols, float *dw, float *db, const float *dz, const float *cols,
-                                const float *w, const struct conv_geometry *g, int64_t rows, int accumulate)
+                                const float *x, const float *w, const struct conv_geometry *g, int64_t rows,
+                                int accumulate)
 {
+    if (conv_onednn_backward(dx, dw, db, dz, x, w, g, rows, accumulate) == 0)
+        return;
+    if (!cols) { /* forward went the same way: its patches are rebuilt here */
+        cols = fallback_cols(&spare_cols, &spare_cols_bytes, g, rows);
+        im2col_nhwc((float *)cols, x, g, rows);
+    }
+    if (!dcols)
+        dcols = fallback_cols(&spare_dcols, &spare_dcols_bytes, g, rows);
     cpu_dense_backward(dx ? dcols : NULL, dw, db, dz, cols, w, rows * g->out_h * g->out_w,
                        g->k_h * g->k_w * g->in_c, g->out_c, accumulate);
     if (dx)
@@ -685,6 +721,7 @@ const struct backend backend_cpu = {
     .host_fence_wait = cpu_fence,
     .dense_forward = cpu_dense_forward,
     .dense_backward = cpu_dense_backward,
+    .conv2d_uses_cols = cpu_conv2d_uses_cols,
     .conv2d_forward = cpu_conv2d_forward,
     .conv2d_backward = cpu_conv2d_backward,
     .maxpool_forward = cpu_maxpool_forward,
@@ -716,3 +753,11 @@ const struct backend backend_cpu = {
     .graph_free = cpu_graph_none,
     .bind_thread = cpu_bind_thread,
 };
+
+void backend_cpu_libraries(char *out, size_t len)
+{
+    char conv[200];
+    conv_onednn_describe(conv, sizeof conv);
+    snprintf(out, len, "%s (kernel %s); convolutions: %s", openblas_get_config(), openblas_get_corename(),
+             conv_onednn_enabled() ? conv : "im2col + GEMM");
+}

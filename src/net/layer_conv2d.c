@@ -1,5 +1,6 @@
-/* Conv2D over channels-last samples: im2col + GEMM with the kernel in Keras' (kh, kw, in, out)
- * layout, bias (unless use_bias = false), activation. */
+/* Conv2D over channels-last samples with the kernel in Keras' (kh, kw, in, out) layout, bias
+ * (unless use_bias = false), activation: the backend's primitives (oneDNN on the CPU where built
+ * with it, else im2col + GEMM, whose patches this layer then keeps). */
 #include <stdio.h>
 
 #include "net/layers.h"
@@ -69,6 +70,8 @@ static void conv2d_init_params(const struct layer *l, float *host_arena, uint64_
 
 static void conv2d_allocate(struct layer *l, const struct backend *be, int64_t max_rows)
 {
+    if (!be->conv2d_uses_cols(&l->geom))
+        return; /* oneDNN's primitives need no patches */
     size_t bytes = (size_t)(max_rows * l->geom.out_h * l->geom.out_w * l->geom.k_h * l->geom.k_w * l->geom.in_c) *
                    sizeof(float);
     l->cols = be->alloc(bytes, "conv2d patches");
@@ -96,7 +99,7 @@ static void conv2d_backward(struct layer *l, const struct pass_context *c)
     if (act != ACTIVATION_LINEAR)
         c->be->activation_backward(l->dy, l->dy, l->z, l->y, c->rows * l->geom.out_h * l->geom.out_w, l->geom.out_c,
                                    act, l->spec.u.conv2d.activation_param);
-    c->be->conv2d_backward(l->dx, l->dcols, l->dw, l->db, l->dy, l->cols, l->w, &l->geom, c->rows, 0);
+    c->be->conv2d_backward(l->dx, l->dcols, l->dw, l->db, l->dy, l->cols, l->x, l->w, &l->geom, c->rows, 0);
 }
 
 static const char *const conv2d_keys[] = {"filters", "kernel_size", "strides", "padding", "activation",

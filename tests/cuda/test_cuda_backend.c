@@ -429,9 +429,9 @@ static void conv_and_pool(void)
     cpu->conv2d_forward(cz, cols, cx, cw, cb, &g, 4, 0);
     gpu->conv2d_forward(gcz, gcols, gcx, gcw, gcb, &g, 4, 0);
     compare("conv2d forward", cz, gcz, n_out, 1e-5);
-    cpu->conv2d_backward(cdx, dcols, cdw, cdb, cdz, cols, cw, &g, 4, 0);
+    cpu->conv2d_backward(cdx, dcols, cdw, cdb, cdz, cols, cx, cw, &g, 4, 0);
     fill_stale(gcdw, 27 * 5), fill_stale(gcdb, 5);
-    gpu->conv2d_backward(gcdx, gdcols, gcdw, gcdb, gcdz, gcols, gcw, &g, 4, 0);
+    gpu->conv2d_backward(gcdx, gdcols, gcdw, gcdb, gcdz, gcols, gcx, gcw, &g, 4, 0);
     compare("conv2d backward dx", cdx, gcdx, n_in, 1e-5);
     compare("conv2d backward dw", cdw, gcdw, 27 * 5, 1e-5);
     compare("conv2d backward db", cdb, gcdb, 5, 1e-5);
@@ -446,8 +446,8 @@ static void conv_and_pool(void)
         cpu->conv2d_forward(vz, cols, cx, cw, cb, &v, 4, 0);
         gpu->conv2d_forward(gvz, gvcols, gcx, gcw, gcb, &v, 4, 0);
         compare("conv2d 2x2/2 valid forward", vz, gvz, v_out, 1e-5);
-        cpu->conv2d_backward(cdx, dcols, cdw, cdb, vdz, cols, cw, &v, 4, 0);
-        gpu->conv2d_backward(gcdx, gdcols, gcdw, gcdb, gvdz, gvcols, gcw, &v, 4, 0);
+        cpu->conv2d_backward(cdx, dcols, cdw, cdb, vdz, cols, cx, cw, &v, 4, 0);
+        gpu->conv2d_backward(gcdx, gdcols, gcdw, gcdb, gvdz, gvcols, gcx, gcw, &v, 4, 0);
         compare("conv2d 2x2/2 valid backward dx", cdx, gcdx, n_in, 1e-5);
         compare("conv2d 2x2/2 valid backward dw", cdw, gcdw, 12 * 5, 1e-5);
         compare("conv2d 2x2/2 valid backward db", cdb, gcdb, 5, 1e-5);
