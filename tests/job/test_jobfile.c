@@ -246,7 +246,7 @@ START_TEST(syntax_and_structure_errors)
     ck_assert(rc != 0 && strstr(err.msg, "/nonexistent/job.cfg") && err.code == DP_EXIT_INPUT);
     expect_error("loss = \"sparse_categorical_crossentropy\";", "loss = \"binary_crossentropy\";",
                  "needs a sigmoid output layer");
-    expect_error("metrics = [\"accuracy\"];", "metrics = [\"precision\"];", "variant.cfg:12:");
+    expect_error("metrics = [\"accuracy\"];", "metrics = [\"f1_score\"];", "variant.cfg:12:"); /* not a metric dptrain has */
     expect_error("  epochs = 4;", "  epochs = 4;\n  precision = \"fp16\";", "variant.cfg:10: fit.precision");
     expect_error("  epochs = 4;", "  epochs = 4;\n  allreduce = \"gloo\";", "variant.cfg:10: fit.allreduce");
     expect_error("  epochs = 4;", "  epochs = 4;\n  nccl_timeout = 0;", "variant.cfg:10: fit.nccl_timeout");
