@@ -23,6 +23,13 @@ int conv_onednn_backward(float *dx, float *dw, float *db, const float *dz, const
     return -1;
 }
 void conv_onednn_describe(char *out, size_t len) { snprintf(out, len, "none (not built with oneDNN)"); }
+int onednn_sgemm(char ta, char tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                 const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
+{
+    (void)ta, (void)tb, (void)m, (void)n, (void)k, (void)alpha, (void)a, (void)lda, (void)b, (void)ldb, (void)beta;
+    (void)c, (void)ldc;
+    return -1;
+}
 void conv_onednn_release(void) {}
 
 #else
@@ -318,6 +325,20 @@ int conv_onednn_backward(float *dx, float *dw, float *db, const float *dz, const
                                     {DNNL_ARG_DIFF_SRC, e->diff_src}, {DNNL_ARG_SCRATCHPAD, e->scratch}};
         run(e->bwd_data, 4, bargs);
     }
+    return 0;
+}
+
+int onednn_sgemm(char ta, char tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                 const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
+{
+    static int use = -1;
+    if (use < 0) {
+        const char *v = getenv("DPTRAIN_GEMM");
+        use = !(v && !strcmp(v, "openblas"));
+    }
+    if (!use || m == 0 || n == 0)
+        return -1;
+    DNNL_CHECK(dnnl_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc));
     return 0;
 }
 

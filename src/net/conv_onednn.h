@@ -30,6 +30,11 @@ int conv_onednn_forward(float *z, const float *x, const float *w, const float *b
 int conv_onednn_backward(float *dx, float *dw, float *db, const float *dz, const float *x, const float *w,
                          const struct conv_geometry *g, int64_t rows, int accumulate);
 
+/* C = alpha op(A) op(B) + beta C, row-major, ta/tb 'N' or 'T', by oneDNN's sgemm; 0 when done, -1
+ * without oneDNN or with DPTRAIN_GEMM=openblas (the caller uses OpenBLAS) */
+int onednn_sgemm(char ta, char tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                 const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+
 /* "oneDNN 2.6.3 (cpu_isa avx512_core)" or "none", for the benchmark's header */
 void conv_onednn_describe(char *out, size_t len);
 

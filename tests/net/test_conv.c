@@ -3,6 +3,7 @@
  * or not) and im2col + GEMM (itself checked by finite differences in unit_gradients), over odd
  * sizes, strides, "same" and "valid" padding, one and several channels. Skips where the build has
  * no oneDNN (it says so). */
+#include <cblas.h>
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -87,12 +88,43 @@ START_TEST(onednn_equals_im2col)
 }
 END_TEST
 
+/* oneDNN's sgemm, which dense layers use for large products, against OpenBLAS's in each transposition
+ * dense layers ask for, with beta 0 and 1 */
+START_TEST(onednn_sgemm_equals_openblas)
+{
+    uint64_t seed = test_seed();
+    const int64_t m = 67, n = 93, k = 1029;
+    float *a = random_array(m * k, seed, 100), *b = random_array(k * n, seed, 101);
+    static const char *const trans[] = {"NN", "TN", "NT"};
+    for (int t = 0; t < 3; t++)
+        for (int beta = 0; beta < 2; beta++) {
+            char ta = trans[t][0], tb = trans[t][1];
+            int64_t lda = ta == 'N' ? k : m, ldb = tb == 'N' ? n : k;
+            float *c1 = random_array(m * n, seed, 102), *c2 = random_array(m * n, seed, 102);
+            if (onednn_sgemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, (float)beta, c1, n) != 0) {
+                printf("no oneDNN sgemm in this build: nothing to compare\n");
+                free(c1), free(c2);
+                free(a), free(b);
+                return;
+            }
+            cblas_sgemm(CblasRowMajor, ta == 'N' ? CblasNoTrans : CblasTrans, tb == 'N' ? CblasNoTrans : CblasTrans,
+                        (int)m, (int)n, (int)k, 1.0f, a, (int)lda, b, (int)ldb, (float)beta, c2, (int)n);
+            double e = max_rel(c1, c2, m * n);
+            printf("sgemm %c%c beta %d: oneDNN vs OpenBLAS %.2g\n", ta, tb, beta, e);
+            ck_assert_msg(e < 1e-5, "sgemm %c%c beta %d differs by %g", ta, tb, beta, e);
+            free(c1), free(c2);
+        }
+    free(a), free(b);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("conv");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, onednn_equals_im2col);
+    tcase_add_test(tc, onednn_sgemm_equals_openblas);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }
