@@ -26,11 +26,13 @@ void gemm_init(void)
     CUBLAS_CHECK(cublasCreate(&blas));
     LT_CHECK(cublasLtCreate(&lt));
     CUDA_CHECK(cudaMalloc(&workspace, WORKSPACE_BYTES));
-    /* cuBLAS' own workspace for the legacy API, so it never allocates behind our back. */
-    CUBLAS_CHECK(cublasSetWorkspace(blas, workspace, WORKSPACE_BYTES));
     /* Everything runs on the per-thread default stream (nvcc --default-stream per-thread), which
      * can be recorded into a CUDA graph; the libraries must be told so explicitly. */
     CUBLAS_CHECK(cublasSetStream(blas, cudaStreamPerThread));
+    /* Then cuBLAS' workspace for the legacy API, so it never allocates behind our back (inside a
+     * captured graph that would add memory nodes or fail). The stream first: cublasSetStream puts
+     * the handle back on cuBLAS' own pool, so a workspace set before it is lost. */
+    CUBLAS_CHECK(cublasSetWorkspace(blas, workspace, WORKSPACE_BYTES));
 }
 
 /* ---- plan cache: one cuBLASLt descriptor, layouts and algorithm per product shape ---- */

@@ -66,6 +66,8 @@ cudaError_t emu_malloc(void **p, size_t n, bool pinned);
 /* Aborts naming `who` unless [p, p + bytes) lies in one device allocation (NULL passes when
  * null_ok). */
 void emu_check_device(const void *p, size_t bytes, const char *who, bool null_ok = true);
+/* 1 on the thread that is recording a stream capture (the emulated libraries ask) */
+bool emu_capturing_here(void);
 /* Every pointer argument of a kernel launch must point into device memory. */
 template <class T> inline void emu_check_kernel_arg(const T &v, const char *kernel)
 {

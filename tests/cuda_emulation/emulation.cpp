@@ -96,10 +96,26 @@ static void matmul(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alph
         for (int64_t i = 0; i < m; i++) { double s = 0; for (int64_t p = 0; p < k; p++) s += at(a, lda, ta, i, p); ((float *)bias)[i] = (float)s; }
     for (int64_t j = 0; j < n; j++) for (int64_t i = 0; i < m; i++) d[i + j * ldd] = out[i + j * m];
 }
+static void *blas_workspace; /* the workspace cuBLAS uses: ours, or its own pool (NULL) */
+cublasStatus_t cublasSetWorkspace(cublasHandle_t, void *w, size_t)
+{
+    blas_workspace = w;
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasSetStream(cublasHandle_t, cudaStream_t)
+{
+    blas_workspace = nullptr; /* cuBLAS: "resets the workspace to the default workspace pool" */
+    return CUBLAS_STATUS_SUCCESS;
+}
 cublasStatus_t cublasGemmEx(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const void *alpha,
                             const void *a, cudaDataType, int lda, const void *b, cudaDataType, int ldb, const void *beta, void *c,
                             cudaDataType, int ldc, cublasComputeType_t compute, int)
 {
+    if (!blas_workspace && emu_capturing_here()) {
+        fprintf(stderr, "emulated cuBLAS: cublasGemmEx inside a stream capture would allocate from cuBLAS' pool "
+                        "(no workspace of ours: was cublasSetStream called after cublasSetWorkspace?)\n");
+        return CUBLAS_STATUS_ALLOC_FAILED;
+    }
     emu_check_device(a, 4, "cublasGemmEx A", false);
     emu_check_device(b, 4, "cublasGemmEx B", false);
     emu_check_device(c, 4, "cublasGemmEx C", false);

@@ -73,6 +73,11 @@ static bool captured(CUstream_st *s)
     return recording && s == &default_stream && std::this_thread::get_id() == recording_thread;
 }
 
+bool emu_capturing_here(void)
+{
+    return recording && std::this_thread::get_id() == recording_thread;
+}
+
 /* A call the capturing thread may not make while it captures: fails, and spoils the capture. */
 static bool forbidden_in_capture(void)
 {

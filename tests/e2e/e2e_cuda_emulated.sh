@@ -28,6 +28,14 @@ grep -q "^Backend: cuda" gpu.log && pass "the emulated device trains ($(grep -o 
 out=$(compare cpu/last.h5 gpu/last.h5 1e-5) && pass "emulated GPU vs CPU, whole run with early stopping: $out" ||
   fail "emulated GPU vs CPU: $out"
 
+# Plain cuBLAS products (no cuBLASLt algorithm) inside recorded steps: they must use our workspace
+# (the emulation fails a product that would allocate from cuBLAS' pool during a capture, as
+# cublasSetStream after cublasSetWorkspace would make it).
+DPTRAIN_EMULATE_NO_LT=1 train nolt --device cuda --set fit.batch_size=64 --set fit.epochs=4
+DPTRAIN_EMULATE_NO_LT=1 DPTRAIN_CUDA_GRAPHS=0 train nolt-nograph --device cuda --set fit.batch_size=64 --set fit.epochs=4
+out=$(compare nolt/last.h5 nolt-nograph/last.h5 0) && pass "plain cuBLAS products recorded in graphs (our workspace): $out" ||
+  fail "plain products in graphs: $out $(grep -m1 'emulated cuBLAS' nolt.log)"
+
 # Graph replay and the reader thread change nothing (the emulation is deterministic).
 DPTRAIN_CUDA_GRAPHS=0 train nograph --device cuda
 out=$(compare gpu/last.h5 nograph/last.h5 0) && pass "graph replay vs launches: $out" || fail "graphs change the weights: $out"
