@@ -165,12 +165,17 @@ __global__ void broadcast_bias_kernel(float *z, const float *b, int64_t rows, in
     GRID_STRIDE(i, rows * out) z[i] = b[i % out];
 }
 
-/* db[j] = (or += with accumulate) sum over rows of dz[r][j]: one block per 32 columns, rows split
- * over the block's warps. */
-__global__ void column_sums_kernel(float *db, const float *dz, int64_t rows, int64_t out, int accumulate)
+/* db[j] = (or += with accumulate) sum over rows of dz[r][j]: one block per COLSUM_X columns, rows
+ * split over the block's COLSUM_Y warps; launched with exactly (COLSUM_X, COLSUM_Y) threads, which
+ * size part[][] */
+enum { COLSUM_X = 32, COLSUM_Y = 8 };
+static_assert(COLSUM_X == 32, "one warp per row of the block: threadIdx.x spans a warp");
+
+__global__ void __launch_bounds__(COLSUM_X * COLSUM_Y) column_sums_kernel(float *db, const float *dz, int64_t rows,
+                                                                           int64_t out, int accumulate)
 {
-    __shared__ float part[8][33];
-    int64_t j = blockIdx.x * 32 + threadIdx.x;
+    __shared__ float part[COLSUM_Y][COLSUM_X + 1];
+    int64_t j = blockIdx.x * COLSUM_X + threadIdx.x;
     float s = 0.0f;
     if (j < out)
         for (int64_t r = threadIdx.y; r < rows; r += blockDim.y)
@@ -270,8 +275,8 @@ void gemm_dense_weight_grad(float *dw, float *db, const float *dz, const float *
     gemm(CUBLAS_OP_N, CUBLAS_OP_T, out, in, rows, 1.0f, dz, out, x, in, beta, dw, out);
     if (!db)
         return;
-    dim3 threads(32, 8);
-    column_sums_kernel<<<(unsigned)((out + 31) / 32), threads>>>(db, dz, rows, out, accumulate);
+    dim3 threads(COLSUM_X, COLSUM_Y);
+    column_sums_kernel<<<(unsigned)((out + COLSUM_X - 1) / COLSUM_X), threads>>>(db, dz, rows, out, accumulate);
     LAUNCH_CHECK();
 }
 

@@ -19,8 +19,10 @@ __device__ float target_at(const int32_t *labels, const float *values, int64_t r
  * adds the threads' sums, so the loss and metric sums come out the same in every run (atomics
  * would add in whatever order the rows finish). A batch is at most a few thousand rows. */
 enum { LOSS_THREADS = 64 };
+static_assert((LOSS_THREADS & (LOSS_THREADS - 1)) == 0, "the tree below halves LOSS_THREADS down to one");
 
-__global__ void loss_kernel(double *acc, float *dz, const float *z, const float *y, const int32_t *labels,
+/* launched with exactly LOSS_THREADS threads: part[][] is sized by it */
+__global__ void __launch_bounds__(LOSS_THREADS) loss_kernel(double *acc, float *dz, const float *z, const float *y, const int32_t *labels,
                             const float *values, int64_t rows, int64_t k, int loss, int metric, int top_k,
                             float scale)
 {

@@ -289,6 +289,9 @@ int conv_onednn_backward(float *dx, float *dw, float *db, const float *dz, const
     struct conv_entry *e = conv_onednn_enabled() && rows > 0 ? entry(g, rows, 0, db != NULL) : NULL;
     if (!e)
         return -1;
+    set(e->diff_dst, dz);
+    if (!dw) /* the input gradient alone */
+        goto data;
     size_t wn = (size_t)(g->k_h * g->k_w * g->in_c * g->out_c);
     if (accumulate && !e->dw_tmp) {
         e->dw_tmp = dp_malloc(wn * sizeof(float), "conv2d weight gradient");
@@ -318,6 +321,7 @@ int conv_onednn_backward(float *dx, float *dw, float *db, const float *dz, const
         for (int64_t j = 0; db && j < g->out_c; j++)
             db[j] += e->db_tmp[j];
     }
+data:
     if (dx) {
         dnnl_memory_t wm = weights_for(e->w_to_bwd, e->user_w, e->bwd_w, w);
         set(e->diff_src, dx);

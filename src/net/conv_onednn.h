@@ -26,7 +26,8 @@ int conv_onednn_forward(float *z, const float *x, const float *w, const float *b
                         int64_t rows, int relu);
 
 /* dw (+)= conv's weight gradient from x and dz, db (+)= the column sums of dz (db NULL: none),
- * dx = the input gradient unless dx is NULL; 0 when done, -1 as above. */
+ * dx = the input gradient unless dx is NULL; dw NULL: the input gradient alone. 0 when done, -1
+ * as above. */
 int conv_onednn_backward(float *dx, float *dw, float *db, const float *dz, const float *x, const float *w,
                          const struct conv_geometry *g, int64_t rows, int accumulate);
 

@@ -47,6 +47,7 @@ typedef emu_graph *cudaGraphExec_t;
 struct cudaDeviceProp { char name[256]; int major, minor; };
 struct cudaFuncAttributes { int binaryVersion, ptxVersion; };
 #define __global__
+#define __launch_bounds__(...)
 #define __device__
 #define __host__
 #define __shared__ static
