@@ -29,7 +29,7 @@
 #include <tuple>
 #include <type_traits>
 #include <vector>
-typedef enum { cudaSuccess = 0, cudaErrorInvalidDeviceFunction = 98, cudaErrorNoKernelImageForDevice = 209,
+typedef enum { cudaSuccess = 0, cudaErrorInvalidValue = 1, cudaErrorInvalidDeviceFunction = 98, cudaErrorNoKernelImageForDevice = 209,
                cudaErrorNotReady = 600, cudaErrorStreamCaptureUnsupported = 900,
                cudaErrorStreamCaptureInvalidated = 901, cudaErrorUnknown = 999 } cudaError_t;
 enum cudaMemcpyKind { cudaMemcpyHostToDevice = 1, cudaMemcpyDeviceToHost = 2, cudaMemcpyDeviceToDevice = 3 };
@@ -117,7 +117,11 @@ template <class F> cudaError_t cudaFuncGetAttributes(cudaFuncAttributes *a, F *)
     a->binaryVersion = a->ptxVersion = 90;
     return cudaSuccess;
 }
-inline cudaError_t cudaGetLastError(void) { return cudaSuccess; }
+/* The last non-sticky error of this thread, returned and cleared by cudaGetLastError. The emulated
+ * calls do not fail, but a library probe may leave one (DPTRAIN_EMULATE_STALE_ERROR: cuBLASLt's
+ * algorithm heuristic does), as real libraries can: a later launch check must not blame its kernel. */
+void emu_set_last_error(cudaError_t e);
+cudaError_t cudaGetLastError(void);
 inline cudaError_t cudaDeviceGetPCIBusId(char *b, int n, int) { snprintf(b, n, "emulated"); return cudaSuccess; }
 inline cudaError_t cudaMemGetInfo(size_t *f, size_t *t) { *f = 1 << 30; *t = 2u << 30; return cudaSuccess; }
 /* kernel<<<grid, block>>>(args) becomes EMU_LAUNCH(kernel, grid, block, args): arguments are

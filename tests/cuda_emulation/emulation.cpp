@@ -138,6 +138,8 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cublasLtMatmulDe
                                               cublasLtMatrixLayout_t, cublasLtMatrixLayout_t, cublasLtMatmulPreference_t, int,
                                               cublasLtMatmulHeuristicResult_t *, int *found)
 {
+    if (getenv("DPTRAIN_EMULATE_STALE_ERROR")) /* a probe that leaves an error behind */
+        emu_set_last_error(cudaErrorInvalidValue);
     /* DPTRAIN_EMULATE_NO_LT: no algorithm, so the plain-GEMM fallback paths run */
     *found = getenv("DPTRAIN_EMULATE_NO_LT") ? 0 : !(d->epi == CUBLASLT_EPILOGUE_BGRADA && d->ta == CUBLAS_OP_T);
     return CUBLAS_STATUS_SUCCESS;

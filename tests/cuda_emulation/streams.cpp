@@ -73,6 +73,15 @@ static bool captured(CUstream_st *s)
     return recording && s == &default_stream && std::this_thread::get_id() == recording_thread;
 }
 
+static thread_local cudaError_t last_error = cudaSuccess;
+void emu_set_last_error(cudaError_t e) { last_error = e; }
+cudaError_t cudaGetLastError(void)
+{
+    cudaError_t e = last_error;
+    last_error = cudaSuccess;
+    return e;
+}
+
 bool emu_capturing_here(void)
 {
     return recording && std::this_thread::get_id() == recording_thread;
@@ -152,6 +161,7 @@ void emu_enqueue_allreduce(cudaStream_t stream, std::function<void()> f)
 const char *cudaGetErrorString(cudaError_t e)
 {
     switch (e) {
+    case cudaErrorInvalidValue: return "invalid argument";
     case cudaErrorNotReady: return "device not ready";
     case cudaErrorNoKernelImageForDevice: return "no kernel image is available for execution on the device";
     case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
