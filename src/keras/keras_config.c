@@ -59,12 +59,16 @@ static void camel_case(char *out, size_t len, const char *snake)
     out[n] = 0;
 }
 
-/* Every layer's config starts with name, trainable and the float32 dtype policy */
-static json_t *layer_base(const struct builder *b, const char *name)
+/* Keras' float32 dtype policy (written with module in both dialects, as Keras 3 does) */
+static json_t *float32_policy(void)
 {
-    json_t *policy = keras_object(KERAS_NATIVE, "keras", "DTypePolicy", json_pack("{s:s}", "name", "float32"));
-    (void)b;
-    return json_pack("{s:s, s:b, s:o}", "name", name, "trainable", 1, "dtype", policy);
+    return keras_object(KERAS_NATIVE, "keras", "DTypePolicy", json_pack("{s:s}", "name", "float32"));
+}
+
+/* Every layer's config starts with name, trainable and the dtype policy */
+static json_t *layer_base(const char *name)
+{
+    return json_pack("{s:s, s:b, s:o}", "name", name, "trainable", 1, "dtype", float32_policy());
 }
 
 static json_t *initializer(const struct builder *b, const struct initializer *init, int is_bias)
@@ -127,7 +131,7 @@ static json_t *constant_initializer(const struct builder *b, int ones)
 static json_t *layer_config(const struct builder *b, const struct layer *l, const char **cls)
 {
     const struct layer_spec *s = &l->spec;
-    json_t *cfg = layer_base(b, l->name);
+    json_t *cfg = layer_base(l->name);
     int rc = 0;
     switch (s->kind) {
     case LAYER_KIND_DENSE:
@@ -261,13 +265,13 @@ static void append_input_layers(json_t *layers, const struct builder *b, const s
                                 const struct shape *input_shape)
 {
     if (in->uint8_scaled) {
-        json_t *cfg = layer_base(b, "rescaling");
+        json_t *cfg = layer_base("rescaling");
         json_object_set_new(cfg, "scale", json_real(1.0 / 255.0));
         json_object_set_new(cfg, "offset", json_real(0.0));
         append_layer(layers, b, "Rescaling", cfg, input_shape);
     }
     if (in->norm && in->norm->kind == NORMALIZE_STANDARD) {
-        json_t *cfg = layer_base(b, "normalization");
+        json_t *cfg = layer_base("normalization");
         json_t *mean = json_array(), *variance = json_array();
         for (int64_t j = 0; j < in->norm->cols; j++) {
             json_array_append_new(mean, json_real(in->norm->mean[j]));
@@ -458,8 +462,8 @@ json_t *keras_model_config(const struct job *job, const struct model *m, const s
         }
         append_layer(layers, &b, cls, cfg, &m->layers[i].in_shape);
     }
-    json_t *policy = keras_object(KERAS_NATIVE, "keras", "DTypePolicy", json_pack("{s:s}", "name", "float32"));
-    json_t *config = json_pack("{s:s, s:b, s:o, s:o, s:o}", "name", name, "trainable", 1, "dtype", policy, "layers",
+    json_t *config = json_pack("{s:s, s:b, s:o, s:o, s:o}", "name", name, "trainable", 1, "dtype", float32_policy(),
+                               "layers",
                                layers, "build_input_shape", batch_shape(&m->input_shape));
     json_t *model = keras_object(dialect, "keras", "Sequential", config);
     if (dialect == KERAS_NATIVE) {

@@ -22,6 +22,17 @@ void score_pairs_add(struct score_pairs *s, const float *y, const struct host_ba
     }
 }
 
+void score_pairs_add_device(struct score_pairs *s, const struct backend *be, const float *y,
+                            const struct host_batch *b, int64_t rows, int64_t k)
+{
+    if (rows * k > s->outputs_cap) {
+        s->outputs_cap = rows * k;
+        s->outputs = dp_realloc(s->outputs, (size_t)s->outputs_cap * sizeof(float), "outputs");
+    }
+    be->download(s->outputs, y, (size_t)(rows * k) * sizeof(float));
+    score_pairs_add(s, s->outputs, b, rows, k);
+}
+
 int score_sink_fn(void *sink, const float *y, const struct host_batch *b, struct dp_error *err)
 {
     (void)err;
@@ -42,6 +53,6 @@ double score_pairs_auc(const struct score_pairs *s)
 void score_pairs_free(struct score_pairs *s)
 {
     free(s->p);
-    s->p = NULL;
-    s->n = s->cap = 0;
+    free(s->outputs);
+    *s = (struct score_pairs){0};
 }

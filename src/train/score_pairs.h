@@ -7,16 +7,23 @@
 #include <stdint.h>
 
 #include "data/batch_reader.h"
+#include "net/backend.h"
 #include "net/roc_auc.h"
 
 struct score_pairs {
     int64_t n, cap;
     struct scored *p;
+    float *outputs;         /* a step's outputs copied from the backend (score_pairs_add_device), kept */
+    int64_t outputs_cap;
 };
 
 void score_pairs_clear(struct score_pairs *s);
 /* The positive class's score of each of rows outputs y (rows x k, k 1 or 2) and its target in b */
 void score_pairs_add(struct score_pairs *s, const float *y, const struct host_batch *b, int64_t rows, int64_t k);
+/* The same from outputs y in backend memory (a training step's last layer) */
+void score_pairs_add_device(struct score_pairs *s, const struct backend *be, const float *y,
+                            const struct host_batch *b, int64_t rows, int64_t k);
+
 /* Where a pass's outputs go (an eval_batch_fn's context) */
 struct score_sink {
     struct score_pairs *scores;

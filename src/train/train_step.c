@@ -1,6 +1,5 @@
 #include "train/train_step.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 #include "net/model.h"
@@ -174,13 +173,8 @@ void train_step_run(struct train_step *t, const struct host_batch *hb, int slot,
     if (t->allreduce)
         grad_allreduce_begin(t->allreduce, t->m->grads);
     compute(t, hb, lo, hi, rows, iteration);
-    if (t->scores && hi > lo) {
-        const struct layer *last = &t->m->layers[t->m->nlayers - 1];
-        float *y = dp_malloc((size_t)((hi - lo) * t->k) * sizeof(float), "outputs");
-        be->download(y, last->y, (size_t)((hi - lo) * t->k) * sizeof(float));
-        score_pairs_add(t->scores, y, hb, hi - lo, t->k);
-        free(y);
-    }
+    if (t->scores && hi > lo)
+        score_pairs_add_device(t->scores, be, t->m->layers[t->m->nlayers - 1].y, hb, hi - lo, t->k);
     double t1 = time_now();
     /* ONE all-reduce over the flat gradient arena after backward (MPI, or NCCL on GPUs), or the
      * buckets not started during backward. */
