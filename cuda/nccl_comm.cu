@@ -13,6 +13,12 @@ static ncclComm_t comm;
 static cudaStream_t stream;
 static cudaEvent_t grads_ready;
 static double timeout_seconds = 600;
+static void (*timeout_handler)(const char *what, double limit, const char *setting);
+
+extern "C" void nccl_comm_set_timeout_handler(void (*handler)(const char *, double, const char *))
+{
+    timeout_handler = handler;
+}
 
 static_assert(sizeof(ncclUniqueId) == NCCL_COMM_ID_BYTES, "ncclUniqueId size");
 
@@ -42,7 +48,9 @@ static void nccl_die(const char *what, ncclResult_t r, const char *file, int lin
     } while (0)
 
 /* Waits until the communicator has no operation in progress (init) and, with done_event, until
- * that event has completed; NCCL errors and the timeout end the job. */
+ * that event has completed; NCCL errors and the timeout end the job. The first millisecond polls
+ * at full speed (a step's sums are usually done by then), after that every 100 us, so a long wait
+ * does not keep a CPU core busy. */
 static void wait_for(const char *what, cudaEvent_t done_event)
 {
     double start = now();
@@ -60,15 +68,25 @@ static void wait_for(const char *what, cudaEvent_t done_event)
             if (q != cudaErrorNotReady)
                 CUDA_CHECK(q);
         }
-        if (now() - start > timeout_seconds) {
+        double waited = now() - start;
+        if (waited > timeout_seconds) {
             ncclCommAbort(comm);
             comm = NULL;
-            dp_die(DP_EXIT_INTERNAL,
+            char full[160];
+            snprintf(full, sizeof full, "NCCL's %s", what);
+            if (timeout_handler)
+                timeout_handler(full, timeout_seconds, "fit.nccl_timeout");
+            dp_die(DP_EXIT_RANK_LOST,
                    "NCCL: %s did not finish within %g s (fit.nccl_timeout): another rank failed, hangs or "
                    "never joined",
                    what, timeout_seconds);
         }
-        sched_yield();
+        if (waited < 1e-3) {
+            sched_yield();
+        } else {
+            struct timespec nap = {0, 100000};
+            nanosleep(&nap, NULL);
+        }
     }
 }
 

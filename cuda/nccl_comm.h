@@ -42,7 +42,10 @@ void nccl_comm_join(void);
  * device memory). */
 void nccl_comm_wait_all(void);
 
-/* NCCL errors and the timeout end the job with a message naming what was waited for. */
+/* NCCL errors end the job with a message naming what was waited for. The timeout calls the
+ * handler given here (the caller names the lost ranks and ends the job with DP_EXIT_RANK_LOST);
+ * without one, it ends the job with that status itself. */
+void nccl_comm_set_timeout_handler(void (*handler)(const char *what, double limit, const char *setting));
 
 void nccl_comm_destroy(void);
 

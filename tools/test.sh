@@ -9,7 +9,8 @@
 # With CI=true (.ci/run sets it) a test that would skip fails instead, naming what it lacks; only
 # the GPU kernel test may skip there (no GPU on CI machines). The skipped tests are listed at the end.
 # Test-only packages: Lmod (tests/e2e/e2e_modules.sh); tests/e2e/e2e_slurm.sh installs and starts Slurm and
-# munge itself (tests/slurm/start-slurm.sh, as root).
+# munge itself (tests/slurm/start-slurm.sh, as root); tests/e2e/e2e_multinode.sh makes a 3-node Slurm
+# cluster in network namespaces (tests/cluster/start-cluster.sh, as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # A clone of a local checkout (git clone . /tmp/x) finds the example data beside the original.

@@ -1,7 +1,8 @@
 /* Errors and exit codes.
  *
  * Exit status: 0 success, 1 internal failure, 2 bad input (job file, data, command line),
- * 3 stopped by a signal after writing last.h5 (requeue), 4 the loss became NaN or infinite.
+ * 3 stopped by a signal after writing last.h5 (requeue), 4 the loss became NaN or infinite, 5 a rank
+ * was lost (a collective timed out: its process, node or link is gone; requeue to resume).
  * Library-style functions report through struct dp_error and return -1; commands decide how to
  * end. Fatal helpers print one line and end the process (the whole MPI job under mpirun). */
 #ifndef DPTRAIN_ERRORS_H
@@ -18,6 +19,8 @@ enum dp_exit {
     DP_EXIT_INTERNAL = 1,
     DP_EXIT_INPUT = 2,
     DP_EXIT_REQUEUE = 3,
+    /* 4: the loss became NaN or infinite (train/trainer.h) */
+    DP_EXIT_RANK_LOST = 5, /* a wait on the other ranks timed out: a rank, its node or its link is gone */
 };
 
 struct dp_error {

@@ -32,7 +32,9 @@ static const char help[] =
     "SIGTERM, SIGINT, SIGUSR1 and SIGUSR2 (what Slurm sends with --signal) finish the step in\n"
     "progress, write DIR/last.h5 and exit with status 3 (\"checkpointed, please requeue\"); a second\n"
     "SIGINT exits at once and leaves the last good checkpoint untouched. Exit status: 0 done, 2 bad\n"
-    "input, 3 stopped and checkpointed, 4 the loss became NaN or infinite, 1 internal failure.\n"
+    "input, 3 stopped and checkpointed, 4 the loss became NaN or infinite, 5 a rank was lost (a wait\n"
+    "on the other ranks passed fit.collective_timeout; the message names the ranks that no longer\n"
+    "answer), 1 internal failure.\n"
     "Several ranks (mpirun, srun): one per GPU; rank 0 prints a binding table (host, local rank,\n"
     "CUDA_VISIBLE_DEVICES, GPU, PCI bus id). fit.allreduce = \"mpi\" lets ranks share a GPU.\n";
 

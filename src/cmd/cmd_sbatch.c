@@ -1,7 +1,7 @@
 /* dptrain sbatch: a ready batch script for a job file: one rank per GPU (--gres=gpu:T:G with
  * --ntasks-per-node=G, never --gpus-per-task, which hides peer GPUs from NCCL), a signal before
  * the time limit, --requeue, srun (pmix) or mpirun, `fit --resume auto`, and a self-requeue when
- * dptrain exits with status 3 (checkpointed). Every value that reaches the shell is single-quoted;
+ * dptrain exits with status 3 (checkpointed) or 5 (a rank was lost). Every value that reaches the shell is single-quoted;
  * #SBATCH values are restricted to safe characters. With --generic, the script takes the job file
  * as its first argument instead (jobs/dptrain.sbatch). With --sweep, it is a job array with one
  * task per rank count (scaling sweeps, see tools/scaling-sweep). */
@@ -38,7 +38,8 @@ static const char help[] =
     "peer GPUs from NCCL). The script logs SLURM_RESTART_COUNT, loads the module (--module '' for\n"
     "none), runs `dptrain fit JOB --resume auto` under srun --mpi=TYPE (default pmix) or mpirun, passes\n"
     "the signal Slurm sends M minutes before the limit (USR1 by default; TERM always) on to every rank\n"
-    "so each checkpoints at its next step, and requeues itself when dptrain exits with 3.\n"
+    "so each checkpoints at its next step, and requeues itself when dptrain exits with 3 (checkpointed)\n"
+    "or 5 (a rank was lost: its node or link went away; at most 5 restarts).\n"
     "The Slurm job name is the job file's name (--set name=... changes it). --time takes Slurm's\n"
     "forms: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS.\n"
     "Sites: generic, uva-gpupod (-p gpu, 8 x a100 per node, -C gpupod), nersc-perlmutter (-C gpu,\n"
@@ -299,8 +300,28 @@ static void write_launch(FILE *f, const struct request *q, long long tasks_per_n
             "wait \"$pid\"\n"
             "rc=$?\n"
             "echo \"dptrain: exit status $rc at $(date -Is)\"\n"
+            "# 3: checkpointed after a signal. 5: a rank was lost (its process, node or link went away and a\n"
+            "# wait on it timed out): resume from last.h5 on healthy nodes, at most 5 restarts in all, so a\n"
+            "# rank that is lost again and again does not keep the job in the queue. While a node of the job\n"
+            "# does not respond, Slurm may set it DOWN (after SlurmdTimeout) and requeue the job itself;\n"
+            "# requeueing before that would race with it (Slurm 22.05 then loses track of the job's GPUs),\n"
+            "# so the script waits until every node responds again or Slurm has acted.\n"
+            "requeue=0\n"
             "if [ \"$rc\" -eq 3 ]; then\n"
             "  echo \"dptrain: checkpointed; requeueing job ${SLURM_JOB_ID:-?}\"\n"
+            "  requeue=1\n"
+            "elif [ \"$rc\" -eq 5 ] && [ \"${SLURM_RESTART_COUNT:-0}\" -lt 5 ]; then\n"
+            "  limit=$(scontrol show config 2>/dev/null | awk '$1 == \"SlurmdTimeout\" { print $3 + 30 }')\n"
+            "  waited=0\n"
+            "  while [ \"$waited\" -lt \"${limit:-330}\" ] && sinfo -h -N -n \"$SLURM_JOB_NODELIST\" -o %%T 2>/dev/null | grep -q '[*]$'; do\n"
+            "    [ \"$waited\" -gt 0 ] || echo \"dptrain: a node of the job does not respond; waiting for Slurm (at most ${limit:-330} s)\"\n"
+            "    sleep 5\n"
+            "    waited=$((waited + 5))\n"
+            "  done\n"
+            "  echo \"dptrain: a rank was lost; requeueing job ${SLURM_JOB_ID:-?} to resume from last.h5\"\n"
+            "  requeue=1\n"
+            "fi\n"
+            "if [ \"$requeue\" -eq 1 ]; then\n"
             "  scontrol requeue \"$SLURM_JOB_ID\" || echo \"dptrain: scontrol requeue failed; submit this script again "
             "to continue from last.h5\" >&2\n"
             "fi\n"

@@ -39,7 +39,8 @@ static const char usage[] =
     "options: --help (also after any command), --version\n"
     "exit status: 0 success, 1 internal failure, 2 bad input (job file, data, command line),\n"
     "             3 stopped by a signal after writing last.h5 (requeue and --resume auto),\n"
-    "             4 the loss became NaN or infinite\n";
+    "             4 the loss became NaN or infinite,\n"
+    "             5 a rank was lost (its process, node or link; requeue and --resume auto)\n";
 
 static const struct {
     const char *name;

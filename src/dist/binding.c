@@ -21,20 +21,6 @@ static int visible_cuda_devices(void)
 #endif
 }
 
-/* The node's name: slurmd's name for it when there is one (several fake nodes on one machine
- * share a hostname but not SLURMD_NODENAME), else the hostname. */
-static void node_name(char *out, size_t len)
-{
-    const char *slurm = getenv("SLURMD_NODENAME");
-    if (slurm && *slurm) {
-        snprintf(out, len, "%s", slurm);
-        return;
-    }
-    if (gethostname(out, len - 1) != 0)
-        snprintf(out, len, "unknown");
-    out[len - 1] = 0;
-}
-
 /* The launcher's node-local rank: mpirun's first, because under mpirun inside an allocation every
  * rank sees SLURM_LOCALID=0. Returns -1 when neither is set. */
 static int launcher_local_rank(char *source, size_t len)
@@ -122,7 +108,7 @@ const struct backend *binding_select(const char *device, enum allreduce_kind all
     int P = comm_world.size;
     mine->rank = comm_world.rank;
     mine->device = -1;
-    node_name(mine->host, sizeof mine->host);
+    comm_node_name(mine->host, sizeof mine->host);
     const char *cvd = getenv("CUDA_VISIBLE_DEVICES");
     snprintf(mine->visible, sizeof mine->visible, "%s", cvd ? cvd : "unset");
     mine->visible_count = strcmp(device, "cpu") ? visible_cuda_devices() : 0;

@@ -24,6 +24,13 @@ struct comm comm_world = {0, 1, 0};
         }                                                                                            \
     } while (0)
 
+/* Every rank's node, gathered at the start (for naming a lost rank), and a communicator of its own
+ * for the roll call after a timeout, so its messages never meet the training's. */
+#define NODE_NAME_BYTES 64
+static char (*rank_nodes)[NODE_NAME_BYTES];
+static MPI_Comm roll_comm = MPI_COMM_NULL;
+static void gather_node_names(void);
+
 static int launched_by_mpi(void)
 {
     const char *force = getenv("DPTRAIN_MPI");
@@ -74,12 +81,18 @@ void comm_init(int *argc, char ***argv)
     MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &comm_world.rank));
     MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &comm_world.size));
     dp_set_exit_hook(abort_job, comm_world.rank, comm_world.size);
+    if (comm_world.size > 1)
+        gather_node_names();
     if (comm_world.rank != 0 && !freopen("/dev/null", "w", stdout))
         dp_warn("cannot silence stdout on rank %d", comm_world.rank);
 }
 
 void comm_finalize(void)
 {
+    if (roll_comm != MPI_COMM_NULL)
+        MPI_Comm_free(&roll_comm);
+    free(rank_nodes);
+    rank_nodes = NULL;
     if (comm_world.mpi)
         MPI_Finalize();
 }
@@ -99,11 +112,100 @@ void comm_set_position(long long epoch, long long step)
     position_step = step;
 }
 
+
+void comm_node_name(char *out, size_t len)
+{
+    const char *slurm = getenv("SLURMD_NODENAME");
+    if (slurm && *slurm) {
+        snprintf(out, len, "%s", slurm);
+        return;
+    }
+    if (gethostname(out, len - 1) != 0)
+        snprintf(out, len, "unknown");
+    out[len - 1] = 0;
+}
+
+static void gather_node_names(void)
+{
+    char mine[NODE_NAME_BYTES] = {0};
+    comm_node_name(mine, sizeof mine);
+    rank_nodes = dp_calloc((size_t)comm_world.size, NODE_NAME_BYTES, "node names");
+    MPI_CHECK(MPI_Allgather(mine, NODE_NAME_BYTES, MPI_CHAR, rank_nodes, NODE_NAME_BYTES, MPI_CHAR, MPI_COMM_WORLD));
+    MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &roll_comm));
+    MPI_Comm_set_errhandler(roll_comm, MPI_ERRORS_RETURN);
+}
+
+/* The roll call after a timeout: this rank sends its number to every other and listens for theirs.
+ * The live ranks are stuck in the same collective, so each times out within about a step of the
+ * others and answers; those not heard from within the grace period are the lost ones. Errors are
+ * not fatal here (a send to a dead peer may fail): the job ends anyway. */
+static void roll_call(char *out, size_t len)
+{
+    int P = comm_world.size, me = comm_world.rank, n = 0;
+    MPI_Request *recv = dp_calloc((size_t)P, sizeof *recv, "roll call"), *send = dp_calloc((size_t)P, sizeof *send, "roll call");
+    int *from = dp_calloc((size_t)P, sizeof *from, "roll call"), *answer = dp_calloc((size_t)P, sizeof *answer, "roll call");
+    char *heard = dp_calloc((size_t)P, 1, "roll call");
+    heard[me] = 1;
+    for (int r = 0; r < P; r++)
+        if (r != me) {
+            from[n] = r;
+            if (MPI_Irecv(&answer[r], 1, MPI_INT, r, 0, roll_comm, &recv[n++]) != MPI_SUCCESS)
+                recv[n - 1] = MPI_REQUEST_NULL;
+            if (MPI_Isend(&me, 1, MPI_INT, r, 0, roll_comm, &send[r]) != MPI_SUCCESS)
+                send[r] = MPI_REQUEST_NULL;
+        }
+    double grace = collective_timeout / 4 < 2 ? 2 : collective_timeout / 4 > 30 ? 30 : collective_timeout / 4;
+    double start = time_now();
+    int missing = n;
+    while (missing > 0 && time_now() - start < grace) {
+        int count = 0, idx[64];
+        if (MPI_Testsome(n, recv, &count, idx, MPI_STATUSES_IGNORE) != MPI_SUCCESS || count == MPI_UNDEFINED)
+            count = 0;
+        for (int k = 0; k < count && k < 64; k++) {
+            heard[from[idx[k]]] = 1;
+            missing--;
+        }
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    size_t at = 0;
+    int listed = 0;
+    for (int r = 0; r < P && at + 1 < len; r++)
+        if (!heard[r]) {
+            if (listed++ == 8) {
+                at += (size_t)snprintf(out + at, len - at, ", ...");
+                break;
+            }
+            at += (size_t)snprintf(out + at, len - at, "%srank %d on %s", listed > 1 ? ", " : "", r, rank_nodes[r]);
+        }
+    if (!listed)
+        snprintf(out, len, "every rank answers (they wait in different collectives: please report this)");
+    else if (at + 1 < len)
+        snprintf(out + at, len - at, " %s not answer (process, node or link gone)", listed == 1 ? "does" : "do");
+    /* the requests stay pending: the job ends now */
+}
+
+void comm_lost_rank_exit(const char *what, double waited_limit, const char *setting)
+{
+    char where[64] = "setting up", lost[1024] = "";
+    if (position_epoch >= 0)
+        snprintf(where, sizeof where, "epoch %lld, step %lld", position_epoch, position_step);
+    if (roll_comm != MPI_COMM_NULL)
+        roll_call(lost, sizeof lost);
+    fprintf(stderr, "dptrain: error: [rank %d/%d on %s] %s did not complete within %s = %g s (%s): %s; ending "
+                    "the job (exit %d: requeue to resume from last.h5)\n",
+            comm_world.rank, comm_world.size, rank_nodes ? rank_nodes[comm_world.rank] : "?", what, setting,
+            waited_limit, where, lost[0] ? lost : "another rank stopped, hangs or died", DP_EXIT_RANK_LOST);
+    fflush(stderr);
+    abort_job(DP_EXIT_RANK_LOST);
+    exit(DP_EXIT_RANK_LOST);
+}
+
 /* Waits for requests of a collective. With a timeout set, tests them instead of blocking in MPI:
  * for the first 100 ms at full speed, as MPI's own wait does (Open MPI moves a collective along only
  * inside MPI calls, so a rank that sleeps holds up the others: every step's sums stay as fast as
  * before), then with a 200 us nap between tests, so a long wait does not spin a core; past the
- * deadline the whole job ends, naming the collective and where training was. */
+ * deadline the whole job ends, naming the collective, where training was and the ranks lost. */
 static void wait_collective(MPI_Request *reqs, int n, const char *what)
 {
     if (n == 0)
@@ -119,16 +221,8 @@ static void wait_collective(MPI_Request *reqs, int n, const char *what)
         if (done)
             return;
         double waited = time_now() - start;
-        if (waited > collective_timeout) {
-            char where[64] = "setting up";
-            if (position_epoch >= 0)
-                snprintf(where, sizeof where, "epoch %lld, step %lld", position_epoch, position_step);
-            fprintf(stderr, "dptrain: error: [rank %d/%d] %s did not complete within fit.collective_timeout = %g s "
-                    "(%s): another rank stopped, hangs or died; ending the job\n", comm_world.rank, comm_world.size,
-                    what, collective_timeout, where);
-            fflush(stderr);
-            MPI_Abort(MPI_COMM_WORLD, DP_EXIT_INTERNAL);
-        }
+        if (waited > collective_timeout)
+            comm_lost_rank_exit(what, collective_timeout, "fit.collective_timeout");
         if (waited > 0.1) {
             struct timespec ts = {0, 200000};
             nanosleep(&ts, NULL);

@@ -53,6 +53,14 @@ void *comm_allgatherv_bytes(const void *mine, size_t bytes, size_t *total);
 void comm_set_collective_timeout(double seconds);
 /* Where training is (epoch and step, from 1), for that message. */
 void comm_set_position(long long epoch, long long step);
+/* Ends the job after a wait on the other ranks took longer than `setting` (limit seconds) allows:
+ * a roll call names the ranks (and nodes) that no longer answer, and the exit status is
+ * DP_EXIT_RANK_LOST, so a batch script requeues and resumes from last.h5. */
+void comm_lost_rank_exit(const char *what, double limit, const char *setting) __attribute__((__noreturn__));
+
+/* This process's node: slurmd's name for it when there is one (several test nodes on one machine
+ * may share a hostname but not SLURMD_NODENAME), else the hostname. */
+void comm_node_name(char *out, size_t len);
 
 /* Ends the whole job with code (MPI_Abort when several ranks run). */
 void comm_abort(int code) __attribute__((__noreturn__));

@@ -34,6 +34,7 @@ int grad_allreduce_init(struct grad_allreduce *g, const struct backend *be, enum
         if (comm_world.rank == 0 && nccl_comm_make_id(id, err) != 0)
             return -1;
         comm_bcast_bytes(id, sizeof id, 0);
+        nccl_comm_set_timeout_handler(comm_lost_rank_exit);
         if (nccl_comm_init(id, comm_world.rank, comm_world.size, timeout, err) != 0)
             return -1;
         g->kind = GRAD_ALLREDUCE_NCCL, g->name = "nccl";

@@ -83,6 +83,10 @@ static void summary_placement(json_t *o, const struct fit_state *s, const struct
     int P = comm_world.size;
     json_object_set_new(o, "ranks", json_integer(P));
     json_object_set_new(o, "nodes", json_integer(nodes));
+    json_t *hosts = json_array(); /* each rank's node, in rank order */
+    for (int r = 0; r < P; r++)
+        json_array_append_new(hosts, json_str(bindings[r].host));
+    json_object_set_new(o, "hosts", hosts);
     json_object_set_new(o, "device", json_str(s->be->name));
     json_t *gpus = json_array();
     for (int r = 0; r < P; r++)

@@ -105,7 +105,8 @@ for l in dense dense_1 dense_2; do h5diff -q straight2/last.h5 stop2/last.h5 /$l
 [ $same -eq 1 ] && pass "2 ranks stop + resume: bit-identical" || fail "2 ranks stop + resume: weights differ"
 
 # A rank that stops (SIGSTOP: a hung node) ends the job within fit.collective_timeout plus 10 s, with
-# a message naming the collective and the step; a rank that dies ends it too.
+# a message naming the collective, the step and the rank that no longer answers, and exit status 5
+# (a rank was lost: the batch scripts requeue); a rank that dies ends it too.
 rank_pid() { # RUN_DIR RANK: the pid of that rank of the fit into RUN_DIR
   local p
   for p in $(pgrep -f -- "--run-dir $1\$"); do
@@ -128,8 +129,8 @@ for how in STOP KILL; do
   if [ -z "$victim" ]; then
     fail "$how: rank 1 of the run not found: $(tail -2 "hang_$how.log")"
   elif [ $rc -ne 0 ] && [ $elapsed -le 15 ] &&
-       { [ $how = KILL ] || grep -q "\[rank 0/2\] .* did not complete within fit.collective_timeout = 5 s (epoch [0-9]*, step [0-9]*)" "hang_$how.log"; }; then
-    pass "rank 1 got SIG$how: the job ended after ${elapsed}s (exit $rc)$( [ $how = STOP ] && echo ": $(grep -o 'rank 0/2\] [^(]*' "hang_$how.log" | head -1)")"
+       { [ $how = KILL ] || { [ $rc = 5 ] && grep -q "\[rank 0/2 on [^]]*\] .* did not complete within fit.collective_timeout = 5 s (epoch [0-9]*, step [0-9]*): rank 1 on [^ ]* does not answer" "hang_$how.log"; }; }; then
+    pass "rank 1 got SIG$how: the job ended after ${elapsed}s (exit $rc)$( [ $how = STOP ] && echo ": $(grep -o 'rank 0/2 on [^;]*' "hang_$how.log" | head -1)")"
   else
     fail "rank 1 got SIG$how: exit $rc after ${elapsed}s: $(grep -m2 -E 'error|rank' "hang_$how.log")"
   fi
