@@ -8,6 +8,9 @@
 
 #include "backend_ops.h"
 #include "cuda_check.h"
+#ifdef DPTRAIN_HAVE_NCCL
+#include "nccl_comm.h"
+#endif
 
 /* ---- memory ---- */
 
@@ -22,11 +25,31 @@ void *cuda_alloc(size_t bytes, const char *what)
     return p;
 }
 
-void cuda_free(void *p) { if (p) CUDA_CHECK(cudaFree(p)); }
+/* cudaFree and cudaDeviceSynchronize wait for the whole device, an NCCL sum included: NCCL's
+ * queue is drained first, with its timeout, so neither hangs when a peer is gone (an error path
+ * that frees, or a profiling step's wait, ends the job within fit.nccl_timeout instead). */
+static void drain_collectives(void)
+{
+#ifdef DPTRAIN_HAVE_NCCL
+    nccl_comm_drain();
+#endif
+}
+
+void cuda_free(void *p)
+{
+    if (!p)
+        return;
+    drain_collectives();
+    CUDA_CHECK(cudaFree(p));
+}
 void cuda_upload(void *dst, const void *src, size_t bytes) { if (bytes) CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice)); }
 void cuda_download(void *dst, const void *src, size_t bytes) { if (bytes) CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost)); }
 void cuda_zero(void *p, size_t bytes) { if (bytes) CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, 0)); }
-void cuda_synchronize(void) { CUDA_CHECK(cudaDeviceSynchronize()); }
+void cuda_synchronize(void)
+{
+    drain_collectives();
+    CUDA_CHECK(cudaDeviceSynchronize());
+}
 
 /* ---- input pipeline: pinned host buffers, copies in stream order, fences per buffer ---- */
 
@@ -98,7 +121,8 @@ static cudaEvent_t host_fences[2];
 void cuda_host_fence_record(int slot)
 {
     if (!host_fences[slot])
-        CUDA_CHECK(cudaEventCreateWithFlags(&host_fences[slot], cudaEventDisableTiming));
+        /* blocking sync: the reader thread, which waits on it, sleeps instead of spinning a core */
+        CUDA_CHECK(cudaEventCreateWithFlags(&host_fences[slot], cudaEventDisableTiming | cudaEventBlockingSync));
     CUDA_CHECK(cudaEventRecord(host_fences[slot], 0));
 }
 

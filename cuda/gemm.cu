@@ -35,7 +35,9 @@ void gemm_init(void)
     CUBLAS_CHECK(cublasSetWorkspace(blas, workspace, WORKSPACE_BYTES));
 }
 
-/* ---- plan cache: one cuBLASLt descriptor, layouts and algorithm per product shape ---- */
+/* ---- plan cache: one cuBLASLt descriptor, layouts and checked algorithms per product shape ---- */
+
+enum { CANDIDATES = 8 };
 
 struct lt_plan {
     int used, epilogue;
@@ -43,23 +45,38 @@ struct lt_plan {
     cublasOperation_t ta, tb;
     cublasLtMatmulDesc_t desc;
     cublasLtMatrixLayout_t a, b, c;
-    cublasLtMatmulAlgo_t algo;
-    int supported; /* 0: cuBLASLt had no algorithm; use the plain path */
+    cublasLtMatmulAlgo_t algo[CANDIDATES]; /* the heuristic's answers that cublasLtMatmulAlgoCheck passed */
+    int algos, current;                    /* how many; the one in use (a refused one is skipped) */
+    int supported;                         /* 0: no algorithm for this shape; the plain path */
 };
 
 enum { PLAN_SLOTS = 64 };
 static struct lt_plan plans[PLAN_SLOTS];
 
+/* Plans are made (descriptors, heuristic) and cleared only outside a stream capture: inside one,
+ * a missing plan means the plain path for that product, never a library call that may allocate. */
+static int capturing(void)
+{
+    cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+    CUDA_CHECK(cudaStreamIsCapturing(cudaStreamPerThread, &status));
+    return status != cudaStreamCaptureStatusNone;
+}
+
+static void destroy_plan(struct lt_plan *p)
+{
+    cublasLtMatmulDescDestroy(p->desc);
+    cublasLtMatrixLayoutDestroy(p->a);
+    cublasLtMatrixLayoutDestroy(p->b);
+    cublasLtMatrixLayoutDestroy(p->c);
+}
+
 static void clear_plans(void)
 {
+    DP_ASSERT(!capturing());
     for (int i = 0; i < PLAN_SLOTS; i++) {
         struct lt_plan *p = &plans[i];
-        if (p->used && p->supported) {
-            cublasLtMatmulDescDestroy(p->desc);
-            cublasLtMatrixLayoutDestroy(p->a);
-            cublasLtMatrixLayoutDestroy(p->b);
-            cublasLtMatrixLayoutDestroy(p->c);
-        }
+        if (p->used && p->supported)
+            destroy_plan(p);
         p->used = 0;
     }
 }
@@ -77,21 +94,67 @@ const char *gemm_set_precision(int precision)
     return names[precision];
 }
 
+/* The pointers a product runs with: the heuristic is asked with these (cuBLASLt may pick by
+ * their alignment), and every run sets them again. */
+struct lt_operands {
+    const void *bias, *aux;
+};
+
+static void set_operands(struct lt_plan *p, const struct lt_operands *o)
+{
+    LT_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &o->bias, sizeof o->bias));
+    if (p->aux_ld)
+        LT_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &o->aux, sizeof o->aux));
+}
+
+/* Asks the heuristic for up to CANDIDATES algorithms and keeps those cublasLtMatmulAlgoCheck
+ * passes. Returns 1 with some, 0 when cuBLASLt has none for the shape (remembered: the plain
+ * path from then on), -1 on any other failure (not remembered: asked again next time). */
+static int choose_algorithms(struct lt_plan *p)
+{
+    cublasLtMatmulPreference_t pref;
+    LT_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+    LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &WORKSPACE_BYTES,
+                                                  sizeof WORKSPACE_BYTES));
+    cublasLtMatmulHeuristicResult_t results[CANDIDATES];
+    int found = 0;
+    cublasStatus_t st =
+        cublasLtMatmulAlgoGetHeuristic(lt, p->desc, p->a, p->b, p->c, p->c, pref, CANDIDATES, results, &found);
+    cublasLtMatmulPreferenceDestroy(pref);
+    /* A probe that may fail inside the library can leave a non-sticky error behind, which the next
+     * launch check would blame on an innocent kernel: cleared here (its answer is in st/found). */
+    (void)cudaGetLastError();
+    if (st != CUBLAS_STATUS_SUCCESS && st != CUBLAS_STATUS_NOT_SUPPORTED)
+        return -1;
+    p->algos = 0;
+    for (int i = 0; st == CUBLAS_STATUS_SUCCESS && i < found && i < CANDIDATES; i++) {
+        cublasLtMatmulHeuristicResult_t checked;
+        if (cublasLtMatmulAlgoCheck(lt, p->desc, p->a, p->b, p->c, p->c, &results[i].algo, &checked) ==
+            CUBLAS_STATUS_SUCCESS)
+            p->algo[p->algos++] = results[i].algo;
+        (void)cudaGetLastError();
+    }
+    return p->algos > 0;
+}
+
 /* Column-major D (m x n) = op(A) op(B) (+ C with beta): A is (m x k), or (k x m) with ta = T
  * (BGRADA works only with a non-transposed A); B is (k x n), or (n x k) with tb = T. aux_ld: the
- * leading dimension in bits of the relu bit mask of the AUX epilogues (0 for the others). */
+ * leading dimension in bits of the relu bit mask of the AUX epilogues (0 for the others). Returns
+ * NULL where the plain path must do the product (no plan, and none may be made now). */
 static struct lt_plan *plan_for(int epilogue, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n,
-                                int64_t k, int64_t aux_ld)
+                                int64_t k, int64_t aux_ld, const struct lt_operands *operands)
 {
     struct lt_plan *free_slot = NULL;
     for (int i = 0; i < PLAN_SLOTS; i++) {
         struct lt_plan *p = &plans[i];
         if (p->used && p->epilogue == epilogue && p->m == m && p->n == n && p->k == k && p->ta == ta &&
             p->tb == tb && p->aux_ld == aux_ld)
-            return p;
+            return p->supported ? p : NULL;
         if (!p->used && !free_slot)
             free_slot = p;
     }
+    if (capturing())
+        return NULL;
     if (!free_slot) { /* more shapes than slots: start over */
         clear_plans();
         free_slot = &plans[0];
@@ -114,39 +177,41 @@ static struct lt_plan *plan_for(int epilogue, cublasOperation_t ta, cublasOperat
     else
         LT_CHECK(cublasLtMatrixLayoutCreate(&p->b, CUDA_R_32F, (uint64_t)n, (uint64_t)k, n));
     LT_CHECK(cublasLtMatrixLayoutCreate(&p->c, CUDA_R_32F, (uint64_t)m, (uint64_t)n, m));
-    cublasLtMatmulPreference_t pref;
-    LT_CHECK(cublasLtMatmulPreferenceCreate(&pref));
-    LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &WORKSPACE_BYTES,
-                                                  sizeof WORKSPACE_BYTES));
-    cublasLtMatmulHeuristicResult_t result;
-    int found = 0;
-    cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(lt, p->desc, p->a, p->b, p->c, p->c, pref, 1, &result, &found);
-    cublasLtMatmulPreferenceDestroy(pref);
-    /* A probe that may fail inside the library can leave a non-sticky error behind, which the next
-     * launch check would blame on an innocent kernel: cleared here (its answer is in st/found). */
-    (void)cudaGetLastError();
-    if (st == CUBLAS_STATUS_SUCCESS && found > 0) {
-        p->algo = result.algo;
+    set_operands(p, operands);
+    int chosen = choose_algorithms(p);
+    if (chosen > 0) {
         p->supported = 1;
-    } else {
-        cublasLtMatmulDescDestroy(p->desc);
-        cublasLtMatrixLayoutDestroy(p->a);
-        cublasLtMatrixLayoutDestroy(p->b);
-        cublasLtMatrixLayoutDestroy(p->c);
-        p->supported = 0;
+        return p;
     }
-    return p;
+    destroy_plan(p);
+    p->supported = 0;
+    if (chosen < 0)
+        p->used = 0; /* a transient failure: ask again next time */
+    return NULL;
 }
 
-static void run_plan(struct lt_plan *p, const void *bias, const void *aux, float beta, const float *a, const float *b,
-                     float *c)
+/* Runs the product with the plan's current algorithm. One that cuBLASLt refuses at run time
+ * (CUBLAS_STATUS_NOT_SUPPORTED) is dropped for the next; with none left the plan is marked
+ * unsupported (descriptors kept until the next clear, which may not happen inside a capture) and
+ * 0 returned: the caller does the product on the plain path. Returns 1 when it ran. */
+static int run_plan(struct lt_plan *p, const struct lt_operands *operands, float beta, const float *a,
+                    const float *b, float *c)
 {
     const float alpha = 1.0f;
-    LT_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
-    if (p->aux_ld)
-        LT_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux, sizeof aux));
-    LT_CHECK(cublasLtMatmul(lt, p->desc, &alpha, a, p->a, b, p->b, &beta, c, p->c, c, p->c, &p->algo, workspace,
-                            WORKSPACE_BYTES, cudaStreamPerThread));
+    set_operands(p, operands);
+    while (p->current < p->algos) {
+        cublasStatus_t st = cublasLtMatmul(lt, p->desc, &alpha, a, p->a, b, p->b, &beta, c, p->c, c, p->c,
+                                           &p->algo[p->current], workspace, WORKSPACE_BYTES, cudaStreamPerThread);
+        if (st == CUBLAS_STATUS_SUCCESS)
+            return 1;
+        if (st != CUBLAS_STATUS_NOT_SUPPORTED)
+            dp_die(DP_EXIT_INTERNAL, "cuBLASLt: cublasLtMatmul (epilogue %d, %lld x %lld x %lld) failed: %s (%s:%d)",
+                   p->epilogue, (long long)p->m, (long long)p->n, (long long)p->k, cublasGetStatusString(st),
+                   __FILE__, __LINE__);
+        p->current++;
+    }
+    p->supported = 0;
+    return 0;
 }
 
 /* cuBLASLt's heuristic assumes 256-byte aligned matrices and vectors unless told otherwise; the
@@ -215,13 +280,13 @@ int gemm_dense_forward(float *z, void *relu_mask, const float *x, const float *w
     /* col-major: Z^T (out x rows) = W^T (out x in) X^T (in x rows) + b, b along the out rows */
     int keep_mask = relu && relu_mask && aligned(relu_mask);
     int epilogue = keep_mask ? CUBLASLT_EPILOGUE_RELU_AUX_BIAS : relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
+    const struct lt_operands operands = {b, keep_mask ? relu_mask : NULL};
     struct lt_plan *p = aligned(z) && aligned(x) && aligned(w) && aligned(b)
-                            ? plan_for(epilogue, CUBLAS_OP_N, CUBLAS_OP_N, out, rows, in, keep_mask ? relu_mask_ld(out) : 0)
+                            ? plan_for(epilogue, CUBLAS_OP_N, CUBLAS_OP_N, out, rows, in, keep_mask ? relu_mask_ld(out) : 0,
+                                       &operands)
                             : NULL;
-    if (p && p->supported) {
-        run_plan(p, b, keep_mask ? relu_mask : NULL, 0.0f, w, x, z);
+    if (p && run_plan(p, &operands, 0.0f, w, x, z))
         return keep_mask;
-    }
     if (keep_mask) /* no algorithm keeps the mask for this shape: without it */
         return gemm_dense_forward(z, NULL, x, w, b, rows, in, out, relu);
     broadcast_bias_kernel<<<blocks_for(rows * out), THREADS>>>(z, b, rows, out);
@@ -266,14 +331,16 @@ void gemm_dense_weight_grad(float *dw, float *db, const float *dz, const float *
     /* dW^T (out x in) = (+=) dZ^T (out x rows) X (rows x in); the BGRADA epilogue reduces dZ^T over
      * its columns (the batch) into a bias gradient. Written (beta 0), the old dW is never read. */
     const float beta = accumulate ? 1.0f : 0.0f;
-    struct lt_plan *p = db && aligned(dw) && aligned(dz) && aligned(x) && aligned(db)
-                            ? plan_for(CUBLASLT_EPILOGUE_BGRADA, CUBLAS_OP_N, CUBLAS_OP_T, out, in, rows, 0)
-                            : NULL;
-    if (p && p->supported) {
-        float *target = bias_grad_target(db, out, accumulate);
-        run_plan(p, target, NULL, beta, dz, x, dw);
-        bias_grad_finish(db, target, out);
-        return;
+    struct lt_plan *p = NULL;
+    float *target = NULL;
+    if (db && aligned(dw) && aligned(dz) && aligned(x) && aligned(db)) {
+        target = bias_grad_target(db, out, accumulate);
+        const struct lt_operands operands = {target, NULL};
+        p = plan_for(CUBLASLT_EPILOGUE_BGRADA, CUBLAS_OP_N, CUBLAS_OP_T, out, in, rows, 0, &operands);
+        if (p && run_plan(p, &operands, beta, dz, x, dw)) {
+            bias_grad_finish(db, target, out);
+            return;
+        }
     }
     gemm(CUBLAS_OP_N, CUBLAS_OP_T, out, in, rows, 1.0f, dz, out, x, in, beta, dw, out);
     if (!db)
@@ -292,11 +359,12 @@ int gemm_dense_input_grad_relu(float *dx, float *db_below, const float *dz, cons
      * gradient of the layer below. */
     if (!(aligned(dx) && aligned(dz) && aligned(w) && aligned(mask_below) && aligned(db_below)))
         return 0;
-    struct lt_plan *p = plan_for(CUBLASLT_EPILOGUE_DRELU_BGRAD, CUBLAS_OP_T, CUBLAS_OP_N, in, rows, out, relu_mask_ld(in));
-    if (!p->supported)
-        return 0;
     float *target = bias_grad_target(db_below, in, accumulate);
-    run_plan(p, target, mask_below, 0.0f, w, dz, dx);
+    const struct lt_operands operands = {target, mask_below};
+    struct lt_plan *p = plan_for(CUBLASLT_EPILOGUE_DRELU_BGRAD, CUBLAS_OP_T, CUBLAS_OP_N, in, rows, out,
+                                 relu_mask_ld(in), &operands);
+    if (!p || !run_plan(p, &operands, 0.0f, w, dz, dx))
+        return 0;
     bias_grad_finish(db_below, target, in);
     return 1;
 }

@@ -167,6 +167,17 @@ extern "C" void nccl_comm_wait_all(void)
         wait_for("ncclAllReduce", reduced[current ^ 1]);
 }
 
+extern "C" void nccl_comm_drain(void)
+{
+    static cudaEvent_t drained;
+    if (!comm)
+        return;
+    if (!drained)
+        CUDA_CHECK(cudaEventCreateWithFlags(&drained, cudaEventDisableTiming));
+    CUDA_CHECK(cudaEventRecord(drained, stream));
+    wait_for("the sums queued on NCCL's stream", drained);
+}
+
 extern "C" void nccl_comm_destroy(void)
 {
     if (!comm)

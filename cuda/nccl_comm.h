@@ -42,6 +42,11 @@ void nccl_comm_join(void);
  * device memory). */
 void nccl_comm_wait_all(void);
 
+/* Waits, with the timeout, until everything queued on NCCL's stream has finished (nothing when
+ * there is no communicator): before a device-wide wait or a free, which would otherwise wait
+ * forever for a sum whose peer is gone. */
+void nccl_comm_drain(void);
+
 /* NCCL errors end the job with a message naming what was waited for. The timeout calls the
  * handler given here (the caller names the lost ranks and ends the job with DP_EXIT_RANK_LOST);
  * without one, it ends the job with that status itself. */

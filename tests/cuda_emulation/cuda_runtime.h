@@ -34,7 +34,9 @@ typedef enum { cudaSuccess = 0, cudaErrorInvalidValue = 1, cudaErrorInvalidDevic
                cudaErrorStreamCaptureInvalidated = 901, cudaErrorUnknown = 999 } cudaError_t;
 enum cudaMemcpyKind { cudaMemcpyHostToDevice = 1, cudaMemcpyDeviceToHost = 2, cudaMemcpyDeviceToDevice = 3 };
 enum cudaStreamCaptureMode { cudaStreamCaptureModeThreadLocal = 1 };
+enum cudaStreamCaptureStatus { cudaStreamCaptureStatusNone = 0, cudaStreamCaptureStatusActive = 1 };
 #define cudaEventDisableTiming 2
+#define cudaEventBlockingSync 1
 #define cudaStreamNonBlocking 1
 struct dim3 { unsigned x, y, z; dim3(unsigned a = 1, unsigned b = 1, unsigned c = 1) : x(a), y(b), z(c) {} };
 extern thread_local dim3 blockIdx, threadIdx, blockDim, gridDim;
@@ -102,6 +104,8 @@ inline cudaError_t cudaMemsetAsync(void *p, int v, size_t n, int) { return cudaM
 inline cudaError_t cudaEventRecord(cudaEvent_t e, int = 0) { return cudaEventRecord(e, cudaStreamPerThread); }
 inline cudaError_t cudaStreamWaitEvent(int, cudaEvent_t e, unsigned f) { return cudaStreamWaitEvent(cudaStreamPerThread, e, f); }
 cudaError_t cudaStreamBeginCapture(cudaStream_t, cudaStreamCaptureMode);
+/* Active on the thread that records (the per-thread default stream is the only one captured). */
+cudaError_t cudaStreamIsCapturing(cudaStream_t, cudaStreamCaptureStatus *status);
 cudaError_t cudaStreamEndCapture(cudaStream_t, cudaGraph_t *g);
 inline cudaError_t cudaGraphInstantiate(cudaGraphExec_t *e, cudaGraph_t g, unsigned long long) { *e = new emu_graph(*g); return cudaSuccess; }
 inline cudaError_t cudaGraphDestroy(cudaGraph_t g) { delete g; return cudaSuccess; }

@@ -3,6 +3,9 @@
 #include "cublasLt.h"
 #include <barrier>
 #include <map>
+#include <set>
+#include <string>
+#include <tuple>
 #include <cstdio>
 #include <thread>
 thread_local dim3 blockIdx, threadIdx, blockDim, gridDim;
@@ -134,15 +137,72 @@ cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t d, cublasLtMa
     if (a == CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD) d->aux_ld = *(const int64_t *)v;
     return CUBLAS_STATUS_SUCCESS;
 }
-cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cublasLtMatmulDesc_t d, cublasLtMatrixLayout_t, cublasLtMatrixLayout_t,
-                                              cublasLtMatrixLayout_t, cublasLtMatrixLayout_t, cublasLtMatmulPreference_t, int,
-                                              cublasLtMatmulHeuristicResult_t *, int *found)
+/* cuBLASLt's answers, and the ways real cuBLASLt may differ from one GPU or shape to another, on
+ * request (tests/e2e/e2e_cuda_emulated.sh runs each):
+ *   DPTRAIN_EMULATE_NO_LT=1            no algorithm for any product (the plain paths)
+ *   DPTRAIN_EMULATE_LT_REFUSE=a,b      no algorithm for these epilogues (bias, relu_bias,
+ *                                      relu_aux_bias, drelu_bgrad, bgrada): a partial support
+ *   DPTRAIN_EMULATE_LT_RUN_REFUSE=a,b  algorithms offered and checked, then refused by cublasLtMatmul
+ *                                      (CUBLAS_STATUS_NOT_SUPPORTED)
+ *   DPTRAIN_EMULATE_LT_BAD_FIRST=1     the heuristic's first candidate fails cublasLtMatmulAlgoCheck,
+ *                                      and cublasLtMatmul calls it an invalid value
+ *   DPTRAIN_EMULATE_LT_TRANSIENT=1     the first question about each shape fails (an internal error)
+ *   DPTRAIN_EMULATE_STALE_ERROR=1      the heuristic leaves a non-sticky CUDA error behind
+ * Always: the heuristic answers only with the epilogue's bias and relu-mask pointers set (an answer
+ * holds for the pointers it was given), and may not be asked during a stream capture. */
+static bool epilogue_listed(const char *var, int epi)
 {
+    static const struct { int epi; const char *name; } names[] = {
+        {CUBLASLT_EPILOGUE_BIAS, "bias"}, {CUBLASLT_EPILOGUE_RELU_BIAS, "relu_bias"},
+        {CUBLASLT_EPILOGUE_RELU_AUX_BIAS, "relu_aux_bias"}, {CUBLASLT_EPILOGUE_DRELU_BGRAD, "drelu_bgrad"},
+        {CUBLASLT_EPILOGUE_BGRADA, "bgrada"}};
+    const char *list = getenv(var);
+    if (!list)
+        return false;
+    for (auto &n : names)
+        if (n.epi == epi) {
+            std::string padded = "," + std::string(list) + ",";
+            return padded.find("," + std::string(n.name) + ",") != std::string::npos;
+        }
+    return false;
+}
+static bool uses_bias(int epi) { return (epi & CUBLASLT_EPILOGUE_BIAS) || epi == CUBLASLT_EPILOGUE_DRELU_BGRAD || epi == CUBLASLT_EPILOGUE_BGRADA; }
+static bool uses_mask(int epi) { return epi == CUBLASLT_EPILOGUE_RELU_AUX_BIAS || (epi & CUBLASLT_EPILOGUE_DRELU) == CUBLASLT_EPILOGUE_DRELU; }
+cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cublasLtMatmulDesc_t d, cublasLtMatrixLayout_t la, cublasLtMatrixLayout_t lb,
+                                              cublasLtMatrixLayout_t, cublasLtMatrixLayout_t, cublasLtMatmulPreference_t, int requested,
+                                              cublasLtMatmulHeuristicResult_t *results, int *found)
+{
+    if (emu_capturing_here()) {
+        fprintf(stderr, "emulated cuBLASLt: cublasLtMatmulAlgoGetHeuristic during a stream capture (plans are made before)\n");
+        abort();
+    }
     if (getenv("DPTRAIN_EMULATE_STALE_ERROR")) /* a probe that leaves an error behind */
         emu_set_last_error(cudaErrorInvalidValue);
-    /* DPTRAIN_EMULATE_NO_LT: no algorithm, so the plain-GEMM fallback paths run */
-    *found = getenv("DPTRAIN_EMULATE_NO_LT") ? 0 : !(d->epi == CUBLASLT_EPILOGUE_BGRADA && d->ta == CUBLAS_OP_T);
+    *found = 0;
+    if (getenv("DPTRAIN_EMULATE_LT_TRANSIENT")) {
+        static std::set<std::tuple<int, uint64_t, uint64_t, uint64_t, uint64_t>> asked;
+        if (asked.insert({d->epi, la->rows, la->cols, lb->rows, lb->cols}).second)
+            return CUBLAS_STATUS_INTERNAL_ERROR;
+    }
+    if (getenv("DPTRAIN_EMULATE_NO_LT") || epilogue_listed("DPTRAIN_EMULATE_LT_REFUSE", d->epi) ||
+        (d->epi == CUBLASLT_EPILOGUE_BGRADA && d->ta == CUBLAS_OP_T) || (uses_bias(d->epi) && !d->bias) ||
+        (uses_mask(d->epi) && !d->aux))
+        return CUBLAS_STATUS_NOT_SUPPORTED;
+    for (int i = 0; i < 3 && i < requested; i++)
+        results[(*found)++] = cublasLtMatmulHeuristicResult_t{{i}, 0, CUBLAS_STATUS_SUCCESS, 1.0f, {0, 0, 0, 0}};
     return CUBLAS_STATUS_SUCCESS;
+}
+static bool bad_candidate(const cublasLtMatmulAlgo_t *algo) { return algo->candidate == 0 && getenv("DPTRAIN_EMULATE_LT_BAD_FIRST"); }
+cublasStatus_t cublasLtMatmulAlgoCheck(cublasLtHandle_t, cublasLtMatmulDesc_t, cublasLtMatrixLayout_t, cublasLtMatrixLayout_t,
+                                       cublasLtMatrixLayout_t, cublasLtMatrixLayout_t, const cublasLtMatmulAlgo_t *algo,
+                                       cublasLtMatmulHeuristicResult_t *result)
+{
+    if (emu_capturing_here()) {
+        fprintf(stderr, "emulated cuBLASLt: cublasLtMatmulAlgoCheck during a stream capture (plans are made before)\n");
+        abort();
+    }
+    *result = cublasLtMatmulHeuristicResult_t{*algo, 0, CUBLAS_STATUS_SUCCESS, 1.0f, {0, 0, 0, 0}};
+    return bad_candidate(algo) ? CUBLAS_STATUS_INVALID_VALUE : CUBLAS_STATUS_SUCCESS;
 }
 /* DPTRAIN_EMULATE_STATS=1: at exit, how many products of each epilogue were queued (stderr), so a
  * test can tell which fused paths a run took; streams.cpp adds the size of each captured graph. */
@@ -160,8 +220,12 @@ static void count_epilogue(int epi)
 }
 cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t d, const void *alpha, const void *a, cublasLtMatrixLayout_t la,
                               const void *b, cublasLtMatrixLayout_t lb, const void *beta, const void *c, cublasLtMatrixLayout_t lc,
-                              void *dout, cublasLtMatrixLayout_t ld, const cublasLtMatmulAlgo_t *, void *, size_t, cudaStream_t stream)
+                              void *dout, cublasLtMatrixLayout_t ld, const cublasLtMatmulAlgo_t *algo, void *, size_t, cudaStream_t stream)
 {
+    if (bad_candidate(algo)) /* an algorithm the check rejects is not valid for this problem */
+        return CUBLAS_STATUS_INVALID_VALUE;
+    if (epilogue_listed("DPTRAIN_EMULATE_LT_RUN_REFUSE", d->epi))
+        return CUBLAS_STATUS_NOT_SUPPORTED;
     count_epilogue(d->epi);
     bool ta = d->ta == CUBLAS_OP_T, tb = d->tb == CUBLAS_OP_T;
     int64_t m = ld->rows, n = ld->cols, k = ta ? la->rows : la->cols;
@@ -172,9 +236,9 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t d, const vo
     emu_check_device(b, 4, "cublasLtMatmul B", false);
     emu_check_device(c, 4, "cublasLtMatmul C", false);
     emu_check_device(dout, 4, "cublasLtMatmul D", false);
-    if ((d->epi & CUBLASLT_EPILOGUE_BIAS) || d->epi == CUBLASLT_EPILOGUE_DRELU_BGRAD || d->epi == CUBLASLT_EPILOGUE_BGRADA)
+    if (uses_bias(d->epi))
         emu_check_device(d->bias, 4, "cublasLtMatmul bias", false);
-    if (d->epi == CUBLASLT_EPILOGUE_RELU_AUX_BIAS || (d->epi & CUBLASLT_EPILOGUE_DRELU) == CUBLASLT_EPILOGUE_DRELU)
+    if (uses_mask(d->epi))
         emu_check_device(d->aux, 1, "cublasLtMatmul relu mask", false);
     float al = *(const float *)alpha, be = *(const float *)beta;
     emu_desc dd = *d;

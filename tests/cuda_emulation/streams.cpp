@@ -87,6 +87,12 @@ bool emu_capturing_here(void)
     return recording && std::this_thread::get_id() == recording_thread;
 }
 
+cudaError_t cudaStreamIsCapturing(cudaStream_t, cudaStreamCaptureStatus *status)
+{
+    *status = emu_capturing_here() ? cudaStreamCaptureStatusActive : cudaStreamCaptureStatusNone;
+    return cudaSuccess;
+}
+
 /* A call the capturing thread may not make while it captures: fails, and spoils the capture. */
 static bool forbidden_in_capture(void)
 {

@@ -73,6 +73,51 @@ else
   fail "the fused relu path did not run as asked: fused $(counts stacked_fused); DPTRAIN_LT_DRELU=0 $(counts stacked_plain)"
 fi
 
+# cuBLASLt's choice of algorithm (#21 item 2). The emulated heuristic answers only when asked with
+# the product's bias and relu-mask pointers (the stacked run above counts fused epilogues, so it
+# shows they are set before asking). Its first candidate failing cublasLtMatmulAlgoCheck and then
+# refused by cublasLtMatmul: the next is taken, bit-identical to the plain emulated answer. Every
+# algorithm refused at run time (NOT_SUPPORTED): the plain path, as with no cuBLASLt at all. The
+# first question about each shape failing (a transient error): asked again, so later steps fuse.
+DPTRAIN_EMULATE_STATS=1 DPTRAIN_EMULATE_LT_BAD_FIRST=1 stacked lt_bad_first --device cuda
+out=$(compare stacked_fused/last.h5 lt_bad_first/last.h5 0) && counts lt_bad_first | grep -q ' 152:[1-9]' &&
+  pass "a first algorithm that fails cublasLtMatmulAlgoCheck is passed over: $out ($(counts lt_bad_first))" ||
+  fail "bad first algorithm: $out $(counts lt_bad_first) $(grep -m1 'cuBLASLt' lt_bad_first.log)"
+all_epilogues=bias,relu_bias,relu_aux_bias,drelu_bgrad,bgrada
+DPTRAIN_EMULATE_STATS=1 DPTRAIN_EMULATE_LT_RUN_REFUSE=$all_epilogues stacked lt_run_refused --device cuda
+DPTRAIN_EMULATE_NO_LT=1 stacked lt_none --device cuda
+out=$(compare lt_none/last.h5 lt_run_refused/last.h5 0) && ! counts lt_run_refused | grep -q ':[1-9]' &&
+  pass "algorithms that cublasLtMatmul refuses (NOT_SUPPORTED) fall back to the plain path: $out" ||
+  fail "refused at run time: $out $(counts lt_run_refused) $(grep -m1 'cuBLASLt' lt_run_refused.log)"
+DPTRAIN_EMULATE_STATS=1 DPTRAIN_EMULATE_LT_TRANSIENT=1 DPTRAIN_CUDA_GRAPHS=0 stacked lt_transient --device cuda
+out=$(compare stacked_cpu/last.h5 lt_transient/last.h5 1e-5) && counts lt_transient | grep -q ' 134:[1-9].* 152:[1-9]' &&
+  pass "a transient heuristic failure is not remembered: asked again, fused from the next step ($(counts lt_transient)); vs CPU $out" ||
+  fail "transient heuristic failure: $out $(counts lt_transient)"
+
+# Partial epilogue support (#21 item 3): a GPU's cuBLASLt may offer some epilogues and refuse
+# others for a shape. Every mix of the five refused or offered, 3 epochs each, against the CPU;
+# a refused epilogue never runs.
+stacked mix_cpu --device cpu --set fit.epochs=3
+mixes=0 mix_fail=""
+for bits in $(seq 0 31); do
+  refuse=""
+  i=0
+  for e in ${all_epilogues//,/ }; do
+    [ $(((bits >> i) & 1)) = 1 ] && refuse="$refuse${refuse:+,}$e"
+    i=$((i + 1))
+  done
+  DPTRAIN_EMULATE_STATS=1 DPTRAIN_EMULATE_LT_REFUSE=$refuse stacked "mix_$bits" --device cuda --set fit.epochs=3
+  ok=1
+  compare mix_cpu/last.h5 "mix_$bits/last.h5" 1e-5 >/dev/null || ok=0
+  for e in ${refuse//,/ }; do
+    code=$(case $e in bias) echo 4 ;; relu_bias) echo 6 ;; relu_aux_bias) echo 134 ;; drelu_bgrad) echo 152 ;; bgrada) echo 256 ;; esac)
+    counts "mix_$bits" | grep -q " $code:" && ok=0
+  done
+  [ $ok = 1 ] && mixes=$((mixes + 1)) || mix_fail="$mix_fail [refused: ${refuse:-none}: $(compare mix_cpu/last.h5 "mix_$bits/last.h5" 1e-5) $(counts "mix_$bits")]"
+done
+[ -z "$mix_fail" ] && pass "all $mixes mixes of offered and refused epilogues ($all_epilogues) train as the CPU does (1e-5)" ||
+  fail "epilogue mixes:$mix_fail"
+
 # tf32 (the GPU default) and bf16 against fp32 on the CPU: the loss of every epoch, as
 # tools/gpu-check.sh asks of the GPU (within 2e-2 relative); 20 epochs, no early stop.
 long=(--set fit.epochs=20 --set fit.early_stopping.patience=100)
