@@ -170,9 +170,29 @@ int cuda_graph_begin(void)
     return 0;
 }
 
+/* A captured step should not allocate: a library that allocates while it is captured (cuBLAS
+ * without our workspace) adds memory nodes, which cost time on every replay. Said, once per graph. */
+static void warn_memory_nodes(cudaGraph_t g)
+{
+    size_t n = 0, memory = 0;
+    CUDA_CHECK(cudaGraphGetNodes(g, NULL, &n));
+    cudaGraphNode_t *nodes = (cudaGraphNode_t *)dp_calloc(n ? n : 1, sizeof *nodes, "graph nodes");
+    CUDA_CHECK(cudaGraphGetNodes(g, nodes, &n));
+    for (size_t i = 0; i < n; i++) {
+        cudaGraphNodeType type;
+        CUDA_CHECK(cudaGraphNodeGetType(nodes[i], &type));
+        memory += type == cudaGraphNodeTypeMemAlloc || type == cudaGraphNodeTypeMemFree;
+    }
+    free(nodes);
+    if (memory)
+        dp_warn("the CUDA graph of a training step has %zu memory-allocation node(s) among %zu: a library "
+                "allocated while the step was captured", memory, n);
+}
+
 void *cuda_graph_end(void)
 {
     CUDA_CHECK(cudaStreamEndCapture(cudaStreamPerThread, &capturing));
+    warn_memory_nodes(capturing);
     cudaGraphExec_t exec;
     CUDA_CHECK(cudaGraphInstantiate(&exec, capturing, 0));
     CUDA_CHECK(cudaGraphDestroy(capturing));

@@ -7,7 +7,8 @@
 #   3. 1 rank, 1 rank through NCCL (a communicator of one; also in buckets during backward) and
 #      2 ranks sharing the GPU (fit.allreduce = "mpi") against the CPU: final weights; and the
 #      classification losses (binary, sparse and categorical cross-entropy with accuracy or mae,
-#      on 0/1 labels) trained on the GPU and on the CPU: final weights;
+#      on 0/1 labels) trained on the GPU and on the CPU: final weights; which epilogues cuBLASLt
+#      accepted (CUBLASLT_LOG_MASK=5, by epilogue) and no memory-allocation node in a captured step;
 #   4. tools/bench-gpu.sh: dptrain against PyTorch on the same GPU (--quick; FULL=1 tries every
 #      torch.compile variant, which may not fit one 10-minute device call);
 #   5. tools/mnist-cpu-vs-gpu.sh: the MNIST tutorial's CPU and GPU times, one epoch each.
@@ -96,6 +97,18 @@ timeout -k 10 120 mpirun --oversubscribe -np 2 "$D" fit "$work/gpu_vs_cpu.cfg" -
 refusal=$(grep -m1 "dptrain: error" "$out/w-gpu2-nccl.log")  # not mpirun's "errorcode" line, which may come first
 echo "(2 ranks on one GPU with NCCL must be refused:) $refusal"
 case $refusal in *'fit.allreduce = "mpi"'*) ;; *) problem "2 ranks on one GPU with NCCL were not refused" ;; esac
+# Which fused epilogues cuBLASLt accepted, per shape (its API log), in seed_mlp's shapes; and no
+# captured step may hold memory-allocation nodes (dptrain warns of any).
+narrow=()
+[ -n "${EMULATED:-}" ] && narrow=(--set model.[1].units=64 --set model.[3].units=64 --set model.[4].units=64 --set model.[5].units=64)
+CUBLASLT_LOG_MASK=5 CUBLASLT_LOG_FILE=$out/cublaslt-api.log timeout -k 10 120 "$D" fit jobs/seed_mlp.cfg --device cuda \
+  --set data.synthetic.rows=8192 "${narrow[@]}" --run-dir "$work/lt-log" --progress lines >"$out/lt-log.log" 2>&1 ||
+  problem "seed_mlp with the cuBLASLt log: exit $?: $(tail -2 "$out/lt-log.log" | tr '\n' ' ')"
+echo "cuBLASLt matmuls by epilogue (seed_mlp, 8 steps):"
+grep -o 'epilogue=[A-Z_]*' "$out/cublaslt-api.log" 2>/dev/null | sort | uniq -c | tee "$out/cublaslt-epilogues.txt"
+grep -h "cuBLASLt\|not supported\|NOT_SUPPORTED" "$out/cublaslt-api.log" 2>/dev/null | grep -i "error\|not supported" | head -5
+mem=$(grep -l "memory-allocation node" "$out"/*.log 2>/dev/null | tr '\n' ' ')
+[ -z "$mem" ] && echo "captured steps: no memory-allocation nodes" || problem "memory-allocation nodes in captured steps: $mem"
 # The same GPU run twice: our kernels use no floating-point atomics, so this shows whether the
 # libraries' orders are reproducible too (bit for bit; reported, not required).
 fit w-gpu1-again 1 --device cuda "${small[@]}"

@@ -109,6 +109,23 @@ cudaError_t cudaStreamIsCapturing(cudaStream_t, cudaStreamCaptureStatus *status)
 cudaError_t cudaStreamEndCapture(cudaStream_t, cudaGraph_t *g);
 inline cudaError_t cudaGraphInstantiate(cudaGraphExec_t *e, cudaGraph_t g, unsigned long long) { *e = new emu_graph(*g); return cudaSuccess; }
 inline cudaError_t cudaGraphDestroy(cudaGraph_t g) { delete g; return cudaSuccess; }
+/* A graph's nodes: every recorded operation is a kernel node here; DPTRAIN_EMULATE_GRAPH_ALLOC=1
+ * makes the last one a memory-allocation node, as a library allocating inside a capture would. */
+typedef struct emu_graph_node *cudaGraphNode_t;
+enum cudaGraphNodeType { cudaGraphNodeTypeKernel = 0, cudaGraphNodeTypeMemAlloc = 10, cudaGraphNodeTypeMemFree = 11 };
+inline cudaError_t cudaGraphGetNodes(cudaGraph_t g, cudaGraphNode_t *nodes, size_t *n)
+{
+    if (nodes)
+        for (size_t i = 0; i < *n && i < g->ops.size(); i++)
+            nodes[i] = (cudaGraphNode_t)(uintptr_t)(i + 1 == g->ops.size() && getenv("DPTRAIN_EMULATE_GRAPH_ALLOC") ? 2 : 1);
+    *n = g->ops.size();
+    return cudaSuccess;
+}
+inline cudaError_t cudaGraphNodeGetType(cudaGraphNode_t node, cudaGraphNodeType *t)
+{
+    *t = (uintptr_t)node == 2 ? cudaGraphNodeTypeMemAlloc : cudaGraphNodeTypeKernel;
+    return cudaSuccess;
+}
 inline cudaError_t cudaGraphExecDestroy(cudaGraphExec_t g) { delete g; return cudaSuccess; }
 cudaError_t cudaGraphLaunch(cudaGraphExec_t g, cudaStream_t);
 inline cudaError_t cudaGetDeviceCount(int *c) { *c = 1; return cudaSuccess; }

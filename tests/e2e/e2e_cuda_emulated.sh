@@ -42,6 +42,13 @@ DPTRAIN_EMULATE_STALE_ERROR=1 train stale --device cuda
 out=$(compare gpu/last.h5 stale/last.h5 0) && pass "a stale error left by a library probe is cleared, not blamed on a kernel: $out" ||
   fail "stale probe error: $out $(grep -m1 'error' stale.log)"
 
+# A captured step with memory-allocation nodes (a library allocating during the capture) is said;
+# the real steps have none.
+DPTRAIN_EMULATE_GRAPH_ALLOC=1 train graphalloc --device cuda --set fit.batch_size=64 --set fit.epochs=2
+grep -q "memory-allocation node(s)" graphalloc.log && ! grep -q "memory-allocation node" nolt.log &&
+  pass "a graph with a memory-allocation node is reported: $(grep -m1 -o "the CUDA graph.*" graphalloc.log); the real ones (nolt.log) have none" ||
+  fail "graph memory nodes: $(grep -m1 'graph' graphalloc.log) / $(grep -m1 'memory-allocation' nolt.log)"
+
 # Graph replay and the reader thread change nothing (the emulation is deterministic).
 DPTRAIN_CUDA_GRAPHS=0 train nograph --device cuda
 out=$(compare gpu/last.h5 nograph/last.h5 0) && pass "graph replay vs launches: $out" || fail "graphs change the weights: $out"
