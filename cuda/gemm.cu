@@ -2,6 +2,8 @@
 
 #include <cublasLt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "cuda_check.h"
 
@@ -137,6 +139,32 @@ static int choose_algorithms(struct lt_plan *p)
     return p->algos > 0;
 }
 
+/* DPTRAIN_LT_OFF=bias,relu_bias,relu_aux_bias,drelu_bgrad,bgrada (any of them): products with
+ * these epilogues take the plain path, so tools/bench-gpu.sh can time each fusion against the
+ * unfused kernels on the GPU. */
+static int epilogue_off(int epilogue)
+{
+    static const struct {
+        int epilogue;
+        const char *name;
+    } names[] = {{CUBLASLT_EPILOGUE_BIAS, "bias"},
+                 {CUBLASLT_EPILOGUE_RELU_BIAS, "relu_bias"},
+                 {CUBLASLT_EPILOGUE_RELU_AUX_BIAS, "relu_aux_bias"},
+                 {CUBLASLT_EPILOGUE_DRELU_BGRAD, "drelu_bgrad"},
+                 {CUBLASLT_EPILOGUE_BGRADA, "bgrada"}};
+    const char *off = getenv("DPTRAIN_LT_OFF");
+    if (!off || !*off)
+        return 0;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (names[i].epilogue == epilogue) {
+            size_t len = strlen(names[i].name);
+            for (const char *at = strstr(off, names[i].name); at; at = strstr(at + 1, names[i].name))
+                if ((at == off || at[-1] == ',') && (at[len] == ',' || at[len] == 0))
+                    return 1;
+        }
+    return 0;
+}
+
 /* Column-major D (m x n) = op(A) op(B) (+ C with beta): A is (m x k), or (k x m) with ta = T
  * (BGRADA works only with a non-transposed A); B is (k x n), or (n x k) with tb = T. aux_ld: the
  * leading dimension in bits of the relu bit mask of the AUX epilogues (0 for the others). Returns
@@ -153,7 +181,7 @@ static struct lt_plan *plan_for(int epilogue, cublasOperation_t ta, cublasOperat
         if (!p->used && !free_slot)
             free_slot = p;
     }
-    if (capturing())
+    if (capturing() || epilogue_off(epilogue))
         return NULL;
     if (!free_slot) { /* more shapes than slots: start over */
         clear_plans();

@@ -99,6 +99,15 @@ speed_table() {
   echo "dptrain seed_mlp b1024 tf32 without fused relu gradients: $d" | tee -a "$out/bench.log"
   rows+=("$(printf '| %-10s | %5s | %-4s | %12.0f | %12s | %-38s | %6s |' seed_mlp 1024 tf32 \
     "$(echo "$d" | field samples_per_s)" "" "(dptrain, relu gradients unfused)" "")")
+  # Fused or plain, per epilogue: seed_mlp with each cuBLASLt epilogue left to the plain path
+  # (DPTRAIN_LT_OFF), beside the fused row above; the faster is what dptrain should keep.
+  for e in relu_bias relu_aux_bias drelu_bgrad bgrada bias; do
+    d=$(DPTRAIN_LT_OFF=$e timeout -k 10 120 "$D" bench jobs/seed_mlp.cfg --device cuda --set fit.batch_size=1024 \
+        --set 'fit.precision="tf32"' --steps 100 --warmup-seconds 3 2>>"$out/errors.log")
+    echo "dptrain seed_mlp b1024 tf32 with the $e epilogue unfused: $d" | tee -a "$out/bench.log"
+    rows+=("$(printf '| %-10s | %5s | %-4s | %12.0f | %12s | %-38s | %6s |' seed_mlp 1024 tf32 \
+      "$(echo "$d" | field samples_per_s)" "" "(dptrain, $e unfused)" "")")
+  done
   # Where each workload's step goes (bench --profile: every layer and part timed alone), in profile.txt.
   for w in "seed_mlp jobs/seed_mlp.cfg 1024" "cancer_mlp $work/cancer.cfg 318" \
     ${mnist:+"mnist_cnn $work/mnist.cfg 32" "mnist_cnn $work/mnist.cfg 1024"}; do

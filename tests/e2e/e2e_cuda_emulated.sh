@@ -101,6 +101,14 @@ out=$(compare stacked_cpu/last.h5 lt_transient/last.h5 1e-5) && counts lt_transi
   pass "a transient heuristic failure is not remembered: asked again, fused from the next step ($(counts lt_transient)); vs CPU $out" ||
   fail "transient heuristic failure: $out $(counts lt_transient)"
 
+# DPTRAIN_LT_OFF (bench-gpu.sh times each fusion against the plain path with it): the epilogues
+# named are never asked for, the others still run.
+DPTRAIN_EMULATE_STATS=1 DPTRAIN_LT_OFF=relu_aux_bias,bgrada stacked lt_off --device cuda
+counts lt_off | grep -q ' 4:[1-9]' && ! counts lt_off | grep -qE ' (134|152|256):' &&
+  out=$(compare stacked_cpu/last.h5 lt_off/last.h5 1e-5) &&
+  pass "DPTRAIN_LT_OFF=relu_aux_bias,bgrada: those (and DRELU_BGRAD, which needs the mask) stay unfused, bias still fused ($(counts lt_off)); vs CPU $out" ||
+  fail "DPTRAIN_LT_OFF: $(counts lt_off) $(compare stacked_cpu/last.h5 lt_off/last.h5 1e-5)"
+
 # Partial epilogue support (#21 item 3): a GPU's cuBLASLt may offer some epilogues and refuse
 # others for a shape. Every mix of the five refused or offered, 3 epochs each, against the CPU;
 # a refused epilogue never runs.
