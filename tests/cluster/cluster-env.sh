@@ -8,7 +8,7 @@
 CLUSTER_DIR=${DPTRAIN_CLUSTER_DIR:-/tmp/dptrain-cluster}
 CLUSTER_NODES=${DPTRAIN_CLUSTER_NODES:-3}
 CLUSTER_NET=${DPTRAIN_CLUSTER_NET:-10.213.77}
-CLUSTER_NS_PREFIX=dptrain-cl
+CLUSTER_NS_PREFIX=dptrain-cl # one test cluster per machine: a second start takes the first one down
 CLUSTER_SWITCH=$CLUSTER_NS_PREFIX-switch
 CLUSTER_NODE_PREFIX=dpnode
 CLUSTER_CONF=$CLUSTER_DIR/etc/slurm.conf
