@@ -155,12 +155,12 @@ static int epilogue_off(int epilogue)
     const char *off = getenv("DPTRAIN_LT_OFF");
     if (!off || !*off)
         return 0;
+    char list[256], name[32];
+    snprintf(list, sizeof list, ",%s,", off);
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (names[i].epilogue == epilogue) {
-            size_t len = strlen(names[i].name);
-            for (const char *at = strstr(off, names[i].name); at; at = strstr(at + 1, names[i].name))
-                if ((at == off || at[-1] == ',') && (at[len] == ',' || at[len] == 0))
-                    return 1;
+            snprintf(name, sizeof name, ",%s,", names[i].name);
+            return strstr(list, name) != NULL;
         }
     return 0;
 }
@@ -359,12 +359,10 @@ void gemm_dense_weight_grad(float *dw, float *db, const float *dz, const float *
     /* dW^T (out x in) = (+=) dZ^T (out x rows) X (rows x in); the BGRADA epilogue reduces dZ^T over
      * its columns (the batch) into a bias gradient. Written (beta 0), the old dW is never read. */
     const float beta = accumulate ? 1.0f : 0.0f;
-    struct lt_plan *p = NULL;
-    float *target = NULL;
     if (db && aligned(dw) && aligned(dz) && aligned(x) && aligned(db)) {
-        target = bias_grad_target(db, out, accumulate);
+        float *target = bias_grad_target(db, out, accumulate);
         const struct lt_operands operands = {target, NULL};
-        p = plan_for(CUBLASLT_EPILOGUE_BGRADA, CUBLAS_OP_N, CUBLAS_OP_T, out, in, rows, 0, &operands);
+        struct lt_plan *p = plan_for(CUBLASLT_EPILOGUE_BGRADA, CUBLAS_OP_N, CUBLAS_OP_T, out, in, rows, 0, &operands);
         if (p && run_plan(p, &operands, beta, dz, x, dw)) {
             bias_grad_finish(db, target, out);
             return;

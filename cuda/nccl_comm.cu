@@ -182,7 +182,7 @@ extern "C" void nccl_comm_destroy(void)
 {
     if (!comm)
         return;
-    nccl_comm_wait_all();
+    nccl_comm_drain();
     NCCL_CALL(ncclCommFinalize(comm));
     wait_for("ncclCommFinalize", NULL);
     ncclCommDestroy(comm);

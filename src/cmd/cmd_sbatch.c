@@ -1,8 +1,8 @@
 /* dptrain sbatch: a ready batch script for a job file: one rank per GPU (--gres=gpu:T:G with
  * --ntasks-per-node=G, never --gpus-per-task, which hides peer GPUs from NCCL), a signal before
  * the time limit, --requeue, srun (pmix) or mpirun, `fit --resume auto`, and a self-requeue when
- * dptrain exits with status 3 (checkpointed) or 5 (a rank was lost). Every value that reaches the shell is single-quoted;
- * #SBATCH values are restricted to safe characters. With --generic, the script takes the job file
+ * dptrain exits with status 3 (checkpointed) or 5 (a rank was lost). Every value that reaches the
+ * shell is single-quoted; #SBATCH values are restricted to safe characters. With --generic, the script takes the job file
  * as its first argument instead (jobs/dptrain.sbatch). With --sweep, it is a job array with one
  * task per rank count (scaling sweeps, see tools/scaling-sweep). */
 #include <ctype.h>
@@ -312,9 +312,10 @@ static void write_launch(FILE *f, const struct request *q, long long tasks_per_n
             "  requeue=1\n"
             "elif [ \"$rc\" -eq 5 ] && [ \"${SLURM_RESTART_COUNT:-0}\" -lt 5 ]; then\n"
             "  limit=$(scontrol show config 2>/dev/null | awk '$1 == \"SlurmdTimeout\" { print $3 + 30 }')\n"
+            "  limit=${limit:-330}\n"
             "  waited=0\n"
-            "  while [ \"$waited\" -lt \"${limit:-330}\" ] && sinfo -h -N -n \"$SLURM_JOB_NODELIST\" -o %%T 2>/dev/null | grep -q '[*]$'; do\n"
-            "    [ \"$waited\" -gt 0 ] || echo \"dptrain: a node of the job does not respond; waiting for Slurm (at most ${limit:-330} s)\"\n"
+            "  while [ \"$waited\" -lt \"$limit\" ] && sinfo -h -N -n \"$SLURM_JOB_NODELIST\" -o %%T 2>/dev/null | grep -q '[*]$'; do\n"
+            "    [ \"$waited\" -gt 0 ] || echo \"dptrain: a node of the job does not respond; waiting for Slurm (at most $limit s)\"\n"
             "    sleep 5\n"
             "    waited=$((waited + 5))\n"
             "  done\n"

@@ -1,5 +1,6 @@
 #include "dist/comm.h"
 
+#include <math.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <limits.h>
@@ -112,7 +113,6 @@ void comm_set_position(long long epoch, long long step)
     position_step = step;
 }
 
-
 void comm_node_name(char *out, size_t len)
 {
     const char *slurm = getenv("SLURMD_NODENAME");
@@ -137,33 +137,36 @@ static void gather_node_names(void)
 
 /* The roll call after a timeout: this rank sends its number to every other and listens for theirs.
  * The live ranks are stuck in the same collective, so each times out within about a step of the
- * others and answers; those not heard from within the grace period are the lost ones. Errors are
- * not fatal here (a send to a dead peer may fail): the job ends anyway. */
+ * others and answers; those not heard from within the grace period (a quarter of the timeout, 2 to
+ * 30 s) are the lost ones. Errors are not fatal here (a send to a dead peer may fail), and the
+ * requests stay pending: the job ends right after. */
 static void roll_call(char *out, size_t len)
 {
-    int P = comm_world.size, me = comm_world.rank, n = 0;
-    MPI_Request *recv = dp_calloc((size_t)P, sizeof *recv, "roll call"), *send = dp_calloc((size_t)P, sizeof *send, "roll call");
-    int *from = dp_calloc((size_t)P, sizeof *from, "roll call"), *answer = dp_calloc((size_t)P, sizeof *answer, "roll call");
+    static int me; /* the send buffer outlives this call */
+    int P = comm_world.size, missing = P - 1;
+    me = comm_world.rank;
+    MPI_Request *recv = dp_calloc((size_t)P, sizeof *recv, "roll call"), send;
+    int *answer = dp_calloc((size_t)P, sizeof *answer, "roll call");
+    for (int r = 0; r < P; r++) {
+        recv[r] = MPI_REQUEST_NULL;
+        if (r == me)
+            continue;
+        if (MPI_Irecv(&answer[r], 1, MPI_INT, r, 0, roll_comm, &recv[r]) != MPI_SUCCESS)
+            recv[r] = MPI_REQUEST_NULL;
+        if (MPI_Isend(&me, 1, MPI_INT, r, 0, roll_comm, &send) == MPI_SUCCESS)
+            MPI_Request_free(&send); /* completes on its own; nothing waits for it */
+    }
+    double grace = fmin(fmax(collective_timeout / 4, 2.0), 30.0), start = time_now();
     char *heard = dp_calloc((size_t)P, 1, "roll call");
     heard[me] = 1;
-    for (int r = 0; r < P; r++)
-        if (r != me) {
-            from[n] = r;
-            if (MPI_Irecv(&answer[r], 1, MPI_INT, r, 0, roll_comm, &recv[n++]) != MPI_SUCCESS)
-                recv[n - 1] = MPI_REQUEST_NULL;
-            if (MPI_Isend(&me, 1, MPI_INT, r, 0, roll_comm, &send[r]) != MPI_SUCCESS)
-                send[r] = MPI_REQUEST_NULL;
-        }
-    double grace = collective_timeout / 4 < 2 ? 2 : collective_timeout / 4 > 30 ? 30 : collective_timeout / 4;
-    double start = time_now();
-    int missing = n;
     while (missing > 0 && time_now() - start < grace) {
-        int count = 0, idx[64];
-        if (MPI_Testsome(n, recv, &count, idx, MPI_STATUSES_IGNORE) != MPI_SUCCESS || count == MPI_UNDEFINED)
-            count = 0;
-        for (int k = 0; k < count && k < 64; k++) {
-            heard[from[idx[k]]] = 1;
-            missing--;
+        for (int r = 0; r < P; r++) {
+            int done = 0;
+            if (!heard[r] && recv[r] != MPI_REQUEST_NULL && MPI_Test(&recv[r], &done, MPI_STATUS_IGNORE) == MPI_SUCCESS &&
+                done) {
+                heard[r] = 1;
+                missing--;
+            }
         }
         struct timespec ts = {0, 10000000};
         nanosleep(&ts, NULL);
@@ -182,7 +185,6 @@ static void roll_call(char *out, size_t len)
         snprintf(out, len, "every rank answers (they wait in different collectives: please report this)");
     else if (at + 1 < len)
         snprintf(out + at, len - at, " %s not answer (process, node or link gone)", listed == 1 ? "does" : "do");
-    /* the requests stay pending: the job ends now */
 }
 
 void comm_lost_rank_exit(const char *what, double waited_limit, const char *setting)

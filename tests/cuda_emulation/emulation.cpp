@@ -166,16 +166,21 @@ static bool epilogue_listed(const char *var, int epi)
         }
     return false;
 }
+/* plans are made before a step is captured: a question during a capture is a bug */
+static void refuse_in_capture(const char *call)
+{
+    if (emu_capturing_here()) {
+        fprintf(stderr, "emulated cuBLASLt: %s during a stream capture (plans are made before)\n", call);
+        abort();
+    }
+}
 static bool uses_bias(int epi) { return (epi & CUBLASLT_EPILOGUE_BIAS) || epi == CUBLASLT_EPILOGUE_DRELU_BGRAD || epi == CUBLASLT_EPILOGUE_BGRADA; }
 static bool uses_mask(int epi) { return epi == CUBLASLT_EPILOGUE_RELU_AUX_BIAS || (epi & CUBLASLT_EPILOGUE_DRELU) == CUBLASLT_EPILOGUE_DRELU; }
 cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cublasLtMatmulDesc_t d, cublasLtMatrixLayout_t la, cublasLtMatrixLayout_t lb,
                                               cublasLtMatrixLayout_t, cublasLtMatrixLayout_t, cublasLtMatmulPreference_t, int requested,
                                               cublasLtMatmulHeuristicResult_t *results, int *found)
 {
-    if (emu_capturing_here()) {
-        fprintf(stderr, "emulated cuBLASLt: cublasLtMatmulAlgoGetHeuristic during a stream capture (plans are made before)\n");
-        abort();
-    }
+    refuse_in_capture("cublasLtMatmulAlgoGetHeuristic");
     if (getenv("DPTRAIN_EMULATE_STALE_ERROR")) /* a probe that leaves an error behind */
         emu_set_last_error(cudaErrorInvalidValue);
     *found = 0;
@@ -197,10 +202,7 @@ cublasStatus_t cublasLtMatmulAlgoCheck(cublasLtHandle_t, cublasLtMatmulDesc_t, c
                                        cublasLtMatrixLayout_t, cublasLtMatrixLayout_t, const cublasLtMatmulAlgo_t *algo,
                                        cublasLtMatmulHeuristicResult_t *result)
 {
-    if (emu_capturing_here()) {
-        fprintf(stderr, "emulated cuBLASLt: cublasLtMatmulAlgoCheck during a stream capture (plans are made before)\n");
-        abort();
-    }
+    refuse_in_capture("cublasLtMatmulAlgoCheck");
     *result = cublasLtMatmulHeuristicResult_t{*algo, 0, CUBLAS_STATUS_SUCCESS, 1.0f, {0, 0, 0, 0}};
     return bad_candidate(algo) ? CUBLAS_STATUS_INVALID_VALUE : CUBLAS_STATUS_SUCCESS;
 }
